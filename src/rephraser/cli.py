@@ -1,0 +1,72 @@
+"""The `rephraser` command line: a thin typer app.
+
+Each command lives in `rephraser/commands/<name>.py` and exposes `register(app)`; this file only
+discovers them and turns errors into one-line messages (never a traceback unless REPHRASER_DEBUG=1).
+Command modules must import heavy libraries (torch, llama_cpp, vllm) inside their functions so that
+`rephraser --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+import sys
+
+import typer
+
+from rephraser import commands
+from rephraser.errors import RephraserError
+
+app = typer.Typer(
+    name="rephraser",
+    help="Rephrase documents into synthetic pretraining data, mix it, and measure whether it helps.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register_commands() -> None:
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"rephraser.commands.{info.name}")
+        module.register(app)
+
+
+_register_commands()
+
+
+def main() -> None:
+    debug = os.environ.get("REPHRASER_DEBUG") == "1"
+    try:
+        app(standalone_mode=False)
+    except RephraserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as e:  # noqa: BLE001 - the last line of defence against raw tracebacks
+        import click
+
+        if isinstance(e, click.exceptions.Exit):
+            sys.exit(e.exit_code)
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        if isinstance(e, click.exceptions.Abort):
+            print("aborted", file=sys.stderr)
+            sys.exit(1)
+        if debug:
+            raise
+        msg = str(e).splitlines()[0] if str(e) else ""
+        print(f"internal error: {type(e).__name__}: {msg} (set REPHRASER_DEBUG=1 for a traceback)", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""The run configuration: one pydantic object describes a run completely.
+
+`RunConfig` is loaded from YAML (`rephraser run --config run.yaml`) or filled from CLI flags, and the
+resolved object is written to `<output>/config.yaml` so that `rephraser run --config <output>/config.yaml`
+reproduces the run. Every model forbids unknown keys so a typo is an error, not a silent default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from rephraser.errors import ConfigError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SourceConfig(Strict):
+    """Where documents come from. `path=None` (or "wiki") uses the embedded Wikipedia lead extracts."""
+
+    path: str | None = Field(None, description="file or folder (jsonl, jsonl.gz, jsonl.zst, parquet); None = embedded wiki")
+    format: Literal["auto", "jsonl", "parquet", "wiki"] = "auto"
+    text_column: str = "text"
+    id_column: str | None = Field("id", description="column holding a unique id; ids are derived from content when absent")
+    metadata_columns: list[str] | None = Field(None, description="columns copied into source_metadata (None = all others)")
+    limit: int | None = Field(None, ge=1, description="process at most this many valid documents (after sharding)")
+    shard_index: int = Field(0, ge=0)
+    shard_count: int = Field(1, ge=1)
+    max_chars: int = Field(2_000_000, ge=1, description="documents longer than this are rejected, not truncated")
+    on_duplicate_id: Literal["error", "reject"] = "error"
+
+    @model_validator(mode="after")
+    def _shard_in_range(self) -> SourceConfig:
+        if self.shard_index >= self.shard_count:
+            raise ValueError(f"shard_index {self.shard_index} must be < shard_count {self.shard_count}")
+        return self
+
+
+class SamplingConfig(Strict):
+    """Sampling parameters; the defaults are the study's experiment settings (facts §4)."""
+
+    temperature: float = Field(1.0, ge=0.0)
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    top_k: int = Field(64, ge=0)
+    max_tokens: int = Field(512, ge=1, description="max new tokens per call")
+    seed: int = 0
+    n: int = Field(1, ge=1, description="samples per document (different seeds)")
+
+
+class ServerConfig(Strict):
+    """A local server process the engine supervises (llama-server, `vllm serve`, ...)."""
+
+    command: list[str] = Field(..., min_length=1, description="argv; {port} is replaced by the chosen port")
+    port: int | None = Field(None, description="None = pick a free port")
+    ready_timeout_s: float = Field(300.0, gt=0)
+    health_path: str = "/health"
+    max_restarts: int = Field(5, ge=0)
+
+
+class EngineConfig(Strict):
+    kind: Literal["llamacpp", "openai", "vllm"] = "llamacpp"
+    model: str = Field("smollm2-135m", description="shipped model alias, local GGUF/HF path, or served model name")
+    # llamacpp
+    n_ctx: int = Field(4096, ge=256, description="context window used for truncation and the KV cache")
+    parallel: int = Field(8, ge=1, description="sequences decoded together (llamacpp) / batch slots")
+    threads: int | None = Field(None, ge=1)
+    # openai-compatible HTTP
+    base_url: str | None = None
+    api_key_env: str | None = Field(None, description="name of the environment variable holding the API key")
+    tokenizer: str | None = Field(None, description="local tokenizer.json for token counting (openai/vllm)")
+    server: ServerConfig | None = None
+    request_timeout_s: float = Field(600.0, gt=0)
+    # vllm (in-process) knobs, passed through
+    engine_args: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _openai_needs_url(self) -> EngineConfig:
+        if self.kind == "openai" and not self.base_url and self.server is None:
+            raise ValueError("engine.kind=openai needs engine.base_url or engine.server")
+        return self
+
+
+class RolloutConfig(Strict):
+    """How one document becomes model calls (see generate/rollouts.py)."""
+
+    kind: Literal["single", "samples", "chunked"] = "single"
+    keep: Literal["all", "best"] = "all"
+    chunk_tokens: int | None = Field(None, ge=64, description="chunked: input tokens per chunk (default: fit context)")
+    carry_tokens: int = Field(256, ge=0, description="chunked: tokens of the previous output given as context")
+
+
+class RetryConfig(Strict):
+    max_attempts: int = Field(4, ge=1, description="calls per document before it is dead-lettered")
+    backoff_base_s: float = Field(0.5, ge=0)
+    backoff_max_s: float = Field(30.0, ge=0)
+    max_failure_rate: float = Field(0.2, ge=0, le=1, description="stop the run when this share of finished documents failed")
+    failure_min_docs: int = Field(20, ge=1, description="the failure rate is judged only after this many documents")
+
+
+class PostprocessConfig(Strict):
+    enabled: bool = True
+    allow_length_finish: bool = False
+    dedup: Literal["off", "report", "drop"] = "off"
+
+
+class OutputConfig(Strict):
+    dir: str = "out/quickstart"
+    rows_per_shard: int = Field(1000, ge=1)
+    flush_seconds: float = Field(30.0, gt=0, description="commit a shard at least this often")
+
+
+class RunConfig(Strict):
+    source: SourceConfig = Field(default_factory=SourceConfig)
+    prompts: list[str] = Field(default_factory=lambda: ["faq"], min_length=1, description="prompt names or YAML paths")
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    postprocess: PostprocessConfig = Field(default_factory=PostprocessConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    max_in_flight: int = Field(64, ge=1, description="requests kept in flight so the engine's batch stays full")
+
+    @field_validator("prompts")
+    @classmethod
+    def _unique_prompts(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("prompts must be unique")
+        return v
+
+    # ---- serialisation -------------------------------------------------------------
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+    def fingerprint(self, exclude: tuple[str, ...] = ("output", "max_in_flight", "retry")) -> str:
+        """Hash of the fields that change what a run produces (not how fast or where)."""
+        data = self.model_dump(mode="json", exclude=set(exclude))
+        data["source"].pop("limit", None)  # raising --limit extends a run; it does not change it
+        blob = json.dumps(data, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def load_yaml(path: str | Path, model: type[BaseModel] = RunConfig) -> Any:
+    """Load and validate a YAML config; errors become one readable ConfigError."""
+    p = Path(path)
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {p}") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise ConfigError(f"cannot read config {p}: {str(e).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config {p} must be a mapping at the top level")
+    return validate(raw, model, origin=str(p))
+
+
+def validate(raw: dict[str, Any], model: type[BaseModel] = RunConfig, origin: str = "config") -> Any:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first["loc"]) or "(top level)"
+        more = f" (+{e.error_count() - 1} more)" if e.error_count() > 1 else ""
+        raise ConfigError(f"{origin}: {where}: {first['msg']}{more}") from None

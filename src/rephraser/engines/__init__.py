@@ -1,0 +1,26 @@
+"""Inference engines behind one protocol (engines/base.py). Heavy backends are imported lazily."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rephraser.config import EngineConfig
+    from rephraser.engines.base import Engine
+
+
+def build_engine(cfg: EngineConfig) -> Engine:
+    """Construct (not start) the engine a config names."""
+    if cfg.kind == "llamacpp":
+        from rephraser.engines.llamacpp import LlamaCppEngine
+
+        return LlamaCppEngine(cfg)
+    if cfg.kind == "openai":
+        from rephraser.engines.openai_http import OpenAIEngine
+
+        return OpenAIEngine(cfg)
+    if cfg.kind == "vllm":
+        from rephraser.engines.vllm import VLLMEngine
+
+        return VLLMEngine(cfg)
+    raise ValueError(f"unknown engine kind {cfg.kind!r}")

@@ -1,0 +1,92 @@
+"""The Engine protocol: the only thing the runner knows about inference.
+
+An engine turns one `GenerationRequest` (chat messages + sampling) into one `Completion`. It is
+started once, may serve many concurrent `generate` calls (the runner keeps up to N in flight so the
+engine's batching stays full) and is stopped once. Adding an engine = one file implementing this.
+
+Errors are classified so the runner can decide without knowing the transport:
+- `TransientEngineError`: try again later (timeouts, resets, 429/5xx, malformed responses);
+- `ContextOverflowError`: the prompt does not fit; the runner truncates and retries once;
+- `FatalEngineError`: the engine cannot work at all (missing model, cannot start); the run stops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Sampling:
+    temperature: float = 1.0
+    top_p: float = 0.95
+    top_k: int = 64
+    max_tokens: int = 512
+    seed: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "top_k": self.top_k,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+        }
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    messages: tuple[dict[str, str], ...]  # OpenAI-style chat messages, e.g. ({"role": "user", "content": ...},)
+    sampling: Sampling
+    request_id: str = ""  # for logs only; never part of a cache key
+    continuation: bool = False  # raw text continuation (no chat template): messages[-1]["content"] is the prefix
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    finish_reason: str  # "stop" | "length" | engine-specific
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    model_id: str  # recorded in every row
+    engine: str  # "llamacpp" | "openai" | "vllm"
+    max_context: int  # tokens (prompt + completion)
+    batch_slots: int  # sequences the engine decodes together
+    count_tokens: Callable[[str], int] = field(compare=False, repr=False)
+    exact_token_counts: bool = True  # False when count_tokens is an estimate
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+class EngineError(Exception):
+    """Base class; `str(e)` is one line suitable for a dead-letter reason."""
+
+
+class TransientEngineError(EngineError):
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ContextOverflowError(EngineError):
+    pass
+
+
+class FatalEngineError(EngineError):
+    pass
+
+
+@runtime_checkable
+class Engine(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    async def generate(self, request: GenerationRequest) -> Completion: ...

@@ -1,0 +1,26 @@
+"""User-facing errors.
+
+Anything the user can fix (bad config, unreadable file, changed input on resume) is raised as a
+`RephraserError`; the CLI prints its one-line message and exits with status 2 instead of a traceback.
+Per-record problems are never raised: they become rejected rows with a reason.
+"""
+
+
+class RephraserError(Exception):
+    """A fatal, user-fixable problem, reported as one line."""
+
+
+class ConfigError(RephraserError):
+    """The run configuration is invalid or inconsistent."""
+
+
+class SourceError(RephraserError):
+    """An input file cannot be read at all (as opposed to one bad record in it)."""
+
+
+class ResumeError(RephraserError):
+    """An output folder cannot be resumed safely (changed config, changed input, duplicate ids)."""
+
+
+class FailureBudgetExceeded(RephraserError):
+    """Too many documents failed; the engine is probably broken, so the run stops."""

@@ -1,0 +1,98 @@
+"""PromptSpec: a prompt is data, not code.
+
+A prompt file (YAML) holds its name, family, version, intent, a template with one `{document}` slot,
+and its contract: how the raw model output is cleaned and judged (prefixes to strip, think blocks,
+tagged block to keep, validator name, output/input length window, input token window). The hash of
+the file's canonical content goes into every output row and into the request cache key, so editing a
+prompt can never silently mix old and new generations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from rephraser.errors import ConfigError
+
+SLOT = "{document}"
+
+
+class Contract(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    strip_prefixes: tuple[str, ...] = Field((), description="announcing lines removed from the start (case-insensitive)")
+    think_blocks: Literal["drop", "keep"] = "drop"
+    keep_tagged_block: str | None = Field(None, description="keep only the text inside <tag>...</tag> (REWIRE style)")
+    validator: str | None = Field(None, description="format validator name (postprocess/validate.py)")
+    min_length_ratio: float | None = Field(None, ge=0, description="min output chars / input chars")
+    max_length_ratio: float | None = Field(None, ge=0, description="max output chars / input chars")
+    allow_length_finish: bool = Field(False, description="accept outputs cut by max_tokens")
+    reject_preambles: bool = Field(True, description="reject refusals; strip 'Here is ...' preambles")
+
+
+class PromptSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(..., pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+    family: str
+    version: str = "1"
+    intent: str
+    template: str
+    mode: Literal["chat", "continuation"] = Field("chat", description="chat = one user message; continuation = raw text prefix")
+    input_window_tokens: int | None = Field(None, ge=16, description="max document tokens given to the model")
+    contract: Contract = Field(default_factory=Contract)
+
+    @field_validator("template")
+    @classmethod
+    def _one_slot(cls, v: str) -> str:
+        n = v.count(SLOT)
+        if n != 1:
+            raise ValueError(f"template must contain exactly one {SLOT} slot (found {n})")
+        return v
+
+    @model_validator(mode="after")
+    def _ratio_window(self) -> PromptSpec:
+        c = self.contract
+        if c.min_length_ratio is not None and c.max_length_ratio is not None and c.min_length_ratio > c.max_length_ratio:
+            raise ValueError("contract.min_length_ratio must be <= contract.max_length_ratio")
+        return self
+
+    # ---- identity -------------------------------------------------------------------
+    def canonical(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha256(self.canonical().encode("utf-8")).hexdigest()[:12]
+
+    # ---- rendering ------------------------------------------------------------------
+    def render(self, document: str) -> str:
+        # str.replace, not str.format: documents are full of braces.
+        return self.template.replace(SLOT, document)
+
+    def overhead_text(self) -> str:
+        """The template without the document, for counting the prompt's own tokens."""
+        return self.template.replace(SLOT, "")
+
+
+def load_prompt_file(path: str | Path) -> PromptSpec:
+    p = Path(path)
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"prompt file not found: {p}") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise ConfigError(f"cannot read prompt file {p}: {str(e).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"prompt file {p} must be a mapping")
+    try:
+        return PromptSpec.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first["loc"]) or "(top level)"
+        raise ConfigError(f"prompt file {p}: {where}: {first['msg']}") from None

@@ -1,0 +1,129 @@
+"""The one row schema every stage reads and writes.
+
+A row carries its whole lineage (source document, prompt name + hash, model, engine, sampling) so no
+stage ever needs to look anything up later. Files are plain Parquet: they load with pyarrow and with
+`datasets.load_dataset("parquet", data_files=...)`. Nested, free-form values (source metadata,
+sampling parameters) are stored as JSON strings so the schema never changes between shards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import pyarrow as pa
+
+Status = Literal["ok", "rejected", "failed"]
+STATUSES: tuple[str, ...] = ("ok", "rejected", "failed")
+
+
+@dataclass(frozen=True)
+class Document:
+    """One input document after validation."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    origin: str = ""  # "file:line" or "file#row", for messages
+
+    @property
+    def text_hash(self) -> str:
+        return text_hash(self.text)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """An input record that could not become a Document, and why."""
+
+    id: str
+    reason: str
+    origin: str
+    text: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+# Column order is the documented order (README "Row schema").
+ROW_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),  # source document id
+        pa.field("sample", pa.int32(), nullable=False),  # sample index when n > 1, else 0
+        pa.field("source_text", pa.string()),
+        pa.field("source_metadata", pa.string()),  # JSON object
+        pa.field("source_origin", pa.string()),  # file:line of the record
+        pa.field("prompt", pa.string(), nullable=False),
+        pa.field("prompt_family", pa.string()),
+        pa.field("prompt_version", pa.string()),
+        pa.field("prompt_hash", pa.string()),
+        pa.field("model", pa.string()),
+        pa.field("engine", pa.string()),
+        pa.field("sampling", pa.string()),  # JSON object of the sampling parameters actually sent
+        pa.field("rollout", pa.string()),  # single | samples | chunked
+        pa.field("generation", pa.string()),  # cleaned text (what training uses)
+        pa.field("raw_generation", pa.string()),  # model output before post-processing
+        pa.field("finish_reason", pa.string()),
+        pa.field("prompt_tokens", pa.int64()),
+        pa.field("completion_tokens", pa.int64()),
+        pa.field("calls", pa.int32()),  # model calls made for this row (chunks, retries excluded)
+        pa.field("input_truncated", pa.bool_()),
+        pa.field("input_chars_used", pa.int64()),
+        pa.field("status", pa.string(), nullable=False),  # ok | rejected | failed
+        pa.field("reason", pa.string()),  # why rejected / the last error when failed
+        pa.field("attempts", pa.int32()),
+    ]
+)
+ROW_COLUMNS: tuple[str, ...] = tuple(ROW_SCHEMA.names)
+
+
+@dataclass
+class Row:
+    id: str
+    prompt: str
+    status: Status
+    sample: int = 0
+    source_text: str | None = None
+    source_metadata: str | None = None
+    source_origin: str | None = None
+    prompt_family: str | None = None
+    prompt_version: str | None = None
+    prompt_hash: str | None = None
+    model: str | None = None
+    engine: str | None = None
+    sampling: str | None = None
+    rollout: str | None = None
+    generation: str | None = None
+    raw_generation: str | None = None
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    calls: int | None = None
+    input_truncated: bool | None = None
+    input_chars_used: int | None = None
+    reason: str | None = None
+    attempts: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def dumps_json(value: Any) -> str:
+    """Canonical JSON (sorted keys, no spaces): stable bytes for hashing and byte-identical rows."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def rows_to_table(rows: list[Row]) -> pa.Table:
+    cols: dict[str, list[Any]] = {name: [] for name in ROW_COLUMNS}
+    for r in rows:
+        d = r.to_dict()
+        for name in ROW_COLUMNS:
+            cols[name].append(d[name])
+    return pa.table(cols, schema=ROW_SCHEMA)
+
+
+def table_to_rows(table: pa.Table) -> list[Row]:
+    return [Row(**{k: d.get(k) for k in ROW_COLUMNS}) for d in table.to_pylist()]

@@ -16,6 +16,7 @@ may also force a kind with the header `X-Fake-Fault: <kind>` (handy for one-off 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import re
@@ -252,10 +253,8 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(full[: len(full) // 2])
             self.wfile.flush()
             self.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

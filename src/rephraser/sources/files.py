@@ -1,0 +1,108 @@
+"""Turn `source.path` into the ordered list of files to read.
+
+A folder is walked recursively and its files are sorted by relative path, so the same folder always
+yields the same order on every machine. Names starting with "." or "_" are skipped (the convention
+pyarrow and Spark use for `_SUCCESS`, `_metadata`, `.cache/`), and so are files whose extension is
+not a known data format; they are counted so the run summary can say so.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from rephraser.config import SourceConfig
+from rephraser.errors import SourceError
+
+Kind = Literal["jsonl", "parquet"]
+
+# Longest suffixes first so "x.jsonl.gz" is not taken for a plain ".gz".
+_JSONL_SUFFIXES = tuple(
+    base + comp for base in (".jsonl", ".json", ".ndjson") for comp in (".gz", ".zst", ".zstd", "")
+)
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+KNOWN_SUFFIXES = ", ".join(
+    (".jsonl", ".json", ".ndjson", "(+ .gz/.zst)", *_PARQUET_SUFFIXES)
+)
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: Path  # as given / found, for messages and origins
+    name: str  # path relative to the source root (the basename for a single file): stable ids
+    kind: Kind
+
+
+@dataclass(frozen=True)
+class FileList:
+    files: list[SourceFile]
+    ignored: int  # files in a folder that were skipped because their format is unknown
+
+
+def is_wiki(cfg: SourceConfig) -> bool:
+    """format "wiki", or format "auto" with path None / "wiki", selects the embedded extracts."""
+    if cfg.format == "wiki":
+        if cfg.path not in (None, "wiki"):
+            raise SourceError(f"source.format 'wiki' is the embedded source and takes no path (got {cfg.path!r})")
+        return True
+    return cfg.format == "auto" and cfg.path in (None, "wiki")
+
+
+def kind_from_name(name: str) -> Kind | None:
+    low = name.lower()
+    if low.endswith(_PARQUET_SUFFIXES):
+        return "parquet"
+    if low.endswith(_JSONL_SUFFIXES):
+        return "jsonl"
+    return None
+
+
+def list_files(cfg: SourceConfig) -> FileList:
+    """The files of a path source, in reading order. Raises SourceError when nothing can be read."""
+    if cfg.path is None:
+        raise SourceError(f"source.format {cfg.format!r} needs source.path")
+    root = Path(cfg.path)
+    wanted: Kind | None = None if cfg.format == "auto" else cfg.format  # type: ignore[assignment]
+    try:
+        is_dir = root.is_dir()
+        exists = is_dir or root.exists()
+    except OSError as e:
+        raise SourceError(f"cannot read source {root}: {e.strerror or e}") from None
+    if not exists:
+        raise SourceError(f"source path not found: {root}")
+    if not is_dir:
+        kind = wanted or kind_from_name(root.name)
+        if kind is None:
+            raise SourceError(
+                f"cannot tell the format of {root} from its name (known: {KNOWN_SUFFIXES}); "
+                "set source.format to jsonl or parquet"
+            )
+        return FileList([SourceFile(root, root.name, kind)], ignored=0)
+    return _walk(root, wanted)
+
+
+def _walk(root: Path, wanted: Kind | None) -> FileList:
+    def fail(err: OSError) -> None:
+        raise SourceError(f"cannot list folder {err.filename or root}: {err.strerror or err}")
+
+    found: list[SourceFile] = []
+    ignored = 0
+    for dirpath, dirnames, filenames in os.walk(root, onerror=fail):
+        dirnames[:] = [d for d in dirnames if not d.startswith((".", "_"))]
+        for fname in filenames:
+            if fname.startswith((".", "_")):
+                continue
+            kind = kind_from_name(fname)
+            if kind is None or (wanted is not None and kind != wanted):
+                ignored += 1
+                continue
+            path = Path(dirpath) / fname
+            found.append(SourceFile(path, path.relative_to(root).as_posix(), kind))
+    if not found:
+        what = f"{wanted} files" if wanted else f"data files ({KNOWN_SUFFIXES})"
+        extra = f"; {ignored} other file(s) ignored" if ignored else ""
+        raise SourceError(f"empty folder: no {what} in {root}{extra}")
+    found.sort(key=lambda f: f.name)
+    return FileList(found, ignored)

@@ -1,0 +1,70 @@
+"""iter_source: the one entry point the runner uses to get documents.
+
+Order of work per record: read -> validate (id + text) -> keep only this shard's records ->
+check id uniqueness -> yield, stopping as soon as `limit` records were yielded so the rest of the
+input is never read. Uniqueness is checked inside the shard, which is enough: equal ids always hash
+to the same shard, so every repeat is seen by the shard that owns it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from rephraser.config import SourceConfig
+from rephraser.errors import SourceError
+from rephraser.records import Document, Rejection
+from rephraser.sources.files import is_wiki, list_files
+from rephraser.sources.jsonl import read_jsonl
+from rephraser.sources.parquet import read_parquet
+from rephraser.sources.sharding import shard_of
+from rephraser.sources.validate import Checked, Columns
+from rephraser.sources.wiki import read_wiki
+
+
+def _checked_records(cfg: SourceConfig) -> Iterator[Checked]:
+    if is_wiki(cfg):
+        yield from read_wiki(cfg.max_chars)
+        return
+    cols = Columns(cfg.text_column, cfg.id_column, cfg.metadata_columns)
+    for src in list_files(cfg).files:
+        reader = read_parquet if src.kind == "parquet" else read_jsonl
+        yield from reader(src, cols, cfg.max_chars)
+
+
+def _repeat(checked: Checked, first_origin: str, cfg: SourceConfig) -> Rejection:
+    """The later of two records with the same id. It is renamed to its fallback id so that every
+    id the source yields stays unique (output manifests are keyed by id)."""
+    item = checked.item
+    if checked.id_kind == "generated":
+        reason = f"duplicate text (first at {first_origin})"
+    elif cfg.on_duplicate_id == "error":
+        raise SourceError(
+            f"duplicate id {item.id!r} at {item.origin} (first at {first_origin}); "
+            "set source.on_duplicate_id: reject to skip repeats"
+        )
+    else:
+        reason = f"duplicate id (first at {first_origin})"
+    return Rejection(checked.fallback_id, reason, item.origin, item.text, item.metadata)
+
+
+def iter_source(cfg: SourceConfig) -> Iterator[Document | Rejection]:
+    """Documents and per-record Rejections of shard `cfg.shard_index` of `cfg.shard_count`, in input
+    order, at most `cfg.limit` of them (valid + rejected). Unreadable input raises SourceError."""
+    seen: dict[str, str] = {}  # id -> origin of its first record
+    yielded = 0
+    if cfg.limit is not None and cfg.limit <= 0:
+        return
+    for checked in _checked_records(cfg):
+        item = checked.item
+        if shard_of(item.id, cfg.shard_count) != cfg.shard_index:
+            continue
+        if checked.id_kind is not None:
+            first = seen.get(item.id)
+            if first is not None:
+                item = _repeat(checked, first, cfg)
+            else:
+                seen[item.id] = item.origin
+        yield item
+        yielded += 1
+        if cfg.limit is not None and yielded >= cfg.limit:
+            return

@@ -1,0 +1,276 @@
+"""LlamaCppEngine: the default engine, llama.cpp in-process with continuous batching.
+
+One background thread owns the llama.cpp context. Every step it builds ONE `llama_batch` holding
+the next token of every generating sequence plus chunks of newly admitted prompts, each tagged with
+its slot's sequence id, and calls `llama_decode` once: that is what makes 8 documents cost little
+more than 1 on a CPU. Finished slots get their KV cells removed and take the next queued request.
+`generate()` is async: it tokenises, queues the job and awaits a future that the thread resolves
+through `loop.call_soon_threadsafe`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rephraser.engines.base import (
+    Capabilities,
+    Completion,
+    ContextOverflowError,
+    EngineError,
+    FatalEngineError,
+    GenerationRequest,
+    Sampling,
+    TransientEngineError,
+)
+from rephraser.engines.token_sampler import make_rng, sample_token
+
+if TYPE_CHECKING:
+    from rephraser.config import EngineConfig
+    from rephraser.engines.llamacpp_model import LoadedModel
+
+
+@dataclass
+class _Job:
+    tokens: list[int]
+    sampling: Sampling
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future
+
+
+@dataclass
+class _Slot:
+    seq_id: int
+    job: _Job | None = None
+    n_fed: int = 0  # prompt tokens already decoded (prefill progress)
+    generated: list[int] = field(default_factory=list)
+    limit: int = 0  # max new tokens (request max_tokens capped by the slot's context)
+    rng: Any = None
+    logit_index: int = -1  # row of this slot's logits in the last batch, -1 = none
+
+    @property
+    def prefilling(self) -> bool:
+        return self.job is not None and self.n_fed < len(self.job.tokens)
+
+
+def _resolve(job: _Job, result: Completion | BaseException) -> None:
+    def apply() -> None:
+        if job.future.done():
+            return
+        if isinstance(result, BaseException):
+            job.future.set_exception(result)
+        else:
+            job.future.set_result(result)
+
+    with contextlib.suppress(RuntimeError):  # a closed caller loop: nobody is waiting any more
+        job.loop.call_soon_threadsafe(apply)
+
+
+class LlamaCppEngine:
+    def __init__(self, cfg: EngineConfig):
+        self.cfg = cfg
+        self._model: LoadedModel | None = None
+        self._caps: Capabilities | None = None
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._dead: str | None = None  # set when the decode thread crashed
+        self._stopping = False
+
+    # ---- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._model is not None:
+            return
+        from rephraser.engines.models import resolve_model
+
+        info = resolve_model(self.cfg.model)
+        self._model = await asyncio.to_thread(self._load, info.path)
+        m = self._model
+        self._caps = Capabilities(
+            model_id=info.model_id, engine="llamacpp", max_context=m.ctx_per_seq, batch_slots=m.parallel,
+            count_tokens=m.count_tokens, exact_token_counts=True,
+            extra={"model_path": str(info.path), "n_vocab": m.n_vocab},
+        )
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="llamacpp-decode", daemon=True)
+        self._thread.start()
+
+    def _load(self, path: Any) -> LoadedModel:
+        from rephraser.engines.llamacpp_model import LoadedModel
+
+        try:
+            return LoadedModel(path, self.cfg.n_ctx, self.cfg.parallel, self.cfg.threads,
+                               n_batch=max(512, self.cfg.parallel))
+        except ImportError as e:
+            raise FatalEngineError(f"llama-cpp-python is not installed ({e}): pip install 'rephraser[cpu]'") from None
+
+    async def stop(self) -> None:
+        if self._thread is not None:
+            self._stopping = True
+            self._queue.put(None)
+            await asyncio.to_thread(self._thread.join)
+            self._thread = None
+        self._fail_queued(FatalEngineError("engine stopped"))
+        if self._model is not None:
+            self._model.close()
+            self._model = None
+
+    @property
+    def capabilities(self) -> Capabilities:
+        if self._caps is None:
+            raise FatalEngineError("engine not started")
+        return self._caps
+
+    # ---- requests ---------------------------------------------------------------------------
+    async def generate(self, request: GenerationRequest) -> Completion:
+        if self._dead:
+            raise FatalEngineError(self._dead)
+        if self._model is None or self._thread is None:
+            raise FatalEngineError("engine not started")
+        tokens = self._model.prompt_tokens(request.messages, request.continuation)
+        ctx = self._model.ctx_per_seq
+        if len(tokens) >= ctx:
+            raise ContextOverflowError(f"prompt has {len(tokens)} tokens; the context holds {ctx} per sequence")
+        loop = asyncio.get_running_loop()
+        job = _Job(tokens=tokens, sampling=request.sampling, loop=loop, future=loop.create_future())
+        self._queue.put(job)
+        return await job.future
+
+    # ---- the decode thread ------------------------------------------------------------------
+    def _run(self) -> None:
+        m = self._model
+        assert m is not None
+        lib = m.lib
+        batch = lib.llama_batch_init(m.n_batch, 0, 1)
+        slots = [_Slot(seq_id=i) for i in range(m.parallel)]
+        try:
+            while not self._stopping:
+                if not self._admit(slots, block=not any(s.job for s in slots)):
+                    break
+                active = [s for s in slots if s.job is not None]
+                if not active:
+                    continue
+                n = self._fill(batch, active)
+                rc = lib.llama_decode(m.ctx, batch)
+                if rc != 0:
+                    err = TransientEngineError(f"llama_decode failed with code {rc}")
+                    for s in active:
+                        self._finish(s, err)
+                    continue
+                if n:
+                    self._sample_all(active)
+        except Exception as e:  # never leave callers waiting forever
+            self._dead = f"llama.cpp decode thread crashed: {type(e).__name__}: {e}"
+            for s in slots:
+                if s.job is not None:
+                    self._finish(s, FatalEngineError(self._dead))
+            self._fail_queued(FatalEngineError(self._dead))
+        finally:
+            for s in slots:
+                if s.job is not None:
+                    self._finish(s, FatalEngineError("engine stopped"))
+            lib.llama_batch_free(batch)
+
+    def _admit(self, slots: list[_Slot], block: bool) -> bool:
+        """Move queued jobs into free slots; False when told to stop."""
+        for slot in slots:
+            if slot.job is not None:
+                continue
+            try:
+                job = self._queue.get(timeout=None) if block else self._queue.get_nowait()
+            except queue.Empty:
+                return True
+            block = False
+            if job is None:
+                return False
+            if job.future.cancelled():
+                continue
+            slot.job, slot.n_fed, slot.generated, slot.logit_index = job, 0, [], -1
+            room = self._model.ctx_per_seq - len(job.tokens)  # type: ignore[union-attr]
+            slot.limit = max(1, min(job.sampling.max_tokens, room))
+            slot.rng = make_rng(job.sampling.seed)
+        return True
+
+    def _fill(self, batch: Any, active: list[_Slot]) -> int:
+        """Put the next tokens of every active slot into `batch`; returns rows that want logits."""
+        m = self._model
+        assert m is not None
+        j = 0
+        wanting = 0
+
+        def put(token: int, pos: int, seq: int, logits: bool) -> None:
+            nonlocal j
+            batch.token[j] = token
+            batch.pos[j] = pos
+            batch.n_seq_id[j] = 1
+            batch.seq_id[j][0] = seq
+            batch.logits[j] = logits
+            j += 1
+
+        # Generating slots first: one token each keeps every running document moving.
+        for s in active:
+            s.logit_index = -1
+            if not s.prefilling and s.generated:
+                s.logit_index = j
+                put(s.generated[-1], len(s.job.tokens) + len(s.generated) - 1, s.seq_id, True)  # type: ignore[union-attr]
+                wanting += 1
+        for s in active:
+            if not s.prefilling or j >= m.n_batch:
+                continue
+            toks = s.job.tokens  # type: ignore[union-attr]
+            take = min(len(toks) - s.n_fed, m.n_batch - j)
+            for k in range(s.n_fed, s.n_fed + take):
+                last = k == len(toks) - 1
+                if last:
+                    s.logit_index = j
+                    wanting += 1
+                put(toks[k], k, s.seq_id, last)
+            s.n_fed += take
+        batch.n_tokens = j
+        return wanting
+
+    def _sample_all(self, active: list[_Slot]) -> None:
+        m = self._model
+        assert m is not None
+        for s in active:
+            if s.logit_index < 0 or s.job is None:
+                continue
+            if s.job.future.cancelled():  # the caller gave up (timeout): free the slot now
+                self._finish(s, None)
+                continue
+            ptr = m.lib.llama_get_logits_ith(m.ctx, s.logit_index)
+            logits = np.ctypeslib.as_array(ptr, shape=(m.n_vocab,))
+            token = sample_token(logits, s.job.sampling, s.rng)
+            if m.is_end(token):
+                self._finish(s, "stop")
+                continue
+            s.generated.append(token)
+            if len(s.generated) >= s.limit:
+                self._finish(s, "length")
+
+    def _finish(self, s: _Slot, outcome: str | BaseException | None) -> None:
+        m = self._model
+        assert m is not None and s.job is not None
+        job = s.job
+        if isinstance(outcome, str):
+            text = m.detokenize(s.generated)
+            _resolve(job, Completion(text=text, finish_reason=outcome, prompt_tokens=len(job.tokens),
+                                     completion_tokens=len(s.generated)))
+        elif isinstance(outcome, BaseException):
+            _resolve(job, outcome)
+        m.lib.llama_memory_seq_rm(m.memory, s.seq_id, -1, -1)  # free this slot's KV cells
+        s.job, s.generated, s.n_fed, s.logit_index = None, [], 0, -1
+
+    def _fail_queued(self, err: EngineError) -> None:
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None:
+                _resolve(job, err)

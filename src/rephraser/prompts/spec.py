@@ -34,6 +34,16 @@ class Contract(BaseModel):
     allow_length_finish: bool = Field(False, description="accept outputs cut by max_tokens")
     reject_preambles: bool = Field(True, description="reject refusals; strip 'Here is ...' preambles")
 
+    @field_validator("validator")
+    @classmethod
+    def _known_validator(cls, v: str | None) -> str | None:
+        # Imported here: postprocess.contract imports this module.
+        from rephraser.postprocess.validate import VALIDATORS
+
+        if v is not None and v not in VALIDATORS:
+            raise ValueError(f"unknown validator {v!r}; known: {', '.join(sorted(VALIDATORS))}")
+        return v
+
 
 class PromptSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -1,0 +1,151 @@
+"""Cleaning rules: turn a raw model output into the text a prompt's contract asked for.
+
+Pure string functions, no I/O. Each does one thing so the contract can apply them in a fixed order
+and name the rule that rejected an output. They only remove wrapping the model added around the
+content (think blocks, announcing lines, "Sure! Here is ..." preambles, "I hope this helps" chatter);
+they never rewrite the content itself.
+"""
+
+from __future__ import annotations
+
+import re
+
+# ---- think blocks ------------------------------------------------------------------------------
+_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.IGNORECASE | re.DOTALL)
+_THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
+_THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
+
+
+def drop_think_blocks(text: str) -> str:
+    """Remove <think>...</think> blocks, an unterminated trailing <think>..., and everything before a
+    stray </think> (chat templates that pre-open the block leave only its closing tag)."""
+    text = _THINK_BLOCK.sub("", text)
+    closes = list(_THINK_CLOSE.finditer(text))
+    if closes:
+        text = text[closes[-1].end() :]
+    opened = _THINK_OPEN.search(text)
+    if opened:
+        text = text[: opened.start()]
+    return text
+
+
+# ---- tagged block (REWIRE style) -----------------------------------------------------------------
+def extract_tagged_block(text: str, tag: str) -> tuple[str | None, str | None]:
+    """(content of the last complete <tag>...</tag> block, None) or (None, reason).
+
+    The last block wins because a model may quote the tag while reasoning before writing the real one.
+    """
+    t = re.escape(tag)
+    blocks = re.findall(rf"<{t}>(.*?)</{t}>", text, re.IGNORECASE | re.DOTALL)
+    if blocks:
+        return blocks[-1], None
+    if re.search(rf"<{t}>", text, re.IGNORECASE):
+        return None, f"unterminated <{tag}> block"
+    return None, f"missing <{tag}> block"
+
+
+# ---- announcing prefixes ---------------------------------------------------------------------
+_LEAD_DECOR = r"[\s>#*_]*"  # leading whitespace, quote marks, headings, bold/italic markers
+
+
+def strip_prefix(text: str, prefix: str) -> str:
+    """Remove one announcing line such as "Here is a paraphrased version:" from the start.
+
+    Case-insensitive, tolerant of markdown decoration around it, of flexible inner whitespace, and of
+    a missing or doubled trailing colon. Text that does not start with the prefix is returned as is.
+    """
+    core = prefix.strip().rstrip(":").strip()
+    if not core:
+        return text
+    words = r"\s+".join(re.escape(w) for w in core.split())
+    # The prefix as whole words, then any closing bold/colon/full stop on the same line.
+    pattern = rf"^{_LEAD_DECOR}{words}(?!\w)[ \t]*[*_]*[ \t]*[:.]*[ \t]*[*_]*[ \t]*:?[ \t]*\n?"
+    m = re.match(pattern, text, re.IGNORECASE)
+    return text[m.end() :] if m else text
+
+
+def strip_prefixes(text: str, prefixes: tuple[str, ...] | list[str]) -> str:
+    """Strip any of the prefixes, repeatedly (models sometimes repeat the announcing line)."""
+    for _ in range(4):
+        before = text
+        for p in prefixes:
+            text = strip_prefix(text.lstrip(), p)
+        if text == before:
+            break
+    return text
+
+
+# ---- preambles, refusals, chatter ------------------------------------------------------------------
+_INTERJECTION = r"(?:sure(?:\s+thing)?|certainly|of\s+course|absolutely|okay|ok|great|alright|no\s+problem)"
+# "Sure!" / "Certainly." alone, or followed by "here is ...:" on the same line.
+_INTERJECTION_LEAD = re.compile(rf"^{_LEAD_DECOR}{_INTERJECTION}\s*[!.,]+[ \t]*", re.IGNORECASE)
+# "Here is the FAQ:" / "Here's a table based on the document:" / "Below is ...:" up to its colon.
+_HERE_IS = re.compile(
+    rf"^{_LEAD_DECOR}(?:here\s+(?:is|are)|here's|below\s+(?:is|are)|the\s+following\s+(?:is|are))\b[^\n:]{{0,160}}:[*_ \t]*\n?",
+    re.IGNORECASE,
+)
+_REFUSAL = re.compile(
+    r"^[\s>#*_]*(?:i'?m\s+sorry|i\s+am\s+sorry|sorry,?\s+(?:but\s+)?i\b|i\s+(?:cannot|can't|can\s+not|won't|will\s+not)\s+"
+    r"(?:help|assist|do|provide|complete|fulfil|comply|rewrite|rephrase|create|generate)|"
+    r"i(?:'m|\s+am)\s+(?:unable|not\s+able)\s+to|as\s+an\s+ai\b|unfortunately,?\s+i\s+(?:cannot|can't|am\s+unable))",
+    re.IGNORECASE,
+)
+_CHATTER = re.compile(
+    r"^(?:i\s+hope\s+(?:this|that|it)|hope\s+(?:this|that|it)\s+helps|let\s+me\s+know|please\s+let\s+me\s+know|"
+    r"feel\s+free\s+to|if\s+you\s+(?:have|need|want|would\s+like)\b|is\s+there\s+anything\s+else|"
+    r"would\s+you\s+like\s+me\s+to|do\s+you\s+want\s+me\s+to|i\s+can\s+also\b|happy\s+to\s+help)",
+    re.IGNORECASE,
+)
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+")
+
+
+def strip_preambles(text: str) -> str:
+    """Remove leading "Sure!" interjections and "Here is ...:" announcement lines (repeatedly)."""
+    for _ in range(4):
+        before = text
+        text = text.lstrip()
+        text = _INTERJECTION_LEAD.sub("", text, count=1)
+        text = _HERE_IS.sub("", text.lstrip(), count=1)
+        if text == before:
+            break
+    return text
+
+
+def is_refusal(text: str) -> bool:
+    """The output opens by declining the task (checked on the first 200 characters only, so a
+    character saying "I'm sorry" inside a dialogue does not count)."""
+    return bool(_REFUSAL.match(text[:200]))
+
+
+def strip_trailing_chatter(text: str) -> str:
+    """Drop closing lines and sentences addressed to the user ("I hope this helps!", "Let me know ...")."""
+    lines = text.rstrip().split("\n")
+    while lines:
+        last = lines[-1].strip().strip("*_ ")
+        if not last:
+            lines.pop()
+            continue
+        sentences = _SENTENCE_SPLIT.split(last)
+        keep = len(sentences)
+        while keep > 0 and _CHATTER.match(sentences[keep - 1].strip("*_ ")):
+            keep -= 1
+        if keep == len(sentences):
+            break
+        if keep == 0:
+            lines.pop()
+        else:
+            # Keep the content sentences of a line that ends with chatter.
+            cut = lines[-1].rfind(sentences[keep])
+            lines[-1] = (lines[-1][:cut] if cut >= 0 else " ".join(sentences[:keep])).rstrip()
+            break
+    return "\n".join(lines)
+
+
+# ---- whitespace -------------------------------------------------------------------------------
+def normalise_whitespace(text: str) -> str:
+    """Unix newlines, no trailing spaces, at most one blank line in a row, no outer blank space.
+    Inner spacing is kept: indentation and table alignment carry meaning."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
+    text = "\n".join(line.rstrip() for line in text.split("\n"))
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    return text.strip()

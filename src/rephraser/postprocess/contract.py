@@ -1,0 +1,93 @@
+"""Apply a prompt's contract to one raw model output: the single entry point for the runner and
+`rephraser clean`.
+
+The rules run in a fixed order and the FIRST one that fails decides the verdict; `rule` names it so
+rejections can be counted per rule, and `reason` says what was wrong in a few words. Cleaning goes on
+after a failure so `text` always holds the fully cleaned output, kept with rejected rows for audit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rephraser.postprocess import clean
+from rephraser.postprocess.validate import validate
+from rephraser.prompts.spec import Contract, PromptSpec
+
+# Rule names, in the order they are applied ("validator:<name>" for format validators).
+RULES: tuple[str, ...] = ("finish_reason", "tagged_block", "refusal", "empty", "validator", "length_window")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    text: str  # the cleaned text (also when rejected, for auditing)
+    reason: str | None  # None when ok
+    rule: str | None  # the rule that rejected, e.g. "length_window", "validator:qa_pairs", "refusal"
+
+
+def clean_text(contract: Contract, raw: str) -> tuple[str, list[tuple[str, str]]]:
+    """Clean `raw` under `contract`; returns the text and the (rule, reason) failures met on the way."""
+    failures: list[tuple[str, str]] = []
+    text = raw.replace("\r\n", "\n")
+    if contract.think_blocks == "drop":
+        text = clean.drop_think_blocks(text)
+    if contract.keep_tagged_block:
+        block, problem = clean.extract_tagged_block(text, contract.keep_tagged_block)
+        if block is not None:
+            text = block
+        else:
+            failures.append(("tagged_block", problem or "missing tagged block"))
+    if contract.strip_prefixes:
+        text = clean.strip_prefixes(text, contract.strip_prefixes)
+    if contract.reject_preambles:
+        text = clean.strip_preambles(text)
+        if clean.is_refusal(text):
+            failures.append(("refusal", "refusal"))
+        text = clean.strip_trailing_chatter(text)
+    text = clean.normalise_whitespace(text)
+    if not text:
+        failures.append(("empty", "empty output"))
+    return text, failures
+
+
+def length_window_problem(contract: Contract, text: str, source_text: str) -> str | None:
+    """'length ratio 0.05 < min 0.2' when the output/input character ratio is outside the window."""
+    if not source_text or (contract.min_length_ratio is None and contract.max_length_ratio is None):
+        return None
+    ratio = len(text) / len(source_text)
+    if contract.min_length_ratio is not None and ratio < contract.min_length_ratio:
+        return f"length ratio {ratio:.2f} < min {contract.min_length_ratio:g}"
+    if contract.max_length_ratio is not None and ratio > contract.max_length_ratio:
+        return f"length ratio {ratio:.2f} > max {contract.max_length_ratio:g}"
+    return None
+
+
+def apply_contract(
+    spec: PromptSpec,
+    raw: str,
+    *,
+    source_text: str,
+    finish_reason: str,
+    allow_length_finish: bool | None = None,
+) -> Verdict:
+    """Clean and judge one output. `allow_length_finish` overrides the prompt's own setting."""
+    contract = spec.contract
+    allowed = contract.allow_length_finish if allow_length_finish is None else allow_length_finish
+    failures: list[tuple[str, str]] = []
+    if finish_reason == "length" and not allowed:
+        failures.append(("finish_reason", "finish_reason=length"))
+    text, cleaning_failures = clean_text(contract, raw or "")
+    failures += cleaning_failures
+    if text and contract.validator:
+        problem = validate(contract.validator, text)
+        if problem:
+            failures.append((f"validator:{contract.validator}", problem))
+    if text:
+        problem = length_window_problem(contract, text, source_text)
+        if problem:
+            failures.append(("length_window", problem))
+    if failures:
+        rule, reason = failures[0]
+        return Verdict(ok=False, text=text, reason=reason, rule=rule)
+    return Verdict(ok=True, text=text, reason=None, rule=None)

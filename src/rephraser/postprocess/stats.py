@@ -1,0 +1,236 @@
+"""Generation statistics of a run folder, per prompt and per (prompt, model).
+
+What the numbers mean (all text measures are over the ok rows' `generation`, the text training uses):
+- format_compliance = ok / (ok + rejected rows that have a model output). Rejected rows without a
+  raw_generation were refused before generation (input problems) and say nothing about the format.
+- length_ratio = generation chars / source chars (ok rows with a non-empty source).
+- opening collapse = share of outputs whose first k words (lowercased, punctuation stripped) equal the
+  most common opening; a model that starts everything with the same template scores near 1.
+- distinct_n = unique n-grams / total n-grams (n-grams never cross two outputs).
+- compression_ratio = zlib-compressed bytes / raw bytes of the outputs joined by newlines; lower
+  means more repetitive text.
+- quality = Gopher repetition + quality rules (postprocess/quality.py): pass rate and failing rules.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from array import array
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rephraser.postprocess.folder import STATUS_DIRS, check_output_folder, iter_rows
+from rephraser.postprocess.quality import assess
+
+STATS_COLUMNS = (
+    "id",
+    "sample",
+    "prompt",
+    "model",
+    "source_text",
+    "generation",
+    "raw_generation",
+    "completion_tokens",
+    "prompt_tokens",
+    "status",
+    "reason",
+)
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")  # letters/digits, keeping inner apostrophes
+_QUALITY_MEANS = ("words", "mean_word_length", "dup_line_frac", "top_ngram_2", "dup_ngram_5")
+
+
+def words_of(text: str) -> list[str]:
+    """Lowercased words with punctuation stripped: the unit of openings and distinct-n."""
+    return _WORD.findall(text.lower())
+
+
+def classify_reason(reason: str | None) -> str:
+    """The contract rule a stored rejection reason came from (rows keep the reason text, not the rule).
+
+    Patterns follow postprocess/contract.py's reasons; any other reason is a format validator's.
+    """
+    r = (reason or "").strip().lower()
+    if not r:
+        return "unknown"
+    if r.startswith("finish_reason"):
+        return "finish_length"
+    if r.startswith("refusal"):
+        return "refusal"
+    if r.startswith("empty"):
+        return "empty"
+    if r.startswith("length ratio"):
+        return "length_window"
+    if r.startswith("duplicate"):
+        return "dedup"
+    if "tag" in r and ("missing" in r or "no <" in r):
+        return "tagged_block"
+    return "validator"
+
+
+def _summary(values: array | list[float], pcts: tuple[int, ...]) -> dict[str, float | None]:
+    if len(values) == 0:
+        return {"mean": None, **{f"p{p}": None for p in pcts}}
+    a = np.asarray(values, dtype=np.float64)
+    out: dict[str, float | None] = {"mean": round(float(a.mean()), 4)}
+    for p, v in zip(pcts, np.percentile(a, pcts)):
+        out[f"p{p}"] = round(float(v), 4)
+    return out
+
+
+class _Group:
+    """Streaming accumulator for one prompt or one (prompt, model)."""
+
+    def __init__(self, opening_words: int, top: int, quality: bool) -> None:
+        self.k, self.top, self.quality = opening_words, top, quality
+        self.ids: set[str] = set()
+        self.counts: Counter[str] = Counter()
+        self.contract_rejected = self.input_rejected = 0
+        self.reasons: Counter[str] = Counter()
+        self.rules: Counter[str] = Counter()
+        self.failures: Counter[str] = Counter()
+        self.ratios = array("d")
+        self.tokens = array("d")
+        self.completion_total = self.prompt_total = self.ok_completion_total = 0
+        self.openings: Counter[str] = Counter()
+        self.ngrams: dict[int, set[int]] = {1: set(), 2: set(), 3: set()}
+        self.ngram_totals: dict[int, int] = {1: 0, 2: 0, 3: 0}
+        self.zlib = zlib.compressobj(6)
+        self.raw_bytes = self.zip_bytes = 0
+        self.q_pass = self.q_docs = 0
+        self.q_fail: Counter[str] = Counter()
+        self.q_sums: dict[str, float] = dict.fromkeys(_QUALITY_MEANS, 0.0)
+
+    def add(self, status: str, row: dict[str, Any], derived: dict[str, Any]) -> None:
+        self.ids.add(row["id"])
+        self.counts[status] += 1
+        ct = row.get("completion_tokens")
+        if ct is not None:
+            self.tokens.append(ct)
+            self.completion_total += ct
+        self.prompt_total += row.get("prompt_tokens") or 0
+        if status == "rejected":
+            if row.get("raw_generation") is None:
+                self.input_rejected += 1
+            else:
+                self.contract_rejected += 1
+            self.reasons[row.get("reason") or "(none)"] += 1
+            self.rules[derived["rule"]] += 1
+        elif status == "failed":
+            self.failures[row.get("reason") or "(none)"] += 1
+        elif status == "ok":
+            self.ok_completion_total += ct or 0
+            self._add_text(derived)
+
+    def _add_text(self, d: dict[str, Any]) -> None:
+        if d["ratio"] is not None:
+            self.ratios.append(d["ratio"])
+        words = d["words"]
+        if words:
+            self.openings[" ".join(words[: self.k])] += 1
+        for n in (1, 2, 3):
+            grams = [hash(tuple(words[i : i + n])) for i in range(len(words) - n + 1)]
+            self.ngrams[n].update(grams)
+            self.ngram_totals[n] += len(grams)
+        data = d["text"].encode("utf-8", "surrogatepass") + b"\n"
+        self.raw_bytes += len(data)
+        self.zip_bytes += len(self.zlib.compress(data))
+        q = d.get("quality")
+        if q is not None:
+            self.q_docs += 1
+            self.q_pass += q.passed
+            self.q_fail.update(q.failures)
+            for name in _QUALITY_MEANS:
+                self.q_sums[name] += q.metrics[name]
+
+    def finish(self) -> dict[str, Any]:
+        ok, rej, failed = self.counts["ok"], self.counts["rejected"], self.counts["failed"]
+        judged = ok + self.contract_rejected
+        outputs = sum(self.openings.values())
+        top_openings = [
+            {"opening": o, "count": c, "share": round(c / outputs, 4)} for o, c in self.openings.most_common(self.top)
+        ]
+        zip_total = self.zip_bytes + (len(self.zlib.copy().flush()) if self.raw_bytes else 0)
+        out: dict[str, Any] = {
+            "documents": len(self.ids),
+            "rows": ok + rej + failed,
+            "ok": ok,
+            "rejected": rej,
+            "failed": failed,
+            "contract_rejected": self.contract_rejected,
+            "input_rejected": self.input_rejected,
+            "format_compliance": round(ok / judged, 4) if judged else None,
+            "rejection_reasons": dict(self.reasons.most_common()),
+            "rejection_rules": dict(self.rules.most_common()),
+            "failure_reasons": dict(self.failures.most_common()),
+            "length_ratio": _summary(self.ratios, (5, 50, 95)),
+            "output_tokens": {
+                **_summary(self.tokens, (50, 95)),
+                "completion_total": self.completion_total,
+                "ok_completion_total": self.ok_completion_total,
+                "prompt_total": self.prompt_total,
+            },
+            "opening_collapse": top_openings[0]["share"] if top_openings else None,
+            "top_openings": top_openings,
+            "distinct": {
+                f"distinct_{n}": round(len(self.ngrams[n]) / self.ngram_totals[n], 4) if self.ngram_totals[n] else None
+                for n in (1, 2, 3)
+            },
+            "compression_ratio": round(zip_total / self.raw_bytes, 4) if self.raw_bytes else None,
+        }
+        if self.quality:
+            out["quality"] = {
+                "documents": self.q_docs,
+                "pass_rate": round(self.q_pass / self.q_docs, 4) if self.q_docs else None,
+                "failed_rules": dict(self.q_fail.most_common()),
+                "means": {k: round(v / self.q_docs, 4) for k, v in self.q_sums.items()} if self.q_docs else {},
+            }
+        return out
+
+
+def _derive(status: str, row: dict[str, Any], quality: bool) -> dict[str, Any]:
+    """Per-row values computed once and shared by the prompt and (prompt, model) groups."""
+    d: dict[str, Any] = {"rule": None}
+    if status == "rejected":
+        # no model output => refused before generation (input problem), not a contract verdict
+        d["rule"] = "input" if row.get("raw_generation") is None else classify_reason(row.get("reason"))
+    if status == "ok":
+        text = row.get("generation") or ""
+        src = row.get("source_text") or ""
+        d["text"] = text
+        d["words"] = words_of(text)
+        d["ratio"] = len(text) / len(src) if src else None
+        d["quality"] = assess(text) if quality else None
+    return d
+
+
+def compute_stats(out_dir: str | Path, *, opening_words: int = 3, top: int = 10, quality: bool = True) -> dict:
+    """Statistics of a run folder: {"prompts": {prompt: stats}, "by_model": {prompt: {model: stats}}, ...}."""
+    if opening_words < 1:
+        raise ValueError("opening_words must be >= 1")
+    root = check_output_folder(out_dir)
+    prompts: dict[str, _Group] = {}
+    by_model: dict[tuple[str, str], _Group] = {}
+    for part, row in iter_rows(root, STATS_COLUMNS):
+        status = part.status  # the folder is the committed fate
+        prompt = row.get("prompt") or part.prompt
+        model = row.get("model") or "(unknown)"
+        derived = _derive(status, row, quality)
+        for key, groups in ((prompt, prompts), ((prompt, model), by_model)):
+            if key not in groups:
+                groups[key] = _Group(opening_words, top, quality)
+            groups[key].add(status, row, derived)
+    nested: dict[str, dict[str, Any]] = {}
+    for (p, m), g in sorted(by_model.items()):
+        nested.setdefault(p, {})[m] = g.finish()
+    return {
+        "out_dir": str(root),
+        "opening_words": opening_words,
+        "statuses": dict(STATUS_DIRS),
+        "models": sorted({m for _, m in by_model}),
+        "prompts": {p: g.finish() for p, g in sorted(prompts.items())},
+        "by_model": nested,
+    }

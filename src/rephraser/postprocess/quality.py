@@ -81,7 +81,7 @@ def _dup_ngram_char_frac(words: list[str], n: int, total_chars: int) -> float:
         if counts[g] > 1:
             for j in range(i, i + n):
                 covered[j] = True
-    return sum(len(w) for w, c in zip(words, covered) if c) / total_chars
+    return sum(len(w) for w, c in zip(words, covered, strict=True) if c) / total_chars
 
 
 def gopher_metrics(text: str, thresholds: GopherThresholds | None = None) -> dict[str, float]:

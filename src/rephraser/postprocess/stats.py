@@ -76,7 +76,7 @@ def _summary(values: array | list[float], pcts: tuple[int, ...]) -> dict[str, fl
         return {"mean": None, **{f"p{p}": None for p in pcts}}
     a = np.asarray(values, dtype=np.float64)
     out: dict[str, float | None] = {"mean": round(float(a.mean()), 4)}
-    for p, v in zip(pcts, np.percentile(a, pcts)):
+    for p, v in zip(pcts, np.percentile(a, pcts), strict=True):
         out[f"p{p}"] = round(float(v), 4)
     return out
 

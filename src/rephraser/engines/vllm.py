@@ -1,0 +1,227 @@
+"""vLLM in-process engine (GPU): one AsyncLLM fed by the runner's in-flight requests.
+
+vLLM's continuous batching does the batching; this file only maps our config to vLLM's engine
+arguments, applies the chat template with the model's own tokenizer, and converts outputs and errors.
+vLLM is imported inside `start()` so `rephraser` imports (and all CPU paths work) without it.
+
+The settings the study used for throughput (facts §4) are the defaults here: prefix caching (our
+prompts put the instruction first and the document last, so every request of a prompt shares its
+prefix), chunked prefill, and, when asked for, n-gram speculative decoding (helps models < 4B).
+
+Alternative route without in-process vLLM: engine kind "openai" supervising `vllm serve` (see
+examples/finephrase_vllm_serve.yaml).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+from typing import Any
+
+from rephraser.config import EngineConfig
+from rephraser.engines.base import (
+    Capabilities,
+    Completion,
+    ContextOverflowError,
+    FatalEngineError,
+    GenerationRequest,
+    Sampling,
+    TransientEngineError,
+)
+
+INSTALL_HINT = 'vLLM is not installed: run `pip install "rephraser[gpu]"` (needs a CUDA GPU)'
+
+# Our defaults on top of vLLM's own (the study's tuned settings); engine_args override them.
+DEFAULT_ENGINE_ARGS: dict[str, Any] = {
+    "enable_prefix_caching": True,
+    "enable_chunked_prefill": True,
+    "gpu_memory_utilization": 0.90,
+    "disable_log_stats": True,
+}
+
+# Shortcut key in engine_args: `ngram_speculation: 4` or `{num_speculative_tokens: 4, prompt_lookup_max: 4}`.
+NGRAM_KEY = "ngram_speculation"
+
+
+def ngram_speculative_config(value: Any) -> dict[str, Any]:
+    """The speculative_config vLLM expects for prompt-lookup (n-gram) speculative decoding."""
+    if isinstance(value, bool) or value is None:
+        value = {} if value else None
+    if value is None:
+        return {}
+    if isinstance(value, int):
+        value = {"num_speculative_tokens": value}
+    if not isinstance(value, dict):
+        raise ValueError(f"engine_args.{NGRAM_KEY} must be true, an int or a mapping, got {value!r}")
+    spec = {"method": "ngram", "num_speculative_tokens": 4, "prompt_lookup_max": 4, "prompt_lookup_min": 2}
+    spec.update(value)
+    return spec
+
+
+def build_engine_args(cfg: EngineConfig) -> dict[str, Any]:
+    """Map an EngineConfig to keyword arguments for vllm.AsyncEngineArgs (pure: testable without vLLM).
+
+    - `model` comes from cfg.model, `max_model_len` from cfg.n_ctx, `seed` is left to vLLM;
+    - everything in cfg.engine_args is passed through unchanged (tensor_parallel_size,
+      data_parallel_size, max_num_seqs, max_num_batched_tokens, gpu_memory_utilization,
+      enable_prefix_caching, enable_chunked_prefill, speculative_config, ...), overriding our defaults;
+    - `ngram_speculation` is a shortcut that becomes speculative_config {"method": "ngram", ...}.
+    """
+    args: dict[str, Any] = {"model": cfg.model, "max_model_len": cfg.n_ctx, **DEFAULT_ENGINE_ARGS}
+    if cfg.tokenizer:
+        args["tokenizer"] = cfg.tokenizer
+    extra = dict(cfg.engine_args)
+    if NGRAM_KEY in extra:
+        if "speculative_config" in extra:
+            raise ValueError(f"engine_args: give either {NGRAM_KEY} or speculative_config, not both")
+        spec = ngram_speculative_config(extra.pop(NGRAM_KEY))
+        if spec:
+            extra["speculative_config"] = spec
+    args.update(extra)
+    return args
+
+
+def check_engine_arg_names(args: dict[str, Any], known: set[str]) -> None:
+    """Fail with one line on a misspelt engine argument instead of vLLM's long traceback."""
+    unknown = sorted(set(args) - known)
+    if unknown:
+        raise FatalEngineError(f"unknown vLLM engine argument(s): {', '.join(unknown)}")
+
+
+def sampling_params_kwargs(s: Sampling) -> dict[str, Any]:
+    """Our Sampling -> vllm.SamplingParams keyword arguments."""
+    return {
+        "temperature": s.temperature,
+        "top_p": s.top_p,
+        # our top_k=0 means "off"; vLLM spells "off" as -1 (0 is rejected by older releases)
+        "top_k": s.top_k if s.top_k > 0 else -1,
+        "max_tokens": s.max_tokens,
+        "seed": s.seed,
+    }
+
+
+def _finish_reason(reason: str | None) -> str:
+    # vLLM reports "stop" / "length" / "abort"; None means the sequence did not finish.
+    return reason or "unfinished"
+
+
+class VLLMEngine:
+    """In-process vLLM (AsyncLLM). Many concurrent `generate` calls share one continuous batch."""
+
+    def __init__(self, cfg: EngineConfig):
+        self.cfg = cfg
+        self._engine: Any = None
+        self._tokenizer: Any = None
+        self._vllm: Any = None
+        self._caps: Capabilities | None = None
+        self._ids = itertools.count()
+
+    # ---- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        try:
+            import vllm  # noqa: F401 - import check, the submodules below need it
+            from vllm import AsyncEngineArgs, SamplingParams
+        except ImportError:
+            raise FatalEngineError(INSTALL_HINT) from None
+        try:
+            args = build_engine_args(self.cfg)
+        except ValueError as e:
+            raise FatalEngineError(str(e)) from None
+        check_engine_arg_names(args, {f.name for f in dataclasses.fields(AsyncEngineArgs)})
+        try:
+            from vllm.v1.engine.async_llm import AsyncLLM as engine_cls
+        except ImportError:  # releases before the V1 engine
+            from vllm import AsyncLLMEngine as engine_cls
+        try:
+            self._engine = engine_cls.from_engine_args(AsyncEngineArgs(**args))
+            self._tokenizer = await self._load_tokenizer()
+        except Exception as e:  # noqa: BLE001 - any start failure is fatal, reported as one line
+            raise FatalEngineError(f"vLLM could not start {self.cfg.model}: {_one_line(e)}") from None
+        self._vllm = SamplingParams
+        max_len = getattr(getattr(self._engine, "model_config", None), "max_model_len", None) or self.cfg.n_ctx
+        tok = self._tokenizer
+        self._caps = Capabilities(
+            model_id=self.cfg.model,
+            engine="vllm",
+            max_context=int(max_len),
+            batch_slots=int(args.get("max_num_seqs", 256)),
+            count_tokens=lambda text: len(tok.encode(text, add_special_tokens=False)),
+            exact_token_counts=True,
+            extra={"engine_args": {k: v for k, v in args.items() if k != "model"}},
+        )
+
+    async def _load_tokenizer(self) -> Any:
+        # The accessor changed across releases: a coroutine method, a plain method, or a property.
+        getter = getattr(self._engine, "get_tokenizer", None)
+        if getter is not None:
+            tok = getter()
+            if asyncio.iscoroutine(tok):
+                tok = await tok
+            return tok
+        return self._engine.tokenizer
+
+    async def stop(self) -> None:
+        if self._engine is not None:
+            shutdown = getattr(self._engine, "shutdown", None)
+            if shutdown is not None:
+                shutdown()
+            self._engine = None
+
+    @property
+    def capabilities(self) -> Capabilities:
+        if self._caps is None:
+            raise FatalEngineError("vLLM engine used before start()")
+        return self._caps
+
+    # ---- generation -----------------------------------------------------------------------------
+    def render_prompt(self, request: GenerationRequest) -> list[int]:
+        """Token ids of the prompt: the model's chat template, or the raw prefix for continuations."""
+        if request.continuation:
+            return self._tokenizer.encode(request.messages[-1]["content"])
+        return self._tokenizer.apply_chat_template(
+            list(request.messages), tokenize=True, add_generation_prompt=True
+        )
+
+    async def generate(self, request: GenerationRequest) -> Completion:
+        if self._engine is None:
+            raise FatalEngineError("vLLM engine used before start()")
+        ids = list(self.render_prompt(request))
+        limit = self.capabilities.max_context
+        if len(ids) + request.sampling.max_tokens > limit:
+            raise ContextOverflowError(
+                f"prompt {len(ids)} + max_tokens {request.sampling.max_tokens} tokens > context {limit}"
+            )
+        params = self._vllm(**sampling_params_kwargs(request.sampling))
+        rid = f"{request.request_id or 'req'}-{next(self._ids)}"
+        final = None
+        try:
+            async for out in self._engine.generate({"prompt_token_ids": ids}, params, rid):
+                final = out
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - classify below
+            name = type(e).__name__
+            if name == "EngineDeadError":
+                raise FatalEngineError(f"vLLM engine died: {_one_line(e)}") from None
+            msg = str(e).lower()
+            if ("ValidationError" in name or isinstance(e, ValueError)) and (
+                "context" in msg or "max_model_len" in msg or "too long" in msg
+            ):
+                raise ContextOverflowError(_one_line(e)) from None
+            # anything else is one request's problem: retried, then dead-lettered by the runner
+            raise TransientEngineError(f"vLLM {_one_line(e)}") from None
+        if final is None or not final.outputs:
+            raise TransientEngineError("vLLM returned no output")
+        seq = final.outputs[0]
+        return Completion(
+            text=seq.text,
+            finish_reason=_finish_reason(seq.finish_reason),
+            prompt_tokens=len(final.prompt_token_ids or ids),
+            completion_tokens=len(seq.token_ids),
+        )
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__

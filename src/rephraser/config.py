@@ -107,7 +107,7 @@ class RetryConfig(Strict):
 class PostprocessConfig(Strict):
     enabled: bool = True
     allow_length_finish: bool = False
-    dedup: Literal["off", "report", "drop"] = "off"
+    dedup: Literal["off", "report"] = Field("off", description="report near/exact duplicates at the end (drop them with `rephraser clean --dedup drop`)")
 
 
 class OutputConfig(Strict):
@@ -138,11 +138,17 @@ class RunConfig(Strict):
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
-    def fingerprint(self, exclude: tuple[str, ...] = ("output", "max_in_flight", "retry")) -> str:
-        """Hash of the fields that change what a run produces (not how fast or where)."""
-        data = self.model_dump(mode="json", exclude=set(exclude))
-        data["source"].pop("limit", None)  # raising --limit extends a run; it does not change it
-        blob = json.dumps(data, sort_keys=True).encode()
+    def outcome_fields(self) -> dict[str, Any]:
+        """The fields that change what a run produces (not how fast, where, or how much of it)."""
+        data = self.model_dump(mode="json", exclude={"output", "max_in_flight", "retry"})
+        for key in ("limit", "shard_index"):  # raising --limit extends a run; shards share one run
+            data["source"].pop(key, None)
+        for key in ("parallel", "threads", "request_timeout_s", "server", "base_url", "api_key_env"):
+            data["engine"].pop(key, None)
+        return data
+
+    def fingerprint(self) -> str:
+        blob = json.dumps(self.outcome_fields(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 

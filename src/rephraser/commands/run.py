@@ -1,0 +1,128 @@
+"""`rephraser run`: generate (or resume) a rephrasing run from a YAML config and/or flags.
+
+Flags are shortcuts that fill the same RunConfig a YAML file describes; a flag overrides the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rephraser.config import RunConfig, load_yaml, validate
+from rephraser.errors import ConfigError
+
+
+def parse_shard(value: str) -> tuple[int, int]:
+    try:
+        i, n = value.split("/")
+        return int(i), int(n)
+    except ValueError:
+        raise ConfigError(f"--shard must look like i/N (e.g. 3/10), got {value!r}") from None
+
+
+def build_config(config: Path | None, overrides: dict[str, Any]) -> RunConfig:
+    """YAML (if any) + flag overrides (dotted keys) -> validated RunConfig."""
+    base = load_yaml(config).model_dump(mode="json", exclude_unset=True) if config else {}
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        node = base
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return validate(base, RunConfig, origin=str(config) if config else "flags")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run")
+    def run(
+        config: Path | None = typer.Option(None, "--config", "-c", help="YAML RunConfig (flags override it)"),
+        source: str | None = typer.Option(None, "--source", "-i", help="input file/folder (jsonl[.gz|.zst], parquet); default: embedded wiki"),
+        text_column: str | None = typer.Option(None, help="column holding the document text"),
+        id_column: str | None = typer.Option(None, help="column holding unique ids (derived from text when absent)"),
+        limit: int | None = typer.Option(None, "--limit", "-n", help="at most this many input records (per shard)"),
+        shard: str | None = typer.Option(None, help="process shard i of N, e.g. 0/8"),
+        prompts: str | None = typer.Option(None, "--prompts", "-p", help="comma-separated prompt names or YAML paths"),
+        engine: str | None = typer.Option(None, help="llamacpp | openai | vllm"),
+        model: str | None = typer.Option(None, "--model", "-m", help="model alias, GGUF path or served model name"),
+        base_url: str | None = typer.Option(None, help="OpenAI-compatible endpoint (engine openai)"),
+        api_key_env: str | None = typer.Option(None, help="environment variable holding the API key"),
+        n_ctx: int | None = typer.Option(None, help="context window (tokens)"),
+        parallel: int | None = typer.Option(None, help="sequences decoded together (llamacpp)"),
+        max_tokens: int | None = typer.Option(None, help="max new tokens per call"),
+        temperature: float | None = typer.Option(None),
+        top_p: float | None = typer.Option(None),
+        top_k: int | None = typer.Option(None),
+        seed: int | None = typer.Option(None),
+        samples: int | None = typer.Option(None, "--samples", help="samples per document (rollout samples)"),
+        rollout: str | None = typer.Option(None, help="single | samples | chunked"),
+        output: str | None = typer.Option(None, "--output", "-o", help="output folder"),
+        max_in_flight: int | None = typer.Option(None, help="requests kept in flight"),
+        force: bool = typer.Option(False, help="continue although config, prompts or inputs changed"),
+        overwrite: bool = typer.Option(False, help="delete the output folder's previous results first"),
+        resume: bool = typer.Option(True, help="resume an existing output folder (always on; kept for clarity)"),
+        ray: str | None = typer.Option(None, "--ray", help="run shards on a Ray cluster: ADDRESS or 'auto'"),
+        ray_shards: int = typer.Option(0, help="with --ray: number of shards (default: the cluster's engine slots)"),
+        progress: bool = typer.Option(True, help="live progress bar"),
+        print_config: bool = typer.Option(False, "--print-config", help="print the resolved config and exit"),
+    ) -> None:
+        """Rephrase documents with an LLM (resumable; every input ends written, rejected or dead-lettered)."""
+        overrides: dict[str, Any] = {
+            "source.path": source, "source.text_column": text_column, "source.id_column": id_column,
+            "source.limit": limit,
+            "prompts": [p.strip() for p in prompts.split(",") if p.strip()] if prompts else None,
+            "engine.kind": engine, "engine.model": model, "engine.base_url": base_url,
+            "engine.api_key_env": api_key_env, "engine.n_ctx": n_ctx, "engine.parallel": parallel,
+            "sampling.max_tokens": max_tokens, "sampling.temperature": temperature, "sampling.top_p": top_p,
+            "sampling.top_k": top_k, "sampling.seed": seed, "sampling.n": samples, "rollout.kind": rollout,
+            "output.dir": output, "max_in_flight": max_in_flight,
+        }
+        if shard:
+            overrides["source.shard_index"], overrides["source.shard_count"] = parse_shard(shard)
+        cfg = build_config(config, overrides)
+        if print_config:
+            typer.echo(cfg.to_yaml())
+            return
+        if ray:
+            from rephraser.scale.ray import run_on_ray
+
+            stats = run_on_ray(cfg, ray, ray_shards or None)
+        else:
+            from rephraser.generate.runner import run_config
+
+            stats = run_config(cfg, force=force, overwrite=overwrite, progress=progress)
+        print_summary(stats, Path(cfg.output.dir))
+
+
+def print_summary(stats: dict[str, Any], out: Path) -> None:
+    con = Console()
+    s = stats.get("session", {})
+    t = Table(title=f"rephraser run — {out}", show_header=True)
+    for col in ("prompt", "ok", "rejected", "failed", "completion tokens", "top reasons"):
+        t.add_column(col)
+    for prompt, v in sorted(stats.get("per_prompt", {}).items()):
+        top = sorted(v.get("reasons", {}).items(), key=lambda kv: -kv[1])[:2]
+        t.add_row(prompt, str(v.get("ok", 0)), str(v.get("rejected", 0)), str(v.get("failed", 0)),
+                  f"{v.get('completion_tokens', 0):,}", "; ".join(f"{k} ×{n}" for k, n in top))
+    con.print(t)
+    rows, inputs = stats.get("rows", {}), stats.get("inputs", {})
+    con.print(
+        f"inputs {inputs.get('records', 0)} records ({inputs.get('rejected_input', 0)} rejected at input) · rows "
+        f"ok {rows.get('ok', 0)} / rejected {rows.get('rejected', 0)} / failed {rows.get('failed', 0)} · "
+        f"accounting {'OK' if stats.get('conservation_ok') else 'MISMATCH'}"
+    )
+    if s:
+        con.print(
+            f"this session: {s.get('units_run', 0)} units in {s.get('wall_s', 0):.1f}s, {s.get('engine_calls', 0)} "
+            f"calls, {s.get('cache_hits', 0)} cache hits, {s.get('output_tok_per_s', 0):,.1f} output tok/s; "
+            f"resumed past {s.get('units_done_before', 0)} finished units"
+        )
+    con.print(f"outputs: {out}/data/<prompt>/*.parquet · stats: {out}/stats.json · config: {out}/config.yaml")
+
+
+__all__ = ["register", "build_config", "print_summary"]

@@ -1,0 +1,182 @@
+"""Exactly-once commits: Parquet parts + a manifest written last.
+
+A commit writes every Parquet file of one part atomically (temp file, fsync, rename), then the part's
+manifest the same way, then fsyncs the folders. The manifest is the commit marker: a part without a
+manifest never happened, and its files are deleted on the next start. A restart reads only manifests
+(never the outputs) to learn which (document, prompt) units are finished, so resume cost grows with
+the number of parts, not with the bytes already written.
+
+Each shard of a run (`tag` = "s00003-of-00010") has its own manifests folder and file names, so many
+workers can commit into one output folder without coordination.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from rephraser.errors import ResumeError
+from rephraser.records import Row, rows_to_table
+
+FATE_DIRS = {"ok": "data", "rejected": "rejected", "failed": "dead_letter"}
+FATE_CODES = {"ok": "o", "rejected": "r", "failed": "f"}
+INPUT_PROMPT = "_input"  # pseudo-prompt of records rejected before any model call
+
+
+def shard_tag(index: int, count: int) -> str:
+    return f"s{index:05d}-of-{count:05d}"
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_parquet(path: Path, rows: list[Row]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(rows_to_table(rows), tmp, compression="zstd")
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+@dataclass
+class PartSummary:
+    """What one committed part adds to the run's accounting (kept in its manifest)."""
+
+    counts: Counter = field(default_factory=Counter)  # "prompt|status" -> units
+    reasons: Counter = field(default_factory=Counter)  # "prompt|reason" -> rows
+    tokens: Counter = field(default_factory=Counter)  # "prompt|prompt_tokens" / "prompt|completion_tokens"
+    rows: int = 0
+
+
+@dataclass
+class DoneState:
+    """Everything a restart needs, read from manifests only."""
+
+    units: dict[tuple[str, str], str] = field(default_factory=dict)  # (doc id, prompt) -> fates, one char per row
+    text_hashes: dict[str, str] = field(default_factory=dict)  # doc id -> text hash at generation time
+    next_part: int = 0
+    parts: list[dict] = field(default_factory=list)  # manifests' summaries, for stats
+
+
+class Checkpoint:
+    def __init__(self, out_dir: Path, tag: str):
+        self.out = Path(out_dir)
+        self.tag = tag
+        self.manifest_dir = self.out / "manifests" / tag
+        self.state = DoneState()
+
+    # ---- restart -------------------------------------------------------------------
+    def load(self) -> DoneState:
+        """Read this shard's manifests, delete uncommitted leftovers, return what is done."""
+        self.manifest_dir.mkdir(parents=True, exist_ok=True)
+        committed_files: set[str] = set()
+        max_part = -1
+        for mf in sorted(self.manifest_dir.glob("part-*.json")):
+            try:
+                m = json.loads(mf.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as e:  # a manifest is written atomically, so this is outside damage
+                raise ResumeError(f"manifest {mf} is unreadable ({e}); the output folder was modified by hand") from None
+            max_part = max(max_part, int(m["part"]))
+            committed_files.update(m["files"])
+            for doc_id, prompt, fates in m["units"]:
+                if (doc_id, prompt) in self.state.units:  # exactly-once violated: never expected, so say it loudly
+                    raise ResumeError(f"unit ({doc_id!r}, {prompt!r}) is committed twice (second time in {mf.name})")
+                self.state.units[(doc_id, prompt)] = fates
+            self.state.text_hashes.update(m["text_hashes"])
+            self.state.parts.append(m["summary"])
+        self.state.next_part = max_part + 1
+        self._remove_uncommitted(committed_files)
+        return self.state
+
+    def _remove_uncommitted(self, committed: set[str]) -> None:
+        prefix = f"{self.tag}-part-"
+        for fate_dir in FATE_DIRS.values():
+            base = self.out / fate_dir
+            if not base.is_dir():
+                continue
+            for f in base.glob("*/*"):
+                name = f.name
+                is_ours = name.startswith(prefix) or name.startswith(f".{prefix}")
+                if is_ours and str(f.relative_to(self.out)) not in committed:
+                    f.unlink()
+        for f in self.manifest_dir.glob(".part-*.tmp"):
+            f.unlink()
+
+    # ---- commit --------------------------------------------------------------------
+    def commit(self, rows: list[Row], text_hashes: dict[str, str]) -> None:
+        """Atomically record the units (document, prompt) of `rows` as finished."""
+        if not rows:
+            return
+        units: dict[tuple[str, str], str] = {}
+        for r in sorted(rows, key=lambda r: (r.id, r.prompt, r.sample)):
+            units[(r.id, r.prompt)] = units.get((r.id, r.prompt), "") + FATE_CODES[r.status]
+        part = self.state.next_part
+        by_file: dict[Path, list[Row]] = {}
+        for r in rows:
+            folder = self.out / FATE_DIRS[r.status] / r.prompt
+            by_file.setdefault(folder / f"{self.tag}-part-{part:05d}.parquet", []).append(r)
+        touched_dirs = set()
+        for path, group in sorted(by_file.items()):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_parquet(path, group)
+            touched_dirs.add(path.parent)
+        for d in touched_dirs:
+            fsync_dir(d)
+        summary = summarize(rows)
+        manifest = {
+            "part": part,
+            "tag": self.tag,
+            "files": sorted(str(p.relative_to(self.out)) for p in by_file),
+            "units": [[doc_id, prompt, fates] for (doc_id, prompt), fates in units.items()],
+            "text_hashes": text_hashes,
+            "summary": summary,
+        }
+        atomic_write_bytes(self.manifest_dir / f"part-{part:05d}.json", json.dumps(manifest).encode())
+        fsync_dir(self.manifest_dir)
+        self.state.next_part = part + 1
+        self.state.units.update(units)
+        self.state.text_hashes.update(text_hashes)
+        self.state.parts.append(summary)
+
+
+def summarize(rows: list[Row]) -> dict:
+    counts: Counter = Counter()
+    reasons: Counter = Counter()
+    tokens: Counter = Counter()
+    for r in rows:
+        counts[f"{r.prompt}|{r.status}"] += 1
+        if r.reason:
+            reasons[f"{r.prompt}|{r.status}|{short_reason(r.reason)}"] += 1
+        tokens[f"{r.prompt}|prompt_tokens"] += r.prompt_tokens or 0
+        tokens[f"{r.prompt}|completion_tokens"] += r.completion_tokens or 0
+        if r.status == "ok":
+            tokens[f"{r.prompt}|ok_completion_tokens"] += r.completion_tokens or 0
+    return {"rows": len(rows), "counts": dict(counts), "reasons": dict(reasons), "tokens": dict(tokens)}
+
+
+def short_reason(reason: str) -> str:
+    """Group reasons for reporting: the text before the first ':' or '(' (details stay in the rows)."""
+    for sep in (":", "("):
+        head = reason.split(sep, 1)[0].strip()
+        if head:
+            reason = head
+    return reason[:80]

@@ -1,0 +1,206 @@
+"""Rollouts: how one (document, prompt) unit becomes model calls and output rows.
+
+- single: one call on the (token-fitted) document.
+- samples: n calls with different seeds; keep all rows, or the best one by `score_verdict`.
+- chunked: a long document is split at paragraph/sentence boundaries into chunks that fit the
+  context; chunk i is generated in a conversation that shows the tail of chunk i-1 and of its
+  rewrite, so style and terminology carry over; outputs are joined. Every call is cached on its own,
+  so a crash in the middle of a long document resumes in the middle.
+
+Prompt logic lives here, transport lives in the engine, retries and caching in calls.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from rephraser.config import PostprocessConfig, RolloutConfig, SamplingConfig
+from rephraser.engines.base import Capabilities, ContextOverflowError, Sampling
+from rephraser.generate.calls import AttemptBudget, Caller, DeadLetter
+from rephraser.generate.truncate import fit_tokens, split_chunks
+from rephraser.prompts.spec import PromptSpec
+from rephraser.records import Document, Row, dumps_json
+
+TEMPLATE_MARGIN_TOKENS = 32  # chat-template tokens around the message (role markers, BOS/EOS)
+
+
+@dataclass
+class Outcome:
+    """The cleaned result of a rollout before it becomes a Row."""
+
+    ok: bool
+    text: str
+    raw: str
+    reason: str | None
+    finish_reason: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    calls: int
+    attempts: int
+    input_truncated: bool
+    input_chars: int
+
+
+def derive_seed(base: int, doc_id: str, sample: int) -> int:
+    """A distinct, reproducible seed per (document, sample) so documents do not share random streams."""
+    h = hashlib.sha256(f"{base}:{doc_id}:{sample}".encode("utf-8", "surrogatepass")).hexdigest()
+    return int(h[:8], 16) & 0x7FFFFFFF
+
+
+class Rollout:
+    def __init__(self, spec: PromptSpec, caps: Capabilities, caller: Caller, sampling: SamplingConfig,
+                 rollout: RolloutConfig, post: PostprocessConfig, max_attempts: int):
+        self.spec = spec
+        self.caps = caps
+        self.caller = caller
+        self.sampling = sampling
+        self.cfg = rollout
+        self.post = post
+        self.max_attempts = max_attempts
+        self.overhead = caps.count_tokens(spec.overhead_text()) + TEMPLATE_MARGIN_TOKENS
+        budget = caps.max_context - sampling.max_tokens - self.overhead
+        if spec.input_window_tokens:
+            budget = min(budget, spec.input_window_tokens)
+        self.input_budget = budget
+
+    # ---- public ---------------------------------------------------------------------
+    def rows_per_unit(self) -> int:
+        return self.sampling.n if (self.cfg.kind == "samples" and self.cfg.keep == "all") else 1
+
+    async def run(self, doc: Document) -> list[Row]:
+        n = self.sampling.n if self.cfg.kind == "samples" else 1
+        if self.cfg.kind == "chunked":
+            outcomes = [await self._chunked(doc, 0)]
+        else:
+            outcomes = [await self._single(doc, i) for i in range(n)]
+        if self.cfg.kind == "samples" and self.cfg.keep == "best":
+            best = max(range(n), key=lambda i: score_outcome(outcomes[i], len(doc.text)))
+            o = outcomes[best]
+            o.calls = sum(x.calls for x in outcomes)
+            return [self._row(doc, best, o)]
+        return [self._row(doc, i, o) for i, o in enumerate(outcomes)]
+
+    # ---- strategies -----------------------------------------------------------------
+    def _sampling(self, doc: Document, sample: int) -> Sampling:
+        s = self.sampling
+        return Sampling(temperature=s.temperature, top_p=s.top_p, top_k=s.top_k, max_tokens=s.max_tokens,
+                        seed=derive_seed(s.seed, doc.id, sample))
+
+    def _messages(self, text: str) -> tuple[dict[str, str], ...]:
+        return ({"role": "user", "content": self.spec.render(text)},)
+
+    async def _single(self, doc: Document, sample: int) -> Outcome:
+        budget = AttemptBudget(self.max_attempts)
+        text, truncated = fit_tokens(doc.text, self.caps.count_tokens, self.input_budget)
+        sampling = self._sampling(doc, sample)
+        for overflow_retry in (False, True):
+            if not text.strip():
+                return self._rejected("document does not fit the context window", truncated, 0)
+            try:
+                comp, attempts = await self.caller.call(
+                    self._messages(text), sampling, prompt_hash=self.spec.hash,
+                    continuation=self.spec.mode == "continuation", budget=budget)
+                break
+            except ContextOverflowError as e:
+                if overflow_retry:
+                    return self._rejected(f"context overflow after truncation: {e}", True, len(text))
+                # Our token count disagreed with the server's: cut 30% more and try once more.
+                text, _ = fit_tokens(text, self.caps.count_tokens, int(self.caps.count_tokens(text) * 0.7))
+                truncated = True
+        return self._judge(comp.text, comp.finish_reason, doc.text if not truncated else text,
+                           comp.prompt_tokens, comp.completion_tokens, 1, attempts, truncated, len(text))
+
+    async def _chunked(self, doc: Document, sample: int) -> Outcome:
+        carry = self.cfg.carry_tokens
+        # Chunk i's call also carries the previous exchange: its tails and one more template overhead.
+        room = self.input_budget - 2 * carry - self.overhead
+        chunk_tokens = max(64, min(self.cfg.chunk_tokens or room, room))
+        chunks = split_chunks(doc.text, self.caps.count_tokens, chunk_tokens)
+        if not chunks:
+            return self._rejected("document is empty after chunking", False, 0)
+        budget = AttemptBudget(self.max_attempts * len(chunks))
+        sampling = self._sampling(doc, sample)
+        outputs: list[str] = []
+        raws: list[str] = []
+        pt = ct = attempts = 0
+        finish = None
+        for i, chunk in enumerate(chunks):
+            messages = self._messages(chunk)
+            if i > 0 and self.spec.mode == "chat" and carry > 0:
+                prev_src = tail_tokens(chunks[i - 1], self.caps.count_tokens, carry)
+                prev_out = tail_tokens(outputs[-1], self.caps.count_tokens, carry)
+                messages = (
+                    {"role": "user", "content": self.spec.render(prev_src)},
+                    {"role": "assistant", "content": prev_out},
+                    *messages,
+                )
+            try:
+                comp, a = await self.caller.call(messages, sampling, prompt_hash=self.spec.hash,
+                                                 continuation=self.spec.mode == "continuation", budget=budget)
+            except ContextOverflowError as e:
+                return self._rejected(f"context overflow in chunk {i + 1}/{len(chunks)}: {e}", False, len(doc.text))
+            o = self._judge(comp.text, comp.finish_reason, chunk, comp.prompt_tokens, comp.completion_tokens, 1, a,
+                            False, len(chunk))
+            pt, ct, attempts, finish = pt + comp.prompt_tokens, ct + comp.completion_tokens, attempts + a, comp.finish_reason
+            raws.append(comp.text)
+            if not o.ok:
+                return Outcome(False, o.text, "\n\n".join(raws), f"chunk {i + 1}/{len(chunks)}: {o.reason}", finish,
+                               pt, ct, i + 1, attempts, False, len(doc.text))
+            outputs.append(o.text)
+        return Outcome(True, "\n\n".join(outputs), "\n\n".join(raws), None, finish, pt, ct, len(chunks), attempts,
+                       False, len(doc.text))
+
+    # ---- judging & rows -------------------------------------------------------------
+    def _judge(self, raw: str, finish: str, source: str, pt: int, ct: int, calls: int, attempts: int,
+               truncated: bool, input_chars: int) -> Outcome:
+        if not self.post.enabled:
+            return Outcome(True, raw, raw, None, finish, pt, ct, calls, attempts, truncated, input_chars)
+        from rephraser.postprocess.contract import apply_contract
+
+        v = apply_contract(self.spec, raw, source_text=source, finish_reason=finish,
+                           allow_length_finish=self.post.allow_length_finish or None)
+        return Outcome(v.ok, v.text, raw, v.reason, finish, pt, ct, calls, attempts, truncated, input_chars)
+
+    def _rejected(self, reason: str, truncated: bool, input_chars: int) -> Outcome:
+        return Outcome(False, "", "", reason, None, 0, 0, 0, 0, truncated, input_chars)
+
+    def _row(self, doc: Document, sample: int, o: Outcome) -> Row:
+        s = self._sampling(doc, sample)
+        return Row(
+            id=doc.id, sample=sample, prompt=self.spec.name, status="ok" if o.ok else "rejected",
+            source_text=doc.text, source_metadata=dumps_json(doc.metadata), source_origin=doc.origin,
+            prompt_family=self.spec.family, prompt_version=self.spec.version, prompt_hash=self.spec.hash,
+            model=self.caps.model_id, engine=self.caps.engine, sampling=dumps_json(s.as_dict()),
+            rollout=self.cfg.kind, generation=o.text if o.ok else (o.text or None), raw_generation=o.raw or None,
+            finish_reason=o.finish_reason, prompt_tokens=o.prompt_tokens, completion_tokens=o.completion_tokens,
+            calls=o.calls, input_truncated=o.input_truncated, input_chars_used=o.input_chars, reason=o.reason,
+            attempts=o.attempts,
+        )
+
+    def failed_rows(self, doc: Document, error: str) -> list[Row]:
+        o = Outcome(False, "", "", error, None, 0, 0, 0, 0, False, 0)
+        rows = [self._row(doc, i, o) for i in range(self.rows_per_unit())]
+        for r in rows:
+            r.status = "failed"
+            r.generation = None
+        return rows
+
+
+def score_outcome(o: Outcome, source_chars: int) -> tuple[int, float]:
+    """Best-of-n scorer: contract-compliant first, then the length ratio closest to 1."""
+    ratio = len(o.text) / max(1, source_chars)
+    return (1 if o.ok else 0, -abs(1.0 - ratio))
+
+
+def tail_tokens(text: str, count_tokens, n: int) -> str:
+    """The last ~n tokens of text, starting at a word boundary."""
+    total = count_tokens(text)
+    if total <= n:
+        return text
+    start = len(text) - int(len(text) * n / total)
+    space = text.find(" ", start)
+    return text[space + 1:] if space != -1 else text[start:]
+
+
+__all__ = ["Rollout", "Outcome", "DeadLetter", "derive_seed"]

@@ -1,0 +1,144 @@
+"""The output folder of a run: its identity (config + prompt hashes) and its statistics.
+
+`run.json` pins what the folder contains: the fingerprint of every config field that changes the
+output, and the hash of every prompt. A restart with a different config or an edited prompt is
+refused with the list of what changed (or accepted with --force); `config.yaml` is the resolved
+config, so `rephraser run --config OUT/config.yaml` reproduces the run.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from rephraser.config import RunConfig
+from rephraser.errors import ResumeError
+from rephraser.generate.checkpoint import FATE_DIRS, atomic_write_bytes
+from rephraser.prompts.spec import PromptSpec
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, dict):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix.rstrip("."): d}
+
+
+def identity(cfg: RunConfig, prompts: list[PromptSpec]) -> dict[str, Any]:
+    return {
+        "fingerprint": cfg.fingerprint(),
+        "prompt_hashes": {p.name: p.hash for p in prompts},
+        "outcome_fields": cfg.outcome_fields(),
+    }
+
+
+def prepare(cfg: RunConfig, prompts: list[PromptSpec], *, force: bool = False, overwrite: bool = False) -> Path:
+    """Create or validate the output folder; write run.json and config.yaml."""
+    out = Path(cfg.output.dir)
+    if overwrite and out.exists():
+        if not (out / "run.json").exists() and any(out.iterdir()):
+            raise ResumeError(f"refusing to --overwrite {out}: it is not empty and not a rephraser output folder")
+        shutil.rmtree(out)
+    if out.exists() and not out.is_dir():
+        raise ResumeError(f"output path {out} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    ident = identity(cfg, prompts)
+    run_json = out / "run.json"
+    if run_json.exists():
+        try:
+            old = json.loads(run_json.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise ResumeError(f"{run_json} is unreadable ({e})") from None
+        changes = describe_changes(old, ident)
+        if changes and not force:
+            raise ResumeError(
+                f"{out} was produced with a different configuration ({'; '.join(changes[:4])}"
+                f"{'; …' if len(changes) > 4 else ''}); use another --output, --overwrite to start over, "
+                "or --force to continue anyway"
+            )
+    elif any(p.name in FATE_DIRS.values() for p in out.iterdir()):
+        raise ResumeError(f"{out} holds outputs but no run.json; refusing to mix runs (use another --output)")
+    atomic_write_bytes(run_json, json.dumps(ident, indent=2, sort_keys=True).encode())
+    whole_run = cfg.model_copy(deep=True)
+    whole_run.source.shard_index = 0  # shards share one config; a worker adds --shard i/N
+    atomic_write_bytes(out / "config.yaml", whole_run.to_yaml().encode())
+    return out
+
+
+def describe_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    changes = []
+    a, b = _flatten(old.get("outcome_fields", {})), _flatten(new["outcome_fields"])
+    for k in sorted(set(a) | set(b)):
+        if a.get(k) != b.get(k):
+            changes.append(f"{k}: {a.get(k)!r} -> {b.get(k)!r}")
+    pa_, pb = old.get("prompt_hashes", {}), new["prompt_hashes"]
+    for name in sorted(set(pa_) & set(pb)):
+        if pa_[name] != pb[name]:
+            changes.append(f"prompt {name} edited (hash {pa_[name]} -> {pb[name]})")
+    if not changes and old.get("fingerprint") != new["fingerprint"]:
+        changes.append("fingerprint differs")
+    return changes
+
+
+def aggregate_parts(parts: list[dict]) -> dict[str, Any]:
+    """Sum the per-part summaries kept in manifests into per-prompt counts, reasons and tokens."""
+    counts: Counter = Counter()
+    reasons: Counter = Counter()
+    tokens: Counter = Counter()
+    for s in parts:
+        counts.update(s["counts"])
+        reasons.update(s["reasons"])
+        tokens.update(s["tokens"])
+    per_prompt: dict[str, dict[str, Any]] = {}
+
+    def slot(prompt: str) -> dict[str, Any]:
+        return per_prompt.setdefault(prompt, {"ok": 0, "rejected": 0, "failed": 0, "reasons": {},
+                                              "prompt_tokens": 0, "completion_tokens": 0, "ok_completion_tokens": 0})
+
+    for key, n in counts.items():
+        prompt, status = key.split("|")
+        slot(prompt)[status] += n
+    for key, n in reasons.items():
+        prompt, status, reason = key.split("|", 2)
+        slot(prompt)["reasons"][f"{status}: {reason}"] = n
+    for key, n in tokens.items():
+        prompt, what = key.split("|")
+        slot(prompt)[what] += n
+    return per_prompt
+
+
+def merge_shard_stats(out: Path) -> dict[str, Any]:
+    """Combine every shard's stats file into OUT/stats.json (shards may finish in any order)."""
+    shards = []
+    for f in sorted((out / "stats").glob("*.json")):
+        try:
+            shards.append(json.loads(f.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            continue
+    if not shards:
+        return {}
+    if len(shards) == 1:
+        merged = dict(shards[0])
+    else:
+        merged = {"shards": len(shards), "inputs": Counter(), "rows": Counter(), "tokens": Counter(), "per_prompt": {}}
+        for s in shards:
+            merged["inputs"].update(s["inputs"])
+            merged["rows"].update(s["rows"])
+            merged["tokens"].update(s["tokens"])
+            for p, v in s["per_prompt"].items():
+                dst = merged["per_prompt"].setdefault(p, {"reasons": Counter()})
+                for k, x in v.items():
+                    if k == "reasons":
+                        dst["reasons"].update(x)
+                    else:
+                        dst[k] = dst.get(k, 0) + x
+        merged = json.loads(json.dumps(merged))
+        merged["conservation_ok"] = all(s.get("conservation_ok") for s in shards)
+        merged["shards_complete"] = sum(1 for s in shards if s.get("complete"))
+    atomic_write_bytes(out / "stats.json", json.dumps(merged, indent=2, sort_keys=True).encode())
+    return merged

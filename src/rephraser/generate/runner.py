@@ -1,0 +1,268 @@
+"""The generation runner: one shard of a run, from source records to committed Parquet parts.
+
+A bounded asyncio loop keeps up to `max_in_flight` units (document x prompt) in flight so the
+engine's continuous batching stays full; finished rows are buffered and committed in atomic parts
+(checkpoint.py). Every input record ends exactly once as written, rejected (with reason) or
+dead-lettered (with error); the end-of-run accounting checks it. A restart reads manifests, skips
+finished units and replays finished calls from the request cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from rephraser import __version__
+from rephraser.config import RunConfig
+from rephraser.engines import build_engine
+from rephraser.engines.base import Engine, FatalEngineError
+from rephraser.errors import ConfigError, FailureBudgetExceeded, RephraserError, ResumeError
+from rephraser.generate.cache import RequestCache
+from rephraser.generate.calls import Caller, DeadLetter
+from rephraser.generate.checkpoint import INPUT_PROMPT, Checkpoint, atomic_write_bytes, shard_tag
+from rephraser.generate.progress import RunProgress
+from rephraser.generate.rollouts import Rollout
+from rephraser.generate.run_folder import aggregate_parts, merge_shard_stats, prepare
+from rephraser.prompts.registry import resolve_prompt
+from rephraser.records import Document, Rejection, Row, dumps_json
+
+
+def run_config(cfg: RunConfig, *, force: bool = False, overwrite: bool = False, progress: bool = True,
+               engine: Engine | None = None) -> dict[str, Any]:
+    """Run (or resume) one shard of `cfg`; return its statistics (also written to OUT/stats/<tag>.json)."""
+    return asyncio.run(Runner(cfg, force=force, overwrite=overwrite, progress=progress, engine=engine).run())
+
+
+class Interrupted(RephraserError):
+    pass
+
+
+class Runner:
+    def __init__(self, cfg: RunConfig, *, force: bool, overwrite: bool, progress: bool, engine: Engine | None):
+        self.cfg = cfg
+        self.force = force
+        self.overwrite = overwrite
+        self.show_progress = progress
+        self.engine = engine
+        self.buffer: list[Row] = []
+        self.buffer_hashes: dict[str, str] = {}
+        self.abort: RephraserError | None = None
+        self.finished = 0
+        self.failed = 0
+        self.skipped = 0
+        self.last_flush = time.monotonic()
+
+    # ---- main loop -------------------------------------------------------------------
+    async def run(self) -> dict[str, Any]:
+        cfg = self.cfg
+        from rephraser.sources import describe_source, iter_source
+
+        prompts = [resolve_prompt(p) for p in cfg.prompts]
+        out = prepare(cfg, prompts, force=self.force, overwrite=self.overwrite)
+        tag = shard_tag(cfg.source.shard_index, cfg.source.shard_count)
+        t0 = time.monotonic()
+        self.ckpt = Checkpoint(out, tag)
+        state = self.ckpt.load()
+        resume_s = time.monotonic() - t0
+        engine = self.engine or build_engine(cfg.engine)
+        try:
+            await engine.start()
+        except FatalEngineError as e:
+            raise RephraserError(f"engine {cfg.engine.kind} could not start: {e}") from None
+        caps = engine.capabilities
+        cache = RequestCache(out / "cache" / f"{tag}.sqlite")
+        caller = Caller(engine, cache, caps.model_id, cfg.retry)
+        self.rollouts = {p.name: Rollout(p, caps, caller, cfg.sampling, cfg.rollout, cfg.postprocess,
+                                         cfg.retry.max_attempts) for p in prompts}
+        for name, r in self.rollouts.items():
+            if r.input_budget < 16:
+                raise ConfigError(f"prompt {name}: max_tokens {cfg.sampling.max_tokens} leaves {r.input_budget} tokens "
+                                  f"for the document in a {caps.max_context}-token context; lower max_tokens or raise n_ctx")
+        total = cfg.source.limit * len(prompts) if cfg.source.limit else None
+        self.progress = RunProgress(enabled=self.show_progress, total=total, caller=caller)
+        scope_units: list[tuple[str, str]] = []
+        scope_docs = scope_input_rejected = 0
+        sem = asyncio.Semaphore(cfg.max_in_flight)
+        tasks: set[asyncio.Task] = set()
+        self._install_signal_handlers()
+        wall0 = time.monotonic()
+        try:
+            with self.progress:
+                for item in iter_source(cfg.source):
+                    if self.abort:
+                        break
+                    if isinstance(item, Rejection):
+                        scope_input_rejected += 1
+                        unit = (item.id, INPUT_PROMPT)
+                        scope_units.append(unit)
+                        if unit not in state.units:
+                            self._add_rows([input_rejection_row(item)], None)
+                        continue
+                    scope_docs += 1
+                    self._check_input_unchanged(item, state.text_hashes)
+                    for p in prompts:
+                        unit = (item.id, p.name)
+                        scope_units.append(unit)
+                        if unit in state.units:
+                            self.skipped += 1
+                            self.progress.skip()
+                            continue
+                        await sem.acquire()
+                        if self.abort:
+                            sem.release()
+                            break
+                        task = asyncio.create_task(self._unit(item, p.name, sem))
+                        tasks.add(task)
+                        task.add_done_callback(tasks.discard)
+                    await asyncio.sleep(0)  # let finished units flush between documents
+                while tasks and not self.abort:
+                    await asyncio.wait(set(tasks), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in tasks:
+                t.cancel()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+            self._flush(force=True)
+            cache.close()
+            with contextlib.suppress(Exception):
+                await engine.stop()
+        if self.abort:
+            raise self.abort
+        stats = self._stats(out, tag, state, scope_units, scope_docs, scope_input_rejected, caller, caps,
+                            time.monotonic() - wall0, resume_s)
+        return stats
+
+    async def _unit(self, doc: Document, prompt: str, sem: asyncio.Semaphore) -> None:
+        rollout = self.rollouts[prompt]
+        try:
+            rows = await rollout.run(doc)
+        except DeadLetter as e:
+            rows = rollout.failed_rows(doc, str(e))
+        except FatalEngineError as e:
+            self.abort = self.abort or RephraserError(f"engine failed: {e}")
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - one document's bug must not kill the run; the failure budget guards
+            rows = rollout.failed_rows(doc, f"unexpected {type(e).__name__}: {e}")
+        finally:
+            sem.release()
+        self._add_rows(rows, doc)
+
+    def _add_rows(self, rows: list[Row], doc: Document | None) -> None:
+        self.buffer.extend(rows)
+        if doc is not None:
+            self.buffer_hashes[doc.id] = doc.text_hash
+            self.finished += 1
+            if any(r.status == "failed" for r in rows):
+                self.failed += 1
+            self.progress.advance(rows)
+            self._check_failure_budget()
+        self._flush()
+
+    def _flush(self, force: bool = False) -> None:
+        due = len(self.buffer) >= self.cfg.output.rows_per_shard or (
+            time.monotonic() - self.last_flush >= self.cfg.output.flush_seconds)
+        if self.buffer and (force or due):
+            self.ckpt.commit(self.buffer, self.buffer_hashes)
+            self.buffer, self.buffer_hashes = [], {}
+            self.last_flush = time.monotonic()
+
+    # ---- guards -----------------------------------------------------------------------
+    def _check_failure_budget(self) -> None:
+        r = self.cfg.retry
+        if self.finished >= r.failure_min_docs and self.failed / self.finished > r.max_failure_rate:
+            self.abort = self.abort or FailureBudgetExceeded(
+                f"{self.failed} of {self.finished} documents failed ({self.failed / self.finished:.0%} > "
+                f"max_failure_rate {r.max_failure_rate:.0%}); stopping — the engine looks broken. Finished work is "
+                "committed; fix the engine and rerun the same command to resume")
+
+    def _check_input_unchanged(self, doc: Document, hashes: dict[str, str]) -> None:
+        old = hashes.get(doc.id)
+        if old is not None and old != doc.text_hash and not self.force:
+            raise ResumeError(f"input changed since the last run: document {doc.id!r} ({doc.origin}) has different "
+                              "text; use a new --output, or --force to keep the old generations")
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+
+        def stop(signame: str) -> None:
+            self.abort = self.abort or Interrupted(
+                f"interrupted by {signame}; finished work is committed — rerun the same command to resume")
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, stop, sig.name)
+
+    # ---- accounting -------------------------------------------------------------------
+    def _stats(self, out: Path, tag: str, state, scope_units, scope_docs, scope_input_rejected, caller, caps,
+               wall_s: float, resume_s: float) -> dict[str, Any]:
+        from rephraser.cost import hours_per_billion
+
+        units = state.units
+        counts = {"ok": 0, "rejected": 0, "failed": 0}
+        missing = 0
+        codes = {"o": "ok", "r": "rejected", "f": "failed"}
+        per_unit = {p: r.rows_per_unit() for p, r in self.rollouts.items()}
+        bad_arity = 0
+        for u in scope_units:
+            fates = units.get(u)
+            if fates is None:
+                missing += 1
+                continue
+            expected = 1 if u[1] == INPUT_PROMPT else per_unit.get(u[1], 1)
+            bad_arity += len(fates) != expected
+            for c in fates:
+                counts[codes[c]] += 1
+        expected_rows = scope_input_rejected + sum(scope_docs * n for n in per_unit.values())
+        conservation_ok = missing == 0 and bad_arity == 0 and sum(counts.values()) == expected_rows
+        c = caller.counters
+        per_prompt = aggregate_parts(state.parts)
+        fresh_tok_s = c.completion_tokens_generated / wall_s if wall_s > 0 else 0.0
+        stats = {
+            "rephraser_version": __version__,
+            "shard": tag,
+            "complete": missing == 0,
+            "model": caps.model_id,
+            "engine": caps.engine,
+            "inputs": {"records": scope_docs + scope_input_rejected, "documents": scope_docs,
+                       "rejected_input": scope_input_rejected, "limit": self.cfg.source.limit},
+            "rows": {"expected": expected_rows, **counts, "missing": missing},
+            "conservation_ok": conservation_ok,
+            "per_prompt": per_prompt,
+            "tokens": {
+                "prompt": sum(v["prompt_tokens"] for v in per_prompt.values()),
+                "completion": sum(v["completion_tokens"] for v in per_prompt.values()),
+            },
+            "session": {
+                "wall_s": round(wall_s, 3),
+                "resume_s": round(resume_s, 3),
+                "units_done_before": self.skipped,
+                "units_run": self.finished,
+                "engine_calls": c.engine_calls,
+                "cache_hits": c.cache_hits,
+                "transient_errors": c.transient_errors,
+                "fresh_completion_tokens": c.completion_tokens_generated,
+                "output_tok_per_s": round(fresh_tok_s, 2),
+                "gpu_hours_per_billion_tokens": round(hours_per_billion(fresh_tok_s), 2) if fresh_tok_s else None,
+            },
+        }
+        stats_dir = out / "stats"
+        stats_dir.mkdir(exist_ok=True)
+        atomic_write_bytes(stats_dir / f"{tag}.json", json.dumps(stats, indent=2, sort_keys=True).encode())
+        merge_shard_stats(out)
+        if not conservation_ok:
+            raise RephraserError(f"accounting check failed for {tag}: {missing} units missing, {bad_arity} with wrong "
+                                 f"row counts, rows {sum(counts.values())} != expected {expected_rows} (see {stats_dir})")
+        return stats
+
+
+def input_rejection_row(rej: Rejection) -> Row:
+    return Row(id=rej.id, prompt=INPUT_PROMPT, status="rejected", source_text=rej.text,
+               source_metadata=dumps_json(rej.metadata), source_origin=rej.origin, reason=rej.reason, calls=0,
+               attempts=0)

@@ -1,0 +1,51 @@
+"""Shared helpers for runner tests: small JSONL corpora and CLI invocation in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+ECHO_PROMPT = str(Path(__file__).parent / "fixtures" / "echo.yaml")
+
+
+def write_corpus(path: Path, n: int, *, start: int = 0, bad: bool = False) -> Path:
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(start, start + n):
+            words = " ".join(f"word{(i * 7 + j) % 97}" for j in range(20 + i % 30))
+            f.write(json.dumps({"id": f"doc-{i:05d}", "text": f"Document number {i}. {words}.", "lang": "en"}) + "\n")
+        if bad:
+            f.write(json.dumps({"id": "empty", "text": "   "}) + "\n")
+            f.write(json.dumps({"id": "num", "text": 42}) + "\n")
+            f.write("{not json\n")
+    return path
+
+
+def cli(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    p = subprocess.run([sys.executable, "-m", "rephraser.cli", *args], capture_output=True, text=True,
+                       timeout=timeout, env=env)
+    if check and p.returncode != 0:
+        raise AssertionError(f"rephraser {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def fake_run_args(url: str, corpus: Path, out: Path, *extra: str) -> list[str]:
+    return ["run", "--engine", "openai", "--base-url", url, "--model", "fake-model", "--source", str(corpus),
+            "--prompts", ECHO_PROMPT, "--output", str(out), "--no-progress", *extra]
+
+
+def read_rows(out: Path, folder: str = "data") -> list[dict]:
+    files = sorted((out / folder).glob("*/*.parquet"))
+    rows: list[dict] = []
+    for f in files:
+        rows.extend(pq.read_table(f).to_pylist())
+    return rows
+
+
+def all_rows(out: Path) -> list[dict]:
+    return read_rows(out, "data") + read_rows(out, "rejected") + read_rows(out, "dead_letter")

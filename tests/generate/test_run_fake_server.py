@@ -1,0 +1,152 @@
+"""End-to-end runs of the CLI against a real loopback HTTP server (the fake OpenAI server)."""
+
+import json
+import subprocess
+import sys
+
+import httpx
+import pytest
+import yaml
+
+from helpers import ECHO_PROMPT, all_rows, cli, fake_run_args, read_rows, write_corpus
+
+
+def server_requests(url: str) -> int:
+    return httpx.get(f"{url}/stats").json()["requests"]
+
+
+def test_run_writes_rows_with_lineage_and_resume_is_free(tmp_path, fake_server):
+    url = fake_server()
+    corpus = write_corpus(tmp_path / "in.jsonl", 30, bad=True)
+    out = tmp_path / "out"
+    cli(*fake_run_args(url, corpus, out, "--max-tokens", "64"))
+    ok = read_rows(out)
+    assert len(ok) == 30 and {r["status"] for r in ok} == {"ok"}
+    r = next(x for x in ok if x["id"] == "doc-00003")
+    assert r["prompt"] == "echo" and r["model"] == "fake-model" and r["engine"] == "openai"
+    assert r["source_text"].startswith("Document number 3.") and json.loads(r["source_metadata"]) == {"lang": "en"}
+    assert r["generation"].startswith("Q: What is this about?") and r["finish_reason"] in ("stop", "length")
+    assert json.loads(r["sampling"])["temperature"] == 1.0 and r["prompt_hash"]
+    rejected = read_rows(out, "rejected")
+    assert len(rejected) == 3 and all(x["reason"] for x in rejected)
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["conservation_ok"] and stats["rows"] == {"expected": 33, "ok": 30, "rejected": 3, "failed": 0, "missing": 0}
+    n_requests = server_requests(url)
+    assert n_requests == 30
+    # Same command again: nothing is regenerated, nothing duplicated.
+    again = cli(*fake_run_args(url, corpus, out, "--max-tokens", "64"))
+    assert server_requests(url) == n_requests
+    assert "resumed past 30" in again.stdout
+    assert len(all_rows(out)) == 33
+
+
+def test_more_documents_cost_only_new_calls(tmp_path, fake_server):
+    url = fake_server()
+    corpus = write_corpus(tmp_path / "in.jsonl", 20)
+    out = tmp_path / "out"
+    cli(*fake_run_args(url, corpus, out, "--limit", "8"))
+    assert server_requests(url) == 8
+    cli(*fake_run_args(url, corpus, out))
+    assert server_requests(url) == 20
+    ids = [r["id"] for r in read_rows(out)]
+    assert len(ids) == len(set(ids)) == 20
+
+
+def test_config_change_is_refused_then_forced(tmp_path, fake_server):
+    url = fake_server()
+    corpus = write_corpus(tmp_path / "in.jsonl", 5)
+    out = tmp_path / "out"
+    cli(*fake_run_args(url, corpus, out))
+    p = cli(*fake_run_args(url, corpus, out, "--temperature", "0.5"), check=False)
+    assert p.returncode == 2 and "sampling.temperature: 1.0 -> 0.5" in p.stderr and "Traceback" not in p.stderr
+    cli(*fake_run_args(url, corpus, out, "--temperature", "0.5", "--force"))
+
+
+def test_changed_input_text_is_refused(tmp_path, fake_server):
+    url = fake_server()
+    corpus = write_corpus(tmp_path / "in.jsonl", 5)
+    out = tmp_path / "out"
+    cli(*fake_run_args(url, corpus, out))
+    lines = corpus.read_text().splitlines()
+    doc = json.loads(lines[2])
+    doc["text"] += " edited"
+    lines[2] = json.dumps(doc)
+    corpus.write_text("\n".join(lines) + "\n")
+    p = cli(*fake_run_args(url, corpus, out), check=False)
+    assert p.returncode == 2 and "input changed" in p.stderr and "doc-00002" in p.stderr
+
+
+def test_faults_are_retried_and_accounting_holds(tmp_path, fake_server):
+    url = fake_server("--fault-rate", "0.3", "--faults", "500,429,close,garbage,truncated,hang", "--hang-seconds", "5")
+    corpus = write_corpus(tmp_path / "in.jsonl", 60)
+    out = tmp_path / "out"
+    cfg = {
+        "source": {"path": str(corpus)}, "prompts": [ECHO_PROMPT],
+        "engine": {"kind": "openai", "base_url": url, "model": "fake-model", "request_timeout_s": 1.0},
+        "retry": {"max_attempts": 8, "backoff_base_s": 0.01, "backoff_max_s": 0.05, "max_failure_rate": 0.5},
+        "output": {"dir": str(out)},
+    }
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(cfg))
+    cli("run", "--config", str(tmp_path / "run.yaml"), "--no-progress", timeout=240)
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["conservation_ok"]
+    assert stats["session"]["transient_errors"] > 5
+    rows = all_rows(out)
+    assert sorted(r["id"] for r in rows) == [f"doc-{i:05d}" for i in range(60)]
+    assert stats["rows"]["ok"] + stats["rows"]["failed"] == 60
+    for r in read_rows(out, "dead_letter"):
+        assert r["reason"] and "attempt" in r["reason"]
+
+
+def test_failure_budget_stops_a_broken_engine(tmp_path, fake_server):
+    url = fake_server("--fail-all")
+    corpus = write_corpus(tmp_path / "in.jsonl", 80)
+    out = tmp_path / "out"
+    cfg = {
+        "source": {"path": str(corpus)}, "prompts": [ECHO_PROMPT],
+        "engine": {"kind": "openai", "base_url": url, "model": "fake-model"},
+        "retry": {"max_attempts": 2, "backoff_base_s": 0.0, "max_failure_rate": 0.2, "failure_min_docs": 10},
+        "output": {"dir": str(out)}, "max_in_flight": 4,
+    }
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(cfg))
+    p = cli("run", "--config", str(tmp_path / "run.yaml"), "--no-progress", check=False)
+    assert p.returncode == 2 and "engine looks broken" in p.stderr
+    dead = read_rows(out, "dead_letter")
+    assert 10 <= len(dead) < 80  # stopped early; what failed so far is committed, not lost
+
+
+def test_same_run_from_yaml_and_flags_gives_identical_config(tmp_path, fake_server):
+    url = fake_server()
+    corpus = write_corpus(tmp_path / "in.jsonl", 4)
+    flags_out = tmp_path / "a"
+    cli(*fake_run_args(url, corpus, flags_out, "--max-tokens", "32", "--seed", "7"))
+    written = yaml.safe_load((flags_out / "config.yaml").read_text())
+    written["output"]["dir"] = str(tmp_path / "b")
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump(written))
+    cli("run", "--config", str(tmp_path / "b.yaml"), "--no-progress")
+    a = yaml.safe_load((flags_out / "config.yaml").read_text())
+    b = yaml.safe_load((tmp_path / "b" / "config.yaml").read_text())
+    a["output"].pop("dir"), b["output"].pop("dir")
+    assert a == b
+    strip = lambda rows: sorted((r["id"], r["generation"], r["sampling"]) for r in rows)  # noqa: E731
+    assert strip(read_rows(flags_out)) == strip(read_rows(tmp_path / "b"))
+
+
+def test_bad_config_is_one_line(tmp_path):
+    (tmp_path / "bad.yaml").write_text("sampling:\n  temprature: 0.3\n")
+    p = subprocess.run([sys.executable, "-m", "rephraser.cli", "run", "--config", str(tmp_path / "bad.yaml")],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and "sampling.temprature" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("shards", [3])
+def test_shards_partition_the_input(tmp_path, fake_server, shards):
+    url = fake_server()
+    corpus = write_corpus(tmp_path / "in.jsonl", 40)
+    out = tmp_path / "out"
+    for i in range(shards):
+        cli(*fake_run_args(url, corpus, out, "--shard", f"{i}/{shards}"))
+    ids = [r["id"] for r in read_rows(out)]
+    assert sorted(ids) == [f"doc-{i:05d}" for i in range(40)]
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["shards"] == shards and stats["conservation_ok"] and stats["rows"]["ok"] == 40

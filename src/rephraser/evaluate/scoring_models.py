@@ -1,0 +1,160 @@
+"""ScoringModel implementations: the proxy checkpoint (evaluate/model.py) and local HF causal LMs.
+
+Both go through `TorchCausalScorer`, which turns (context, continuation) pairs into token windows,
+runs them as right-padded batches (a causal model never looks right, so padding needs no mask) and
+sums the continuation's token log-probs. Each distinct context is tokenised once and shared by all
+its choices; windows are sorted by length so a batch holds similar lengths (the choices of one item
+end up together). Continuations longer than the model window are scored in overlapping windows
+with at least half a window of preceding text (used by bits-per-byte on long documents).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rephraser.errors import RephraserError
+
+MAX_HF_WINDOW = 4096  # cap for HF models that advertise very long contexts (CPU memory)
+
+
+class TorchCausalScorer:
+    def __init__(self, name: str, encode: Callable[[str], list[int]], forward: Callable[[Any], Any],
+                 max_len: int, prefix_ids: list[int], device: str = "cpu", batch_tokens: int = 4096) -> None:
+        if max_len < 2:
+            raise ValueError("max_len must be at least 2")
+        if not prefix_ids:
+            raise ValueError("prefix_ids (e.g. BOS/EOS) is needed to score text with an empty context")
+        self.name = name
+        self.encode = encode
+        self.forward = forward
+        self.max_len = max_len
+        self.prefix_ids = prefix_ids
+        self.device = device
+        self.batch_tokens = batch_tokens
+
+    # -- tokenisation --------------------------------------------------------------------------
+    def _split(self, context: str, continuation: str, cache: dict[str, list[int]]) -> tuple[list[int], list[int]]:
+        if context not in cache:
+            cache[context] = self.encode(context) if context else []
+        ctx = cache[context]
+        # Encode the joined text and cut at the context length so merges across the boundary match
+        # what the model saw in training; fall back to separate encoding if the prefix changed.
+        whole = self.encode(context + continuation)
+        cont = whole[len(ctx):] if ctx and whole[: len(ctx)] == ctx else self.encode(continuation)
+        return (ctx or list(self.prefix_ids)), cont
+
+    def _windows(self, n_ctx: int, n_total: int) -> list[tuple[int, int, int]]:
+        """(window start, first target, end) triples covering targets n_ctx..n_total-1."""
+        if n_total - n_ctx <= self.max_len - 1:
+            return [(max(0, n_total - self.max_len), n_ctx, n_total)]
+        step = max(1, self.max_len // 2)
+        out = []
+        for t0 in range(n_ctx, n_total, step):
+            t1 = min(n_total, t0 + step)
+            out.append((max(0, t1 - self.max_len), t0, t1))
+        return out
+
+    # -- scoring -------------------------------------------------------------------------------
+    def score(self, requests: Sequence[tuple[str, str]]) -> list[tuple[float, int, int]]:
+        import torch
+
+        cache: dict[str, list[int]] = {}
+        sums = [0.0] * len(requests)
+        counts = [0] * len(requests)
+        jobs: list[tuple[int, list[int], int]] = []  # (request, window tokens, index of first target)
+        for r, (context, continuation) in enumerate(requests):
+            ctx, cont = self._split(context, continuation, cache)
+            tokens = ctx + cont
+            for start, t0, t1 in self._windows(len(ctx), len(tokens)):
+                jobs.append((r, tokens[start:t1], t0 - start))
+            counts[r] = len(cont)
+        jobs.sort(key=lambda j: -len(j[1]))
+        with torch.inference_mode():
+            i = 0
+            while i < len(jobs):
+                width = len(jobs[i][1])
+                batch = jobs[i : i + max(1, self.batch_tokens // max(1, width))]
+                i += len(batch)
+                ids = torch.zeros((len(batch), width), dtype=torch.long)
+                for b, (_, toks, _) in enumerate(batch):
+                    ids[b, : len(toks)] = torch.tensor(toks, dtype=torch.long)
+                logits = self.forward(ids.to(self.device))
+                for b, (r, toks, first) in enumerate(batch):
+                    targets = ids[b, first : len(toks)].to(logits.device)
+                    logp = torch.log_softmax(logits[b, first - 1 : len(toks) - 1].float(), dim=-1)
+                    sums[r] += float(logp.gather(-1, targets[:, None]).sum())
+        return [(sums[r], counts[r], len(cont.encode("utf-8"))) for r, (_, cont) in enumerate(requests)]
+
+
+def _device(device: str | None) -> str:
+    if device:
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_proxy_scorer(path: str | Path, device: str | None = None, batch_tokens: int = 4096) -> TorchCausalScorer:
+    from rephraser.evaluate.model import load_checkpoint
+
+    dev = _device(device)
+    model, tokenizer, cfg = load_checkpoint(path, device=dev)
+    model.eval()
+    prefix = [cfg.eos_id] if cfg.eos_id is not None else None
+    if prefix is None:
+        eos = next((tokenizer.token_to_id(t) for t in ("<|endoftext|>", "</s>", "<eos>", "[EOS]")
+                    if tokenizer.token_to_id(t) is not None), None)
+        prefix = [eos] if eos is not None else tokenizer.encode("\n", add_special_tokens=False).ids
+    return TorchCausalScorer(
+        name=str(path), encode=lambda s: tokenizer.encode(s, add_special_tokens=False).ids,
+        forward=model, max_len=cfg.max_seq_len, prefix_ids=prefix, device=dev, batch_tokens=batch_tokens,
+    )
+
+
+def load_hf_scorer(path: str | Path, device: str | None = None, batch_tokens: int = 4096) -> TorchCausalScorer:
+    """A local HF causal LM folder; never downloads (local_files_only)."""
+    try:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError as e:
+        raise RephraserError("scoring a Hugging Face model needs `pip install transformers`") from e
+    dev = _device(device)
+    try:
+        tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True).to(dev).eval()
+    except (OSError, ValueError) as e:
+        raise RephraserError(f"cannot load a Hugging Face causal LM from {path}: {str(e).splitlines()[0]}") from e
+    special = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+    prefix = [special] if special is not None else tok("\n", add_special_tokens=False)["input_ids"]
+    max_len = min(int(getattr(model.config, "max_position_embeddings", 2048) or 2048), MAX_HF_WINDOW)
+    return TorchCausalScorer(
+        name=str(path), encode=lambda s: tok(s, add_special_tokens=False)["input_ids"],
+        forward=lambda ids: model(input_ids=ids).logits, max_len=max_len, prefix_ids=prefix,
+        device=dev, batch_tokens=batch_tokens,
+    )
+
+
+def detect_kind(path: str | Path) -> str:
+    """'proxy' for an evaluate/model.py checkpoint, 'hf' for a transformers folder."""
+    p = Path(path)
+    if not p.is_dir():
+        raise RephraserError(f"model folder not found: {p}")
+    if (p / "model.pt").is_file() and (p / "tokenizer.json").is_file() and (p / "config.json").is_file():
+        return "proxy"
+    cfg = p / "config.json"
+    if cfg.is_file():
+        try:
+            data = json.loads(cfg.read_text())
+        except json.JSONDecodeError as e:
+            raise RephraserError(f"{cfg} is not valid JSON: {e}") from e
+        if "model_type" in data or "architectures" in data:
+            return "hf"
+    raise RephraserError(f"{p} is neither a proxy checkpoint (config.json, model.pt, tokenizer.json) "
+                         "nor a Hugging Face model folder (config.json with model_type)")
+
+
+def load_scoring_model(path: str | Path, kind: str = "auto", device: str | None = None) -> TorchCausalScorer:
+    kind = detect_kind(path) if kind == "auto" else kind
+    return load_hf_scorer(path, device) if kind == "hf" else load_proxy_scorer(path, device)

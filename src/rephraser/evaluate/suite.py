@@ -1,0 +1,104 @@
+"""Run the benchmark suite on a ScoringModel and write lighteval-like results.
+
+results.json:
+  {config_general: {model, profile, num_fewshot, seed, max_items_per_task, tasks, duration_s, ...},
+   results: {task: {prob_norm_token, prob_norm_token_stderr, acc, acc_stderr, ..., n_items}},
+   task_info: {task: {category, note}},
+   categories: {GK: v, ...}, categories_missing: [...], macro: v, micro: v, metric: "prob_norm_token",
+   tasks_missing: {task: reason}}
+Per-item details (log-probs of every choice, prediction, metrics) go to a JSONL file beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rephraser.errors import RephraserError
+from rephraser.evaluate.score import ScoringModel, aggregate, score_items, task_metrics
+from rephraser.evaluate.tasks import TASKS, TaskMissing, load_task
+
+PROFILES: dict[str, int] = {"quick": 30, "full": 1000}  # items per task
+DEFAULT_SEED = 1234
+DEFAULT_FEWSHOT = 3
+
+
+def resolve_tasks(names: Sequence[str] | None) -> list[str]:
+    if not names:
+        return list(TASKS)
+    unknown = [n for n in names if n not in TASKS]
+    if unknown:
+        raise RephraserError(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(TASKS)}")
+    return list(dict.fromkeys(names))
+
+
+def run_suite(
+    model: ScoringModel,
+    *,
+    profile: str = "quick",
+    tasks: Sequence[str] | None = None,
+    seed: int = DEFAULT_SEED,
+    num_fewshot: int = DEFAULT_FEWSHOT,
+    max_items: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Score every requested task; returns (results, per-item details)."""
+    if profile not in PROFILES:
+        raise RephraserError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
+    n_items = max_items if max_items is not None else PROFILES[profile]
+    names = resolve_tasks(tasks)
+    started = time.time()
+    per_task: dict[str, dict[str, float]] = {}
+    info: dict[str, dict[str, str]] = {}
+    missing: dict[str, str] = {}
+    details: list[dict[str, Any]] = []
+    for name in names:
+        spec = TASKS[name]
+        try:
+            loaded = load_task(name, n_items, seed, num_fewshot)
+        except TaskMissing as e:
+            missing[name] = str(e)
+            if progress:
+                progress(f"{name}: missing ({e})")
+            continue
+        t0 = time.time()
+        item_results = score_items(model, loaded.items)
+        per_task[name] = task_metrics(item_results)
+        info[name] = {"category": spec.category, "note": loaded.note}
+        details.extend({"task": name, **r.detail()} for r in item_results)
+        if progress:
+            progress(f"{name}: {per_task[name]['prob_norm_token']:.4f} prob_norm_token "
+                     f"({len(item_results)} items, {time.time() - t0:.1f}s)")
+    summary = aggregate(per_task, {n: TASKS[n].category for n in per_task})
+    results = {
+        "config_general": {
+            "model": model.name, "profile": profile, "num_fewshot": num_fewshot, "seed": seed,
+            "max_items_per_task": n_items, "tasks": names, "formulation": "cloze",
+            "duration_s": round(time.time() - started, 3),
+        },
+        "results": per_task,
+        "task_info": info,
+        **summary,
+        "tasks_missing": missing,
+    }
+    return results, details
+
+
+def details_path(results_path: str | Path) -> Path:
+    p = Path(results_path)
+    return p.with_name(p.stem + ".details.jsonl")
+
+
+def write_results(results: dict[str, Any], details: list[dict[str, Any]], path: str | Path) -> Path:
+    """Write results JSON and the per-item details JSONL beside it; returns the details path."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(results, indent=2, sort_keys=False, allow_nan=True) + "\n")
+    d = details_path(p)
+    with d.open("w", encoding="utf-8") as fh:
+        for row in details:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return d

@@ -1,0 +1,213 @@
+"""One self-contained HTML report for a run output folder (or an experiment folder).
+
+Everything is inline: CSS, the viewer's JavaScript, its rows as JSON, and plots as base64 PNG, so the
+file opens offline from anywhere and can be attached to an issue or mailed as-is.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from rephraser.report import plots
+from rephraser.report.experiment import ExperimentData, load_experiment
+from rephraser.report.run_folder import ReportError, RunFolder, open_run
+from rephraser.report.summary import RunSummary, generation_stats, summarize
+from rephraser.report.viewer import viewer_html, viewer_payload
+from rephraser.report.viewer_assets import CSS
+
+e = html.escape
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, float):
+        return f"{v:,.4g}" if abs(v) < 1000 else f"{v:,.1f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, sort_keys=True, ensure_ascii=False)
+    return str(v)
+
+
+def _pct(v: float | None) -> str:
+    return "–" if v is None else f"{100 * v:.1f}%"
+
+
+def _flatten(d: dict[str, Any], prefix: str = "", limit: int = 80) -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v and len(out) < limit:
+            out += _flatten(v, key + ".", limit - len(out))
+        else:
+            out.append((key, v))
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _kv(pairs: list[tuple[str, Any]]) -> str:
+    rows = "".join(f"<tr><td>{e(str(k))}</td><td>{e(_fmt(v))}</td></tr>" for k, v in pairs)
+    return f'<table class="kv">{rows}</table>'
+
+
+def _grid(headers: list[str], rows: list[list[str]], raw: bool = False) -> str:
+    head = "".join(f"<th>{e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{c if raw else e(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f'<table class="grid"><tr>{head}</tr>{body}</table>'
+
+
+def _figure(png: bytes | None, caption: str) -> str:
+    if png is None:
+        return ""
+    return f'<figure><img alt="{e(caption)}" src="{plots.data_uri(png)}"><figcaption>{e(caption)}</figcaption></figure>'
+
+
+def _summary_section(run: RunFolder, summary: RunSummary) -> str:
+    cfg, total = run.config, summary.total
+    eng, src = cfg.get("engine") or {}, cfg.get("source") or {}
+    pairs: list[tuple[str, Any]] = [
+        ("output folder", str(run.path)),
+        ("source", src.get("path") or "embedded Wikipedia lead extracts"),
+        ("prompts", ", ".join(summary.prompts)),
+        ("models", ", ".join(total.models) or eng.get("model")),
+        ("engine", ", ".join(summary.engines) or eng.get("kind")),
+        ("sampling", cfg.get("sampling")),
+        ("rollout", cfg.get("rollout")),
+        ("rows ok / rejected / failed", f"{total.counts['ok']:,} / {total.counts['rejected']:,} / "
+                                         f"{total.counts['failed']:,}"),
+        ("documents", len({d for _, d in total.documents})),
+        ("output tokens (ok rows)", total.completion_tokens),
+        ("output tokens (all calls)", total.completion_tokens_all),
+        ("input tokens", total.prompt_tokens),
+        ("inputs truncated to fit the context", total.truncated_inputs),
+        ("licenses", dict(summary.licenses)),
+    ]
+    stats = ('<h3>stats.json</h3>' + _kv(_flatten(run.stats))) if run.stats else \
+        '<p class="note">No stats.json in this folder (run statistics such as tok/s and wall time are unavailable).</p>'
+    return f'<section id="summary"><h2>Run summary</h2>{_kv(pairs)}{stats}</section>'
+
+
+def _generation_section(gen: dict[str, dict[str, Any]]) -> str:
+    headers = ["prompt", "rows", "ok", "rejected", "failed", "compliance", "opening collapse", "top openings",
+               "length ratio mean / p5 / p50 / p95", "rejection reasons"]
+    rows = []
+    for name, s in gen.items():
+        lr = s["length_ratio"]
+        ratio = "–" if lr is None else " / ".join(f"{lr[k]:.2f}" for k in ("mean", "p5", "p50", "p95"))
+        openings = "<br>".join(f"{e(repr(o))} {100 * share:.0f}%" for o, share in s["top_openings"]) or "–"
+        reasons = "<br>".join(f"{e(r)} ({n})" for r, n in s["rejection_reasons"][:6]) or "–"
+        if len(s["rejection_reasons"]) > 6:
+            reasons += f"<br>… {len(s['rejection_reasons']) - 6} more"
+        rows.append([e(name), f"{s['rows']:,}", f"{s['ok']:,}", f"{s['rejected']:,}", f"{s['failed']:,}",
+                     _pct(s["compliance"]), _pct(s["opening_collapse"]), openings, ratio, reasons])
+    note = ('<p class="note">Compliance = ok / (ok + rejected by the contract). Opening collapse = share of accepted '
+            'outputs starting with the single most common first three words (high = template-like outputs). '
+            'Length ratio = output characters / source characters of accepted outputs.</p>')
+    return f'<section id="generation"><h2>Generation statistics per prompt</h2>{note}{_grid(headers, rows, raw=True)}</section>'
+
+
+def _postprocess_stats_section(run: RunFolder) -> str:
+    """Figures from postprocess.stats (distinct-n, compression, quality...) when that module is installed."""
+    try:
+        from rephraser.postprocess.stats import compute_stats
+    except ImportError:
+        return ""
+    try:
+        stats = compute_stats(run.path)
+    except Exception as exc:  # noqa: BLE001 - an optional section must not take the whole report down
+        return f'<section id="pp-stats"><h2>Detailed statistics</h2><p class="note">unavailable: {e(str(exc))}</p></section>'
+    prompts = stats.get("prompts", stats) if isinstance(stats, dict) else {}
+    parts = []
+    for name, d in prompts.items() if isinstance(prompts, dict) else []:
+        if isinstance(d, dict):
+            scalars = [(k, v) for k, v in _flatten(d, limit=60) if not isinstance(v, list)]
+            parts.append(f"<h3>{e(str(name))}</h3>{_kv(scalars)}")
+    if not parts:
+        return ""
+    return ('<section id="pp-stats"><h2>Detailed statistics (postprocess.stats)</h2>'
+            '<details><summary>show per-prompt figures</summary>' + "".join(parts) + "</details></section>")
+
+
+def _run_plots(gen: dict[str, dict[str, Any]]) -> str:
+    figs = [
+        _figure(plots.compliance_plot({p: s["compliance"] for p, s in gen.items()}), "Contract compliance per prompt"),
+        _figure(plots.length_ratio_plot({p: s["length_ratios"] for p, s in gen.items()}), "Length ratio per prompt"),
+    ]
+    figs = [f for f in figs if f]
+    return f'<section id="plots"><h2>Plots</h2><div class="plots">{"".join(figs)}</div></section>' if figs else ""
+
+
+def experiment_section(exp: ExperimentData) -> str:
+    """Results table + plots for an experiment folder (see experiment.py for what is discovered)."""
+    if not exp:
+        return ""
+    by_cell: dict[str, list[dict[str, Any]]] = {}
+    for s in exp.scores:
+        by_cell.setdefault(s["cell"], []).append(s)
+    rows = []
+    for cell, ss in by_cell.items():
+        macros = [s["macro"] for s in ss]
+        mean = sum(macros) / len(macros)
+        sd = (sum((m - mean) ** 2 for m in macros) / (len(macros) - 1)) ** 0.5 if len(macros) > 1 else 0.0
+        micros = [s["micro"] for s in ss if isinstance(s.get("micro"), (int, float))]
+        rows.append([cell, str(len(ss)), f"{mean:.4f} ± {sd:.4f}",
+                     f"{sum(micros) / len(micros):.4f}" if micros else "–",
+                     "–" if ss[0].get("ratio") is None else f"{100 * ss[0]['ratio']:.0f}%"])
+    figs = [
+        _figure(plots.macro_by_cell_plot(exp.scores), "Macro score per cell (error bars: std over seeds)"),
+        _figure(plots.category_plot(exp.categories), "Score per category (mean over seeds)"),
+        _figure(plots.mix_ratio_plot(exp.mix_points), "Score vs synthetic share"),
+        _figure(plots.training_curves_plot(exp.curves), "Training curves"),
+    ]
+    table = _grid(["cell", "seeds", "macro (mean ± std)", "micro (mean)", "synthetic share"], rows) if rows else ""
+    return (f'<section id="experiment"><h2>Experiment results</h2>{table}'
+            f'<div class="plots">{"".join(f for f in figs if f)}</div></section>')
+
+
+def build_report(out_dir: str | Path, *, max_rows: int = 2000, seed: int = 0, max_chars: int = 20_000,
+                 page_size: int = 25, title: str | None = None) -> str:
+    """The complete HTML page. A run folder gets summary, statistics, plots and viewer; any folder with
+    results/curves below it also gets the experiment section."""
+    root = Path(out_dir)
+    exp = load_experiment(root) if root.is_dir() else ExperimentData()
+    try:
+        run: RunFolder | None = open_run(root)
+    except ReportError:
+        if not exp:
+            raise
+        run = None  # an experiment folder without run outputs of its own
+    sections = []
+    if run is not None:
+        summary = summarize(run)
+        gen = generation_stats(run)
+        sections += [_summary_section(run, summary), _generation_section(gen), _postprocess_stats_section(run),
+                     _run_plots(gen)]
+    sections.append(experiment_section(exp))
+    if run is not None:
+        sections.append(viewer_html(viewer_payload(run, max_rows=max_rows, seed=seed, max_chars=max_chars,
+                                                   page_size=page_size)))
+    name = title or f"rephraser report: {root.resolve().name}"
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{e(name)}</title><style>{CSS}</style></head>
+<body><header><h1>{e(name)}</h1><p>{e(str(root))} · generated {stamp}</p></header>
+<main>{"".join(s for s in sections if s)}</main></body></html>
+"""
+
+
+def write_report(out_dir: str | Path, output: str | Path | None = None, **kwargs: Any) -> Path:
+    target = Path(output) if output else Path(out_dir) / "report.html"
+    text = build_report(out_dir, **kwargs)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(target)
+    return target

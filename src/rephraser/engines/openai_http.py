@@ -1,0 +1,196 @@
+"""OpenAIEngine: any OpenAI-compatible HTTP server (vLLM, SGLang, llama-server, hosted APIs).
+
+One `httpx.AsyncClient` with a keep-alive pool sized to the runner's in-flight count, so hundreds
+of concurrent requests reuse connections instead of paying a handshake each. Every failure is
+mapped onto the engine error classes so the runner decides retry / truncate / dead-letter / stop
+without knowing HTTP. The API key is read from the environment and only ever sent as a header.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from rephraser.engines.base import (
+    Capabilities,
+    Completion,
+    ContextOverflowError,
+    EngineError,
+    FatalEngineError,
+    GenerationRequest,
+    TransientEngineError,
+)
+from rephraser.engines.tokencount import token_counter
+from rephraser.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rephraser.config import EngineConfig
+    from rephraser.engines.server import ManagedServer
+
+# Phrases servers use for "prompt does not fit" (OpenAI/vLLM, llama-server, SGLang, TGI).
+_OVERFLOW = re.compile(r"context length|context window|context size|context_length|too many tokens|"
+                       r"maximum (input|prompt) length|longer than the model", re.IGNORECASE)
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _error_message(r: httpx.Response) -> str:
+    """The server's error message from an OpenAI-style body, or the start of the raw body."""
+    try:
+        body = r.json()
+    except ValueError:
+        return _one_line(r.text) or r.reason_phrase
+    if isinstance(body, dict):
+        err = body.get("error", body.get("detail", body.get("message")))
+        if isinstance(err, dict):
+            err = err.get("message", err)
+        if err is not None:
+            return _one_line(str(err))
+    return _one_line(r.text)
+
+
+def _retry_after(r: httpx.Response) -> float | None:
+    value = r.headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:  # an HTTP date: let the runner use its own backoff
+        return None
+
+
+def api_base(url: str) -> str:
+    """Accept both "http://host:port" and "http://host:port/v1"."""
+    url = url.rstrip("/")
+    return url[:-3] if url.endswith("/v1") else url
+
+
+class OpenAIEngine:
+    def __init__(self, cfg: EngineConfig, max_connections: int | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None):
+        self.cfg = cfg
+        self.max_connections = max_connections or max(cfg.parallel, 64)
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._server: ManagedServer | None = None
+        self._caps: Capabilities | None = None
+        self._headers: dict[str, str] = {}
+        self.base_url = api_base(cfg.base_url) if cfg.base_url else ""
+
+    # ---- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._client is not None:
+            return
+        if self.cfg.api_key_env:
+            key = os.environ.get(self.cfg.api_key_env)
+            if not key:
+                raise ConfigError(f"engine.api_key_env: environment variable {self.cfg.api_key_env} is not set")
+            self._headers = {"Authorization": f"Bearer {key}"}
+        counter = token_counter(self.cfg.tokenizer)
+        if self.cfg.server is not None:
+            from rephraser.engines.server import ManagedServer
+
+            self._server = ManagedServer(self.cfg.server)
+            self.base_url = await self._server.start()
+        n = self.max_connections
+        self._client = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=n, max_keepalive_connections=n),
+            timeout=httpx.Timeout(self.cfg.request_timeout_s, connect=min(30.0, self.cfg.request_timeout_s)),
+            headers=self._headers, transport=self._transport,
+        )
+        self._caps = Capabilities(
+            model_id=self.cfg.model, engine="openai", max_context=self.cfg.n_ctx, batch_slots=self.cfg.parallel,
+            count_tokens=counter.count, exact_token_counts=counter.exact,
+            extra={"base_url": self.base_url, "token_counter": counter.source},
+        )
+
+    async def stop(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
+
+    @property
+    def capabilities(self) -> Capabilities:
+        if self._caps is None:
+            raise FatalEngineError("engine not started")
+        return self._caps
+
+    # ---- requests ---------------------------------------------------------------------------
+    def _body(self, request: GenerationRequest) -> tuple[str, dict[str, Any]]:
+        s = request.sampling
+        body: dict[str, Any] = {"model": self.cfg.model, "temperature": s.temperature, "top_p": s.top_p,
+                                "max_tokens": s.max_tokens, "seed": s.seed}
+        if s.top_k > 0:
+            body["top_k"] = s.top_k  # non-standard; accepted by vLLM, SGLang and llama-server
+        if request.continuation:
+            body["prompt"] = request.messages[-1]["content"]
+            return "/v1/completions", body
+        body["messages"] = [dict(m) for m in request.messages]
+        return "/v1/chat/completions", body
+
+    async def generate(self, request: GenerationRequest) -> Completion:
+        if self._client is None:
+            raise FatalEngineError("engine not started")
+        if self._server is not None:
+            await self._server.wait_ready()  # during a restart: wait rather than fail every request
+        path, body = self._body(request)
+        url = self.base_url + path
+        try:
+            r = await self._client.post(url, json=body)
+        except httpx.TimeoutException:
+            raise TransientEngineError(f"timeout after {self.cfg.request_timeout_s:g}s from {url}") from None
+        except httpx.ConnectError as e:
+            raise TransientEngineError(f"cannot connect to {url}: {_one_line(str(e)) or 'refused'}") from None
+        except (httpx.RemoteProtocolError, httpx.NetworkError) as e:
+            raise TransientEngineError(f"connection to {url} broke: {_one_line(str(e)) or type(e).__name__}") from None
+        except httpx.HTTPError as e:
+            raise TransientEngineError(f"HTTP error from {url}: {_one_line(str(e)) or type(e).__name__}") from None
+        if r.status_code != 200:
+            self._raise_for_status(r, url)
+        return self._parse(r, request.continuation)
+
+    def _raise_for_status(self, r: httpx.Response, url: str) -> None:
+        code, msg = r.status_code, _error_message(r)
+        what = f"HTTP {code} from {url}: {msg}"
+        if code == 429 or code >= 500 or code == 408:
+            raise TransientEngineError(what, retry_after=_retry_after(r))
+        if code in (400, 413, 422) and _OVERFLOW.search(msg):
+            raise ContextOverflowError(what)
+        if code in (401, 403, 404):
+            raise FatalEngineError(f"{what} (check engine.base_url, engine.model and the API key)")
+        raise EngineError(what)
+
+    def _parse(self, r: httpx.Response, continuation: bool) -> Completion:
+        try:
+            data = json.loads(r.content)
+        except ValueError:
+            raise TransientEngineError(f"malformed JSON response ({len(r.content)} bytes)") from None
+        choices = data.get("choices") if isinstance(data, dict) else None
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise TransientEngineError("response has no choices")
+        choice = choices[0]
+        if continuation:
+            text = choice.get("text")
+        else:
+            message = choice.get("message")
+            text = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(text, str):
+            raise TransientEngineError("response choice has no text content")
+        finish = choice.get("finish_reason") or "stop"
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        count = self.capabilities.count_tokens
+        prompt_tokens = usage.get("prompt_tokens")
+        completion_tokens = usage.get("completion_tokens")
+        return Completion(
+            text=text, finish_reason=str(finish),
+            prompt_tokens=int(prompt_tokens) if isinstance(prompt_tokens, int) else 0,
+            completion_tokens=int(completion_tokens) if isinstance(completion_tokens, int) else count(text),
+        )

@@ -36,10 +36,14 @@ def extract_tagged_block(text: str, tag: str) -> tuple[str | None, str | None]:
     The last block wins because a model may quote the tag while reasoning before writing the real one.
     """
     t = re.escape(tag)
-    blocks = re.findall(rf"<{t}>(.*?)</{t}>", text, re.IGNORECASE | re.DOTALL)
-    if blocks:
-        return blocks[-1], None
-    if re.search(rf"<{t}>", text, re.IGNORECASE):
+    closes = list(re.finditer(rf"</{t}>", text, re.IGNORECASE))
+    opens = list(re.finditer(rf"<{t}>", text, re.IGNORECASE))
+    if closes:
+        # The nearest opening tag before the last closing tag: earlier mentions are not the block.
+        before = [m for m in opens if m.end() <= closes[-1].start()]
+        if before:
+            return text[before[-1].end() : closes[-1].start()], None
+    if opens:
         return None, f"unterminated <{tag}> block"
     return None, f"missing <{tag}> block"
 

@@ -84,7 +84,10 @@ def _cells(line: str) -> list[str]:
 
 def _is_table_line(line: str) -> bool:
     s = line.strip()
-    return s.count("|") >= 2 or (s.startswith("|") and s.count("|") >= 1)
+    if s.count("|") >= 2:
+        return True
+    # One pipe: a two-column row written with a leading pipe, or a bare separator like "---|---".
+    return s.count("|") == 1 and (s.startswith("|") or bool(re.fullmatch(r"[\s|:\-]+", s)))
 
 
 def _is_separator(line: str) -> bool:

@@ -1,0 +1,75 @@
+"""`rephraser prompts list|show`: browse the prompt library and inspect one prompt's contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from rephraser.errors import ConfigError
+
+# A short document for `show`: it has braces to demonstrate that rendering leaves them alone.
+EXAMPLE_DOCUMENT = (
+    "The Nile is a major north-flowing river in northeast Africa. At about 6,650 km {4,130 mi} it is "
+    "among the longest rivers in the world, and its waters have fed farming along its banks for millennia."
+)
+
+prompts_app = typer.Typer(help="Browse the prompt library: names, families, contracts and hashes.", no_args_is_help=True)
+
+
+@prompts_app.command("list")
+def list_prompts(
+    family: str | None = typer.Option(None, "--family", help="only prompts of this family (e.g. finephrase)"),
+) -> None:
+    """Table of every library prompt: name, family, version, mode, validator, hash."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from rephraser.prompts.registry import library
+
+    specs = [s for s in library().values() if family is None or s.family == family]
+    if not specs:
+        known = sorted({s.family for s in library().values()})
+        raise ConfigError(f"no prompts in family {family!r}; families: {', '.join(known)}")
+    table = Table(title=f"{len(specs)} prompts")
+    for col in ("name", "family", "version", "mode", "validator", "hash"):
+        table.add_column(col)
+    for s in sorted(specs, key=lambda s: (s.family, s.name)):
+        table.add_row(s.name, s.family, s.version, s.mode, s.contract.validator or "-", s.hash)
+    Console(width=120).print(table)
+
+
+@prompts_app.command("show")
+def show_prompt(
+    ref: str = typer.Argument(..., help="library prompt name or path to a prompt YAML file"),
+    document: Path | None = typer.Option(None, "--document", help="render with this text file instead of the example"),
+) -> None:
+    """Intent, contract, hash and the template rendered with an example document."""
+    from rich.console import Console
+    from rich.panel import Panel
+
+    from rephraser.prompts.registry import resolve_prompt
+
+    spec = resolve_prompt(ref)
+    if document is not None:
+        try:
+            doc = document.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"cannot read document {document}: {e.__class__.__name__}") from None
+    else:
+        doc = EXAMPLE_DOCUMENT
+    console = Console(width=120)
+    console.print(f"[bold]{spec.name}[/bold]  family={spec.family}  version={spec.version}  mode={spec.mode}  hash={spec.hash}")
+    console.print(f"intent: {spec.intent}")
+    if spec.input_window_tokens:
+        console.print(f"input window: {spec.input_window_tokens} tokens")
+    c = spec.contract
+    console.print("contract:")
+    for key, value in c.model_dump().items():
+        console.print(f"  {key}: {list(value) if isinstance(value, tuple) else value}", markup=False)
+    title = "rendered prompt (continuation: sent as raw text)" if spec.mode == "continuation" else "rendered prompt (one user message)"
+    console.print(Panel(spec.render(doc), title=title, expand=False), markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(prompts_app, name="prompts")

@@ -24,7 +24,7 @@ def _open(src: SourceFile):  # -> pyarrow.parquet.ParquetFile
     except FileNotFoundError:
         raise SourceError(f"source file not found: {src.path}") from None
     except PermissionError:
-        raise SourceError(f"cannot read {src.path}: permission denied") from None
+        raise SourceError(f"cannot read {src.path}: Permission denied") from None
     except (pa.ArrowInvalid, OSError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise SourceError(f"{src.path} is not a readable Parquet file ({first})") from None
@@ -43,10 +43,13 @@ def read_parquet(src: SourceFile, cols: Columns, max_chars: int) -> Iterator[Che
         wanted = [n for n in names if n in keep]
     row = 0
     try:
-        for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=wanted):
-            for values in batch.to_pylist():
-                yield check_record(values, cols, max_chars, f"{src.path}#{row}", f"{src.name}#{row}")
-                row += 1
+        # One row group at a time: batches never span groups, so a limit that ends inside a group
+        # never touches (or decompresses) the next one.
+        for group in range(pf.num_row_groups):
+            for batch in pf.iter_batches(batch_size=BATCH_ROWS, row_groups=[group], columns=wanted):
+                for values in batch.to_pylist():
+                    yield check_record(values, cols, max_chars, f"{src.path}#{row}", f"{src.name}#{row}")
+                    row += 1
     except (pa.ArrowException, OSError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise SourceError(f"cannot read {src.path} at row {row}: {first}") from None

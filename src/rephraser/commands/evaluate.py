@@ -1,0 +1,74 @@
+"""`rephraser evaluate`: score a proxy checkpoint or a local HF model on the benchmark suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rephraser.errors import RephraserError
+
+
+def _list_tasks(console: Console) -> None:
+    from rephraser.evaluate.tasks import TASKS
+
+    table = Table("task", "category", "description")
+    for spec in TASKS.values():
+        table.add_row(spec.name, spec.category, spec.description)
+    console.print(table)
+
+
+def _print_results(console: Console, results: dict) -> None:
+    table = Table("task", "category", "items", "prob_norm_token", "± stderr", "acc", "acc_norm")
+    for task, res in results["results"].items():
+        fmt = lambda k, r=res: f"{r[k]:.4f}" if k in r else "-"  # noqa: E731
+        table.add_row(task, results["task_info"][task]["category"], str(int(res["n_items"])),
+                      fmt("prob_norm_token"), fmt("prob_norm_token_stderr"), fmt("acc"), fmt("acc_norm"))
+    for task, reason in results["tasks_missing"].items():
+        table.add_row(task, "-", "-", "missing", reason, "-", "-")
+    console.print(table)
+    cats = "  ".join(f"{c}={v:.4f}" for c, v in results["categories"].items())
+    console.print(f"categories: {cats}")
+    macro, micro = results["macro"], results["micro"]
+    if macro is not None:
+        console.print(f"[bold]macro {macro:.4f}[/bold]  micro {micro:.4f}  (metric {results['metric']})")
+    if results["categories_missing"]:
+        console.print(f"[yellow]categories without any scored task: {', '.join(results['categories_missing'])}[/yellow]")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def evaluate(
+        model_dir: Path = typer.Argument(None, help="proxy checkpoint folder or local Hugging Face model folder"),
+        profile: str = typer.Option("quick", help="quick (30 items/task, CI) or full (≤1000 items/task)"),
+        tasks: str = typer.Option(None, help="comma-separated task names (default: all 12)"),
+        output: Path = typer.Option(None, help="results JSON path (details JSONL is written beside it)"),
+        hf: bool = typer.Option(False, "--hf", help="treat MODEL_DIR as a Hugging Face model (default: auto-detect)"),
+        max_items: int = typer.Option(None, min=1, help="override the profile's items per task"),
+        num_fewshot: int = typer.Option(3, min=0, help="solved examples before each item"),
+        seed: int = typer.Option(1234, help="selects the item subset and the shots"),
+        device: str = typer.Option(None, help="torch device (default: cuda if available, else cpu)"),
+        list_tasks: bool = typer.Option(False, "--list-tasks", help="list the suite's tasks and exit"),
+    ) -> None:
+        """Score a model on the 12-task cloze suite (prob_norm_token; macro over 6 categories)."""
+        console = Console()
+        if list_tasks:
+            _list_tasks(console)
+            return
+        if model_dir is None:
+            raise RephraserError("give a MODEL_DIR to evaluate (or --list-tasks)")
+        from rephraser.evaluate.scoring_models import load_scoring_model
+        from rephraser.evaluate.suite import run_suite, write_results
+
+        names = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
+        model = load_scoring_model(model_dir, kind="hf" if hf else "auto", device=device)
+        results, details = run_suite(
+            model, profile=profile, tasks=names, seed=seed, num_fewshot=num_fewshot, max_items=max_items,
+            progress=lambda msg: console.print(f"  {msg}", highlight=False),
+        )
+        _print_results(console, results)
+        out = output or Path(model_dir) / f"eval-{profile}.json"
+        details_file = write_results(results, details, out)
+        console.print(f"wrote {out} and {details_file}")

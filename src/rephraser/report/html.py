@@ -114,8 +114,14 @@ def _generation_section(gen: dict[str, dict[str, Any]]) -> str:
     return f'<section id="generation"><h2>Generation statistics per prompt</h2>{note}{_grid(headers, rows, raw=True)}</section>'
 
 
+def _get(d: Any, *path: str) -> Any:
+    for key in path:
+        d = d.get(key) if isinstance(d, dict) else None
+    return d
+
+
 def _postprocess_stats_section(run: RunFolder) -> str:
-    """Figures from postprocess.stats (distinct-n, compression, quality...) when that module is installed."""
+    """Extra figures from postprocess.stats (diversity, repetition, quality) when that module is installed."""
     try:
         from rephraser.postprocess.stats import compute_stats
     except ImportError:
@@ -123,17 +129,24 @@ def _postprocess_stats_section(run: RunFolder) -> str:
     try:
         stats = compute_stats(run.path)
     except Exception as exc:  # noqa: BLE001 - an optional section must not take the whole report down
-        return f'<section id="pp-stats"><h2>Detailed statistics</h2><p class="note">unavailable: {e(str(exc))}</p></section>'
-    prompts = stats.get("prompts", stats) if isinstance(stats, dict) else {}
-    parts = []
-    for name, d in prompts.items() if isinstance(prompts, dict) else []:
-        if isinstance(d, dict):
-            scalars = [(k, v) for k, v in _flatten(d, limit=60) if not isinstance(v, list)]
-            parts.append(f"<h3>{e(str(name))}</h3>{_kv(scalars)}")
-    if not parts:
+        return f'<section id="pp-stats"><h2>Diversity and quality</h2><p class="note">unavailable: {e(str(exc))}</p></section>'
+    prompts = _get(stats, "prompts")
+    if not isinstance(prompts, dict) or not prompts:
         return ""
-    return ('<section id="pp-stats"><h2>Detailed statistics (postprocess.stats)</h2>'
-            '<details><summary>show per-prompt figures</summary>' + "".join(parts) + "</details></section>")
+    headers = ["prompt", "distinct-1 / 2 / 3", "compression ratio", "output tokens mean / p50 / p95",
+               "heuristic quality pass rate", "rejections by rule"]
+    rows = []
+    for name, d in prompts.items():
+        distinct = " / ".join(_fmt(_get(d, "distinct", f"distinct_{n}")) for n in (1, 2, 3))
+        toks = " / ".join(_fmt(_get(d, "output_tokens", k)) for k in ("mean", "p50", "p95"))
+        rules = _get(d, "rejection_rules") or {}
+        rule_text = ", ".join(f"{r}: {n}" for r, n in rules.items()) if isinstance(rules, dict) else _fmt(rules)
+        pass_rate = _get(d, "quality", "pass_rate")
+        rows.append([str(name), distinct, _fmt(_get(d, "compression_ratio")), toks,
+                     _pct(pass_rate) if isinstance(pass_rate, (int, float)) else "–", rule_text or "–"])
+    note = ('<p class="note">From <code>rephraser stats</code> (postprocess.stats). Distinct-n = unique / total '
+            'n-grams over accepted outputs; compression ratio = compressed / raw bytes (lower = more repetitive).</p>')
+    return f'<section id="pp-stats"><h2>Diversity and quality</h2>{note}{_grid(headers, rows)}</section>'
 
 
 def _run_plots(gen: dict[str, dict[str, Any]]) -> str:

@@ -110,11 +110,13 @@ def opening(text: str, words: int = 3) -> str:
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
-    """Nearest-rank percentile of an already sorted list (q in 0..100)."""
+    """Linearly interpolated percentile of a sorted list (q in 0..100; numpy's default method)."""
     if not sorted_values:
         return float("nan")
-    k = max(0, min(len(sorted_values) - 1, round(q / 100 * (len(sorted_values) - 1))))
-    return sorted_values[k]
+    pos = q / 100 * (len(sorted_values) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
 def generation_stats(run: RunFolder, *, opening_words: int = 3, top: int = 5) -> dict[str, dict[str, Any]]:

@@ -1,0 +1,141 @@
+"""HTML report: self-contained, right numbers, deterministic viewer sample, safe embedding, experiment plots."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rephraser.cli import app
+from rephraser.report.html import build_report
+from rephraser.report.run_folder import ReportError, open_run
+from rephraser.report.summary import generation_stats, opening, percentile
+from rephraser.report.viewer import viewer_payload
+
+
+def _payload(page: str) -> dict:
+    m = re.search(r'<script type="application/json" id="viewer-data">(.*?)</script>', page, re.S)
+    assert m, "viewer data block missing"
+    return json.loads(m.group(1))
+
+
+def test_report_is_self_contained(small_run: Path) -> None:
+    page = build_report(small_run)
+    assert page.startswith("<!DOCTYPE html>")
+    # no external resources: nothing fetched from a CDN or the network
+    assert not re.search(r'(src|href)="(https?:)?//', page)
+    assert "<link" not in page
+    assert page.count("data:image/png;base64,") >= 2  # compliance + length-ratio plots
+    for section in ('id="summary"', 'id="generation"', 'id="plots"', 'id="viewer"'):
+        assert section in page
+    assert "71.5" in page and "12.3" in page  # tok/s and wall time from stats.json
+
+
+def test_generation_stats_exact(small_run: Path) -> None:
+    gen = generation_stats(open_run(small_run))
+    faq = gen["faq"]
+    assert (faq["ok"], faq["rejected"], faq["failed"]) == (12, 4, 1)
+    assert faq["compliance"] == pytest.approx(0.75)
+    # fixture: rows with i % 3 == 0 open with "Here is the", the others "Q: What is" -> 8 of 12
+    assert faq["opening_collapse"] == pytest.approx(8 / 12)
+    assert faq["top_openings"][0] == ("q what is", pytest.approx(8 / 12))
+    assert dict(faq["rejection_reasons"]) == {"fewer than 2 question-answer pairs": 4, "timeout after 600s": 1}
+    assert len(faq["length_ratios"]) == 12 and faq["length_ratio"]["p50"] == pytest.approx(
+        percentile(faq["length_ratios"], 50))
+    assert opening("  **Q:** What's up, doc?", 3) == "q what's up"
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == pytest.approx(2.5)
+
+
+def test_viewer_embeds_everything_when_small(small_run: Path) -> None:
+    payload = _payload(build_report(small_run))
+    assert len(payload["rows"]) == 32 and not payload["sampled"]
+    statuses = {r["status"] for r in payload["rows"]}
+    assert statuses == {"ok", "rejected", "failed"}
+    failed = next(r for r in payload["rows"] if r["status"] == "failed")
+    assert failed["gen"] is None and failed["reason"] == "timeout after 600s"
+    ok = next(r for r in payload["rows"] if r["status"] == "ok")
+    assert ok["ratio"] == pytest.approx(len(ok["gen"]) / len(payload["sources"][ok["id"]]))
+
+
+def test_viewer_sample_is_deterministic_capped_and_stratified(tmp_path: Path, make_run) -> None:
+    run = make_run(tmp_path / "big", {"faq": {"ok": 300, "rejected": 3}, "table": {"ok": 200, "failed": 2}})
+    a = viewer_payload(open_run(run), max_rows=40, seed=1)
+    b = viewer_payload(open_run(run), max_rows=40, seed=1)
+    c = viewer_payload(open_run(run), max_rows=40, seed=2)
+    assert len(a["rows"]) == 40 and a["sampled"] and a["total_rows"] == 505
+    assert [r["id"] for r in a["rows"]] == [r["id"] for r in b["rows"]]
+    assert [r["id"] for r in a["rows"]] != [r["id"] for r in c["rows"]]
+    # rare fates still shown: all 3 rejected and both failed rows fit in their round-robin share
+    assert sum(r["status"] == "rejected" for r in a["rows"]) == 3
+    assert sum(r["status"] == "failed" for r in a["rows"]) == 2
+    page = build_report(run, max_rows=40, seed=1)
+    assert "deterministic sample of 40 of 505 rows" in page
+
+
+def test_viewer_text_cannot_break_out_of_script(tmp_path: Path, make_run) -> None:
+    import pyarrow.parquet as pq
+
+    from rephraser.records import rows_to_table, table_to_rows
+
+    run = make_run(tmp_path / "x", {"faq": {"ok": 2}})
+    f = next((run / "data" / "faq").glob("*.parquet"))
+    rows = table_to_rows(pq.read_table(f))
+    evil = "</script><script>window.pwned=1</script><b>bold</b>"
+    rows[0].generation = evil
+    pq.write_table(rows_to_table(rows), f)
+    page = build_report(run)
+    assert "<script>window.pwned" not in page
+    assert any(r["gen"] == evil for r in _payload(page)["rows"])  # kept verbatim, only escaped
+
+
+def test_long_texts_are_cut_with_a_note(tmp_path: Path, make_run) -> None:
+    run = make_run(tmp_path / "x", {"faq": {"ok": 3}})
+    payload = viewer_payload(open_run(run), max_chars=30)
+    src = next(iter(payload["sources"].values()))
+    assert "cut in the report" in src and src.startswith("Document")
+
+
+def test_experiment_folder_report(tmp_path: Path) -> None:
+    root = tmp_path / "exp"
+    for cell, base in (("table_mix70", 0.17), ("faq_mix50", 0.14), ("dclm_only", 0.13)):
+        for seed in range(3):
+            d = root / cell / f"seed{seed}"
+            d.mkdir(parents=True)
+            macro = base + 0.001 * seed
+            (d / "results.json").write_text(json.dumps({
+                "config_general": {"seed": seed}, "macro": macro, "micro": macro - 0.01,
+                "categories": {"GK": macro + 0.01, "RC": macro - 0.02, "MATH": {"score": macro / 2}},
+                "results": {}}))
+            (d / "curve.jsonl").write_text("\n".join(json.dumps(
+                {"step": s, "tokens": 1000 * s, "loss": 5 - s / 10, "heldout_loss": 5.1 - s / 10, "bpb": 2 - s / 50}
+            ) for s in range(1, 6)))
+    from rephraser.report.experiment import load_experiment
+
+    exp = load_experiment(root)
+    assert len(exp.scores) == 9 and len(exp.curves) == 9
+    t = next(s for s in exp.scores if s["cell"] == "table_mix70" and s["seed"] == 2)
+    assert t["ratio"] == pytest.approx(0.70) and t["series"] == "run"
+    assert exp.categories["faq_mix50"]["MATH"] == pytest.approx((0.14 + 0.001) / 2)
+    page = build_report(root)  # no run outputs at the root: experiment-only report
+    assert 'id="experiment"' in page and 'id="viewer"' not in page
+    assert page.count("data:image/png;base64,") == 4
+    assert "0.1710 ± 0.0010" in page  # table_mix70: mean of .170/.171/.172, std .001
+
+
+def test_report_cli_and_errors(small_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    res = CliRunner().invoke(app, ["report", str(small_run), "--output", str(out), "--max-rows", "5"])
+    assert res.exit_code == 0, res.output
+    assert len(_payload(out.read_text())["rows"]) == 5
+    with pytest.raises(ReportError, match="not found"):
+        build_report(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ReportError, match="not a rephraser output folder"):
+        build_report(tmp_path / "empty")
+    (tmp_path / "badcfg").mkdir()
+    (tmp_path / "badcfg" / "config.yaml").write_text("a: [unclosed")
+    with pytest.raises(ReportError, match="cannot read"):
+        build_report(tmp_path / "badcfg")

@@ -63,4 +63,3 @@ class Corpus:
 @pytest.fixture
 def corpus(tmp_path: Path) -> Corpus:
     return Corpus(tmp_path)
-

@@ -22,7 +22,11 @@ BAD_LINES: list[tuple[bytes, str | None, str]] = [
     (b'{"id": "b8", "text": true}', "b8", "text is not a string (got boolean)"),
     (b'{"id": "b9", "text": "' + b"x" * 31 + b'"}', "b9", "document too long: 31 chars > max_chars 30"),
     (b'{"id": "b10", "text": "caf\xe9 au lait"}', None, "invalid UTF-8 at byte 26"),
-    (b'{"id": "b11", "text": "unterminated}', None, "malformed JSON: Unterminated string starting at (column 23)"),
+    (
+        b'{"id": "b11", "text": "unterminated}',
+        None,
+        "malformed JSON: Unterminated string starting at (column 23)",
+    ),
     (b'{"id": "b12", "text": }', None, "malformed JSON: Expecting value (column 23)"),
     (b"[1, 2, 3]", None, "JSON value is not an object (got array)"),
     (b'"just a string"', None, "JSON value is not an object (got string)"),
@@ -35,7 +39,11 @@ BAD_LINES: list[tuple[bytes, str | None, str]] = [
     (b'{"id": {"k": 1}, "text": "has text"}', None, "id must be a string or integer (got object)"),
     (b'{"id": true, "text": "has text"}', None, "id must be a string or integer (got boolean)"),
     (b'{"id": 1.5, "text": "has text"}', None, "id must be a string or integer (got number 1.5)"),
-    (b'{"id": "b13", "text": "bad \\ud800 surrogate"}', "b13", "text contains invalid unicode (lone surrogate)"),
+    (
+        b'{"id": "b13", "text": "bad \\ud800 surrogate"}',
+        "b13",
+        "text contains invalid unicode (lone surrogate)",
+    ),
     (b'{"id": "good-0", "text": "repeat of the first id"}', None, "duplicate id (first at {path}:1)"),
     (b'{"text": "no id, generated"}', "GEN", ""),  # valid: generated id
     (b'{"text": "no id, generated"}', None, "duplicate text (first at {path}:{gen_line})"),
@@ -98,7 +106,9 @@ def test_default_max_chars_message(corpus):
 
 
 def test_duplicate_id_is_an_error_by_default_naming_both_origins(corpus):
-    path = corpus.jsonl("dup.jsonl", [{"id": "x", "text": "one"}, {"id": "y", "text": "two"}, {"id": "x", "text": "three"}])
+    path = corpus.jsonl(
+        "dup.jsonl", [{"id": "x", "text": "one"}, {"id": "y", "text": "two"}, {"id": "x", "text": "three"}]
+    )
     with pytest.raises(SourceError) as err:
         corpus.read(path)
     msg = str(err.value)
@@ -111,7 +121,10 @@ def test_duplicate_ids_across_files_and_formats(corpus):
     corpus.parquet("f/b.parquet", {"id": ["5"], "text": ["same id as a string"]})
     first, repeat = corpus.read(corpus.root / "f", on_duplicate_id="reject")
     assert first.id == "5"
-    assert (repeat.id, repeat.reason) == ("b.parquet#0", f"duplicate id (first at {corpus.root / 'f' / 'a.jsonl'}:1)")
+    assert (repeat.id, repeat.reason) == (
+        "b.parquet#0",
+        f"duplicate id (first at {corpus.root / 'f' / 'a.jsonl'}:1)",
+    )
 
 
 def test_parquet_bad_values_are_rejected_per_row(corpus):

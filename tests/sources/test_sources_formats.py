@@ -57,12 +57,17 @@ def test_compression_is_detected_from_content_not_name(corpus):
 def test_crlf_bom_blank_lines_and_missing_final_newline(corpus):
     payload = b'\xef\xbb\xbf{"id": "a", "text": "one"}\r\n\r\n   \n{"id": "b", "text": "two"}'
     items = corpus.read(corpus.raw("w.json", payload))
-    assert [(i.id, i.text, i.origin.rsplit(":", 1)[1]) for i in items] == [("a", "one", "1"), ("b", "two", "4")]
+    assert [(i.id, i.text, i.origin.rsplit(":", 1)[1]) for i in items] == [
+        ("a", "one", "1"),
+        ("b", "two", "4"),
+    ]
 
 
 def test_line_longer_than_read_chunk(corpus):
     long_text = "word " * 500_000  # 2.5 MB: spans several 1 MiB read chunks
-    items = corpus.read(corpus.jsonl("long.jsonl", [{"id": "x", "text": long_text}, RECORDS[0]]), max_chars=3_000_000)
+    items = corpus.read(
+        corpus.jsonl("long.jsonl", [{"id": "x", "text": long_text}, RECORDS[0]]), max_chars=3_000_000
+    )
     assert [i.text for i in items] == [long_text, RECORDS[0]["text"]]
 
 
@@ -108,7 +113,10 @@ def test_parquet_metadata_is_json_safe(corpus):
 
 def test_metadata_columns_selects_and_custom_columns(corpus):
     recs = [{"key": "k1", "body": "some text", "a": 1, "b": 2}]
-    for path in (corpus.jsonl("c.jsonl", recs), corpus.parquet("c.parquet", {k: [v] for k, v in recs[0].items()})):
+    for path in (
+        corpus.jsonl("c.jsonl", recs),
+        corpus.parquet("c.parquet", {k: [v] for k, v in recs[0].items()}),
+    ):
         (doc,) = corpus.read(path, text_column="body", id_column="key", metadata_columns=["b", "absent"])
         assert (doc.id, doc.text, doc.metadata) == ("k1", "some text", {"b": 2})
 
@@ -130,7 +138,10 @@ def test_folder_is_recursive_sorted_and_mixes_formats(corpus):
 def test_explicit_format_filters_folder_and_overrides_extension(corpus):
     corpus.jsonl("f/a.jsonl", RECORDS[:3])
     corpus.parquet("f/b.parquet", {"text": ["p"]})
-    assert describe_source(SourceConfig(path=str(corpus.root / "f"), format="jsonl")) == "1 file, jsonl (1 other file ignored)"
+    assert (
+        describe_source(SourceConfig(path=str(corpus.root / "f"), format="jsonl"))
+        == "1 file, jsonl (1 other file ignored)"
+    )
     assert len(corpus.read(corpus.root / "f", format="parquet")) == 1
     odd = corpus.jsonl("records.txt", RECORDS[:2])
     assert _ids(corpus.read(odd, format="jsonl")) == ["d0", "d1"]

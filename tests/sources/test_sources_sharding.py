@@ -35,8 +35,10 @@ def test_shards_are_a_disjoint_cover_and_independent_of_order(corpus):
     assert len(whole) == len(everything) + 2
 
     for count in (2, 3, 5):
-        shards = [{i.id for i in iter_source(SourceConfig(path=str(forward), shard_index=k, shard_count=count))}
-                  for k in range(count)]
+        shards = [
+            {i.id for i in iter_source(SourceConfig(path=str(forward), shard_index=k, shard_count=count))}
+            for k in range(count)
+        ]
         assert set().union(*shards) == whole
         assert sum(len(s) for s in shards) == len(whole)  # disjoint
         assert all(shards), "every shard gets something from 352 records"
@@ -78,8 +80,11 @@ def test_parquet_limit_stops_before_a_corrupted_row_group(corpus):
     from rephraser.errors import SourceError
 
     n = 4000
-    path = corpus.parquet("pg.parquet", {"id": [str(i) for i in range(n)], "text": [f"row {i} " * 8 for i in range(n)]},
-                          row_group_size=2000)
+    path = corpus.parquet(
+        "pg.parquet",
+        {"id": [str(i) for i in range(n)], "text": [f"row {i} " * 8 for i in range(n)]},
+        row_group_size=2000,
+    )
     col = pq.ParquetFile(path).metadata.row_group(1).column(1)  # text column of the 2nd row group
     start = min(o for o in (col.dictionary_page_offset, col.data_page_offset) if o is not None)
     raw = bytearray(path.read_bytes())

@@ -24,7 +24,9 @@ def _error(corpus, path, **cfg) -> str:
 
 
 def test_missing_path(corpus):
-    assert _error(corpus, corpus.root / "nope.jsonl") == f"source path not found: {corpus.root / 'nope.jsonl'}"
+    assert (
+        _error(corpus, corpus.root / "nope.jsonl") == f"source path not found: {corpus.root / 'nope.jsonl'}"
+    )
 
 
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root ignores file permissions")
@@ -77,7 +79,10 @@ def test_truncated_gzip_names_file_and_line_after_yielding_what_was_readable(cor
         for item in iter_source(SourceConfig(path=str(path))):
             seen.append(item)
     msg = str(err.value)
-    assert msg == f"corrupted gzip stream in {path} after line {len(seen)}: unexpected end of data (truncated file?)"
+    assert (
+        msg
+        == f"corrupted gzip stream in {path} after line {len(seen)}: unexpected end of data (truncated file?)"
+    )
     assert 0 < len(seen) < len(RECORDS) and all(isinstance(i, Document) for i in seen)
 
 
@@ -114,7 +119,9 @@ def test_empty_folders(corpus):
     msg = _error(corpus, corpus.root / "docs")
     assert msg.startswith("empty folder: no data files") and msg.endswith("; 1 other file(s) ignored")
     corpus.jsonl("only_jsonl/a.jsonl", RECORDS[:1])
-    assert _error(corpus, corpus.root / "only_jsonl", format="parquet").startswith("empty folder: no parquet files in")
+    assert _error(corpus, corpus.root / "only_jsonl", format="parquet").startswith(
+        "empty folder: no parquet files in"
+    )
 
 
 def test_describe_and_count_raise_the_same_errors(corpus):
@@ -129,3 +136,36 @@ def test_format_needs_path_and_wiki_takes_none(corpus):
         corpus.read(None, format="jsonl")
     with pytest.raises(SourceError, match="takes no path"):
         corpus.read(corpus.root, format="wiki")
+
+
+def test_text_that_is_not_jsonl(corpus):
+    csv = corpus.raw("table.jsonl", b"id,text\n" + b"".join(b"%d,hello %d\n" % (i, i) for i in range(100)))
+    msg = _error(corpus, csv)
+    assert msg == (
+        f"{csv} is not a JSONL file: none of its first 20 line(s) is a JSON object "
+        "(line 1: malformed JSON: Expecting value (column 1))"
+    )
+    pretty = corpus.raw("array.json", b'[\n  {"id": 1, "text": "a"},\n  {"id": 2, "text": "b"}\n]\n')
+    assert _error(corpus, pretty) == (
+        f"{pretty} looks like one pretty-printed JSON document, not JSON lines (line 1 is '['); "
+        "write one JSON object per line"
+    )
+
+
+def test_bad_first_lines_of_a_real_jsonl_file_are_only_rejections(corpus):
+    path = corpus.raw("ok.jsonl", b"garbage\n[1]\n" + corpus.jsonl_bytes(RECORDS[:3]))
+    items = corpus.read(path)
+    assert [getattr(i, "reason", "") for i in items] == [
+        "malformed JSON: Expecting value (column 1)",
+        "JSON value is not an object (got array)",
+        "",
+        "",
+        "",
+    ]
+
+
+def test_missing_input_fails_at_the_call_not_the_first_record(corpus):
+    from rephraser.sources import iter_source
+
+    with pytest.raises(SourceError, match="source path not found"):
+        iter_source(SourceConfig(path=str(corpus.root / "missing.jsonl")))

@@ -22,7 +22,7 @@ def test_wiki_yields_all_documents_sorted_with_attribution():
     titles = [d.metadata["title"] for d in items]
     assert titles == sorted(titles)
     assert len({d.id for d in items}) == 10_033
-    for d in items[:: 997]:
+    for d in items[::997]:
         assert d.id == "wiki-en/" + d.metadata["title"]
         assert d.text.strip()
         assert d.metadata["license"] == "CC BY-SA 4.0"
@@ -33,7 +33,9 @@ def test_wiki_yields_all_documents_sorted_with_attribution():
 
 def test_wiki_selected_by_name_and_described():
     cfg = SourceConfig(path="wiki", limit=3)
-    assert [d.id for d in iter_source(cfg)] == [d.id for d in iter_source(SourceConfig(format="wiki", limit=3))]
+    assert [d.id for d in iter_source(cfg)] == [
+        d.id for d in iter_source(SourceConfig(format="wiki", limit=3))
+    ]
     assert describe_source(cfg) == "wiki (10,033 docs embedded)"
     assert count_source_files(cfg) == 1
 

@@ -23,9 +23,7 @@ _JSONL_SUFFIXES = tuple(
     base + comp for base in (".jsonl", ".json", ".ndjson") for comp in (".gz", ".zst", ".zstd", "")
 )
 _PARQUET_SUFFIXES = (".parquet", ".pq")
-KNOWN_SUFFIXES = ", ".join(
-    (".jsonl", ".json", ".ndjson", "(+ .gz/.zst)", *_PARQUET_SUFFIXES)
-)
+KNOWN_SUFFIXES = ", ".join((".jsonl", ".json", ".ndjson", "(+ .gz/.zst)", *_PARQUET_SUFFIXES))
 
 
 @dataclass(frozen=True)
@@ -45,7 +43,9 @@ def is_wiki(cfg: SourceConfig) -> bool:
     """format "wiki", or format "auto" with path None / "wiki", selects the embedded extracts."""
     if cfg.format == "wiki":
         if cfg.path not in (None, "wiki"):
-            raise SourceError(f"source.format 'wiki' is the embedded source and takes no path (got {cfg.path!r})")
+            raise SourceError(
+                f"source.format 'wiki' is the embedded source and takes no path (got {cfg.path!r})"
+            )
         return True
     return cfg.format == "auto" and cfg.path in (None, "wiki")
 

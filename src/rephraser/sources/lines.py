@@ -85,7 +85,9 @@ def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
         except OSError as e:
             raise SourceError(f"cannot read {path}: {e.strerror or e}") from None
         if head.startswith(_PARQUET_MAGIC):
-            raise SourceError(f"{path} is a Parquet file, not JSONL: name it .parquet or set source.format: parquet")
+            raise SourceError(
+                f"{path} is a Parquet file, not JSONL: name it .parquet or set source.format: parquet"
+            )
         kind = _compression(path, head)
         fh.seek(0)
         chunks = (

@@ -18,17 +18,24 @@ from rephraser.sources.jsonl import read_jsonl
 from rephraser.sources.parquet import read_parquet
 from rephraser.sources.sharding import shard_of
 from rephraser.sources.validate import Checked, Columns
-from rephraser.sources.wiki import read_wiki
+from rephraser.sources.wiki import read_wiki, wiki_data_path
 
 
 def _checked_records(cfg: SourceConfig) -> Iterator[Checked]:
+    """Resolves the input now (so a missing path fails at the call, not at the first record) and
+    returns a lazy stream over it."""
     if is_wiki(cfg):
-        yield from read_wiki(cfg.max_chars)
-        return
+        wiki_data_path()
+        return read_wiki(cfg.max_chars)
     cols = Columns(cfg.text_column, cfg.id_column, cfg.metadata_columns)
-    for src in list_files(cfg).files:
-        reader = read_parquet if src.kind == "parquet" else read_jsonl
-        yield from reader(src, cols, cfg.max_chars)
+    files = list_files(cfg).files
+
+    def stream() -> Iterator[Checked]:
+        for src in files:
+            reader = read_parquet if src.kind == "parquet" else read_jsonl
+            yield from reader(src, cols, cfg.max_chars)
+
+    return stream()
 
 
 def _repeat(checked: Checked, first_origin: str, cfg: SourceConfig) -> Rejection:
@@ -49,12 +56,15 @@ def _repeat(checked: Checked, first_origin: str, cfg: SourceConfig) -> Rejection
 
 def iter_source(cfg: SourceConfig) -> Iterator[Document | Rejection]:
     """Documents and per-record Rejections of shard `cfg.shard_index` of `cfg.shard_count`, in input
-    order, at most `cfg.limit` of them (valid + rejected). Unreadable input raises SourceError."""
+    order, at most `cfg.limit` of them (valid + rejected). Unreadable input raises SourceError: a
+    missing path or empty folder at this call, a file that turns out unreadable when reached."""
+    return _select(cfg, _checked_records(cfg))
+
+
+def _select(cfg: SourceConfig, records: Iterator[Checked]) -> Iterator[Document | Rejection]:
     seen: dict[str, str] = {}  # id -> origin of its first record
     yielded = 0
-    if cfg.limit is not None and cfg.limit <= 0:
-        return
-    for checked in _checked_records(cfg):
+    for checked in records:
         item = checked.item
         if shard_of(item.id, cfg.shard_count) != cfg.shard_index:
             continue

@@ -7,7 +7,6 @@ import sys
 import httpx
 import pytest
 import yaml
-
 from helpers import ECHO_PROMPT, all_rows, cli, fake_run_args, read_rows, write_corpus
 
 
@@ -34,9 +33,10 @@ def test_run_writes_rows_with_lineage_and_resume_is_free(tmp_path, fake_server):
     n_requests = server_requests(url)
     assert n_requests == 30
     # Same command again: nothing is regenerated, nothing duplicated.
-    again = cli(*fake_run_args(url, corpus, out, "--max-tokens", "64"))
+    cli(*fake_run_args(url, corpus, out, "--max-tokens", "64"))
     assert server_requests(url) == n_requests
-    assert "resumed past 30" in again.stdout
+    session = json.loads((out / "stats.json").read_text())["session"]
+    assert session["units_done_before"] == 30 and session["engine_calls"] == 0
     assert len(all_rows(out)) == 33
 
 

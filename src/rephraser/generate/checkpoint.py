@@ -58,16 +58,6 @@ def atomic_write_parquet(path: Path, rows: list[Row]) -> None:
 
 
 @dataclass
-class PartSummary:
-    """What one committed part adds to the run's accounting (kept in its manifest)."""
-
-    counts: Counter = field(default_factory=Counter)  # "prompt|status" -> units
-    reasons: Counter = field(default_factory=Counter)  # "prompt|reason" -> rows
-    tokens: Counter = field(default_factory=Counter)  # "prompt|prompt_tokens" / "prompt|completion_tokens"
-    rows: int = 0
-
-
-@dataclass
 class DoneState:
     """Everything a restart needs, read from manifests only."""
 

@@ -112,6 +112,15 @@ def aggregate_parts(parts: list[dict]) -> dict[str, Any]:
     return per_prompt
 
 
+def _add_numbers(dst: dict[str, Any], src: dict[str, Any]) -> None:
+    """dst += src for numbers, recursively for dicts; other values (None, strings) are left out."""
+    for k, v in src.items():
+        if isinstance(v, dict):
+            _add_numbers(dst.setdefault(k, {}), v)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            dst[k] = dst.get(k, 0) + v
+
+
 def merge_shard_stats(out: Path) -> dict[str, Any]:
     """Combine every shard's stats file into OUT/stats.json (shards may finish in any order)."""
     shards = []
@@ -125,20 +134,14 @@ def merge_shard_stats(out: Path) -> dict[str, Any]:
     if len(shards) == 1:
         merged = dict(shards[0])
     else:
-        merged = {"shards": len(shards), "inputs": Counter(), "rows": Counter(), "tokens": Counter(), "per_prompt": {}}
+        merged = {"shards": len(shards), "inputs": {}, "rows": {}, "tokens": {}, "per_prompt": {}}
         for s in shards:
-            merged["inputs"].update(s["inputs"])
-            merged["rows"].update(s["rows"])
-            merged["tokens"].update(s["tokens"])
-            for p, v in s["per_prompt"].items():
-                dst = merged["per_prompt"].setdefault(p, {"reasons": Counter()})
-                for k, x in v.items():
-                    if k == "reasons":
-                        dst["reasons"].update(x)
-                    else:
-                        dst[k] = dst.get(k, 0) + x
-        merged = json.loads(json.dumps(merged))
+            for part in ("inputs", "rows", "tokens"):
+                _add_numbers(merged[part], s.get(part, {}))
+            for p, v in s.get("per_prompt", {}).items():
+                _add_numbers(merged["per_prompt"].setdefault(p, {}), v)
         merged["conservation_ok"] = all(s.get("conservation_ok") for s in shards)
         merged["shards_complete"] = sum(1 for s in shards if s.get("complete"))
+        merged["per_shard"] = {s.get("shard"): s.get("session", {}) for s in shards}
     atomic_write_bytes(out / "stats.json", json.dumps(merged, indent=2, sort_keys=True).encode())
     return merged

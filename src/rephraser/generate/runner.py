@@ -60,7 +60,7 @@ class Runner:
     # ---- main loop -------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:
         cfg = self.cfg
-        from rephraser.sources import describe_source, iter_source
+        from rephraser.sources import iter_source
 
         prompts = [resolve_prompt(p) for p in cfg.prompts]
         out = prepare(cfg, prompts, force=self.force, overwrite=self.overwrite)

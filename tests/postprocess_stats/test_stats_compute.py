@@ -36,7 +36,7 @@ def test_counts_compliance_and_reasons(make_run, mkrow):
     assert (s["contract_rejected"], s["input_rejected"]) == (2, 1)
     assert s["format_compliance"] == pytest.approx(round(5 / 7, 4))
     assert s["rejection_reasons"] == {"fewer than 2 question-answer pairs": 1, "finish_reason=length": 1, "empty text": 1}
-    assert s["rejection_rules"] == {"validator": 1, "finish_length": 1, "input": 1}
+    assert s["rejection_rules"] == {"validator:qa_pairs": 1, "finish_reason": 1, "input": 1}
     assert s["failure_reasons"] == {"engine error: HTTP 500": 1}
 
 
@@ -144,6 +144,9 @@ def test_helpers():
     assert classify_reason("length ratio 0.05 < min 0.2") == "length_window"
     assert classify_reason("refusal") == "refusal"
     assert classify_reason("empty output") == "empty"
-    assert classify_reason("missing <rewrite> tag block") == "tagged_block"
+    assert classify_reason("missing <rewrite> block") == "tagged_block"
+    assert classify_reason("unterminated <rewrite> block") == "tagged_block"
+    assert classify_reason("finish_reason=length") == "finish_reason"
     assert classify_reason("no markdown table") == "validator"
+    assert classify_reason("no markdown table", "markdown_table_then_qa") == "validator:markdown_table_then_qa"
     assert classify_reason(None) == "unknown"

@@ -26,9 +26,10 @@ class RowKey(NamedTuple):
     prompt: str
     id: str
     sample: int
+    model: str = ""  # a prompt folder may hold several generators' rows for the same id
 
     def __str__(self) -> str:
-        return f"{self.prompt}/{self.id}#{self.sample}"
+        return f"{self.prompt}/{self.id}#{self.sample}" + (f"@{self.model}" if self.model else "")
 
 
 def normalize_text(text: str) -> str:
@@ -169,8 +170,8 @@ def dedup_folder(
 ) -> DedupReport:
     """Duplicates among the ok rows' generations of a run folder, within each prompt or across all."""
     by_group: dict[str, list[tuple[RowKey, str]]] = {}
-    for _part, row in iter_rows(out_dir, ("id", "sample", "prompt", "generation"), statuses=("ok",)):
-        key = RowKey(row["prompt"], row["id"], int(row["sample"] or 0))
+    for _part, row in iter_rows(out_dir, ("id", "sample", "prompt", "model", "generation"), statuses=("ok",)):
+        key = RowKey(row["prompt"], row["id"], int(row["sample"] or 0), row["model"] or "")
         by_group.setdefault(key.prompt if scope == "prompt" else "*", []).append((key, row["generation"] or ""))
     report = DedupReport()
     for group in sorted(by_group):

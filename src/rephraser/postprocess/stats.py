@@ -48,27 +48,40 @@ def words_of(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-def classify_reason(reason: str | None) -> str:
-    """The contract rule a stored rejection reason came from (rows keep the reason text, not the rule).
+def classify_reason(reason: str | None, validator: str | None = None) -> str:
+    """The contract rule (contract.RULES names) a stored rejection reason came from.
 
-    Patterns follow postprocess/contract.py's reasons; any other reason is a format validator's.
+    Rows keep the reason text, not the rule, so the rule is recovered from the reason wording of
+    postprocess/contract.py; any other reason came from the prompt's format validator.
     """
     r = (reason or "").strip().lower()
     if not r:
         return "unknown"
     if r.startswith("finish_reason"):
-        return "finish_length"
-    if r.startswith("refusal"):
+        return "finish_reason"
+    if r == "refusal":
         return "refusal"
-    if r.startswith("empty"):
+    if r == "empty output":
         return "empty"
     if r.startswith("length ratio"):
         return "length_window"
     if r.startswith("duplicate"):
         return "dedup"
-    if "tag" in r and ("missing" in r or "no <" in r):
+    if r.startswith(("missing <", "unterminated <")) and r.endswith("block"):
         return "tagged_block"
-    return "validator"
+    return f"validator:{validator}" if validator else "validator"
+
+
+def _validator_of(prompt: str) -> str | None:
+    """The validator of a library prompt (None for unknown prompts, e.g. a user's own YAML file)."""
+    from rephraser.errors import RephraserError
+    from rephraser.prompts.registry import library
+
+    try:
+        spec = library().get(prompt)
+    except RephraserError:
+        return None
+    return spec.contract.validator if spec else None
 
 
 def _summary(values: array | list[float], pcts: tuple[int, ...]) -> dict[str, float | None]:
@@ -191,12 +204,12 @@ class _Group:
         return out
 
 
-def _derive(status: str, row: dict[str, Any], quality: bool) -> dict[str, Any]:
+def _derive(status: str, row: dict[str, Any], quality: bool, validator: str | None) -> dict[str, Any]:
     """Per-row values computed once and shared by the prompt and (prompt, model) groups."""
     d: dict[str, Any] = {"rule": None}
     if status == "rejected":
         # no model output => refused before generation (input problem), not a contract verdict
-        d["rule"] = "input" if row.get("raw_generation") is None else classify_reason(row.get("reason"))
+        d["rule"] = "input" if row.get("raw_generation") is None else classify_reason(row.get("reason"), validator)
     if status == "ok":
         text = row.get("generation") or ""
         src = row.get("source_text") or ""
@@ -214,11 +227,14 @@ def compute_stats(out_dir: str | Path, *, opening_words: int = 3, top: int = 10,
     root = check_output_folder(out_dir)
     prompts: dict[str, _Group] = {}
     by_model: dict[tuple[str, str], _Group] = {}
+    validators: dict[str, str | None] = {}
     for part, row in iter_rows(root, STATS_COLUMNS):
         status = part.status  # the folder is the committed fate
         prompt = row.get("prompt") or part.prompt
         model = row.get("model") or "(unknown)"
-        derived = _derive(status, row, quality)
+        if prompt not in validators:
+            validators[prompt] = _validator_of(prompt)
+        derived = _derive(status, row, quality, validators[prompt])
         for key, groups in ((prompt, prompts), ((prompt, model), by_model)):
             if key not in groups:
                 groups[key] = _Group(opening_words, top, quality)

@@ -1,0 +1,67 @@
+"""`rephraser clean OUT_DIR`: re-apply (possibly new) prompt contracts into a NEW output folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from rephraser.errors import ConfigError
+
+
+def _parse_prompt_files(values: list[str]) -> dict:
+    from rephraser.prompts.spec import load_prompt_file
+
+    out = {}
+    for v in values:
+        name, sep, path = v.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"--prompt-file expects NAME=PATH, got {v!r}")
+        if name in out:
+            raise ConfigError(f"--prompt-file given twice for {name!r}")
+        out[name] = load_prompt_file(path)
+    return out
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("clean")
+    def clean(
+        out_dir: Path = typer.Argument(..., help="a run output folder; it is only read"),
+        prompt_file: list[str] = typer.Option(
+            [], "--prompt-file", help="NAME=PATH: judge prompt NAME's rows with this prompt file's contract"
+        ),
+        dedup: str = typer.Option("off", "--dedup", help="off | report | drop (drop moves duplicates to rejected/)"),
+        threshold: float = typer.Option(0.8, "--threshold", min=0.01, max=1.0, help="near-duplicate Jaccard"),
+        output: Path | None = typer.Option(None, "--output", help="the NEW folder (default: OUT_DIR-clean)"),
+    ) -> None:
+        """Re-judge every row's raw_generation (ok and rejected rows) under the prompts' contracts and
+        write data/, rejected/, dead_letter/ to a new folder, with a summary of rows moved per rule."""
+        from rich.console import Console
+        from rich.table import Table
+
+        from rephraser.postprocess.reapply import reapply_contracts
+
+        if dedup not in ("off", "report", "drop"):
+            raise ConfigError(f"--dedup must be off, report or drop (got {dedup!r})")
+        overrides = _parse_prompt_files(prompt_file)
+        dest = output if output is not None else out_dir.with_name(out_dir.name + "-clean")
+        summary = reapply_contracts(out_dir, dest, overrides=overrides, dedup=dedup, threshold=threshold)  # type: ignore[arg-type]
+
+        console = Console(width=140)
+        t = Table(title=f"{out_dir} -> {dest}")
+        for col in ("from", "to", "rule", "rows"):
+            t.add_column(col, justify="right" if col == "rows" else "left")
+        for (a, b, rule), n in sorted(summary.transitions.items()):
+            t.add_row(a, b, rule, str(n))
+        if summary.transitions:
+            console.print(t)
+        else:
+            console.print("no row changed status or reason")
+        ins = ", ".join(f"{k} {v}" for k, v in sorted(summary.rows_in.items()))
+        outs = ", ".join(f"{k} {v}" for k, v in sorted(summary.rows_out.items()))
+        console.print(f"rows in: {ins or '0'}; rows out: {outs or '0'}; ok texts re-cleaned: {summary.text_changed}")
+        if summary.dedup is not None:
+            d = summary.dedup
+            verb = "moved to rejected/" if dedup == "drop" else "reported only"
+            console.print(f"dedup: {d.exact_dupes} exact + {d.near_dupes} near duplicates in "
+                          f"{len(d.clusters)} clusters ({verb}); see {dest / 'clean.json'}")

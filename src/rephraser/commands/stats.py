@@ -1,0 +1,98 @@
+"""`rephraser stats OUT_DIR`: generation statistics of a run folder (compliance, openings, diversity).
+
+Writes OUT_DIR/stats_quality.json next to the runner's stats.json (never overwriting it).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+
+def _fmt(v: Any, pct: bool = False) -> str:
+    if v is None:
+        return "-"
+    if pct:
+        return f"{100 * v:.1f}%"
+    return f"{v:.2f}" if isinstance(v, float) else str(v)
+
+
+def _table(title: str, groups: dict[str, dict[str, Any]], first_col: str) -> Any:
+    from rich.table import Table
+
+    t = Table(title=title)
+    cols = (first_col, "docs", "ok", "rej", "fail", "compliance", "len ratio p50 [p5-p95]", "tok/row",
+            "collapse", "distinct-1/2/3", "zlib", "gopher pass")
+    for c in cols:
+        t.add_column(c, justify="left" if c == first_col else "right")
+    for name, s in groups.items():
+        lr, d = s["length_ratio"], s["distinct"]
+        q = s.get("quality") or {}
+        t.add_row(
+            name, str(s["documents"]), str(s["ok"]), str(s["rejected"]), str(s["failed"]),
+            _fmt(s["format_compliance"], pct=True),
+            f"{_fmt(lr['p50'])} [{_fmt(lr['p5'])}-{_fmt(lr['p95'])}]",
+            _fmt(s["output_tokens"]["mean"]),
+            _fmt(s["opening_collapse"], pct=True),
+            "/".join(_fmt(d[f"distinct_{n}"]) for n in (1, 2, 3)),
+            _fmt(s["compression_ratio"]),
+            _fmt(q.get("pass_rate"), pct=True),
+        )
+    return t
+
+
+def _details(prompt: str, s: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    t = Table(title=f"{prompt}: top openings and rejections", show_header=True)
+    t.add_column("top openings", overflow="fold")
+    t.add_column("share", justify="right")
+    t.add_column("rejection reason", overflow="fold")
+    t.add_column("rows", justify="right")
+    openings = [(o["opening"] or "(empty)", _fmt(o["share"], pct=True)) for o in s["top_openings"]]
+    reasons = [(f"[{k}]", str(v)) for k, v in s["rejection_rules"].items()]
+    reasons += [(k, str(v)) for k, v in s["rejection_reasons"].items()]
+    reasons += [(f"failed: {k}", str(v)) for k, v in s["failure_reasons"].items()]
+    for i in range(max(len(openings), len(reasons))):
+        o = openings[i] if i < len(openings) else ("", "")
+        r = reasons[i] if i < len(reasons) else ("", "")
+        t.add_row(*o, *r)
+    return t
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("stats")
+    def stats(
+        out_dir: Path = typer.Argument(..., help="a run output folder (data/, rejected/, dead_letter/)"),
+        as_json: bool = typer.Option(False, "--json", help="print the statistics as JSON instead of tables"),
+        opening_words: int = typer.Option(3, "--opening-words", min=1, help="words that make an output's opening"),
+        top: int = typer.Option(10, "--top", min=1, help="how many top openings to list"),
+        quality: bool = typer.Option(True, "--quality/--no-quality", help="Gopher repetition/quality rules"),
+    ) -> None:
+        """Per-prompt (and per-model) compliance, rejection reasons, length ratios, tokens, opening
+        collapse, distinct-n, compression ratio and Gopher quality; writes OUT_DIR/stats_quality.json."""
+        from rich.console import Console
+
+        from rephraser.postprocess.folder import atomic_write_bytes
+        from rephraser.postprocess.stats import compute_stats
+
+        result = compute_stats(out_dir, opening_words=opening_words, top=top, quality=quality)
+        blob = json.dumps(result, indent=2, ensure_ascii=False)
+        atomic_write_bytes(Path(out_dir) / "stats_quality.json", lambda f: f.write(blob.encode("utf-8")))
+        if as_json:
+            typer.echo(blob)
+            return
+        console = Console(width=160)
+        if not result["prompts"]:
+            console.print(f"{out_dir}: no rows yet")
+            return
+        console.print(_table(f"{out_dir} (opening = first {opening_words} words)", result["prompts"], "prompt"))
+        if len(result["models"]) > 1:
+            for prompt, models in result["by_model"].items():
+                console.print(_table(f"{prompt} by model", models, "model"))
+        for prompt, s in result["prompts"].items():
+            console.print(_details(prompt, s))
+        console.print(f"wrote {Path(out_dir) / 'stats_quality.json'}")

@@ -1,0 +1,201 @@
+"""Re-apply (possibly new) prompt contracts to a finished run, writing a NEW output folder.
+
+Every row with a model output (ok and rejected) is judged again from its raw_generation, so a fixed
+validator or a wider length window can rescue rows, and a stricter one can reject them, without
+calling the model again. Rows without a model output (input rejections) and dead-lettered rows are
+carried over unchanged. The input folder is only read; every file of the new folder is written to a
+temp name, fsynced and renamed. With dedup "drop", duplicates among the new ok rows move to rejected/
+with a "duplicate ... of ..." reason (never a silent drop); "report" only counts them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+import yaml
+
+from rephraser.errors import ConfigError, RephraserError
+from rephraser.postprocess.contract import apply_contract
+from rephraser.postprocess.dedup import DedupReport, RowKey, find_duplicates
+from rephraser.postprocess.folder import (
+    STATUS_DIRS,
+    OutputFolderError,
+    PartFile,
+    atomic_write_bytes,
+    check_output_folder,
+    list_parts,
+    read_part,
+    write_table_atomic,
+)
+from rephraser.prompts.spec import PromptSpec
+from rephraser.records import ROW_SCHEMA
+
+DedupMode = Literal["off", "report", "drop"]
+
+
+@dataclass
+class CleanSummary:
+    rows_in: Counter[str] = field(default_factory=Counter)  # by status
+    rows_out: Counter[str] = field(default_factory=Counter)
+    transitions: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (from, to, rule)
+    text_changed: int = 0  # ok -> ok rows whose cleaned text differs
+    dedup: DedupReport | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows_in": dict(self.rows_in),
+            "rows_out": dict(self.rows_out),
+            "transitions": [{"from": a, "to": b, "rule": r, "rows": n} for (a, b, r), n in sorted(self.transitions.items())],
+            "text_changed": self.text_changed,
+            "dedup": self.dedup.to_dict() if self.dedup else None,
+        }
+
+
+def _config_prompt_refs(root: Path) -> list[str]:
+    try:
+        raw = yaml.safe_load((root / "config.yaml").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return []
+    refs = raw.get("prompts") if isinstance(raw, dict) else None
+    return [r for r in refs if isinstance(r, str)] if isinstance(refs, list) else []
+
+
+def resolve_specs(root: Path, prompts: set[str], overrides: dict[str, PromptSpec]) -> dict[str, PromptSpec]:
+    """The spec per prompt folder: --prompt-file override, else the run's config.yaml ref, else the library."""
+    from rephraser.prompts.registry import resolve_prompt
+
+    unknown = sorted(set(overrides) - prompts)
+    if unknown:
+        raise ConfigError(f"--prompt-file names a prompt that is not in this run: {', '.join(unknown)}")
+    by_name: dict[str, PromptSpec] = {}
+    for ref in _config_prompt_refs(root):
+        try:
+            spec = resolve_prompt(ref)
+        except RephraserError:
+            continue  # a prompt file that moved since the run; the library or an override may still cover it
+        by_name[spec.name] = spec
+    specs: dict[str, PromptSpec] = {}
+    for p in sorted(prompts):
+        if p in overrides:
+            specs[p] = overrides[p]
+        elif p in by_name:
+            specs[p] = by_name[p]
+        else:
+            try:
+                specs[p] = resolve_prompt(p)
+            except RephraserError:
+                raise ConfigError(f"no prompt spec found for {p!r}: pass --prompt-file {p}=PATH") from None
+    return specs
+
+
+def _groups(parts: list[PartFile]) -> dict[tuple[str, str], dict[str, PartFile]]:
+    """(prompt, file name) -> {status: part}: a row may move between data/ and rejected/ under one name."""
+    out: dict[tuple[str, str], dict[str, PartFile]] = {}
+    for part in parts:
+        out.setdefault((part.prompt, part.name), {})[part.status] = part
+    return out
+
+
+def _judged_rows(
+    group: dict[str, PartFile], spec: PromptSpec, allow_length_finish: bool | None
+) -> Iterator[tuple[dict[str, Any], str | None, str, str | None, str | None]]:
+    """(row as stored, new generation, new status, new reason, rule), ok rows first, then rejected."""
+    for status in ("ok", "rejected"):
+        if status not in group:
+            continue
+        for row in read_part(group[status]).to_pylist():
+            if row["raw_generation"] is None:
+                yield row, row["generation"], status, row["reason"], None  # never generated: nothing to judge
+                continue
+            v = apply_contract(
+                spec,
+                row["raw_generation"],
+                source_text=row["source_text"] or "",
+                finish_reason=row["finish_reason"] or "stop",
+                allow_length_finish=allow_length_finish,
+            )
+            yield row, v.text, ("ok" if v.ok else "rejected"), v.reason, v.rule
+
+
+def _key(row: dict[str, Any]) -> RowKey:
+    return RowKey(row["prompt"], row["id"], int(row["sample"] or 0), row["model"] or "")
+
+
+def reapply_contracts(
+    out_dir: str | Path,
+    new_dir: str | Path,
+    *,
+    overrides: dict[str, PromptSpec] | None = None,
+    dedup: DedupMode = "off",
+    threshold: float = 0.8,
+    allow_length_finish: bool | None = None,
+) -> CleanSummary:
+    root = check_output_folder(out_dir)
+    dest = Path(new_dir)
+    if dest.resolve() == root.resolve() or root.resolve() in dest.resolve().parents:
+        raise OutputFolderError(f"--output must be a new folder outside {root}")
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise OutputFolderError(f"output folder {dest} already exists and is not empty; choose a new one")
+    parts = list_parts(root)
+    groups = _groups([p for p in parts if p.status != "failed"])
+    specs = resolve_specs(root, {p.prompt for p in parts}, overrides or {})
+
+    summary = CleanSummary()
+    dropped: dict[Any, tuple[Any, str]] = {}
+    if dedup != "off":  # first pass: dedup the NEW ok texts, per prompt
+        report = DedupReport()
+        for prompt in sorted({p for p, _ in groups}):
+            items = (
+                (_key(row), text or "")
+                for (p, _name), g in sorted(groups.items())
+                if p == prompt
+                for row, text, st, _reason, _rule in _judged_rows(g, specs[p], allow_length_finish)
+                if st == "ok"
+            )
+            report.merge(find_duplicates(items, threshold=threshold))
+        summary.dedup = report
+        if dedup == "drop":
+            dropped = report.duplicate_of
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for (prompt, name), group in sorted(groups.items()):
+        out_rows: dict[str, list[dict[str, Any]]] = {"ok": [], "rejected": []}
+        for row, text, status, reason, rule in _judged_rows(group, specs[prompt], allow_length_finish):
+            old_status = row["status"]
+            summary.rows_in[old_status] += 1
+            if status == "ok" and _key(row) in dropped:
+                kept, kind = dropped[_key(row)]
+                status, reason, rule = "rejected", f"duplicate ({kind}) of {kept}", f"dedup:{kind}"
+            if old_status != status or (status == "rejected" and reason != row["reason"]):
+                summary.transitions[(old_status, status, rule or "ok")] += 1
+            elif status == "ok" and text != row["generation"]:
+                summary.text_changed += 1
+            out_rows[status].append({**row, "generation": text, "status": status, "reason": reason})
+            summary.rows_out[status] += 1
+        for status, rows in out_rows.items():
+            if rows:
+                table = pa.Table.from_pylist(rows, schema=ROW_SCHEMA)
+                write_table_atomic(table, dest / STATUS_DIRS[status] / prompt / name)
+    for part in parts:
+        if part.status == "failed":
+            rows = read_part(part)
+            summary.rows_in["failed"] += rows.num_rows
+            summary.rows_out["failed"] += rows.num_rows
+            target = dest / STATUS_DIRS["failed"] / part.prompt / part.name
+            atomic_write_bytes(target, lambda f, src=part.path: f.write(src.read_bytes()))
+    if (root / "config.yaml").is_file():
+        atomic_write_bytes(dest / "config.yaml", lambda f: f.write((root / "config.yaml").read_bytes()))
+    record = {
+        "source": str(root),
+        "prompts": {p: {"hash": s.hash, "version": s.version} for p, s in sorted(specs.items())},
+        "dedup": dedup,
+        **summary.to_dict(),
+    }
+    atomic_write_bytes(dest / "clean.json", lambda f: f.write(json.dumps(record, indent=2).encode()))
+    return summary

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rephraser.errors import ConfigError, ResumeError
 from rephraser.evaluate.schedule import wsd_lr
@@ -93,8 +93,10 @@ def train(cfg: TrainConfig, progress: Any = None) -> dict[str, Any]:
         overrides.setdefault("eos_id", meta["eos_id"])
     try:
         mcfg = preset_config(cfg.preset, **overrides)
-    except ValueError as e:
-        raise ConfigError(f"model: {str(e).splitlines()[0]}") from None
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise ConfigError(f"model{'.' + where if where else ''}: {first['msg']}") from None
     seq_len = mcfg.max_seq_len
     batches = WindowBatches(cfg.data, seq_len, cfg.batch_size, cfg.data_seed)
     per_step = cfg.batch_size * seq_len

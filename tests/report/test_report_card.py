@@ -9,7 +9,7 @@ import yaml
 from typer.testing import CliRunner
 
 from rephraser.cli import app
-from rephraser.report.card import build_card, hf_license_id, license_fields, size_category
+from rephraser.report.card import build_card, hf_license_id, license_fields, size_category, write_card
 from rephraser.report.run_folder import ReportError
 
 
@@ -83,3 +83,15 @@ def test_card_errors_are_one_line(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(ReportError, match="not a rephraser output folder"):
         build_card(tmp_path / "empty")
+
+
+def test_card_configs_load_with_datasets(tmp_path: Path, make_run) -> None:
+    """The real consumer: `datasets` parses the card's configs from a local folder (offline)."""
+    datasets = pytest.importorskip("datasets")
+    run = make_run(tmp_path / "hf", {"faq": {"ok": 5, "rejected": 2}, "table": {"ok": 3, "failed": 1}})
+    write_card(run)
+    assert datasets.get_dataset_config_names(str(run)) == ["all", "faq", "table"]
+    cache = str(tmp_path / "hf-cache")
+    faq = datasets.load_dataset(str(run), name="faq", split="train", cache_dir=cache)
+    assert len(faq) == 5 and set(faq["prompt"]) == {"faq"} and set(faq["status"]) == {"ok"}
+    assert len(datasets.load_dataset(str(run), split="train", cache_dir=cache)) == 8  # `all` is the default

@@ -6,8 +6,9 @@ rented: the offline table holds the study's measured single-H100 throughputs (vL
 
 Time model for a pilot (why "waves"): the runner keeps up to `window` requests in flight and the
 engine decodes them together, so a run of N documents takes about ceil(N / window) rounds of one
-request's latency, plus a fixed start-up (loading a model, starting a server). A throughput measured
-on a pilot smaller than the window would otherwise under-predict a full run badly.
+request's latency, plus a fixed start-up (loading a model, starting a server, first-call warm-up).
+A throughput measured on a pilot smaller than the window would otherwise under-predict a full run
+badly, and a fixed cost hidden in a short pilot's time would be multiplied by the full run's rounds.
 """
 
 from __future__ import annotations
@@ -96,12 +97,15 @@ class PilotMeasurement:
     startup_s: float = 0.0  # the part of wall_s spent before the first request (model load, server)
     window: int = 1  # requests decoded together (min of in-flight limit and engine batch slots)
     hardware: str = "this machine"
+    round_latency_s: float | None = None  # measured directly (two-stage pilot); else derived from wall_s
 
     def __post_init__(self) -> None:
         if self.units <= 0:
             raise ValueError("the pilot finished no request; nothing to project from")
         if self.wall_s <= 0 or self.startup_s < 0 or self.startup_s >= self.wall_s:
             raise ValueError(f"pilot timing is inconsistent (wall {self.wall_s}s, start-up {self.startup_s}s)")
+        if self.round_latency_s is not None and not self.round_latency_s > 0:
+            raise ValueError(f"pilot round latency must be > 0, got {self.round_latency_s}")
 
     @property
     def generate_s(self) -> float:
@@ -110,6 +114,8 @@ class PilotMeasurement:
     @property
     def round_s(self) -> float:
         """Latency of one round of `window` concurrent requests."""
+        if self.round_latency_s is not None:
+            return self.round_latency_s
         return self.generate_s / math.ceil(self.units / max(self.window, 1))
 
     @property

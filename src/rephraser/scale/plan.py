@@ -1,0 +1,173 @@
+"""Plan a run before paying for it: count the input, pilot a few documents, project time and cost.
+
+The pilot is an ordinary run of the first `pilot_docs` records into a scratch folder (so it exercises
+the exact engine, prompts and post-processing of the real run); its stats give tokens per request,
+keep rate and latency, and `cost.project_from_pilot` scales them to the counted input.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rephraser.config import RunConfig, SourceConfig, validate
+from rephraser.cost import PilotMeasurement, Projection, project_from_pilot, project_from_reference
+from rephraser.errors import RephraserError, SourceError
+
+
+def count_records(src: SourceConfig) -> int:
+    """Records in the whole input (every shard, before `limit`): JSONL lines, Parquet row counts."""
+    from rephraser.sources.files import is_wiki, list_files
+
+    if is_wiki(src):
+        from rephraser.sources.wiki import wiki_size
+
+        return wiki_size()
+    total = 0
+    for f in list_files(src).files:
+        if f.kind == "parquet":
+            import pyarrow.parquet as pq
+
+            try:
+                total += pq.ParquetFile(f.path).metadata.num_rows
+            except Exception as e:  # noqa: BLE001 - unreadable footer: one line naming the file
+                raise SourceError(f"cannot read Parquet metadata of {f.path}: {str(e).splitlines()[0]}") from None
+        else:
+            from rephraser.sources.lines import iter_lines
+
+            total += sum(1 for _, line in iter_lines(f.path) if line.strip())
+    return total
+
+
+def records_in_scope(cfg: RunConfig, total_records: int) -> int:
+    """Records the whole job (all shards) will read: `limit` applies per shard."""
+    if cfg.source.limit is None:
+        return total_records
+    return min(total_records, cfg.source.limit * cfg.source.shard_count)
+
+
+def engine_window(cfg: RunConfig) -> int:
+    """Requests the engine really decodes together: the runner's in-flight limit, capped by the
+    engine's own batch (llama.cpp: `parallel` sequences; vLLM: max_num_seqs, 256 by default)."""
+    e = cfg.engine
+    if e.kind == "llamacpp":
+        return min(cfg.max_in_flight, e.parallel)
+    if e.kind == "vllm":
+        return min(cfg.max_in_flight, int(e.engine_args.get("max_num_seqs", 256)))
+    return cfg.max_in_flight  # an HTTP server's batch is unknown from here: assume it keeps up
+
+
+def pilot_config(cfg: RunConfig, pilot_docs: int, out_dir: Path) -> RunConfig:
+    data = cfg.model_dump(mode="json")
+    data["source"].update(limit=pilot_docs, shard_index=0, shard_count=1)
+    data["output"]["dir"] = str(out_dir)
+    return validate(data, origin="pilot config")
+
+
+@dataclass
+class PilotResult:
+    measurement: PilotMeasurement
+    documents: int  # valid documents the pilot read
+    records: int  # records the pilot read (valid + rejected at input)
+    stats: dict[str, Any]
+
+
+def _requests(stats: dict[str, Any]) -> int:
+    return sum(v["ok"] + v["rejected"] + v["failed"] for v in stats.get("per_prompt", {}).values())
+
+
+def measure_pilot(first: tuple[dict[str, Any], float], second: tuple[dict[str, Any], float] | None,
+                  window: int, hardware: str) -> PilotResult:
+    """Turn the stats of a pilot (one or two stages, each with the wall time around run_config)
+    into a PilotMeasurement.
+
+    Two stages separate the fixed cost from the per-round latency: stage 1 (about one round) pays
+    start-up and first-call warm-up; stage 2 resumes the same folder for the rest of the pilot, so its
+    generation time is (almost) rounds x latency. One stage: the fixed part is only the engine start.
+    """
+    stats1, total1 = first
+    last, total = (second[0], total1 + second[1]) if second else (stats1, total1)
+    per_prompt = last.get("per_prompt", {})
+    units1 = int(stats1["session"]["units_run"])
+    round_s = None
+    if second is not None and second[0]["session"]["units_run"] > 0:
+        units2 = int(second[0]["session"]["units_run"])
+        round_s = float(second[0]["session"]["wall_s"]) / math.ceil(units2 / max(window, 1))
+        fixed = total1 - math.ceil(units1 / max(window, 1)) * round_s
+    else:
+        fixed = total1 - float(stats1["session"]["wall_s"])  # engine start, server launch, resume scan
+    m = PilotMeasurement(
+        units=_requests(last),
+        units_ok=sum(v["ok"] for v in per_prompt.values()),
+        input_tokens=sum(v["prompt_tokens"] for v in per_prompt.values()),
+        output_tokens=sum(v["completion_tokens"] for v in per_prompt.values()),
+        output_tokens_ok=sum(v["ok_completion_tokens"] for v in per_prompt.values()),
+        wall_s=total,
+        startup_s=min(max(fixed, 0.0), total * 0.999),
+        window=window,
+        hardware=hardware,
+        round_latency_s=round_s,
+    )
+    return PilotResult(m, last["inputs"]["documents"], last["inputs"]["records"], last)
+
+
+def run_pilot(cfg: RunConfig, pilot_docs: int, keep_dir: Path | None = None, hardware: str = "this machine") -> PilotResult:
+    """Rephrase the first `pilot_docs` records in two stages (about one round, then the rest)."""
+    from rephraser.generate.runner import run_config
+
+    window = engine_window(cfg)
+    per_doc = units_per_document(cfg)
+    stage1_docs = max(1, min(pilot_docs // 2, math.ceil(window / per_doc)))
+
+    def timed(limit: int, folder: Path) -> tuple[dict[str, Any], float]:
+        t0 = time.monotonic()
+        stats = run_config(pilot_config(cfg, limit, folder), progress=False)
+        return stats, time.monotonic() - t0
+
+    def go(folder: Path) -> PilotResult:
+        first = timed(stage1_docs, folder)
+        second = timed(pilot_docs, folder) if pilot_docs > stage1_docs else None
+        try:
+            return measure_pilot(first, second, window, hardware)
+        except ValueError as e:
+            raise RephraserError(f"pilot cannot be projected: {e}") from None
+
+    if keep_dir is not None:
+        return go(keep_dir)
+    with tempfile.TemporaryDirectory(prefix="rephraser-pilot-") as tmp:
+        return go(Path(tmp) / "pilot")
+
+
+def units_per_document(cfg: RunConfig) -> int:
+    samples = cfg.sampling.n if cfg.rollout.kind == "samples" else 1
+    return len(cfg.prompts) * samples
+
+
+def plan_from_pilot(cfg: RunConfig, pilot: PilotResult, total_records: int, *, price_per_hour: float,
+                    target_tokens: float | None, devices: int = 1) -> Projection:
+    records = records_in_scope(cfg, total_records)
+    valid_share = pilot.documents / pilot.records if pilot.records else 1.0
+    units = round(records * valid_share) * units_per_document(cfg)
+    p = project_from_pilot(pilot.measurement, units, price_per_hour=price_per_hour,
+                           target_tokens=target_tokens, devices=devices)
+    if valid_share < 1:
+        p.notes.append(f"{1 - valid_share:.1%} of pilot records were rejected at input; assumed for the full input")
+    return p
+
+
+def plan_from_reference(cfg: RunConfig, model: str, total_records: int, *, price_per_hour: float,
+                        target_tokens: float | None, devices: int = 1,
+                        output_tokens_per_doc: float | None = None) -> Projection:
+    units = records_in_scope(cfg, total_records) * units_per_document(cfg)
+    kw: dict[str, Any] = {}
+    if output_tokens_per_doc is not None:
+        kw["output_tokens_per_unit"] = output_tokens_per_doc
+    try:
+        return project_from_reference(model, units, price_per_hour=price_per_hour, target_tokens=target_tokens,
+                                      devices=devices, **kw)
+    except KeyError as e:
+        raise RephraserError(str(e.args[0])) from None

@@ -117,7 +117,7 @@ class LlamaCppEngine:
             self._thread = None
         self._fail_queued(FatalEngineError("engine stopped"))
         if self._model is not None:
-            self._model.close()
+            self._model.close_context()
             self._model = None
 
     @property

@@ -116,6 +116,7 @@ class LoadedModel:
             tokens.insert(0, self.bos)
         return tokens
 
-    def close(self) -> None:
+    def close_context(self) -> None:
+        """Free the KV cache and compute buffers; the vocab stays so count_tokens keeps working
+        (callers may hold Capabilities after stop). The model is freed when the last reference goes."""
         self.context.close()
-        self.model.close()

@@ -42,6 +42,17 @@ def task_resources(cfg: RunConfig) -> dict[str, float]:
     return {"num_gpus": 0.0, "num_cpus": 1.0}
 
 
+def cluster_slots(cluster: dict[str, float], per_task: dict[str, float]) -> int:
+    """How many replicas fit on the cluster at once (the default shard count)."""
+    gpus, cpus = per_task.get("num_gpus", 0.0), per_task.get("num_cpus", 1.0)
+    if gpus > 0:
+        slots = int(cluster.get("GPU", 0) // gpus)
+        if slots < 1:
+            raise RephraserError(f"the Ray cluster has {cluster.get('GPU', 0):g} GPUs; one replica needs {gpus:g}")
+        return slots
+    return max(1, int(cluster.get("CPU", 1) // max(cpus, 1e-9)))
+
+
 def rephraser_shard(cfg_data: dict[str, Any]) -> dict[str, Any]:
     # Runs inside a Ray worker process: rebuild the config there (plain data travels well).
     from rephraser.generate.runner import run_config
@@ -65,12 +76,14 @@ def merge_stats(per_shard: dict[int, dict[str, Any]]) -> dict[str, Any]:
 def run_on_ray(
     cfg: RunConfig,
     address: str,
-    num_shards: int,
+    num_shards: int | None,
     max_retries: int = 3,
     *,
     resources: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Run shards 0..num_shards-1 of cfg as Ray tasks and wait for all of them.
+
+    num_shards=None: one shard per replica slot the cluster has (GPUs / GPUs per replica, or CPUs).
 
     address: "auto" (the cluster this node belongs to), "ray://host:10001", "host:6379", or
     "local" (start a private single-machine cluster). If Ray is already initialised in this process
@@ -79,21 +92,22 @@ def run_on_ray(
     budget exceeded) is not retried. Raises RephraserError naming every shard that did not finish.
     Returns {"num_shards", "wall_s", "shards": {i: stats}, "totals": summed counters}.
     """
-    if num_shards < 1:
+    if num_shards is not None and num_shards < 1:
         raise RephraserError(f"num_shards must be >= 1, got {num_shards}")
     try:
         import ray
     except ImportError:
         raise RephraserError(INSTALL_HINT) from None
 
-    configs = {i: shard_config(cfg, i, num_shards) for i in range(num_shards)}  # validate before launching
     if not ray.is_initialized():
         try:
             ray.init(address=None if address == "local" else address, include_dashboard=False)
         except (ConnectionError, ValueError, RuntimeError) as e:
             raise RephraserError(f"cannot connect to Ray at {address!r}: {str(e).splitlines()[0]}") from None
-
     opts = resources if resources is not None else task_resources(cfg)
+    if num_shards is None:
+        num_shards = cluster_slots(ray.cluster_resources(), opts)
+    configs = {i: shard_config(cfg, i, num_shards) for i in range(num_shards)}
     remote = ray.remote(rephraser_shard).options(name=TASK_NAME, max_retries=max_retries, retry_exceptions=False, **opts)
     start = time.monotonic()
     refs = {i: remote.remote(c.model_dump(mode="json")) for i, c in configs.items()}

@@ -37,6 +37,7 @@ def register(app: typer.Typer) -> None:
         """Re-judge every row's raw_generation (ok and rejected rows) under the prompts' contracts and
         write data/, rejected/, dead_letter/ to a new folder, with a summary of rows moved per rule."""
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         from rephraser.postprocess.reapply import reapply_contracts
@@ -48,20 +49,20 @@ def register(app: typer.Typer) -> None:
         summary = reapply_contracts(out_dir, dest, overrides=overrides, dedup=dedup, threshold=threshold)  # type: ignore[arg-type]
 
         console = Console(width=140)
-        t = Table(title=f"{out_dir} -> {dest}")
+        t = Table(title=escape(f"{out_dir} -> {dest}"))
         for col in ("from", "to", "rule", "rows"):
             t.add_column(col, justify="right" if col == "rows" else "left")
         for (a, b, rule), n in sorted(summary.transitions.items()):
-            t.add_row(a, b, rule, str(n))
+            t.add_row(a, b, escape(rule), str(n))
         if summary.transitions:
             console.print(t)
         else:
             console.print("no row changed status or reason")
-        ins = ", ".join(f"{k} {v}" for k, v in sorted(summary.rows_in.items()))
-        outs = ", ".join(f"{k} {v}" for k, v in sorted(summary.rows_out.items()))
-        console.print(f"rows in: {ins or '0'}; rows out: {outs or '0'}; ok texts re-cleaned: {summary.text_changed}")
+        ins = ", ".join(f"{k} {summary.rows_in[k]}" for k in ("ok", "rejected", "failed"))
+        outs = ", ".join(f"{k} {summary.rows_out[k]}" for k in ("ok", "rejected", "failed"))
+        console.print(f"rows in: {ins}; rows out: {outs}; ok texts re-cleaned: {summary.text_changed}")
         if summary.dedup is not None:
             d = summary.dedup
             verb = "moved to rejected/" if dedup == "drop" else "reported only"
-            console.print(f"dedup: {d.exact_dupes} exact + {d.near_dupes} near duplicates in "
-                          f"{len(d.clusters)} clusters ({verb}); see {dest / 'clean.json'}")
+            console.print(escape(f"dedup: {d.exact_dupes} exact + {d.near_dupes} near duplicates in "
+                                 f"{len(d.clusters)} clusters ({verb}); see {dest / 'clean.json'}"))

@@ -21,20 +21,21 @@ def _fmt(v: Any, pct: bool = False) -> str:
 
 
 def _table(title: str, groups: dict[str, dict[str, Any]], first_col: str) -> Any:
+    from rich.markup import escape
     from rich.table import Table
 
     t = Table(title=title)
     cols = (first_col, "docs", "ok", "rej", "fail", "compliance", "len ratio p50 [p5-p95]", "tok/row",
             "collapse", "distinct-1/2/3", "zlib", "gopher pass")
     for c in cols:
-        t.add_column(c, justify="left" if c == first_col else "right")
+        t.add_column(escape(c), justify="left" if c == first_col else "right")
     for name, s in groups.items():
         lr, d = s["length_ratio"], s["distinct"]
         q = s.get("quality") or {}
         t.add_row(
-            name, str(s["documents"]), str(s["ok"]), str(s["rejected"]), str(s["failed"]),
+            escape(name), str(s["documents"]), str(s["ok"]), str(s["rejected"]), str(s["failed"]),
             _fmt(s["format_compliance"], pct=True),
-            f"{_fmt(lr['p50'])} [{_fmt(lr['p5'])}-{_fmt(lr['p95'])}]",
+            escape(f"{_fmt(lr['p50'])} [{_fmt(lr['p5'])}-{_fmt(lr['p95'])}]"),
             _fmt(s["output_tokens"]["mean"]),
             _fmt(s["opening_collapse"], pct=True),
             "/".join(_fmt(d[f"distinct_{n}"]) for n in (1, 2, 3)),
@@ -45,21 +46,22 @@ def _table(title: str, groups: dict[str, dict[str, Any]], first_col: str) -> Any
 
 
 def _details(prompt: str, s: dict[str, Any]) -> Any:
+    from rich.markup import escape
     from rich.table import Table
 
-    t = Table(title=f"{prompt}: top openings and rejections", show_header=True)
+    t = Table(title=escape(f"{prompt}: top openings and rejections"), show_header=True)
     t.add_column("top openings", overflow="fold")
     t.add_column("share", justify="right")
     t.add_column("rejection reason", overflow="fold")
     t.add_column("rows", justify="right")
     openings = [(o["opening"] or "(empty)", _fmt(o["share"], pct=True)) for o in s["top_openings"]]
-    reasons = [(f"[{k}]", str(v)) for k, v in s["rejection_rules"].items()]
+    reasons = [(f"rule {k}", str(v)) for k, v in s["rejection_rules"].items()]
     reasons += [(k, str(v)) for k, v in s["rejection_reasons"].items()]
     reasons += [(f"failed: {k}", str(v)) for k, v in s["failure_reasons"].items()]
     for i in range(max(len(openings), len(reasons))):
         o = openings[i] if i < len(openings) else ("", "")
         r = reasons[i] if i < len(reasons) else ("", "")
-        t.add_row(*o, *r)
+        t.add_row(escape(o[0]), o[1], escape(r[0]), r[1])
     return t
 
 
@@ -75,6 +77,7 @@ def register(app: typer.Typer) -> None:
         """Per-prompt (and per-model) compliance, rejection reasons, length ratios, tokens, opening
         collapse, distinct-n, compression ratio and Gopher quality; writes OUT_DIR/stats_quality.json."""
         from rich.console import Console
+        from rich.markup import escape
 
         from rephraser.postprocess.folder import atomic_write_bytes
         from rephraser.postprocess.stats import compute_stats
@@ -87,12 +90,12 @@ def register(app: typer.Typer) -> None:
             return
         console = Console(width=160)
         if not result["prompts"]:
-            console.print(f"{out_dir}: no rows yet")
+            console.print(escape(f"{out_dir}: no rows yet"))
             return
-        console.print(_table(f"{out_dir} (opening = first {opening_words} words)", result["prompts"], "prompt"))
+        console.print(_table(escape(f"{out_dir} (opening = first {opening_words} words)"), result["prompts"], "prompt"))
         if len(result["models"]) > 1:
             for prompt, models in result["by_model"].items():
-                console.print(_table(f"{prompt} by model", models, "model"))
+                console.print(_table(escape(f"{prompt} by model"), models, "model"))
         for prompt, s in result["prompts"].items():
             console.print(_details(prompt, s))
-        console.print(f"wrote {Path(out_dir) / 'stats_quality.json'}")
+        console.print(escape(f"wrote {Path(out_dir) / 'stats_quality.json'}"))

@@ -56,9 +56,9 @@ def build_run(root: Path, plan: dict[str, dict[str, int]], *, meta: dict | None 
                 pq.write_table(rows_to_table(rows[start:start + part_size]), folder / f"{TAG}-part-{part:05d}.parquet")
     if stats:
         (root / "stats.json").write_text(json.dumps({
-            "documents": i, **totals, "output_tokens": 1234, "tokens_per_second": 71.5, "wall_seconds": 12.3,
-            "gpu_hours_per_billion_tokens": 3884.9,
-        }), encoding="utf-8")
+            "complete": True, "rows": totals, "tokens": {"completion": 1234, "prompt": 5678},
+            "session": {"output_tok_per_s": 71.5, "wall_s": 12.3, "gpu_hours_per_billion_tokens": 3884.9},
+        }), encoding="utf-8")  # shape of the runner's stats.json
     return root
 
 

@@ -31,7 +31,9 @@ def test_report_is_self_contained(small_run: Path) -> None:
     assert page.count("data:image/png;base64,") >= 2  # compliance + length-ratio plots
     for section in ('id="summary"', 'id="generation"', 'id="plots"', 'id="viewer"'):
         assert section in page
-    assert "71.5" in page and "12.3" in page  # tok/s and wall time from stats.json
+    # tok/s and wall time from stats.json, in the summary table itself
+    assert "<td>output tok/s (stats.json)</td><td>71.5</td>" in page
+    assert "<td>wall time s (stats.json)</td><td>12.3</td>" in page
 
 
 def test_generation_stats_exact(small_run: Path) -> None:

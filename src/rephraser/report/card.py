@@ -202,6 +202,9 @@ def build_card(out_dir: str | Path, *, repo: str = "<user>/<dataset>") -> str:
              f"{len(summary.prompts)} prompt(s): {', '.join(f'`{p}`' for p in summary.prompts)}. "
              f"{num(total.counts['ok'])} rows, {num(total.completion_tokens)} output tokens. Each row keeps the "
              "source document, its id and metadata, and the generation with its finish reason and token usage.")
+    if not total.counts["ok"]:
+        intro += ("\n\n> No row passed its prompt's contract yet, so the data configs are empty; see the rejection "
+                  "reasons below (`rejected/` and `dead_letter/` keep every row).")
     body = [f"# {run.path.resolve().name}", "", intro, "",
             *_source_section(run, summary, lic), "",
             *_generation_section(run, summary), "",

@@ -70,8 +70,23 @@ def _figure(png: bytes | None, caption: str) -> str:
     return f'<figure><img alt="{e(caption)}" src="{plots.data_uri(png)}"><figcaption>{e(caption)}</figcaption></figure>'
 
 
+def _get(d: Any, *path: str) -> Any:
+    for key in path:
+        d = d.get(key) if isinstance(d, dict) else None
+    return d
+
+
+def _first(d: dict[str, Any], *dotted: str) -> Any:
+    """The first of several candidate keys present in stats.json (runner versions name them differently)."""
+    for key in dotted:
+        v = _get(d, *key.split("."))
+        if v is not None:
+            return v
+    return None
+
+
 def _summary_section(run: RunFolder, summary: RunSummary) -> str:
-    cfg, total = run.config, summary.total
+    cfg, total, st = run.config, summary.total, run.stats
     eng, src = cfg.get("engine") or {}, cfg.get("source") or {}
     pairs: list[tuple[str, Any]] = [
         ("output folder", str(run.path)),
@@ -89,8 +104,12 @@ def _summary_section(run: RunFolder, summary: RunSummary) -> str:
         ("input tokens", total.prompt_tokens),
         ("inputs truncated to fit the context", total.truncated_inputs),
         ("licenses", dict(summary.licenses)),
+        ("output tok/s (stats.json)", _first(st, "session.output_tok_per_s", "output_tok_per_s", "tokens_per_second")),
+        ("wall time s (stats.json)", _first(st, "session.wall_s", "wall_s", "wall_seconds")),
+        ("GPU-hours per 1B output tokens at this speed",
+         _first(st, "session.gpu_hours_per_billion_tokens", "gpu_hours_per_billion_tokens")),
     ]
-    stats = ('<h3>stats.json</h3>' + _kv(_flatten(run.stats))) if run.stats else \
+    stats = ('<details><summary>all of stats.json</summary>' + _kv(_flatten(run.stats)) + '</details>') if run.stats else \
         '<p class="note">No stats.json in this folder (run statistics such as tok/s and wall time are unavailable).</p>'
     return f'<section id="summary"><h2>Run summary</h2>{_kv(pairs)}{stats}</section>'
 
@@ -112,12 +131,6 @@ def _generation_section(gen: dict[str, dict[str, Any]]) -> str:
             'outputs starting with the single most common first three words (high = template-like outputs). '
             'Length ratio = output characters / source characters of accepted outputs.</p>')
     return f'<section id="generation"><h2>Generation statistics per prompt</h2>{note}{_grid(headers, rows, raw=True)}</section>'
-
-
-def _get(d: Any, *path: str) -> Any:
-    for key in path:
-        d = d.get(key) if isinstance(d, dict) else None
-    return d
 
 
 def _postprocess_stats_section(run: RunFolder) -> str:

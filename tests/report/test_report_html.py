@@ -141,3 +141,14 @@ def test_report_cli_and_errors(small_run: Path, tmp_path: Path) -> None:
     (tmp_path / "badcfg" / "config.yaml").write_text("a: [unclosed")
     with pytest.raises(ReportError, match="cannot read"):
         build_report(tmp_path / "badcfg")
+
+
+def test_report_output_folder_created_and_unwritable_is_one_line(small_run: Path, tmp_path: Path) -> None:
+    from rephraser.report.html import write_report
+
+    out = write_report(small_run, tmp_path / "new" / "dir" / "r.html", max_rows=3)
+    assert out.exists() and not out.with_name("r.html.tmp").exists()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ReportError, match="cannot write"):
+        write_report(small_run, blocker / "r.html")

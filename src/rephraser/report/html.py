@@ -14,7 +14,7 @@ from typing import Any
 
 from rephraser.report import plots
 from rephraser.report.experiment import ExperimentData, load_experiment
-from rephraser.report.run_folder import ReportError, RunFolder, open_run
+from rephraser.report.run_folder import ReportError, RunFolder, open_run, write_text_atomic
 from rephraser.report.summary import RunSummary, generation_stats, summarize
 from rephraser.report.viewer import viewer_html, viewer_payload
 from rephraser.report.viewer_assets import CSS
@@ -233,7 +233,4 @@ def build_report(out_dir: str | Path, *, max_rows: int = 2000, seed: int = 0, ma
 def write_report(out_dir: str | Path, output: str | Path | None = None, **kwargs: Any) -> Path:
     target = Path(output) if output else Path(out_dir) / "report.html"
     text = build_report(out_dir, **kwargs)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
-    return target
+    return write_text_atomic(target, text)

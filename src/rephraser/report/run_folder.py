@@ -134,3 +134,15 @@ def parse_json_object(text: str | None) -> dict[str, Any]:
     except (json.JSONDecodeError, TypeError):
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def write_text_atomic(target: Path, text: str) -> Path:
+    """Write via a temp file + rename so a reader never sees half a card or report."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target)
+    except OSError as e:
+        raise ReportError(f"cannot write {target}: {e.strerror or e}") from None
+    return target

@@ -76,6 +76,9 @@ def test_announcing_prefix_is_stripped():
     prefix = wiki.contract.strip_prefixes[0]
     v = apply_contract(wiki, f"**{prefix}**\n\n{SOURCE}", source_text=SOURCE, finish_reason="stop")
     assert v.ok and v.text == SOURCE
+    # Behind a "Sure!" the announcing line only appears once the preamble is gone.
+    v = apply_contract(wiki, f"Sure! {prefix} {SOURCE}", source_text=SOURCE, finish_reason="stop")
+    assert v.ok and v.text == SOURCE
 
 
 def test_refusal_is_rejected():

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 
 # ---- think blocks ------------------------------------------------------------------------------
-_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.IGNORECASE | re.DOTALL)
 _THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
 _THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
 
@@ -19,14 +18,24 @@ _THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
 def drop_think_blocks(text: str) -> str:
     """Remove <think>...</think> blocks, an unterminated trailing <think>..., and everything before a
     stray </think> (chat templates that pre-open the block leave only its closing tag)."""
-    text = _THINK_BLOCK.sub("", text)
-    closes = list(_THINK_CLOSE.finditer(text))
-    if closes:
-        text = text[closes[-1].end() :]
-    opened = _THINK_OPEN.search(text)
-    if opened:
-        text = text[: opened.start()]
-    return text
+    # Literal tag positions, paired in one pass: a lazy `.*?` regex would go quadratic on many open tags.
+    events = sorted(
+        [(m.start(), m.end(), True) for m in _THINK_OPEN.finditer(text)]
+        + [(m.start(), m.end(), False) for m in _THINK_CLOSE.finditer(text)]
+    )
+    kept: list[str] = []
+    pos, inside = 0, False
+    for start, end, is_open in events:
+        if is_open and not inside:
+            kept.append(text[pos:start])
+            inside = True
+        elif not is_open:
+            if not inside:
+                kept = []  # a stray closing tag: everything before it was thinking
+            inside, pos = False, end
+    if not inside:
+        kept.append(text[pos:])
+    return "".join(kept)
 
 
 # ---- tagged block (REWIRE style) -----------------------------------------------------------------

@@ -42,6 +42,8 @@ def clean_text(contract: Contract, raw: str) -> tuple[str, list[tuple[str, str]]
         text = clean.strip_prefixes(text, contract.strip_prefixes)
     if contract.reject_preambles:
         text = clean.strip_preambles(text)
+        if contract.strip_prefixes:  # "Sure! <announcing line>": the prefix shows only after the preamble goes
+            text = clean.strip_prefixes(text, contract.strip_prefixes)
         if clean.is_refusal(text):
             failures.append(("refusal", "refusal"))
         text = clean.strip_trailing_chatter(text)

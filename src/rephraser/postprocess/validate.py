@@ -15,6 +15,7 @@ from collections.abc import Callable
 Validator = Callable[[str], "str | None"]
 
 # Markdown decorations that may wrap a label: headings, quotes, bold/italic, list bullets, numbering.
+_WS = re.compile(r"[ \t\f\v\u00a0]+")
 _DECOR = re.compile(r"^\s*(?:#{1,6}\s+|>\s*)?(?:[-*+•]\s+)?(?:\d{1,3}[.)]\s+)?[*_]{0,3}\s*")
 
 
@@ -24,7 +25,9 @@ def _undecorate(line: str) -> str:
 
 
 def _lines(text: str) -> list[str]:
-    return [ln.rstrip() for ln in text.splitlines()]
+    # Whitespace runs collapse to one space first: the label patterns below then cannot backtrack
+    # quadratically on a degenerate line of thousands of spaces.
+    return [_WS.sub(" ", ln).rstrip() for ln in text.splitlines()]
 
 
 # ---- question / answer pairs ----------------------------------------------------------------
@@ -133,7 +136,7 @@ _NUMBER_WORDS = r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve
 _HAS_QUANTITY = re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b", re.IGNORECASE)
 # A worked solution shows arithmetic: "12 + 5", "= 17", "3 x 4", "20 times 3", "60 divided by 4".
 _CALCULATION = re.compile(
-    r"\d\s*[-+*/×÷x−]\s*\d|=\s*[-$€£]?\d|\d\s*=|\d[\d,.]*\s+(?:times|plus|minus|multiplied\s+by|divided\s+by|"
+    r"\d\s*[-+*/×÷x−]\s*\d|=\s*[-$€£]?\d|\d\s*=|(?<![\d,.])\d[\d,.]*\s+(?:times|plus|minus|multiplied\s+by|divided\s+by|"
     r"less\s+than|more\s+than|of)\s+\$?\d",
     re.IGNORECASE,
 )

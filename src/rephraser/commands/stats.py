@@ -35,7 +35,7 @@ def _table(title: str, groups: dict[str, dict[str, Any]], first_col: str) -> Any
         t.add_row(
             escape(name), str(s["documents"]), str(s["ok"]), str(s["rejected"]), str(s["failed"]),
             _fmt(s["format_compliance"], pct=True),
-            escape(f"{_fmt(lr['p50'])} [{_fmt(lr['p5'])}-{_fmt(lr['p95'])}]"),
+            escape(f"{_fmt(lr['p50'])} [{_fmt(lr['p5'])}-{_fmt(lr['p95'])}]") if lr["p50"] is not None else "-",
             _fmt(s["output_tokens"]["mean"]),
             _fmt(s["opening_collapse"], pct=True),
             "/".join(_fmt(d[f"distinct_{n}"]) for n in (1, 2, 3)),

@@ -68,3 +68,20 @@ def test_cli_prints_one_line_error_for_unknown_prompt():
     assert proc.stderr.strip().count("\n") == 0
     assert proc.stderr.startswith("error: unknown prompt 'no_such_prompt'")
     assert "Traceback" not in proc.stderr
+
+
+def test_judge_prints_the_verdict_and_cleaned_text(tmp_path: Path):
+    out = tmp_path / "out.txt"
+    out.write_text("Sure! Here is the FAQ:\nQ: What is it?\nA: A river.\nQ: Where?\nA: In Africa.\n\nHope this helps!")
+    src = tmp_path / "src.txt"
+    src.write_text("The Nile is a river in Africa.")
+    result = runner.invoke(app, ["prompts", "judge", "faq", str(out), "--source", str(src)])
+    assert result.exit_code == 0, result.output
+    assert "ok" in result.output and "Hope this helps" not in result.output and "Q: What is it?" in result.output
+    result = runner.invoke(app, ["prompts", "judge", "table", str(out)])
+    assert result.exit_code == 1
+    assert "validator:markdown_table_then_qa" in result.output and "no markdown table" in result.output
+    result = runner.invoke(app, ["prompts", "judge", "faq", str(out), "--finish-reason", "length"])
+    assert result.exit_code == 1 and "finish_reason=length" in result.output
+    result = runner.invoke(app, ["prompts", "judge", "faq", str(tmp_path / "missing.txt")])
+    assert isinstance(result.exception, ConfigError)

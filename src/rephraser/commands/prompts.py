@@ -1,4 +1,4 @@
-"""`rephraser prompts list|show`: browse the prompt library and inspect one prompt's contract."""
+"""`rephraser prompts list|show|judge`: browse the prompt library, inspect a prompt, try its contract."""
 
 from __future__ import annotations
 
@@ -51,13 +51,7 @@ def show_prompt(
     from rephraser.prompts.registry import resolve_prompt
 
     spec = resolve_prompt(ref)
-    if document is not None:
-        try:
-            doc = document.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"cannot read document {document}: {e.__class__.__name__}") from None
-    else:
-        doc = EXAMPLE_DOCUMENT
+    doc = _read_text(document, "document") if document is not None else EXAMPLE_DOCUMENT
     console = Console(width=120)
     console.print(f"[bold]{spec.name}[/bold]  family={spec.family}  version={spec.version}  mode={spec.mode}  hash={spec.hash}")
     console.print(f"intent: {spec.intent}")
@@ -69,6 +63,45 @@ def show_prompt(
         console.print(f"  {key}: {list(value) if isinstance(value, tuple) else value}", markup=False)
     title = "rendered prompt (continuation: sent as raw text)" if spec.mode == "continuation" else "rendered prompt (one user message)"
     console.print(Panel(spec.render(doc), title=title, expand=False), markup=False)
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read {what} {path}: {e.__class__.__name__}") from None
+
+
+@prompts_app.command("judge")
+def judge_output(
+    ref: str = typer.Argument(..., help="library prompt name or path to a prompt YAML file"),
+    output: Path = typer.Argument(..., help="text file holding one raw model output"),
+    source: Path | None = typer.Option(None, "--source", help="the source document (enables the length window)"),
+    finish_reason: str = typer.Option("stop", "--finish-reason", help="as reported by the engine: stop | length"),
+) -> None:
+    """Apply a prompt's contract to one raw output and print the verdict and the cleaned text
+    (for writing and debugging prompt contracts)."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.panel import Panel
+
+    from rephraser.postprocess.contract import apply_contract
+    from rephraser.prompts.registry import resolve_prompt
+
+    spec = resolve_prompt(ref)
+    raw = _read_text(output, "output")
+    src = _read_text(source, "source") if source is not None else ""
+    v = apply_contract(spec, raw, source_text=src, finish_reason=finish_reason)
+    console = Console(width=120)
+    if v.ok:
+        console.print(f"[green]ok[/green]  prompt={spec.name} hash={spec.hash}")
+    else:
+        console.print(f"[red]rejected[/red]  rule={escape(str(v.rule))}  reason={escape(str(v.reason))}")
+    if src:
+        console.print(f"length ratio: {len(v.text) / len(src):.2f}")
+    console.print(Panel(v.text or "(empty)", title="cleaned text", expand=False), markup=False)
+    if not v.ok:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

@@ -30,7 +30,7 @@ class SourceConfig(Strict):
     text_column: str = "text"
     id_column: str | None = Field("id", description="column holding a unique id; ids are derived from content when absent")
     metadata_columns: list[str] | None = Field(None, description="columns copied into source_metadata (None = all others)")
-    limit: int | None = Field(None, ge=1, description="process at most this many valid documents (after sharding)")
+    limit: int | None = Field(None, ge=1, description="read at most this many records, valid or rejected, of this shard")
     shard_index: int = Field(0, ge=0)
     shard_count: int = Field(1, ge=1)
     max_chars: int = Field(2_000_000, ge=1, description="documents longer than this are rejected, not truncated")

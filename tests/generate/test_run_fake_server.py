@@ -150,3 +150,16 @@ def test_shards_partition_the_input(tmp_path, fake_server, shards):
     assert sorted(ids) == [f"doc-{i:05d}" for i in range(40)]
     stats = json.loads((out / "stats.json").read_text())
     assert stats["shards"] == shards and stats["conservation_ok"] and stats["rows"]["ok"] == 40
+
+
+def test_inline_dedup_report(tmp_path, fake_server):
+    url = fake_server()
+    corpus = tmp_path / "in.jsonl"
+    same = "The same sentence repeated for every document, long enough to be shingled properly here."
+    corpus.write_text("".join(json.dumps({"id": f"d{i}", "text": same}) + "\n" for i in range(4)))
+    cfg = {"source": {"path": str(corpus)}, "prompts": [ECHO_PROMPT], "postprocess": {"dedup": "report"},
+           "engine": {"kind": "openai", "base_url": url, "model": "fake-model"}, "output": {"dir": str(tmp_path / "o")}}
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(cfg))
+    cli("run", "--config", str(tmp_path / "run.yaml"), "--no-progress")
+    report = json.loads((tmp_path / "o" / "dedup.json").read_text())
+    assert report["items"] == 4 and report["exact_dupes"] == 3

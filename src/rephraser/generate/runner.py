@@ -135,6 +135,12 @@ class Runner:
             raise self.abort
         stats = self._stats(out, tag, state, scope_units, scope_docs, scope_input_rejected, caller, caps,
                             time.monotonic() - wall0, resume_s)
+        if cfg.postprocess.dedup == "report":
+            from rephraser.postprocess.dedup import dedup_folder
+
+            report = dedup_folder(out).to_dict()
+            atomic_write_bytes(out / "dedup.json", json.dumps(report, indent=2).encode())
+            stats["dedup"] = {k: report[k] for k in ("items", "exact_dupes", "near_dupes")}
         return stats
 
     async def _unit(self, doc: Document, prompt: str, sem: asyncio.Semaphore) -> None:

@@ -35,6 +35,13 @@ def test_clean_output_passes_and_text_is_cleaned():
     assert v == Verdict(ok=True, text=FAQ, reason=None, rule=None)
 
 
+def test_fenced_table_after_a_preamble_passes():
+    table = "| River | Length (km) |\n|---|---|\n| Nile | 6,650 |\n\nQuestion: How long is the Nile?\nAnswer: 6,650 km."
+    raw = f"Sure, here is the table:\n```markdown\n{table}\n```\nLet me know if you need more."
+    v = apply_contract(spec("table"), raw, source_text=SOURCE, finish_reason="stop")
+    assert v == Verdict(ok=True, text=table, reason=None, rule=None)
+
+
 def test_length_finish_is_rejected_unless_allowed():
     v = apply_contract(spec("faq"), FAQ, source_text=SOURCE, finish_reason="length")
     assert (v.ok, v.rule, v.reason, v.text) == (False, "finish_reason", "finish_reason=length", FAQ)

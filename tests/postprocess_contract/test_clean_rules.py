@@ -10,6 +10,7 @@ from rephraser.postprocess.clean import (
     strip_preambles,
     strip_prefixes,
     strip_trailing_chatter,
+    unwrap_code_fence,
 )
 
 BODY = "The Nile flows north through eleven countries."
@@ -85,3 +86,14 @@ def test_trailing_chatter_is_removed_line_or_sentence_wise():
 def test_whitespace_is_normalised_without_touching_inner_layout():
     raw = "\r\n\r\n| a  | b |\r\n|---|---|\r\n| 1  | 2 |   \n\n\n\n    code indent\u00a0\n\n"
     assert normalise_whitespace(raw) == "| a  | b |\n|---|---|\n| 1  | 2 |\n\n    code indent"
+
+
+def test_whole_output_fence_is_unwrapped_but_real_code_is_not():
+    table = "| a | b |\n|---|---|\n| 1 | 2 |"
+    assert unwrap_code_fence(f"```markdown\n{table}\n```") == table
+    assert unwrap_code_fence(f"\n```\n{table}\n```\n") == table
+    code = "```python\nprint(1)\n```"
+    assert unwrap_code_fence(code) == code
+    two = "```\na\n```\ntext\n```\nb\n```"
+    assert unwrap_code_fence(two) == two
+    assert unwrap_code_fence(BODY) == BODY

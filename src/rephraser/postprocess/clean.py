@@ -154,6 +154,18 @@ def strip_trailing_chatter(text: str) -> str:
     return "\n".join(lines)
 
 
+_WHOLE_FENCE = re.compile(r"^```[ \t]*(?:markdown|md|text|plaintext|txt)?[ \t]*\n(.*)\n```[ \t]*$", re.IGNORECASE | re.DOTALL)
+
+
+def unwrap_code_fence(text: str) -> str:
+    """Unwrap an output that is entirely one ```markdown / ```text fence (a chat-UI habit): the fence is
+    wrapping, not content. Real code fences (```python) and fences inside the text are left alone."""
+    m = _WHOLE_FENCE.match(text.strip())
+    if m and "```" not in m.group(1):
+        return m.group(1)
+    return text
+
+
 # ---- whitespace -------------------------------------------------------------------------------
 def normalise_whitespace(text: str) -> str:
     """Unix newlines, no trailing spaces, at most one blank line in a row, no outer blank space.

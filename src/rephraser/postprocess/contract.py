@@ -47,6 +47,7 @@ def clean_text(contract: Contract, raw: str) -> tuple[str, list[tuple[str, str]]
         if clean.is_refusal(text):
             failures.append(("refusal", "refusal"))
         text = clean.strip_trailing_chatter(text)
+        text = clean.unwrap_code_fence(text)
     text = clean.normalise_whitespace(text)
     if not text:
         failures.append(("empty", "empty output"))

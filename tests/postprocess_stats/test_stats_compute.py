@@ -58,7 +58,20 @@ def test_distinct_n_exact(make_run, mkrow):
     rows = [mkrow("a", gen="A b, a b."), mkrow("b", gen="a B c")]
     s = compute_stats(make_run(rows))["prompts"]["faq"]
     # unigrams 7 total / 3 unique; bigrams ab ba ab | ab bc = 5 / 3; trigrams aba bab | abc = 3 / 3
-    assert s["distinct"] == {"distinct_1": round(3 / 7, 4), "distinct_2": 0.6, "distinct_3": 1.0}
+    assert s["distinct"] == {"distinct_1": round(3 / 7, 4), "distinct_2": 0.6, "distinct_3": 1.0, "exact": True}
+
+
+def test_distinct_n_switches_to_hyperloglog_past_the_cap(make_run, mkrow, monkeypatch):
+    from rephraser.postprocess import stats as stats_mod
+
+    rows = [mkrow(f"d{i}", gen=f"word{i} common{i % 7} tail") for i in range(3000)]
+    out = make_run(rows)
+    exact = compute_stats(out, quality=False)["prompts"]["faq"]["distinct"]
+    monkeypatch.setattr(stats_mod, "DISTINCT_EXACT_CAP", 500)
+    approx = compute_stats(out, quality=False)["prompts"]["faq"]["distinct"]
+    assert exact["exact"] is True and approx["exact"] is False
+    for n in (1, 2, 3):  # HyperLogLog++ at p=14 stays within a few percent here
+        assert approx[f"distinct_{n}"] == pytest.approx(exact[f"distinct_{n}"], rel=0.03)
 
 
 def test_length_ratio_tokens_and_compression(make_run, mkrow):

@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
         if dedup not in ("off", "report", "drop"):
             raise ConfigError(f"--dedup must be off, report or drop (got {dedup!r})")
         overrides = _parse_prompt_files(prompt_file)
-        dest = output if output is not None else out_dir.with_name(out_dir.name + "-clean")
+        dest = output if output is not None else out_dir.resolve().with_name(out_dir.resolve().name + "-clean")
         summary = reapply_contracts(out_dir, dest, overrides=overrides, dedup=dedup, threshold=threshold)  # type: ignore[arg-type]
 
         console = Console(width=140)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import groupby
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from rephraser.postprocess.folder import iter_rows
+from rephraser.postprocess.folder import PartFile, iter_rows
 
 _NON_WORD = re.compile(r"[^\w\s]|_")
 _SPACE = re.compile(r"\s+")
@@ -168,12 +169,20 @@ def dedup_folder(
     threshold: float = 0.8,
     num_perm: int = 128,
 ) -> DedupReport:
-    """Duplicates among the ok rows' generations of a run folder, within each prompt or across all."""
-    by_group: dict[str, list[tuple[RowKey, str]]] = {}
-    for _part, row in iter_rows(out_dir, ("id", "sample", "prompt", "model", "generation"), statuses=("ok",)):
-        key = RowKey(row["prompt"], row["id"], int(row["sample"] or 0), row["model"] or "")
-        by_group.setdefault(key.prompt if scope == "prompt" else "*", []).append((key, row["generation"] or ""))
+    """Duplicates among the ok rows' generations of a run folder, within each prompt or across all.
+
+    Rows stream in (parts come sorted by prompt folder); only keys and MinHash sketches are kept.
+    """
+    rows = iter_rows(out_dir, ("id", "sample", "prompt", "model", "generation"), statuses=("ok",))
+
+    def items(stream: Iterable[tuple[PartFile, dict[str, Any]]]) -> Iterator[tuple[RowKey, str]]:
+        for _part, row in stream:
+            yield RowKey(row["prompt"], row["id"], int(row["sample"] or 0), row["model"] or ""), row["generation"] or ""
+
+    kw = {"near": near, "threshold": threshold, "num_perm": num_perm}
+    if scope == "all":
+        return find_duplicates(items(rows), **kw)
     report = DedupReport()
-    for group in sorted(by_group):
-        report.merge(find_duplicates(by_group[group], near=near, threshold=threshold, num_perm=num_perm))
+    for _prompt, group in groupby(rows, key=lambda pr: pr[0].prompt):
+        report.merge(find_duplicates(items(group), **kw))
     return report

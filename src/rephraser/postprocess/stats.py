@@ -41,6 +41,41 @@ STATS_COLUMNS = (
 )
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")  # letters/digits, keeping inner apostrophes
 _QUALITY_MEANS = ("words", "mean_word_length", "dup_line_frac", "top_ngram_2", "dup_ngram_5")
+DISTINCT_EXACT_CAP = 2_000_000  # unique n-grams held exactly per group before switching to HyperLogLog
+_U64 = (1 << 64) - 1
+
+
+class _Distinct:
+    """Unique n-gram count: exact (a set of hashes) up to the cap, then a HyperLogLog++ estimate, so
+    a run of millions of outputs is counted in bounded memory (HLL p=14: about 1% error)."""
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+        self.hll: Any = None
+        self.total = 0
+
+    def update(self, hashes: list[int]) -> None:
+        self.total += len(hashes)
+        if self.hll is None:
+            self.seen.update(hashes)
+            if len(self.seen) <= DISTINCT_EXACT_CAP:
+                return
+            from datasketch import HyperLogLogPlusPlus
+
+            self.hll = HyperLogLogPlusPlus(p=14, hashfunc=lambda h: h)
+            hashes, self.seen = list(self.seen), set()
+        for h in hashes:
+            self.hll.update(h & _U64)
+
+    @property
+    def exact(self) -> bool:
+        return self.hll is None
+
+    def ratio(self) -> float | None:
+        if not self.total:
+            return None
+        unique = len(self.seen) if self.hll is None else min(self.total, int(round(self.hll.count())))
+        return round(unique / self.total, 4)
 
 
 def words_of(text: str) -> list[str]:
@@ -109,8 +144,7 @@ class _Group:
         self.tokens = array("d")
         self.completion_total = self.prompt_total = self.ok_completion_total = 0
         self.openings: Counter[str] = Counter()
-        self.ngrams: dict[int, set[int]] = {1: set(), 2: set(), 3: set()}
-        self.ngram_totals: dict[int, int] = {1: 0, 2: 0, 3: 0}
+        self.ngrams: dict[int, _Distinct] = {n: _Distinct() for n in (1, 2, 3)}
         self.zlib = zlib.compressobj(6)
         self.raw_bytes = self.zip_bytes = 0
         self.q_pass = self.q_docs = 0
@@ -145,9 +179,7 @@ class _Group:
         if words:
             self.openings[" ".join(words[: self.k])] += 1
         for n in (1, 2, 3):
-            grams = [hash(tuple(words[i : i + n])) for i in range(len(words) - n + 1)]
-            self.ngrams[n].update(grams)
-            self.ngram_totals[n] += len(grams)
+            self.ngrams[n].update([hash(tuple(words[i : i + n])) for i in range(len(words) - n + 1)])
         data = d["text"].encode("utf-8", "surrogatepass") + b"\n"
         self.raw_bytes += len(data)
         self.zip_bytes += len(self.zlib.compress(data))
@@ -189,8 +221,8 @@ class _Group:
             "opening_collapse": top_openings[0]["share"] if top_openings else None,
             "top_openings": top_openings,
             "distinct": {
-                f"distinct_{n}": round(len(self.ngrams[n]) / self.ngram_totals[n], 4) if self.ngram_totals[n] else None
-                for n in (1, 2, 3)
+                **{f"distinct_{n}": self.ngrams[n].ratio() for n in (1, 2, 3)},
+                "exact": all(d.exact for d in self.ngrams.values()),
             },
             "compression_ratio": round(zip_total / self.raw_bytes, 4) if self.raw_bytes else None,
         }

@@ -141,3 +141,21 @@ def test_errors_are_one_line(make_run, mkrow, tmp_path):
         reapply_contracts(odd, tmp_path / "n2")
     with pytest.raises(OutputFolderError, match="not found"):
         reapply_contracts(tmp_path / "missing", tmp_path / "n3")
+
+
+def test_length_cut_rows_follow_the_run_config(make_run, mkrow, tmp_path):
+    qa = "Q: What is the Nile?\nA: A long river in Africa.\nQ: Where does it end?\nA: In the Mediterranean Sea."
+    rows = [mkrow("cut", gen=qa, finish_reason="length", source_text="s" * 90)]
+    allowed = make_run(rows, name="allowed", config="prompts: [faq]\npostprocess:\n  allow_length_finish: true\n")
+    assert reapply_contracts(allowed, tmp_path / "a").transitions == {}
+    default = make_run(rows, name="default")
+    assert dict(reapply_contracts(default, tmp_path / "b").transitions) == {("ok", "rejected", "finish_reason"): 1}
+    # an explicit choice wins over the run config
+    s = reapply_contracts(allowed, tmp_path / "c", allow_length_finish=False)
+    assert dict(s.transitions) == {("ok", "rejected", "finish_reason"): 1}
+
+
+def test_multi_chunk_rows_are_carried_over(make_run, mkrow, tmp_path):
+    rows = [mkrow("long", gen="part one\n\npart two", rollout="chunked", calls=2)]  # would fail qa_pairs
+    s = reapply_contracts(make_run(rows), tmp_path / "new")
+    assert s.transitions == {} and s.not_rejudged == 1 and s.rows_out["ok"] == 1

@@ -33,6 +33,10 @@ def register(app: typer.Typer) -> None:
         dedup: str = typer.Option("off", "--dedup", help="off | report | drop (drop moves duplicates to rejected/)"),
         threshold: float = typer.Option(0.8, "--threshold", min=0.01, max=1.0, help="near-duplicate Jaccard"),
         output: Path | None = typer.Option(None, "--output", help="the NEW folder (default: OUT_DIR-clean)"),
+        allow_length_finish: bool | None = typer.Option(
+            None, "--allow-length-finish/--reject-length-finish",
+            help="accept outputs cut by max_tokens (default: as the run's config.yaml, else each prompt's contract)",
+        ),
     ) -> None:
         """Re-judge every row's raw_generation (ok and rejected rows) under the prompts' contracts and
         write data/, rejected/, dead_letter/ to a new folder, with a summary of rows moved per rule."""
@@ -46,7 +50,10 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"--dedup must be off, report or drop (got {dedup!r})")
         overrides = _parse_prompt_files(prompt_file)
         dest = output if output is not None else out_dir.resolve().with_name(out_dir.resolve().name + "-clean")
-        summary = reapply_contracts(out_dir, dest, overrides=overrides, dedup=dedup, threshold=threshold)  # type: ignore[arg-type]
+        summary = reapply_contracts(
+            out_dir, dest, overrides=overrides, dedup=dedup, threshold=threshold,  # type: ignore[arg-type]
+            allow_length_finish=allow_length_finish,
+        )
 
         console = Console(width=140)
         t = Table(title=escape(f"{out_dir} -> {dest}"))
@@ -61,6 +68,8 @@ def register(app: typer.Typer) -> None:
         ins = ", ".join(f"{k} {summary.rows_in[k]}" for k in ("ok", "rejected", "failed"))
         outs = ", ".join(f"{k} {summary.rows_out[k]}" for k in ("ok", "rejected", "failed"))
         console.print(f"rows in: {ins}; rows out: {outs}; ok texts re-cleaned: {summary.text_changed}")
+        if summary.not_rejudged:
+            console.print(f"{summary.not_rejudged} multi-chunk rows carried over unchanged (judged per chunk by the run)")
         if summary.dedup is not None:
             d = summary.dedup
             verb = "moved to rejected/" if dedup == "drop" else "reported only"

@@ -45,6 +45,7 @@ class CleanSummary:
     rows_out: Counter[str] = field(default_factory=Counter)
     transitions: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (from, to, rule)
     text_changed: int = 0  # ok -> ok rows whose cleaned text differs
+    not_rejudged: int = 0  # multi-chunk rows: their per-chunk verdicts cannot be recomputed from the joined text
     dedup: DedupReport | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -53,17 +54,29 @@ class CleanSummary:
             "rows_out": dict(self.rows_out),
             "transitions": [{"from": a, "to": b, "rule": r, "rows": n} for (a, b, r), n in sorted(self.transitions.items())],
             "text_changed": self.text_changed,
+            "not_rejudged_chunked": self.not_rejudged,
             "dedup": self.dedup.to_dict() if self.dedup else None,
         }
 
 
-def _config_prompt_refs(root: Path) -> list[str]:
+def _run_config(root: Path) -> dict[str, Any]:
+    """The run's config.yaml as plain data ({} when absent or unreadable: the library still applies)."""
     try:
         raw = yaml.safe_load((root / "config.yaml").read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
-        return []
-    refs = raw.get("prompts") if isinstance(raw, dict) else None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    return raw if isinstance(raw, dict) else {}
+
+
+def _config_prompt_refs(root: Path) -> list[str]:
+    refs = _run_config(root).get("prompts")
     return [r for r in refs if isinstance(r, str)] if isinstance(refs, list) else []
+
+
+def _config_allows_length_finish(root: Path) -> bool | None:
+    """True when the run accepted length-cut outputs (postprocess.allow_length_finish), as the runner does."""
+    post = _run_config(root).get("postprocess")
+    return True if isinstance(post, dict) and post.get("allow_length_finish") is True else None
 
 
 def resolve_specs(root: Path, prompts: set[str], overrides: dict[str, PromptSpec]) -> dict[str, PromptSpec]:
@@ -110,8 +123,9 @@ def _judged_rows(
         if status not in group:
             continue
         for row in read_part(group[status]).to_pylist():
-            if row["raw_generation"] is None:
-                yield row, row["generation"], status, row["reason"], None  # never generated: nothing to judge
+            if row["raw_generation"] is None or _multi_chunk(row):
+                # never generated, or judged chunk by chunk by the runner: carried over as they are
+                yield row, row["generation"], status, row["reason"], None
                 continue
             v = apply_contract(
                 spec,
@@ -121,6 +135,10 @@ def _judged_rows(
                 allow_length_finish=allow_length_finish,
             )
             yield row, v.text, ("ok" if v.ok else "rejected"), v.reason, v.rule
+
+
+def _multi_chunk(row: dict[str, Any]) -> bool:
+    return row["rollout"] == "chunked" and (row["calls"] or 1) > 1
 
 
 def _key(row: dict[str, Any]) -> RowKey:
@@ -145,6 +163,8 @@ def reapply_contracts(
     parts = list_parts(root)
     groups = _groups([p for p in parts if p.status != "failed"])
     specs = resolve_specs(root, {p.prompt for p in parts}, overrides or {})
+    if allow_length_finish is None:
+        allow_length_finish = _config_allows_length_finish(root)
 
     summary = CleanSummary()
     dropped: dict[Any, tuple[Any, str]] = {}
@@ -169,6 +189,7 @@ def reapply_contracts(
         for row, text, status, reason, rule in _judged_rows(group, specs[prompt], allow_length_finish):
             old_status = row["status"]
             summary.rows_in[old_status] += 1
+            summary.not_rejudged += row["raw_generation"] is not None and _multi_chunk(row)
             if status == "ok" and _key(row) in dropped:
                 kept, kind = dropped[_key(row)]
                 status, reason, rule = "rejected", f"duplicate ({kind}) of {kept}", f"dedup:{kind}"
@@ -195,6 +216,7 @@ def reapply_contracts(
         "source": str(root),
         "prompts": {p: {"hash": s.hash, "version": s.version} for p, s in sorted(specs.items())},
         "dedup": dedup,
+        "allow_length_finish": allow_length_finish,
         **summary.to_dict(),
     }
     atomic_write_bytes(dest / "clean.json", lambda f: f.write(json.dumps(record, indent=2).encode()))

@@ -41,7 +41,9 @@ _register_commands()
 def main() -> None:
     debug = os.environ.get("REPHRASER_DEBUG") == "1"
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)  # typer.Exit(n) comes back as a return value here
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
     except RephraserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -39,7 +39,8 @@ class RunProgress:
         self._progress.__exit__(*exc)
 
     def skip(self) -> None:
-        self._progress.advance(self._task)
+        if self.enabled:
+            self._progress.advance(self._task)
 
     def advance(self, rows: list[Row]) -> None:
         self.rejected += sum(r.status == "rejected" for r in rows)

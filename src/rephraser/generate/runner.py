@@ -119,7 +119,8 @@ class Runner:
                         task = asyncio.create_task(self._unit(item, p.name, sem))
                         tasks.add(task)
                         task.add_done_callback(tasks.discard)
-                    await asyncio.sleep(0)  # let finished units flush between documents
+                    if tasks:
+                        await asyncio.sleep(0)  # let finished units flush between documents
                 while tasks and not self.abort:
                     await asyncio.wait(set(tasks), return_when=asyncio.FIRST_COMPLETED)
         finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -76,7 +77,7 @@ class PromptSpec(BaseModel):
     def canonical(self) -> str:
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
-    @property
+    @cached_property
     def hash(self) -> str:
         return hashlib.sha256(self.canonical().encode("utf-8")).hexdigest()[:12]
 

@@ -89,3 +89,12 @@ def test_config_errors(tmp_path, tiny_corpus):
         TrainConfig(data="x", tokens=10, steps=10)
     with pytest.raises(ConfigError, match="divisible"):
         train(_cfg(tiny_corpus, tmp_path / "bad", {"n_heads": 3}, steps=2))
+
+
+def test_token_budget_sets_steps_and_document_masking_trains(tmp_path, tiny_corpus, micro_model_overrides):
+    model = {**micro_model_overrides, "document_masking": True}
+    summary = train(_cfg(tiny_corpus, tmp_path / "budget", model, tokens=8 * 64 * 3 + 1, eval_every=100))
+    assert summary["steps"] == 4 and summary["tokens"] == 4 * 8 * 64  # budget rounded up to whole steps
+    _, _, cfg = load_checkpoint(tmp_path / "budget" / "final")
+    meta = json.loads((tiny_corpus / "meta.json").read_text())
+    assert cfg.document_masking and cfg.eos_id == meta["eos_id"]

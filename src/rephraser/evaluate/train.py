@@ -146,23 +146,24 @@ def train(cfg: TrainConfig, progress: Any = None) -> dict[str, Any]:
         with autocast:
             logits = step_fn(batch[:, :-1])
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
-        if not torch.isfinite(loss):
-            raise ConfigError(f"training diverged at step {step + 1} (loss {loss.item()}); lower lr")
         loss.backward()
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        window_loss += loss.item()
+        window_loss = window_loss + loss.detach()  # no per-step .item(): it would stall a GPU every step
         window_steps += 1
         trained_tokens += per_step
         done = step + 1
         evaluating = done % cfg.eval_every == 0 or done == total
         if done % cfg.log_every == 0 or evaluating:
+            mean_loss = float(window_loss) / window_steps
             elapsed = time.perf_counter() - window_t0
+            if not math.isfinite(mean_loss):
+                raise ConfigError(f"training diverged by step {done} (loss {mean_loss}); lower the learning rate")
             heldout_loss, bpb = evaluate() if evaluating else (None, None)
             point = {
-                "step": done, "tokens": done * per_step, "loss": round(window_loss / window_steps, 6),
+                "step": done, "tokens": done * per_step, "loss": round(mean_loss, 6),
                 "lr": lr, "heldout_loss": heldout_loss, "bpb": bpb,
                 "tok_s": round(window_steps * per_step / elapsed, 1), "epoch": round(batches.epoch_of(done), 4),
             }

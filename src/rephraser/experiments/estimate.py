@@ -1,0 +1,191 @@
+"""`--dry-run`: planned tokens and estimated time/cost of the stages a grid still has to run.
+
+Throughputs are taken, in order of preference, from (1) finished stages of this grid (generation
+stats.json tok/s, training tok/s, evaluation seconds per item), (2) a generator's `tok_s` in the
+YAML, (3) the study's H100 table for vLLM/OpenAI engines (rephraser.cost), (4) the CPU defaults
+below, measured on a 2-core machine with nothing else running. Every estimate says which it used.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rephraser.cost import MEAN_OUTPUT_TOKENS_PER_SAMPLE, SECONDS_PER_HOUR
+from rephraser.experiments.cells import Cell, Stage, unique_stages
+from rephraser.experiments.config import ExperimentConfig
+from rephraser.experiments.stages import is_done, read_marker
+
+# llama.cpp on 2 CPU cores, aggregate output tok/s with parallel sequences (SmolLM2 measured ~60-74;
+# Gemma-3-270M has twice the parameters, so about half of that is assumed).
+CPU_GEN_TOK_S = {"smollm2-135m": 65.0, "gemma3-270m": 32.0}
+CPU_GEN_FALLBACK_TOK_S = 30.0
+ENGINE_STARTUP_S = {"llamacpp": 5.0, "vllm": 180.0, "openai": 0.0}
+# Proxy training tok/s on 2 CPU cores (fp32), and evaluation seconds per scored item.
+CPU_TRAIN_TOK_S = {"tiny-1m": 9000.0, "mini-8m": 1500.0, "small-30m": 300.0}
+CPU_EVAL_S_PER_ITEM = {"tiny-1m": 0.02, "mini-8m": 0.08, "small-30m": 0.3}
+SMALL_STAGE_S = 2.0  # source split / tokenizer on an ablation-sized corpus
+MIX_TOKENS_PER_S = 1e6  # mixing + tokenizing (Rust BPE over 2 cores), per stage
+
+
+@dataclass
+class StageEstimate:
+    kind: str
+    key: str
+    label: str
+    tokens: float | None = None
+    seconds: float | None = None
+    device_hours: float | None = None
+    cost: float | None = None
+    basis: str = ""
+
+
+@dataclass
+class Estimate:
+    stages: list[StageEstimate] = field(default_factory=list)
+    done: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def total_seconds(self) -> float | None:
+        vals = [s.seconds for s in self.stages]
+        return None if any(v is None for v in vals) else sum(vals)  # type: ignore[misc]
+
+
+def _markers(out: Path, kind: str) -> list[dict[str, Any]]:
+    found = []
+    for p in sorted((out / "stages" / kind).glob("*/stage.json")):
+        try:
+            found.append(json.loads(p.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError):
+            continue
+    return found
+
+
+def _train_docs(cfg: ExperimentConfig, stage: Stage, out: Path) -> int | None:
+    marker = read_marker(stage, out)
+    if marker:
+        return int(marker["outputs"]["train_documents"])
+    from rephraser.config import SourceConfig
+
+    src = SourceConfig.model_validate(stage.spec["source"])
+    if src.limit is not None:
+        return round(src.limit * (1 - stage.spec["heldout_fraction"]))
+    try:
+        from rephraser.scale.plan import count_records
+
+        return round(count_records(src) * (1 - stage.spec["heldout_fraction"]))
+    except Exception:  # noqa: BLE001 - a source only the cluster can read: estimate without it
+        return None
+
+
+def _generate(cfg: ExperimentConfig, stage: Stage, out: Path, est: Estimate) -> StageEstimate:
+    gen = cfg.generators[stage.meta["generator"]]
+    engine = gen.engine
+    from rephraser.prompts.registry import resolve_prompt
+
+    label = f"{resolve_prompt(stage.meta['prompt_ref']).name} x {stage.meta['generator']}"
+    docs = _train_docs(cfg, stage.dep("source"), out)
+    if stage.spec["rephrase_docs"] is not None:
+        docs = stage.spec["rephrase_docs"] if docs is None else min(docs, stage.spec["rephrase_docs"])
+    g = cfg.generation
+    units = None if docs is None else docs * (g.sampling.n if g.rollout.kind == "samples" else 1)
+    measured = [m["outputs"] for m in _markers(out, "generate")
+                if m["spec"]["run"]["engine"].get("model") == engine.model and (m["outputs"].get("engine_calls") or 0) > 0]
+    per_unit = float(min(g.sampling.max_tokens, MEAN_OUTPUT_TOKENS_PER_SAMPLE))
+    basis_tokens = f"≤{per_unit:.0f} tok/doc assumed"
+    tok_s, basis = None, ""
+    if measured:
+        m = measured[-1]
+        rows = sum((m.get("rows") or {}).get(k, 0) for k in ("ok", "rejected", "failed")) or 1
+        per_unit = (m.get("tokens") or {}).get("completion", 0) / rows or per_unit
+        basis_tokens = f"{per_unit:.0f} tok/doc measured"
+        tok_s, basis = m.get("output_tok_per_s"), "measured in this grid"
+    if not tok_s and gen.tok_s:
+        tok_s, basis = gen.tok_s, "tok_s from the YAML"
+    if not tok_s and engine.kind in ("vllm", "openai"):
+        from rephraser.cost import reference
+
+        try:
+            ref = reference(engine.model.rsplit("/", 1)[-1])
+            tok_s, basis = ref.output_tok_per_s, f"study table: {ref.model} on {ref.hardware}"
+        except KeyError:
+            pass
+    if not tok_s and engine.kind == "llamacpp":
+        tok_s = CPU_GEN_TOK_S.get(engine.model, CPU_GEN_FALLBACK_TOK_S)
+        basis = "CPU default (2 cores)"
+    if not tok_s:
+        basis = f"no throughput known: set generators.{stage.meta['generator']}.tok_s"
+    s = StageEstimate("generate", stage.key, label, basis=f"{basis}; {basis_tokens}")
+    if units is None:
+        s.basis += "; document count unknown here"
+        return s
+    s.tokens = units * per_unit
+    if tok_s:
+        s.seconds = s.tokens / tok_s + ENGINE_STARTUP_S.get(engine.kind, 0.0)
+        if engine.kind in ("vllm", "openai"):
+            s.device_hours = s.seconds / SECONDS_PER_HOUR
+            s.cost = s.device_hours * cfg.estimate.price_per_hour
+    return s
+
+
+def _train(cfg: ExperimentConfig, stage: Stage, out: Path) -> StageEstimate:
+    from rephraser.evaluate.model import preset_config
+
+    t = {"batch_size": 16, "preset": "tiny-1m", **stage.spec["train"]}
+    seq = t.get("seq_len") or preset_config(t["preset"]).max_seq_len
+    tokens = t.get("tokens") or (t["steps"] * t["batch_size"] * seq if t.get("steps") else cfg.mix_tokens)
+    measured = [m["outputs"].get("tok_s_this_session") for m in _markers(out, "train")
+                if m["spec"]["train"].get("preset", "tiny-1m") == t["preset"]]
+    measured = [v for v in measured if v]
+    if measured:
+        tok_s, basis = measured[-1], "measured in this grid"
+    else:
+        tok_s, basis = CPU_TRAIN_TOK_S.get(t["preset"]), "CPU default (2 cores)"
+    s = StageEstimate("train", stage.key, f"{t['preset']} seed {stage.spec['seed']}", tokens=float(tokens), basis=basis)
+    if tok_s:
+        s.seconds = tokens / tok_s
+    else:
+        s.basis = f"no CPU measurement for preset {t['preset']}: run one cell on the target hardware"
+    return s
+
+
+def _evaluate(cfg: ExperimentConfig, stage: Stage, out: Path) -> StageEstimate:
+    from rephraser.evaluate.suite import PROFILES, resolve_tasks
+
+    ev = stage.spec["eval"]
+    items = len(resolve_tasks(ev["tasks"])) * (ev["max_items"] or PROFILES[ev["profile"]])
+    preset = stage.dep("train").spec["train"].get("preset", "tiny-1m")
+    measured = [m["seconds"] / max(1, m["outputs"].get("items", 0) or items) for m in _markers(out, "evaluate")]
+    if measured:
+        per_item, basis = measured[-1], "measured in this grid"
+    else:
+        per_item, basis = CPU_EVAL_S_PER_ITEM.get(preset), "CPU default (2 cores)"
+    s = StageEstimate("evaluate", stage.key, f"{items} items", basis=basis)
+    if per_item is not None:
+        s.seconds = items * per_item + SMALL_STAGE_S
+    else:
+        s.basis = f"no CPU measurement for preset {preset}"
+    return s
+
+
+def estimate(cfg: ExperimentConfig, cells: list[Cell], out: Path) -> Estimate:
+    est = Estimate()
+    for stage in unique_stages(cells):
+        if is_done(stage, out):
+            est.done += 1
+            continue
+        if stage.kind == "generate":
+            est.stages.append(_generate(cfg, stage, out, est))
+        elif stage.kind == "train":
+            est.stages.append(_train(cfg, stage, out))
+        elif stage.kind == "evaluate":
+            est.stages.append(_evaluate(cfg, stage, out))
+        elif stage.kind in ("mix", "tokenize"):
+            tokens = float(cfg.mix_tokens)
+            est.stages.append(StageEstimate(stage.kind, stage.key, stage.kind, tokens=tokens,
+                                            seconds=SMALL_STAGE_S + tokens / MIX_TOKENS_PER_S, basis="CPU default"))
+        else:
+            est.stages.append(StageEstimate(stage.kind, stage.key, stage.kind, seconds=SMALL_STAGE_S, basis="small"))
+    return est

@@ -1,0 +1,154 @@
+"""The results table: one row per cell and seed, aggregated per cell with significance vs a baseline.
+
+Rows are read from the stage markers and evaluation files (not from the cells/ view), so the table
+is rebuilt exactly from what ran. Written as OUT/results.csv (per seed), OUT/results_summary.csv (per
+cell) and OUT/results.json (both, plus the experiment description).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from rephraser.experiments.cells import Cell
+from rephraser.experiments.config import ExperimentConfig
+from rephraser.experiments.significance import coefficient_of_variation, compare, mean_std
+from rephraser.experiments.stages import read_marker
+
+# Per-seed metrics aggregated per cell; for heldout_bpb lower is better.
+SUMMARY_METRICS = ("macro", "micro", "heldout_bpb")
+
+
+def evaluation_of(cell: Cell, seed: int, out: Path) -> dict[str, Any] | None:
+    stage = cell.evaluate[seed]
+    if read_marker(stage, out) is None:
+        return None
+    return json.loads((stage.dir(out) / "evaluation.json").read_text(encoding="utf-8"))
+
+
+def seed_row(cell: Cell, seed: int, out: Path) -> dict[str, Any] | None:
+    """The flat row of one trained+evaluated seed of a cell, or None when it has not run yet."""
+    ev = evaluation_of(cell, seed, out)
+    if ev is None:
+        return None
+    suite = ev["suite"]
+    bpbs = [v["bpb"] for v in ev["heldout_bpb"].values() if v]
+    row: dict[str, Any] = {**cell.describe(), "seed": seed, "macro": suite.get("macro"), "micro": suite.get("micro"),
+                           "heldout_bpb": math.fsum(bpbs) / len(bpbs) if bpbs else None}
+    for cat, v in (suite.get("categories") or {}).items():
+        row[f"cat_{cat}"] = v
+    for task, res in (suite.get("results") or {}).items():
+        row[f"task_{task}"] = res.get(suite.get("metric", "prob_norm_token"))
+    gen = read_marker(cell.generate, out) if cell.generate else None
+    g = (gen or {}).get("outputs", {})
+    row.update(gen_tokens=g.get("ok_completion_tokens"), compliance=g.get("format_compliance"),
+               opening_collapse=g.get("opening_collapse"))
+    tr = (read_marker(cell.train[seed], out) or {}).get("outputs", {})
+    row.update(train_tokens=tr.get("tokens"), parameters=tr.get("parameters"), mix_heldout_bpb=tr.get("final_bpb"))
+    return row
+
+
+def collect(cells: list[Cell], out: Path) -> list[dict[str, Any]]:
+    rows = []
+    for cell in cells:
+        for seed in cell.evaluate:
+            r = seed_row(cell, seed, out)
+            if r is not None:
+                rows.append(r)
+    return rows
+
+
+def summarize(cells: list[Cell], rows: list[dict[str, Any]], baseline_cell: str | None) -> list[dict[str, Any]]:
+    """Per cell: mean/std over seeds of every metric, CV of macro, and gaps to the baseline cell."""
+    by_cell: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_cell.setdefault(r["cell"], []).append(r)
+    base_rows = by_cell.get(baseline_cell or "", [])
+    metric_cols = sorted({k for r in rows for k in r if k.startswith(("cat_", "task_"))})
+    summary = []
+    for cell in cells:
+        rs = by_cell.get(cell.name, [])
+        s: dict[str, Any] = {**cell.describe(), "seeds": len(rs), "seeds_planned": len(cell.evaluate)}
+        for m in (*SUMMARY_METRICS, *metric_cols):
+            s[f"{m}_mean"], s[f"{m}_std"] = mean_std([r.get(m) for r in rs])
+        s["macro_cv"] = coefficient_of_variation([r["macro"] for r in rs])
+        for k in ("gen_tokens", "compliance", "opening_collapse"):
+            s[k] = rs[0].get(k) if rs else None
+        s["is_baseline"] = cell.name == baseline_cell
+        for m in ("macro", "heldout_bpb"):
+            cmp = compare([r.get(m) for r in rs], [r.get(m) for r in base_rows]) if base_rows and rs else {}
+            for k in ("gap", "pooled_std", "se", "gap_over_se", "cohens_d"):
+                s[f"{m}_{k}"] = cmp.get(k)
+        summary.append(s)
+    return summary
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def write_results(cfg: ExperimentConfig, cells: list[Cell], out: Path) -> dict[str, Any]:
+    from rephraser.experiments.stages import write_json_atomic
+
+    rows = collect(cells, out)
+    baseline_cell = f"baseline-{cfg.baseline_name}" if cfg.baseline_name else None
+    summary = summarize(cells, rows, baseline_cell)
+    doc = {"experiment": cfg.name, "baseline": baseline_cell, "metric": "prob_norm_token",
+           "significance": "gap = cell mean - baseline mean over seeds; SE from the pooled seed std; "
+                           "cohens_d = gap / pooled std",
+           "rows": [{k: _clean(v) for k, v in r.items()} for r in rows],
+           "cells": [{k: _clean(v) for k, v in s.items()} for s in summary]}
+    write_json_atomic(out / "results.json", doc)
+    _write_csv(out / "results.csv", doc["rows"])
+    _write_csv(out / "results_summary.csv", doc["cells"])
+    return doc
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    cols: list[str] = []
+    for r in rows:
+        cols.extend(k for k in r if k not in cols)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
+    tmp.replace(path)
+
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def _pm(mean: Any, std: Any, digits: int = 4) -> str:
+    if mean is None:
+        return "-"
+    return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None else "")
+
+
+def print_table(doc: dict[str, Any], console: Any = None) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = console or Console()
+    base = doc.get("baseline")
+    table = Table(title=f"{doc['experiment']}: macro {doc['metric']} (mean ± std over seeds), gaps vs {base or '-'}")
+    for col in ("cell", "seeds", "macro", "gap", "gap/SE", "d", "heldout bpb", "bpb gap", "compliance",
+                "opener", "gen tokens"):
+        table.add_column(col, justify="left" if col == "cell" else "right")
+    for s in doc["cells"]:
+        table.add_row(
+            escape(s["cell"]) + (" (baseline)" if s["is_baseline"] else ""), f"{s['seeds']}/{s['seeds_planned']}",
+            _pm(s["macro_mean"], s["macro_std"]), _fmt(s["macro_gap"]), _fmt(s["macro_gap_over_se"], 2),
+            _fmt(s["macro_cohens_d"], 2), _pm(s["heldout_bpb_mean"], s["heldout_bpb_std"], 3),
+            _fmt(s["heldout_bpb_gap"], 3), _fmt(s["compliance"], 2), _fmt(s["opening_collapse"], 2),
+            "-" if s["gen_tokens"] is None else f"{s['gen_tokens']:,}",
+        )
+    console.print(table)

@@ -1,0 +1,225 @@
+"""Running one stage into OUT/stages/<kind>/<key>/ and marking it done.
+
+The marker `stage.json` (kind, key, spec, upstream keys, outputs summary, seconds) is written last and
+atomically, so a folder without it is unfinished: the next run redoes it (generation and training
+resume inside the folder; the others are cheap and simply rerun).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from rephraser.errors import RephraserError
+from rephraser.experiments.cells import Stage
+from rephraser.experiments.config import ExperimentConfig
+
+MARKER = "stage.json"
+
+
+def is_done(stage: Stage, out: Path) -> bool:
+    return (stage.dir(out) / MARKER).is_file()
+
+
+def read_marker(stage: Stage, out: Path) -> dict[str, Any] | None:
+    p = stage.dir(out) / MARKER
+    if not p.is_file():
+        return None
+    return json.loads(p.read_text(encoding="utf-8"))
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, allow_nan=False, default=str) + "\n", encoding="utf-8")
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
+def run_stage(stage: Stage, cfg: ExperimentConfig, out: Path, log: Any = print) -> dict[str, Any]:
+    """Run a stage whose dependencies are done; returns its marker."""
+    d = stage.dir(out)
+    d.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    outputs = _RUNNERS[stage.kind](stage, cfg, out, d, log)
+    marker = {"kind": stage.kind, "key": stage.key, "spec": stage.spec,
+              "deps": [[dep.kind, dep.key] for dep in stage.deps],
+              "outputs": outputs, "seconds": round(time.perf_counter() - started, 3),
+              "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    write_json_atomic(d / MARKER, marker)
+    return marker
+
+
+# ---- source: split documents into a training split and a held-out split ------------------------
+def _source(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any) -> dict[str, Any]:
+    from rephraser.config import SourceConfig
+    from rephraser.mix.tokenize import is_heldout
+    from rephraser.records import Rejection
+    from rephraser.sources import iter_source
+
+    src = SourceConfig.model_validate(stage.spec["source"])
+    frac = stage.spec["heldout_fraction"]
+    counts: Counter[str] = Counter()
+    rejected: Counter[str] = Counter()
+    with open(d / "train.jsonl.tmp", "w", encoding="utf-8") as tr, open(d / "heldout.jsonl.tmp", "w", encoding="utf-8") as ho:
+        for item in iter_source(src):
+            if isinstance(item, Rejection):
+                rejected[item.reason.split(":")[0]] += 1
+                continue
+            split = "heldout" if is_heldout(item.text, frac) else "train"
+            counts[split] += 1
+            line = json.dumps({"id": item.id, "text": item.text, "meta": item.metadata}, ensure_ascii=False)
+            (ho if split == "heldout" else tr).write(line + "\n")
+    for name in ("train", "heldout"):
+        (d / f"{name}.jsonl.tmp").replace(d / f"{name}.jsonl")
+    if counts["train"] == 0:
+        raise RephraserError(f"source {src.path or 'wiki'} gave no training documents ({dict(rejected) or 'empty'})")
+    log(f"source: {counts['train']} training / {counts['heldout']} held-out documents"
+        + (f", {sum(rejected.values())} rejected records" if rejected else ""))
+    return {"train_documents": counts["train"], "heldout_documents": counts["heldout"],
+            "rejected_records": dict(rejected)}
+
+
+def _source_texts(stage: Stage, out: Path, split: str, limit: int | None = None) -> list[str]:
+    texts = []
+    with open(stage.dir(out) / f"{split}.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            texts.append(json.loads(line)["text"])
+            if limit is not None and len(texts) >= limit:
+                break
+    return texts
+
+
+# ---- tokenizer: one BPE per grid, trained on the sources' training splits ----------------------
+def _tokenizer(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any) -> dict[str, Any]:
+    from rephraser.mix.tokenize import train_bpe
+
+    spec = stage.spec
+    texts: list[str] = []
+    for src in stage.deps:
+        texts.extend(_source_texts(src, out, "train", spec.get("max_docs")))
+    tok = train_bpe(texts, vocab_size=spec["vocab_size"], min_frequency=spec["min_frequency"])
+    tok.save(str(d / "tokenizer.json"))
+    vocab = tok.get_vocab_size(with_added_tokens=True)
+    log(f"tokenizer: BPE with {vocab} tokens trained on {len(texts)} source documents")
+    return {"vocab_size": vocab, "documents": len(texts)}
+
+
+# ---- generate: rephrase the source's training split with one prompt and one generator -----------
+def generation_config(stage: Stage, cfg: ExperimentConfig, out: Path) -> Any:
+    """The RunConfig of a generate stage: the grid's generation settings on the source's training split."""
+    from rephraser.config import OutputConfig, RunConfig, SourceConfig
+
+    g = cfg.generation
+    return RunConfig(
+        source=SourceConfig(path=str(stage.dep("source").dir(out) / "train.jsonl"), format="jsonl", id_column="id",
+                            limit=stage.spec["rephrase_docs"]),
+        prompts=[stage.meta["prompt_ref"]], engine=cfg.generators[stage.meta["generator"]].engine,
+        sampling=g.sampling, rollout=g.rollout, retry=g.retry, postprocess=g.postprocess,
+        max_in_flight=g.max_in_flight, output=OutputConfig(dir=str(stage.dir(out)), rows_per_shard=g.rows_per_shard),
+    )
+
+
+def _generate(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any) -> dict[str, Any]:
+    from rephraser.generate.runner import run_config
+    from rephraser.postprocess.stats import compute_stats
+
+    run = generation_config(stage, cfg, out)
+    log(f"generate: {run.prompts[0]} with {run.engine.model} ({run.engine.kind}) -> {d}")
+    stats = run_config(run, progress=False)
+    per_prompt = compute_stats(d, quality=False)["prompts"]
+    prompt_stats = next(iter(v for k, v in per_prompt.items() if k != "_input"), {}) if per_prompt else {}
+    session = stats.get("session", {})
+    return {
+        "rows": stats.get("rows"), "tokens": stats.get("tokens"), "model": stats.get("model"),
+        "engine": stats.get("engine"), "output_tok_per_s": session.get("output_tok_per_s"),
+        "engine_calls": session.get("engine_calls"), "wall_s": session.get("wall_s"),
+        "format_compliance": prompt_stats.get("format_compliance"),
+        "opening_collapse": prompt_stats.get("opening_collapse"),
+        "length_ratio_p50": (prompt_stats.get("length_ratio") or {}).get("p50"),
+        "ok_completion_tokens": (prompt_stats.get("output_tokens") or {}).get("ok_completion_total"),
+    }
+
+
+# ---- mix: synthetic share + the source's training split (or a baseline corpus) ------------------
+def _mix(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any) -> dict[str, Any]:
+    from rephraser.mix.config import MixComponent, MixConfig
+    from rephraser.mix.mixer import run_mix
+
+    comps = []
+    for c in stage.spec["components"]:
+        if c["kind"] == "rephrased":
+            comps.append(MixComponent(path=str(stage.dep("generate").dir(out)), kind="rephrased",
+                                      prompt=c["prompt"], weight=c["weight"], name="synthetic"))
+        elif c["kind"] == "source":
+            comps.append(MixComponent(path=str(stage.dep("source").dir(out) / "train.jsonl"), kind="source",
+                                      weight=c["weight"], name="original"))
+        else:
+            comps.append(MixComponent(path=c["path"], prompt=c["prompt"], text_column=c["text_column"],
+                                      weight=c["weight"], name="dataset"))
+    tokenizer = stage.dep("tokenizer").dir(out) / "tokenizer.json"
+    mix = MixConfig(components=comps, tokens=stage.spec["tokens"], seed=stage.spec["seed"], output=str(d),
+                    tokenizer=str(tokenizer))
+    manifest = run_mix(mix, overwrite=True)
+    log(f"mix: {manifest['achieved_tokens']:,} tokens from {', '.join(c.label() for c in comps)}")
+    return {"achieved_tokens": manifest["achieved_tokens"], "documents": manifest["documents"],
+            "components": {c["name"]: {k: c[k] for k in ("achieved_share", "unique_documents", "repeat_factor")}
+                           for c in manifest["components"]}}
+
+
+# ---- tokenize: the mixture with the grid's tokenizer ---------------------------------------------
+def _tokenize(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any) -> dict[str, Any]:
+    from rephraser.mix.text_files import iter_texts
+    from rephraser.mix.tokenize import load_tokenizer, tokenize_texts
+
+    tok_stage = stage.dep("tokenizer")
+    tok = load_tokenizer(tok_stage.dir(out) / "tokenizer.json")
+    meta = tokenize_texts(iter_texts(stage.dep("mix").dir(out)), d, tok, f"grid tokenizer {tok_stage.key}",
+                          heldout_fraction=stage.spec["heldout_fraction"])
+    return {"splits": meta["splits"]}
+
+
+# ---- train: one proxy model per seed ----------------------------------------------------------
+def _train(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any) -> dict[str, Any]:
+    from rephraser.evaluate.train import TrainConfig, train
+
+    summary_file = d / "summary.json"
+    if summary_file.is_file():  # finished before the marker was written: keep it
+        return json.loads(summary_file.read_text(encoding="utf-8"))
+    seed = stage.spec["seed"]
+    tcfg = TrainConfig(**stage.spec["train"], data=str(stage.dep("tokenize").dir(out)), output=str(d),
+                       seed=seed, data_seed=seed)
+    log(f"train: {tcfg.preset}, seed {seed} -> {d}")
+    return train(tcfg)
+
+
+# ---- evaluate: benchmark suite + bits-per-byte on every source's held-out documents --------------
+def _evaluate(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any) -> dict[str, Any]:
+    from rephraser.evaluate.bpb import bits_per_byte
+    from rephraser.evaluate.scoring_models import load_scoring_model
+    from rephraser.evaluate.suite import run_suite, write_results
+
+    ev = stage.spec["eval"]
+    model = load_scoring_model(stage.dep("train").dir(out) / "final", kind="auto", device=cfg.eval.device)
+    results, details = run_suite(model, profile=ev["profile"], tasks=ev["tasks"], seed=ev["seed"],
+                                 num_fewshot=ev["num_fewshot"], max_items=ev["max_items"])
+    heldout = {}
+    for src in (s for s in stage.deps if s.kind == "source"):
+        texts = _source_texts(src, out, "heldout", ev["heldout_docs"])
+        heldout[src.key] = bits_per_byte(model, texts) if texts else None
+    # Wrapped (no top-level "macro"), so `rephraser report` counts only the per-cell copies in cells/.
+    evaluation = {"suite": results, "heldout_bpb": heldout}
+    write_results(evaluation, details, d / "evaluation.json")
+    macro = results.get("macro")
+    log(f"evaluate: macro {macro:.4f}" if macro is not None else "evaluate: no task could be scored")
+    items = sum(int(r.get("n_items", 0)) for r in results["results"].values())
+    return {"macro": macro, "micro": results.get("micro"), "items": items}
+
+
+_RUNNERS = {"source": _source, "tokenizer": _tokenizer, "generate": _generate, "mix": _mix,
+            "tokenize": _tokenize, "train": _train, "evaluate": _evaluate}

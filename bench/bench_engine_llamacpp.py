@@ -29,45 +29,48 @@ def messages(i: int) -> tuple[dict[str, str], ...]:
     return ({"role": "user", "content": f"Write a long, detailed essay about {TOPICS[i % len(TOPICS)]}."},)
 
 
-def raw_loop(m: LoadedModel, n_seqs: int, max_tokens: int) -> tuple[int, float]:
-    """Generated tokens and seconds for n_seqs prompts decoded together (greedy)."""
+def raw_loop(m: LoadedModel, n_seqs: int, max_tokens: int, msgs: list | None = None) -> tuple[int, float]:
+    """Generated tokens and seconds for n_seqs prompts decoded together (greedy).
+
+    Each prompt is prefilled on its own (in pieces of at most n_batch tokens, the most llama_decode
+    takes); then one batch per step carries the next token of every live sequence.
+    """
     lib = m.lib
-    prompts = [m.prompt_tokens(messages(i), continuation=False) for i in range(n_seqs)]
-    batch = lib.llama_batch_init(max(m.n_batch, sum(map(len, prompts))), 0, 1)
+    prompts = [m.prompt_tokens(msgs[i] if msgs else messages(i), continuation=False) for i in range(n_seqs)]
+    batch = lib.llama_batch_init(m.n_batch, 0, 1)
     for s in range(n_seqs):
         lib.llama_memory_seq_rm(m.memory, s, -1, -1)
-    t0 = time.perf_counter()
 
     def put(j: int, tok: int, pos: int, seq: int, logits: bool) -> None:
         batch.token[j], batch.pos[j], batch.n_seq_id[j] = tok, pos, 1
         batch.seq_id[j][0], batch.logits[j] = seq, logits
 
-    j, rows = 0, []
+    def argmax(row: int) -> int:
+        return int(np.argmax(np.ctypeslib.as_array(lib.llama_get_logits_ith(m.ctx, row), shape=(m.n_vocab,))))
+
+    t0 = time.perf_counter()
+    live: dict[int, tuple[int, int]] = {}  # seq -> (next token, its position)
     for s, toks in enumerate(prompts):
-        for k, t in enumerate(toks):
-            put(j, t, k, s, k == len(toks) - 1)
-            j += 1
-        rows.append(j - 1)
-    batch.n_tokens = j
-    assert lib.llama_decode(m.ctx, batch) == 0
-    live = {s: (rows[s], len(prompts[s])) for s in range(n_seqs)}
+        for start in range(0, len(toks), m.n_batch):
+            piece = toks[start:start + m.n_batch]
+            for j, t in enumerate(piece):
+                put(j, t, start + j, s, start + j == len(toks) - 1)
+            batch.n_tokens = len(piece)
+            assert lib.llama_decode(m.ctx, batch) == 0
+        live[s] = (argmax(batch.n_tokens - 1), len(toks))
     generated = 0
     for _ in range(max_tokens):
-        nxt = {}
-        for s, (row, pos) in live.items():
-            logits = np.ctypeslib.as_array(lib.llama_get_logits_ith(m.ctx, row), shape=(m.n_vocab,))
-            tok = int(np.argmax(logits))
-            if not m.is_end(tok):
-                nxt[s] = (tok, pos)
-                generated += 1
-        if not nxt:
+        live = {s: tp for s, tp in live.items() if not m.is_end(tp[0])}
+        if not live:
             break
-        live = {}
-        for j, (s, (tok, pos)) in enumerate(nxt.items()):
+        order = list(live)
+        for j, s in enumerate(order):
+            tok, pos = live[s]
             put(j, tok, pos, s, True)
-            live[s] = (j, pos + 1)
-        batch.n_tokens = len(nxt)
+        batch.n_tokens = len(order)
+        generated += len(order)
         assert lib.llama_decode(m.ctx, batch) == 0
+        live = {s: (argmax(j), live[s][1] + 1) for j, s in enumerate(order)}
     dt = time.perf_counter() - t0
     lib.llama_batch_free(batch)
     for s in range(n_seqs):

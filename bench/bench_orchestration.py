@@ -1,0 +1,92 @@
+"""Orchestration efficiency: rephraser's end-to-end output tok/s vs the engine's own batched limit.
+
+Same model (the embedded SmolLM2-135M GGUF), same prompts (the `faq` prompt rendered on the same
+wiki documents), greedy decoding, same max_tokens:
+(a) the engine's limit, the better of: a bare llama.cpp loop decoding B documents together (no
+    asyncio, no queue, no I/O) in waves of B, and LlamaCppEngine.generate() called directly with
+    every document in flight at once (no runner around it);
+(b) `rephraser run` machinery (run_config: source reading, prompt rendering, truncation, cache,
+    retries, contracts, Parquet commits, accounting) with the in-process llama.cpp engine.
+Prints both and the ratio (b)/(a). Only meaningful on a quiet machine.
+
+    .venv/bin/python bench/bench_orchestration.py [--docs 16 --batch 8 --tokens 128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_engine_llamacpp import raw_loop  # noqa: E402
+
+from rephraser.config import EngineConfig, RunConfig, SourceConfig  # noqa: E402
+from rephraser.engines.base import GenerationRequest, Sampling  # noqa: E402
+from rephraser.engines.llamacpp import LlamaCppEngine  # noqa: E402
+from rephraser.engines.llamacpp_model import LoadedModel  # noqa: E402
+from rephraser.engines.models import resolve_model  # noqa: E402
+from rephraser.generate.runner import run_config  # noqa: E402
+from rephraser.prompts.registry import resolve_prompt  # noqa: E402
+from rephraser.sources import iter_source  # noqa: E402
+
+
+async def engine_direct(msgs: list, args: argparse.Namespace) -> tuple[int, float]:
+    engine = LlamaCppEngine(EngineConfig(n_ctx=args.n_ctx, parallel=args.batch))
+    await engine.start()
+    try:
+        sampling = Sampling(temperature=0.0, max_tokens=args.tokens)
+        t0 = time.perf_counter()
+        outs = await asyncio.gather(*(engine.generate(GenerationRequest(messages=m, sampling=sampling)) for m in msgs))
+        return sum(o.completion_tokens for o in outs), time.perf_counter() - t0
+    finally:
+        await engine.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--docs", type=int, default=16)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--tokens", type=int, default=128)
+    ap.add_argument("--n-ctx", type=int, default=2048)
+    args = ap.parse_args()
+    spec = resolve_prompt("faq")
+    docs = list(iter_source(SourceConfig(limit=args.docs)))
+    msgs = [({"role": "user", "content": spec.render(d.text)},) for d in docs]
+
+    m = LoadedModel(resolve_model("smollm2-135m").path, n_ctx=args.n_ctx, parallel=args.batch, threads=None)
+    raw_loop(m, 1, 8, msgs)  # warm-up
+    gen = secs = 0.0
+    for w in range(0, len(msgs), args.batch):
+        wave = msgs[w:w + args.batch]
+        g, t = raw_loop(m, len(wave), args.tokens, wave)
+        gen, secs = gen + g, secs + t
+    m.close_context()
+    bare = gen / secs
+    direct_tokens, direct_s = asyncio.run(engine_direct(msgs, args))
+    direct = direct_tokens / direct_s
+    limit = max(bare, direct)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = RunConfig.model_validate({
+            "source": {"limit": args.docs}, "prompts": ["faq"],
+            "engine": {"n_ctx": args.n_ctx, "parallel": args.batch},
+            "sampling": {"temperature": 0.0, "max_tokens": args.tokens},
+            "output": {"dir": str(Path(tmp) / "out")},
+        })
+        t0 = time.perf_counter()
+        stats = run_config(cfg, progress=False)
+        wall = time.perf_counter() - t0
+    ours = stats["session"]["fresh_completion_tokens"] / wall
+    print(f"(a) bare llama.cpp loop, batch {args.batch}: {bare:7.1f} tok/s ({int(gen)} tokens in {secs:.1f}s)")
+    print(f"(a) engine.generate() direct   : {direct:7.1f} tok/s ({direct_tokens} tokens in {direct_s:.1f}s)")
+    print(f"(b) rephraser run (end to end) : {ours:7.1f} tok/s ({stats['session']['fresh_completion_tokens']} tokens "
+          f"in {wall:.1f}s, incl. model load and commits)")
+    print(f"ratio (b)/(best a)             : {ours / limit:7.2f}")
+
+
+if __name__ == "__main__":
+    main()

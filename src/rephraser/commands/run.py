@@ -66,7 +66,7 @@ def register(app: typer.Typer) -> None:
         rows_per_shard: int | None = typer.Option(None, help="commit a part every this many rows"),
         force: bool = typer.Option(False, help="continue although config, prompts or inputs changed"),
         overwrite: bool = typer.Option(False, help="delete the output folder's previous results first"),
-        resume: bool = typer.Option(True, help="resume an existing output folder (always on; kept for clarity)"),
+        resume: bool = typer.Option(False, "--resume", help="require an existing run in --output to continue (resuming is automatic; this only refuses to start a new one)"),
         ray: str | None = typer.Option(None, "--ray", help="run shards on a Ray cluster: ADDRESS or 'auto'"),
         ray_shards: int = typer.Option(0, help="with --ray: number of shards (default: the cluster's engine slots)"),
         progress: bool = typer.Option(True, help="live progress bar"),
@@ -89,6 +89,8 @@ def register(app: typer.Typer) -> None:
         if print_config:
             typer.echo(cfg.to_yaml())
             return
+        if resume and not (Path(cfg.output.dir) / "run.json").exists():
+            raise ConfigError(f"--resume: {cfg.output.dir} holds no run to resume (no run.json)")
         if ray:
             from rephraser.scale.ray import run_on_ray
 

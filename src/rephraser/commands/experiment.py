@@ -62,8 +62,13 @@ def _print_plan(cfg, cells, out: Path) -> None:
     gen_tokens = by_kind.get("generate", 0.0)
     train_tokens = by_kind.get("train", 0.0)
     total = est.total_seconds()
+    device_h = sum(s.device_hours or 0.0 for s in est.stages)
+    cost = sum(s.cost or 0.0 for s in est.stages)
     console.print(f"planned: {gen_tokens:,.0f} generated tokens, {train_tokens:,.0f} training tokens; "
-                  f"estimated time {_fmt_s(total)}" + ("" if total is not None else " (some stages have no estimate)"))
+                  f"estimated time {_fmt_s(total)}" + ("" if total is not None else " (some stages have no estimate)")
+                  + (f"; {device_h:,.1f} GPU-hours ≈ ${cost:,.0f} at ${cfg.estimate.price_per_hour}/h"
+                     f" on {cfg.estimate.devices} device(s): {_fmt_s(device_h * 3600 / cfg.estimate.devices)} wall"
+                     if device_h else ""))
 
 
 @experiment_app.command("run")

@@ -24,8 +24,11 @@ CPU_GEN_TOK_S = {"smollm2-135m": 65.0, "gemma3-270m": 32.0}
 CPU_GEN_FALLBACK_TOK_S = 30.0
 ENGINE_STARTUP_S = {"llamacpp": 5.0, "vllm": 180.0, "openai": 0.0}
 # Proxy training tok/s on 2 CPU cores (fp32), and evaluation seconds per scored item.
-CPU_TRAIN_TOK_S = {"tiny-1m": 9000.0, "mini-8m": 1500.0, "small-30m": 300.0}
+CPU_TRAIN_TOK_S = {"tiny-1m": 15000.0, "mini-8m": 2500.0, "small-30m": 500.0}  # tiny-1m measured ~23k under load
 CPU_EVAL_S_PER_ITEM = {"tiny-1m": 0.02, "mini-8m": 0.08, "small-30m": 0.3}
+# GPU training: 6 * parameters * tokens FLOPs at 40% of an H100's dense bf16 peak (989 TFLOP/s).
+GPU_PEAK_FLOPS, GPU_MFU = 989e12, 0.4
+GPU_EVAL_S_PER_ITEM = 0.05
 SMALL_STAGE_S = 2.0  # source split / tokenizer on an ablation-sized corpus
 MIX_TOKENS_PER_S = 1e6  # mixing + tokenizing (Rust BPE over 2 cores), per stage
 
@@ -141,14 +144,31 @@ def _train(cfg: ExperimentConfig, stage: Stage, out: Path) -> StageEstimate:
     measured = [v for v in measured if v]
     if measured:
         tok_s, basis = measured[-1], "measured in this grid"
+    elif t.get("device") == "cuda":
+        n = _parameters(t["preset"], cfg.tokenizer.vocab_size)
+        tok_s = GPU_PEAK_FLOPS * GPU_MFU / (6 * n)
+        basis = f"6*N*D with N={n / 1e9:.2f}B at {GPU_MFU:.0%} MFU of one H100"
     else:
         tok_s, basis = CPU_TRAIN_TOK_S.get(t["preset"]), "CPU default (2 cores)"
     s = StageEstimate("train", stage.key, f"{t['preset']} seed {stage.spec['seed']}", tokens=float(tokens), basis=basis)
     if tok_s:
         s.seconds = tokens / tok_s
+        if t.get("device") == "cuda":
+            s.device_hours = s.seconds / SECONDS_PER_HOUR
+            s.cost = s.device_hours * cfg.estimate.price_per_hour
     else:
         s.basis = f"no CPU measurement for preset {t['preset']}: run one cell on the target hardware"
     return s
+
+
+def _parameters(preset: str, vocab: int) -> int:
+    """Parameter count of a proxy preset, computed from its shape (no model is built)."""
+    from rephraser.evaluate.model import preset_config
+
+    c = preset_config(preset, vocab_size=vocab)
+    kv = c.n_kv_heads * c.head_dim
+    per_layer = 2 * c.hidden_size * c.hidden_size + 2 * c.hidden_size * kv + 3 * c.hidden_size * c.intermediate_size
+    return c.n_layers * per_layer + vocab * c.hidden_size * (1 if c.tie_embeddings else 2)
 
 
 def _evaluate(cfg: ExperimentConfig, stage: Stage, out: Path) -> StageEstimate:
@@ -160,6 +180,8 @@ def _evaluate(cfg: ExperimentConfig, stage: Stage, out: Path) -> StageEstimate:
     measured = [m["seconds"] / max(1, m["outputs"].get("items", 0) or items) for m in _markers(out, "evaluate")]
     if measured:
         per_item, basis = measured[-1], "measured in this grid"
+    elif stage.dep("train").spec["train"].get("device") == "cuda":
+        per_item, basis = GPU_EVAL_S_PER_ITEM, "GPU assumption (3-shot cloze, batched)"
     else:
         per_item, basis = CPU_EVAL_S_PER_ITEM.get(preset), "CPU default (2 cores)"
     s = StageEstimate("evaluate", stage.key, f"{items} items", basis=basis)

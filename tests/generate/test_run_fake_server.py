@@ -163,3 +163,39 @@ def test_inline_dedup_report(tmp_path, fake_server):
     cli("run", "--config", str(tmp_path / "run.yaml"), "--no-progress")
     report = json.loads((tmp_path / "o" / "dedup.json").read_text())
     assert report["items"] == 4 and report["exact_dupes"] == 3
+
+
+def test_context_overflow_truncates_once_then_rejects(tmp_path, fake_server):
+    url = fake_server("--context-chars", "700")
+    corpus = tmp_path / "in.jsonl"
+    fits_after_cut = "Alpha sentence here. " * 30  # ≈630 chars + template: too long once, fits at 70%
+    never_fits = "Omega sentence here. " * 200  # ≈4,200 chars: still too long after one cut
+    corpus.write_text(json.dumps({"id": "short-enough", "text": fits_after_cut}) + "\n"
+                      + json.dumps({"id": "far-too-long", "text": never_fits}) + "\n")
+    out = tmp_path / "out"
+    cli(*fake_run_args(url, corpus, out))
+    rows = {r["id"]: r for r in all_rows(out)}
+    assert rows["short-enough"]["status"] == "ok" and rows["short-enough"]["input_truncated"] is True
+    assert rows["short-enough"]["input_chars_used"] < len(fits_after_cut)
+    assert rows["far-too-long"]["status"] == "rejected"
+    assert rows["far-too-long"]["reason"].startswith("context overflow after truncation")
+
+
+def test_samples_rollout_keeps_all_or_best(tmp_path, fake_server):
+    url = fake_server()
+    corpus = write_corpus(tmp_path / "in.jsonl", 3)
+    out_all, out_best = tmp_path / "all", tmp_path / "best"
+    cli(*fake_run_args(url, corpus, out_all, "--rollout", "samples", "--samples", "3"))
+    rows = read_rows(out_all)
+    assert sorted((r["id"], r["sample"]) for r in rows) == [(f"doc-{i:05d}", s) for i in range(3) for s in range(3)]
+    seeds = {json.loads(r["sampling"])["seed"] for r in rows}
+    assert len(seeds) == 9  # every (document, sample) has its own seed
+    stats = json.loads((out_all / "stats.json").read_text())
+    assert stats["conservation_ok"] and stats["rows"]["expected"] == 9
+    cfg = yaml.safe_load((out_all / "config.yaml").read_text())
+    cfg["rollout"]["keep"] = "best"
+    cfg["output"]["dir"] = str(out_best)
+    (tmp_path / "best.yaml").write_text(yaml.safe_dump(cfg))
+    cli("run", "--config", str(tmp_path / "best.yaml"), "--no-progress")
+    best = read_rows(out_best)
+    assert len(best) == 3 and all(r["calls"] == 3 for r in best)

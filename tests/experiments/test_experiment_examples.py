@@ -1,0 +1,56 @@
+"""The shipped examples validate, and --dry-run expands the grids with time estimates."""
+
+import subprocess
+import sys
+
+import pytest
+
+from rephraser.config import RunConfig, load_yaml
+from rephraser.experiments.cells import expand
+from rephraser.experiments.config import ExperimentConfig
+
+
+def test_quickstart_is_a_run_config(repo_root):
+    cfg = load_yaml(repo_root / "examples" / "quickstart.yaml", RunConfig)
+    assert cfg.prompts == ["faq", "table"] and cfg.source.limit == 20 and cfg.source.path is None
+    assert cfg.engine.kind == "llamacpp" and cfg.engine.model == "smollm2-135m"
+
+
+def test_mini_ablation_shape(repo_root):
+    cfg = load_yaml(repo_root / "examples" / "mini_ablation.yaml", ExperimentConfig)
+    cells = expand(cfg)
+    prompts = {c.prompt for c in cells if c.kind == "synthetic"}
+    assert {"table", "math"} <= prompts and len(prompts) >= 3
+    assert {c.generator for c in cells if c.kind == "synthetic"} == {"smollm2", "gemma3"}
+    # the base model is used only with the continuation prompt
+    assert {c.prompt for c in cells if c.generator == "gemma3"} == {"continue"}
+    assert cfg.seeds == [0, 1, 2] and cfg.mix.ratios == [0.5] and cfg.train["preset"] == "tiny-1m"
+    assert any(c.kind == "baseline" for c in cells)
+
+
+def test_finephrase_is_the_production_setup(repo_root):
+    cfg = load_yaml(repo_root / "examples" / "finephrase.yaml", ExperimentConfig)
+    gen = next(iter(cfg.generators.values())).engine
+    assert gen.kind == "vllm" and gen.model == "HuggingFaceTB/SmolLM2-1.7B-Instruct"
+    assert cfg.prompts == ["math", "table", "faq", "tutorial"] and cfg.mix.ratios == [0.7]
+    assert cfg.train["preset"] == "1.7b" and cfg.eval.profile == "full"
+
+
+def dry_run(path) -> str:
+    p = subprocess.run([sys.executable, "-m", "rephraser.cli", "experiment", "run", str(path), "--dry-run"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+@pytest.mark.parametrize("name", ["mini_ablation", "finephrase"])
+def test_dry_run_expands_with_estimates(repo_root, tmp_path, name):
+    out = dry_run(repo_root / "examples" / f"{name}.yaml")
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("planned:") and "estimated time" in last and "?" not in last
+    if name == "mini_ablation":
+        minutes = float(last.split("estimated time ")[1].split("min")[0])
+        assert minutes < 60  # the example must fit the one-hour CPU budget by its own estimate
+        assert "table-smollm2/mix50" in out and "continue-gemma3/mix50" in out
+    else:
+        assert "GPU-hours" in last and "study table: SmolLM2-1.7B" in out

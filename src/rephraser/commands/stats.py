@@ -79,12 +79,12 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.markup import escape
 
-        from rephraser.postprocess.folder import atomic_write_bytes
+        from rephraser.atomic import atomic_write_bytes
         from rephraser.postprocess.stats import compute_stats
 
         result = compute_stats(out_dir, opening_words=opening_words, top=top, quality=quality)
         blob = json.dumps(result, indent=2, ensure_ascii=False)
-        atomic_write_bytes(Path(out_dir) / "stats_quality.json", lambda f: f.write(blob.encode("utf-8")))
+        atomic_write_bytes(Path(out_dir) / "stats_quality.json", blob.encode("utf-8"))
         if as_json:
             typer.echo(blob)
             return

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
+from rephraser.atomic import atomic_write_text
 from rephraser.errors import ConfigError, RephraserError
 
 
@@ -216,7 +217,7 @@ def save_checkpoint(model: ProxyModel, cfg: ProxyConfig, tokenizer_path: str | P
     """Write config.json + model.pt + tokenizer.json into out_dir (atomically per file)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write_text(out / "config.json", json.dumps(cfg.model_dump(), indent=2) + "\n")
+    atomic_write_text(out / "config.json", json.dumps(cfg.model_dump(), indent=2) + "\n")
     state = {k: v.detach().to("cpu").clone() for k, v in _unwrap(model).state_dict().items()}
     tmp = out / "model.pt.tmp"
     torch.save(state, tmp)
@@ -252,9 +253,3 @@ def load_checkpoint(dir: str | Path, device: str = "cpu") -> tuple[ProxyModel, A
 
 def _unwrap(model: nn.Module) -> nn.Module:
     return getattr(model, "_orig_mod", model)  # torch.compile wraps the module
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)

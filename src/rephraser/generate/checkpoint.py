@@ -13,13 +13,11 @@ workers can commit into one output folder without coordination.
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
+from rephraser.atomic import atomic_write_bytes, atomic_write_table, fsync_dir
 from rephraser.errors import ResumeError
 from rephraser.records import Row, rows_to_table
 
@@ -30,31 +28,6 @@ INPUT_PROMPT = "_input"  # pseudo-prompt of records rejected before any model ca
 
 def shard_tag(index: int, count: int) -> str:
     return f"s{index:05d}-of-{count:05d}"
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_parquet(path: Path, rows: list[Row]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(rows_to_table(rows), tmp, compression="zstd")
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 @dataclass
@@ -126,8 +99,7 @@ class Checkpoint:
             by_file.setdefault(folder / f"{self.tag}-part-{part:05d}.parquet", []).append(r)
         touched_dirs = set()
         for path, group in sorted(by_file.items()):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_parquet(path, group)
+            atomic_write_table(rows_to_table(group), path, sync_dir=False)
             touched_dirs.add(path.parent)
         for d in touched_dirs:
             fsync_dir(d)
@@ -141,7 +113,6 @@ class Checkpoint:
             "summary": summary,
         }
         atomic_write_bytes(self.manifest_dir / f"part-{part:05d}.json", json.dumps(manifest).encode())
-        fsync_dir(self.manifest_dir)
         self.state.next_part = part + 1
         self.state.units.update(units)
         self.state.text_hashes.update(text_hashes)

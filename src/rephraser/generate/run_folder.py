@@ -14,9 +14,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from rephraser.atomic import atomic_write_bytes
 from rephraser.config import RunConfig
 from rephraser.errors import ResumeError
-from rephraser.generate.checkpoint import FATE_DIRS, atomic_write_bytes
+from rephraser.generate.checkpoint import FATE_DIRS
 from rephraser.prompts.spec import PromptSpec
 
 

@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from rephraser import __version__
+from rephraser.atomic import atomic_write_bytes
 from rephraser.config import RunConfig
 from rephraser.engines import build_engine
 from rephraser.engines.base import Engine, FatalEngineError
 from rephraser.errors import ConfigError, FailureBudgetExceeded, RephraserError, ResumeError
 from rephraser.generate.cache import RequestCache
 from rephraser.generate.calls import Caller, DeadLetter
-from rephraser.generate.checkpoint import INPUT_PROMPT, Checkpoint, atomic_write_bytes, shard_tag
+from rephraser.generate.checkpoint import INPUT_PROMPT, Checkpoint, shard_tag
 from rephraser.generate.progress import RunProgress
 from rephraser.generate.rollouts import Rollout
 from rephraser.generate.run_folder import aggregate_parts, merge_shard_stats, prepare

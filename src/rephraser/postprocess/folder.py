@@ -7,11 +7,10 @@ are skipped: only committed parts count.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -111,23 +110,3 @@ def read_part(part: PartFile) -> pa.Table:
     if missing:
         raise OutputFolderError(f"{part.path}: missing columns {missing} (not a rephraser row file)")
     return table.select(list(ROW_COLUMNS))
-
-
-def atomic_write_bytes(dest: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Write via a hidden temp file, fsync, rename, fsync the folder: readers never see half a file."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, dest)
-    dir_fd = os.open(dest.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def write_table_atomic(table: pa.Table, dest: Path) -> None:
-    atomic_write_bytes(dest, lambda f: pq.write_table(table, f))

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import yaml
 
+from rephraser.atomic import atomic_write, atomic_write_bytes, atomic_write_table
 from rephraser.errors import ConfigError, RephraserError
 from rephraser.postprocess.contract import apply_contract
 from rephraser.postprocess.dedup import DedupReport, RowKey, find_duplicates
@@ -27,11 +28,9 @@ from rephraser.postprocess.folder import (
     STATUS_DIRS,
     OutputFolderError,
     PartFile,
-    atomic_write_bytes,
     check_output_folder,
     list_parts,
     read_part,
-    write_table_atomic,
 )
 from rephraser.prompts.spec import PromptSpec
 from rephraser.records import ROW_SCHEMA
@@ -202,16 +201,16 @@ def reapply_contracts(
         for status, rows in out_rows.items():
             if rows:
                 table = pa.Table.from_pylist(rows, schema=ROW_SCHEMA)
-                write_table_atomic(table, dest / STATUS_DIRS[status] / prompt / name)
+                atomic_write_table(table, dest / STATUS_DIRS[status] / prompt / name)
     for part in parts:
         if part.status == "failed":
             rows = read_part(part)
             summary.rows_in["failed"] += rows.num_rows
             summary.rows_out["failed"] += rows.num_rows
             target = dest / STATUS_DIRS["failed"] / part.prompt / part.name
-            atomic_write_bytes(target, lambda f, src=part.path: f.write(src.read_bytes()))
+            atomic_write(target, lambda f, src=part.path: f.write(src.read_bytes()))
     if (root / "config.yaml").is_file():
-        atomic_write_bytes(dest / "config.yaml", lambda f: f.write((root / "config.yaml").read_bytes()))
+        atomic_write_bytes(dest / "config.yaml", (root / "config.yaml").read_bytes())
     record = {
         "source": str(root),
         "prompts": {p: {"hash": s.hash, "version": s.version} for p, s in sorted(specs.items())},
@@ -219,5 +218,5 @@ def reapply_contracts(
         "allow_length_finish": allow_length_finish,
         **summary.to_dict(),
     }
-    atomic_write_bytes(dest / "clean.json", lambda f: f.write(json.dumps(record, indent=2).encode()))
+    atomic_write_bytes(dest / "clean.json", json.dumps(record, indent=2).encode())
     return summary

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
+from rephraser.atomic import atomic_write_text
 from rephraser.errors import RephraserError
 from rephraser.records import ROW_COLUMNS
 
@@ -139,10 +140,7 @@ def parse_json_object(text: str | None) -> dict[str, Any]:
 def write_text_atomic(target: Path, text: str) -> Path:
     """Write via a temp file + rename so a reader never sees half a card or report."""
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(target)
+        atomic_write_text(target, text)
     except OSError as e:
         raise ReportError(f"cannot write {target}: {e.strerror or e}") from None
     return target

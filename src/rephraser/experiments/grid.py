@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from rephraser.errors import RephraserError
 from rephraser.experiments.cells import Cell, expand, select_cells
 from rephraser.experiments.config import ExperimentConfig
 from rephraser.experiments.results import write_results
@@ -48,12 +49,22 @@ def run_grid(cfg: ExperimentConfig, *, out: str | Path | None = None, only: list
                 skipped += 1
                 continue
             t0 = time.perf_counter()
-            run_stage(stage, cfg, root, log=lambda msg: log(f"  {msg}"))
+            try:
+                run_stage(stage, cfg, root, log=lambda msg: log(f"  {msg}"))
+            except RephraserError as e:  # say where in the grid it failed; the marker is not written
+                raise _with_context(e, f"cell {cell.name}, {stage.kind} stage {stage.key}") from None
             ran += 1
             log(f"  {stage.kind} {stage.key} done in {time.perf_counter() - t0:.1f}s")
         write_cell_view(cell, root)
     log(f"stages run: {ran}, already done: {skipped}")
     return write_results(cfg, cells, root)
+
+
+def _with_context(e: RephraserError, where: str) -> RephraserError:
+    try:
+        return type(e)(f"{where}: {e}")
+    except TypeError:  # a subclass with a different constructor
+        return RephraserError(f"{where}: {e}")
 
 
 def cell_seed_dir(cell: Cell, seed: int, root: Path) -> Path:

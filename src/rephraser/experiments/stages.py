@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -131,7 +132,7 @@ def _generate(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any)
 
     run = generation_config(stage, cfg, out)
     log(f"generate: {run.prompts[0]} with {run.engine.model} ({run.engine.kind}) -> {d}")
-    stats = run_config(run, progress=False)
+    stats = run_config(run, progress=sys.stderr.isatty())  # a live bar only on a terminal
     per_prompt = compute_stats(d, quality=False)["prompts"]
     prompt_stats = next(iter(v for k, v in per_prompt.items() if k != "_input"), {}) if per_prompt else {}
     session = stats.get("session", {})
@@ -143,6 +144,7 @@ def _generate(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any)
         "opening_collapse": prompt_stats.get("opening_collapse"),
         "length_ratio_p50": (prompt_stats.get("length_ratio") or {}).get("p50"),
         "ok_completion_tokens": (prompt_stats.get("output_tokens") or {}).get("ok_completion_total"),
+        "rejection_reasons": dict(list((prompt_stats.get("rejection_reasons") or {}).items())[:5]),
     }
 
 
@@ -154,6 +156,7 @@ def _mix(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any) -> d
     comps = []
     for c in stage.spec["components"]:
         if c["kind"] == "rephrased":
+            _require_rows(stage.dep("generate"), out)
             comps.append(MixComponent(path=str(stage.dep("generate").dir(out)), kind="rephrased",
                                       prompt=c["prompt"], weight=c["weight"], name="synthetic"))
         elif c["kind"] == "source":
@@ -170,6 +173,14 @@ def _mix(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any) -> d
     return {"achieved_tokens": manifest["achieved_tokens"], "documents": manifest["documents"],
             "components": {c["name"]: {k: c[k] for k in ("achieved_share", "unique_documents", "repeat_factor")}
                            for c in manifest["components"]}}
+
+
+def _require_rows(gen: Stage, out: Path) -> None:
+    """A generation that kept no row cannot be mixed: say why (its rejection reasons), not 'no data/'."""
+    g = (read_marker(gen, out) or {}).get("outputs", {})
+    if (g.get("rows") or {}).get("ok", 1) == 0:
+        reasons = "; ".join(f"{n}x {r}" for r, n in (g.get("rejection_reasons") or {}).items()) or "none recorded"
+        raise RephraserError(f"generate stage {gen.key} kept no rows ({g['rows']}); top reasons: {reasons}")
 
 
 # ---- tokenize: the mixture with the grid's tokenizer ---------------------------------------------

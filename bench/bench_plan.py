@@ -47,7 +47,7 @@ def write_config(path: Path, docs: Path, port: int, out: Path, in_flight: int, p
     path.write_text(
         f"source: {{path: {docs}}}\nprompts: [{prompt}]\n"
         f"engine: {{kind: openai, base_url: 'http://127.0.0.1:{port}/v1', model: fake-model}}\n"
-        f"sampling: {{max_tokens: 128}}\noutput: {{dir: {out}, rows_per_shard: 100}}\n"
+        f"sampling: {{max_tokens: 128}}\noutput: {{dir: {out}, rows_per_part: 100}}\n"
         f"max_in_flight: {in_flight}\n"
     )
 

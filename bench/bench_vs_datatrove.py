@@ -63,7 +63,7 @@ def run_rephraser(docs_path: Path, port: int, in_flight: int, max_tokens: int, o
     cfg = validate({
         "source": {"path": str(docs_path)}, "prompts": ["faq"], "max_in_flight": in_flight,
         "engine": {"kind": "openai", "base_url": f"http://127.0.0.1:{port}/v1", "model": "fake-model"},
-        "sampling": {"max_tokens": max_tokens}, "output": {"dir": str(out), "rows_per_shard": 100},
+        "sampling": {"max_tokens": max_tokens}, "output": {"dir": str(out), "rows_per_part": 100},
     })
     t0 = time.monotonic()
     stats = run_config(cfg, progress=False)

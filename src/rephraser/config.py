@@ -112,7 +112,7 @@ class PostprocessConfig(Strict):
 
 class OutputConfig(Strict):
     dir: str = "out/quickstart"
-    rows_per_shard: int = Field(1000, ge=1)
+    rows_per_part: int = Field(1000, ge=1)
     flush_seconds: float = Field(30.0, gt=0, description="commit a shard at least this often")
 
 

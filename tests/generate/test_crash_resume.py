@@ -23,7 +23,7 @@ N_DOCS = 300
 def test_kill9_many_times_then_exactly_once(tmp_path, fake_server):
     url = fake_server("--delay-ms", "150")
     corpus = write_corpus(tmp_path / "in.jsonl", N_DOCS, bad=True)
-    extra = ("--max-in-flight", "8", "--rows-per-shard", "7")
+    extra = ("--max-in-flight", "8", "--rows-per-part", "7")
     ref = tmp_path / "reference"
     cli(*fake_run_args(url, corpus, ref, *extra), "--max-tokens", "48", timeout=300)
 

@@ -45,12 +45,12 @@ def write_docs(path: Path, n: int, seed: int = 0) -> Path:
     return path
 
 
-def run_yaml(path: Path, docs: Path, base_url: str, out: Path, *, in_flight: int = 8, rows_per_shard: int = 20,
+def run_yaml(path: Path, docs: Path, base_url: str, out: Path, *, in_flight: int = 8, rows_per_part: int = 20,
              prompts: str = "faq") -> Path:
     path.write_text(
         f"source: {{path: '{docs}'}}\nprompts: [{prompts}]\n"
         f"engine: {{kind: openai, base_url: '{base_url}', model: fake-model}}\n"
-        f"sampling: {{max_tokens: 64}}\noutput: {{dir: '{out}', rows_per_shard: {rows_per_shard}}}\n"
+        f"sampling: {{max_tokens: 64}}\noutput: {{dir: '{out}', rows_per_part: {rows_per_part}}}\n"
         f"max_in_flight: {in_flight}\n"
     )
     return path

@@ -39,7 +39,7 @@ def test_killed_worker_shard_is_retried_and_exactly_once(tmp_path, fake_server):
     url = fake_server("--delay-ms", "150")
     docs = write_docs(tmp_path / "docs.jsonl", 48)
     out = tmp_path / "out"
-    cfg = load_yaml(run_yaml(tmp_path / "run.yaml", docs, url, out, in_flight=2, rows_per_shard=2))
+    cfg = load_yaml(run_yaml(tmp_path / "run.yaml", docs, url, out, in_flight=2, rows_per_part=2))
     ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
     try:
         result: dict = {}

@@ -32,7 +32,7 @@ def test_job_array_tasks_cover_every_document_once(tmp_path, fake_server):
     url = fake_server()
     docs = write_docs(tmp_path / "docs.jsonl", 30)
     out = tmp_path / "out"
-    cfg = run_yaml(tmp_path / "run.yaml", docs, url, out, rows_per_shard=4, prompts="article,faq")
+    cfg = run_yaml(tmp_path / "run.yaml", docs, url, out, rows_per_part=4, prompts="article,faq")
     script = tmp_path / "jobs" / "job.sbatch"
     res = subprocess.run([*CLI, "slurm", "--config", str(cfg), "--array", "3", "--gpus-per-task", "0",
                           "--rephraser", RUNNER, "--output-script", str(script), "--followups"],

@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
         rollout: str | None = typer.Option(None, help="single | samples | chunked"),
         output: str | None = typer.Option(None, "--output", "-o", help="output folder"),
         max_in_flight: int | None = typer.Option(None, help="requests kept in flight"),
-        rows_per_shard: int | None = typer.Option(None, help="commit a part every this many rows"),
+        rows_per_part: int | None = typer.Option(None, help="commit a part every this many rows"),
         force: bool = typer.Option(False, help="continue although config, prompts or inputs changed"),
         overwrite: bool = typer.Option(False, help="delete the output folder's previous results first"),
         resume: bool = typer.Option(False, "--resume", help="require an existing run in --output to continue (resuming is automatic; this only refuses to start a new one)"),
@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
             "engine.api_key_env": api_key_env, "engine.n_ctx": n_ctx, "engine.parallel": parallel,
             "sampling.max_tokens": max_tokens, "sampling.temperature": temperature, "sampling.top_p": top_p,
             "sampling.top_k": top_k, "sampling.seed": seed, "sampling.n": samples, "rollout.kind": rollout,
-            "output.dir": output, "output.rows_per_shard": rows_per_shard, "max_in_flight": max_in_flight,
+            "output.dir": output, "output.rows_per_part": rows_per_part, "max_in_flight": max_in_flight,
         }
         if shard:
             overrides["source.shard_index"], overrides["source.shard_count"] = parse_shard(shard)

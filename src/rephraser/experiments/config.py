@@ -55,7 +55,7 @@ class GenerationSpec(Strict):
     retry: RetryConfig = Field(default_factory=RetryConfig)
     postprocess: PostprocessConfig = Field(default_factory=PostprocessConfig)
     max_in_flight: int = Field(64, ge=1)
-    rows_per_shard: int = Field(1000, ge=1)
+    rows_per_part: int = Field(1000, ge=1)
 
 
 class GeneratorSpec(Strict):

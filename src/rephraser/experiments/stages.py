@@ -122,7 +122,7 @@ def generation_config(stage: Stage, cfg: ExperimentConfig, out: Path) -> Any:
                             limit=stage.spec["rephrase_docs"]),
         prompts=[stage.meta["prompt_ref"]], engine=cfg.generators[stage.meta["generator"]].engine,
         sampling=g.sampling, rollout=g.rollout, retry=g.retry, postprocess=g.postprocess,
-        max_in_flight=g.max_in_flight, output=OutputConfig(dir=str(stage.dir(out)), rows_per_shard=g.rows_per_shard),
+        max_in_flight=g.max_in_flight, output=OutputConfig(dir=str(stage.dir(out)), rows_per_part=g.rows_per_part),
     )
 
 

@@ -174,7 +174,7 @@ class Runner:
         self._flush()
 
     def _flush(self, force: bool = False) -> None:
-        due = len(self.buffer) >= self.cfg.output.rows_per_shard or (
+        due = len(self.buffer) >= self.cfg.output.rows_per_part or (
             time.monotonic() - self.last_flush >= self.cfg.output.flush_seconds)
         if self.buffer and (force or due):
             self.ckpt.commit(self.buffer, self.buffer_hashes)

@@ -101,7 +101,7 @@ def iter_rows(
 
 
 def read_part(part: PartFile) -> pa.Table:
-    """One whole part with every row column (parts are bounded by rows_per_shard)."""
+    """One whole part with every row column (parts are bounded by rows_per_part)."""
     try:
         table = pq.read_table(part.path)
     except (OSError, pa.ArrowException) as e:

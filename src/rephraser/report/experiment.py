@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-_SKIP_DIRS = {"data", "rejected", "dead_letter", "cache", "manifests", ".git"}
+_SKIP_DIRS = {"data", "rejected", "dead_letter", "cache", "manifests", "stages", ".git"}  # stages/: grid internals, copied to cells/
 _SEED = re.compile(r"^(?:seed|s)[-_]?(\d+)$")
 _RATIO = re.compile(r"(?:^|[-_])(?:mix|ratio)[-_]?(\d+(?:\.\d+)?)(?:$|[-_])")
 MAX_CURVES = 24  # more lines than this make an unreadable plot

@@ -82,3 +82,24 @@ def test_resources_and_slots():
     assert cluster_slots({"CPU": 16.0}, task_resources(RunConfig.model_validate({"engine": {"threads": 4}}))) == 4
     s = shard_config(RunConfig(), 2, 5).source
     assert (s.shard_index, s.shard_count) == (2, 5)
+
+
+@pytest.mark.timeout(240)
+def test_run_command_with_ray_local(tmp_path, fake_server):
+    """`rephraser run --ray local` is the same YAML as a local run, spread over Ray shard tasks."""
+    import json
+    import subprocess
+    import sys
+
+    url = fake_server()
+    docs = write_docs(tmp_path / "docs.jsonl", 24)
+    out = tmp_path / "out"
+    cfg_path = run_yaml(tmp_path / "run.yaml", docs, url, out)
+    p = subprocess.run([sys.executable, "-m", "rephraser.cli", "run", "--config", str(cfg_path), "--ray", "local",
+                        "--ray-shards", "2", "--no-progress"], capture_output=True, text=True, timeout=220,
+                       env={**os.environ, "RAY_DISABLE_IMPORT_WARNING": "1"})
+    assert p.returncode == 0, p.stderr[-2000:]
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["shards"] == 2 and stats["conservation_ok"]
+    assert stats["rows"]["ok"] + stats["rows"]["rejected"] == 24 and stats["rows"]["failed"] == 0
+    assert "accounting OK" in p.stdout

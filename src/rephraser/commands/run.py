@@ -5,6 +5,7 @@ Flags are shortcuts that fill the same RunConfig a YAML file describes; a flag o
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,9 @@ def register(app: typer.Typer) -> None:
         if ray:
             from rephraser.scale.ray import run_on_ray
 
-            stats = run_on_ray(cfg, ray, ray_shards or None)
+            run_on_ray(cfg, ray, ray_shards or None)
+            # every shard merged its stats into OUT/stats.json as it finished
+            stats = json.loads((Path(cfg.output.dir) / "stats.json").read_text(encoding="utf-8"))
         else:
             from rephraser.generate.runner import run_config
 

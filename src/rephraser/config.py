@@ -106,6 +106,9 @@ class RetryConfig(Strict):
 
 class PostprocessConfig(Strict):
     enabled: bool = True
+    enforce: bool = Field(True, description="False: a row that fails its contract is still kept (cleaned) as ok, "
+                          "with reason 'not enforced: ...', so compliance is measured but nothing is filtered "
+                          "(the study trained on unfiltered outputs)")
     allow_length_finish: bool = False
     dedup: Literal["off", "report"] = Field("off", description="report near/exact duplicates at the end (drop them with `rephraser clean --dedup drop`)")
 

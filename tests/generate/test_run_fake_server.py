@@ -199,3 +199,21 @@ def test_samples_rollout_keeps_all_or_best(tmp_path, fake_server):
     cli("run", "--config", str(tmp_path / "best.yaml"), "--no-progress")
     best = read_rows(out_best)
     assert len(best) == 3 and all(r["calls"] == 3 for r in best)
+
+
+def test_unenforced_contract_keeps_rows_and_still_measures_compliance(tmp_path, fake_server):
+    from rephraser.postprocess.stats import compute_stats
+
+    url = fake_server()
+    corpus = write_corpus(tmp_path / "in.jsonl", 6)
+    out = tmp_path / "out"
+    cfg = {"source": {"path": str(corpus)}, "prompts": ["faq"], "postprocess": {"enforce": False},
+           "engine": {"kind": "openai", "base_url": url, "model": "fake-model"}, "output": {"dir": str(out)}}
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(cfg))
+    cli("run", "--config", str(tmp_path / "run.yaml"), "--no-progress")
+    rows = read_rows(out)
+    assert len(rows) == 6 and not read_rows(out, "rejected")  # the fake's single Q/A fails qa_pairs, yet is kept
+    assert all(r["reason"].startswith("not enforced: fewer than 2 question-answer pairs") for r in rows)
+    faq = compute_stats(out, quality=False)["prompts"]["faq"]
+    assert faq["ok"] == 6 and faq["kept_failing_contract"] == 6 and faq["format_compliance"] == 0.0
+    assert faq["rejection_rules"] == {"validator:qa_pairs": 6}

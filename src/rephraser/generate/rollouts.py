@@ -19,6 +19,7 @@ from rephraser.config import PostprocessConfig, RolloutConfig, SamplingConfig
 from rephraser.engines.base import Capabilities, ContextOverflowError, Sampling
 from rephraser.generate.calls import AttemptBudget, Caller, DeadLetter
 from rephraser.generate.truncate import fit_tokens, split_chunks
+from rephraser.postprocess.contract import NOT_ENFORCED, apply_contract
 from rephraser.prompts.spec import PromptSpec
 from rephraser.records import Document, Row, dumps_json
 
@@ -125,6 +126,7 @@ class Rollout:
         raws: list[str] = []
         pt = ct = attempts = 0
         finish = None
+        kept_reason: str | None = None
         for i, chunk in enumerate(chunks):
             messages = self._messages(chunk)
             if i > 0 and self.spec.mode == "chat" and carry > 0:
@@ -148,18 +150,21 @@ class Rollout:
                 return Outcome(False, o.text, "\n\n".join(raws), f"chunk {i + 1}/{len(chunks)}: {o.reason}", finish,
                                pt, ct, i + 1, attempts, False, len(doc.text))
             outputs.append(o.text)
-        return Outcome(True, "\n\n".join(outputs), "\n\n".join(raws), None, finish, pt, ct, len(chunks), attempts,
-                       False, len(doc.text))
+            kept_reason = kept_reason or (o.reason and f"{NOT_ENFORCED}chunk {i + 1}/{len(chunks)}: "
+                                          f"{o.reason[len(NOT_ENFORCED):]}")
+        return Outcome(True, "\n\n".join(outputs), "\n\n".join(raws), kept_reason, finish, pt, ct, len(chunks),
+                       attempts, False, len(doc.text))
 
     # ---- judging & rows -------------------------------------------------------------
     def _judge(self, raw: str, finish: str, source: str, pt: int, ct: int, calls: int, attempts: int,
                truncated: bool, input_chars: int) -> Outcome:
         if not self.post.enabled:
             return Outcome(True, raw, raw, None, finish, pt, ct, calls, attempts, truncated, input_chars)
-        from rephraser.postprocess.contract import apply_contract
-
         v = apply_contract(self.spec, raw, source_text=source, finish_reason=finish,
                            allow_length_finish=self.post.allow_length_finish or None)
+        if not v.ok and not self.post.enforce and v.text.strip():
+            return Outcome(True, v.text, raw, f"{NOT_ENFORCED}{v.reason}", finish, pt, ct, calls, attempts, truncated,
+                           input_chars)
         return Outcome(v.ok, v.text, raw, v.reason, finish, pt, ct, calls, attempts, truncated, input_chars)
 
     def _rejected(self, reason: str, truncated: bool, input_chars: int) -> Outcome:

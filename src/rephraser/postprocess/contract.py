@@ -18,6 +18,11 @@ from rephraser.prompts.spec import Contract, PromptSpec
 RULES: tuple[str, ...] = ("finish_reason", "tagged_block", "refusal", "empty", "validator", "length_window")
 
 
+# Reason prefix of rows kept although they failed their contract (postprocess.enforce=false): the
+# verdict is recorded and counted by `rephraser stats`, but the row is not filtered out.
+NOT_ENFORCED = "not enforced: "
+
+
 @dataclass(frozen=True)
 class Verdict:
     ok: bool

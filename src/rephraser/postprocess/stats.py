@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from rephraser.postprocess.contract import NOT_ENFORCED
 from rephraser.postprocess.folder import STATUS_DIRS, check_output_folder, iter_rows
 from rephraser.postprocess.quality import assess
 
@@ -136,7 +137,7 @@ class _Group:
         self.k, self.top, self.quality = opening_words, top, quality
         self.ids: set[str] = set()
         self.counts: Counter[str] = Counter()
-        self.contract_rejected = self.input_rejected = 0
+        self.contract_rejected = self.input_rejected = self.kept_failing = 0
         self.reasons: Counter[str] = Counter()
         self.rules: Counter[str] = Counter()
         self.failures: Counter[str] = Counter()
@@ -170,6 +171,10 @@ class _Group:
             self.failures[row.get("reason") or "(none)"] += 1
         elif status == "ok":
             self.ok_completion_total += ct or 0
+            if derived["rule"] is not None:  # kept although its contract failed (postprocess.enforce=false)
+                self.kept_failing += 1
+                self.reasons[row["reason"]] += 1
+                self.rules[derived["rule"]] += 1
             self._add_text(derived)
 
     def _add_text(self, d: dict[str, Any]) -> None:
@@ -194,6 +199,7 @@ class _Group:
     def finish(self) -> dict[str, Any]:
         ok, rej, failed = self.counts["ok"], self.counts["rejected"], self.counts["failed"]
         judged = ok + self.contract_rejected
+        compliant = ok - self.kept_failing
         outputs = sum(self.openings.values())
         top_openings = [
             {"opening": o, "count": c, "share": round(c / outputs, 4)} for o, c in self.openings.most_common(self.top)
@@ -207,7 +213,8 @@ class _Group:
             "failed": failed,
             "contract_rejected": self.contract_rejected,
             "input_rejected": self.input_rejected,
-            "format_compliance": round(ok / judged, 4) if judged else None,
+            "kept_failing_contract": self.kept_failing,
+            "format_compliance": round(compliant / judged, 4) if judged else None,
             "rejection_reasons": dict(self.reasons.most_common()),
             "rejection_rules": dict(self.rules.most_common()),
             "failure_reasons": dict(self.failures.most_common()),
@@ -242,6 +249,8 @@ def _derive(status: str, row: dict[str, Any], quality: bool, validator: str | No
     if status == "rejected":
         # no model output => refused before generation (input problem), not a contract verdict
         d["rule"] = "input" if row.get("raw_generation") is None else classify_reason(row.get("reason"), validator)
+    if status == "ok" and (row.get("reason") or "").startswith(NOT_ENFORCED):
+        d["rule"] = classify_reason(row["reason"][len(NOT_ENFORCED):], validator)  # kept, but failed its contract
     if status == "ok":
         text = row.get("generation") or ""
         src = row.get("source_text") or ""

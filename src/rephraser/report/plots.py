@@ -33,7 +33,7 @@ def _png(fig) -> bytes:
     plt = _pyplot()
     buf = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=96)
+    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")  # keeps legends placed outside the axes
     plt.close(fig)
     return buf.getvalue()
 
@@ -111,7 +111,7 @@ def category_plot(categories: dict[str, dict[str, float]]) -> bytes | None:
     ax.set_xticks(range(len(cats)), cats)
     ax.set_ylabel("score")
     ax.set_title("Score per benchmark category")
-    ax.legend(fontsize=8, ncols=min(4, len(cells)))
+    ax.legend(fontsize=7, ncols=min(3, len(cells)), loc="upper center", bbox_to_anchor=(0.5, -0.12))
     return _png(fig)
 
 
@@ -137,31 +137,44 @@ def mix_ratio_plot(points: list[dict[str, Any]]) -> bytes | None:
 
 
 def training_curves_plot(curves: dict[str, list[dict[str, Any]]]) -> bytes | None:
+    """Loss (solid: train, dashed: held-out) and held-out bpb; one colour and legend entry per cell,
+    shared by its seeds (labels ".../seedN"), so a grid of 15 runs stays readable."""
     curves = {k: v for k, v in curves.items() if v}
     if not curves:
         return None
     plt = _pyplot()
     has_bpb = any(p.get("bpb") is not None for v in curves.values() for p in v)
-    fig, axes = plt.subplots(1, 2 if has_bpb else 1, figsize=(10 if has_bpb else 5.5, 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, 2 if has_bpb else 1, figsize=(10 if has_bpb else 5.5, 3.8), squeeze=False)
     ax_loss = axes[0][0]
+    groups = list(dict.fromkeys(_strip_seed(label) for label in curves))
+    colour = {g: f"C{i % 10}" for i, g in enumerate(groups)}
+    labelled: set[str] = set()
     for label, points in curves.items():
+        group = _strip_seed(label)
+        legend = group if group not in labelled else None
+        labelled.add(group)
         x_key = "tokens" if all(p.get("tokens") is not None for p in points) else "step"
         xs = [p[x_key] for p in points if p.get("loss") is not None]
-        ax_loss.plot(xs, [p["loss"] for p in points if p.get("loss") is not None], label=f"{label} train")
+        ax_loss.plot(xs, [p["loss"] for p in points if p.get("loss") is not None], color=colour[group],
+                     linewidth=1, alpha=0.8, label=legend)
         held = [(p[x_key], p["heldout_loss"]) for p in points if p.get("heldout_loss") is not None]
         if held:
-            ax_loss.plot(*zip(*held, strict=True), linestyle="--", marker=".", label=f"{label} held-out")
+            ax_loss.plot(*zip(*held, strict=True), linestyle="--", color=colour[group], linewidth=1)
         if has_bpb:
             bpb = [(p[x_key], p["bpb"]) for p in points if p.get("bpb") is not None]
             if bpb:
-                axes[0][1].plot(*zip(*bpb, strict=True), marker=".", label=label)
+                axes[0][1].plot(*zip(*bpb, strict=True), marker=".", color=colour[group], linewidth=1)
     ax_loss.set_xlabel("tokens (or steps)")
     ax_loss.set_ylabel("loss (nats/token)")
-    ax_loss.set_title("Training curves")
+    ax_loss.set_title("Training curves (solid train, dashed held-out)")
     ax_loss.legend(fontsize=7)
     if has_bpb:
         axes[0][1].set_xlabel("tokens (or steps)")
         axes[0][1].set_ylabel("held-out bits per byte")
-        axes[0][1].set_title("Held-out bits per byte")
-        axes[0][1].legend(fontsize=7)
+        axes[0][1].set_title("Held-out bits per byte (each run's own split)")
     return _png(fig)
+
+
+def _strip_seed(label: str) -> str:
+    head, _, tail = label.rpartition("/")
+    return head if head and tail.startswith("seed") else label

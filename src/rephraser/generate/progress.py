@@ -17,6 +17,26 @@ from rich.progress import (
 
 from rephraser.records import Row
 
+COUNT_MAX_BYTES = 1 << 30  # count the input for the progress total only when it is cheap to read twice
+
+
+def estimate_total_units(cfg, n_prompts: int) -> int | None:
+    """Units (document x prompt) this shard will see, for the progress bar; None when unknown or costly."""
+    src = cfg.source
+    per_shard_cap = src.limit
+    if not sys.stderr.isatty():
+        return None
+    try:
+        from rephraser.scale.plan import count_records
+        from rephraser.sources.files import is_wiki, list_files
+
+        if not is_wiki(src) and sum(f.path.stat().st_size for f in list_files(src).files) > COUNT_MAX_BYTES:
+            return per_shard_cap * n_prompts if per_shard_cap else None
+        records = -(-count_records(src) // src.shard_count)  # shards split by id hash: ≈ an equal share
+    except Exception:  # noqa: BLE001 - a progress total is a nicety; reading errors surface in the run itself
+        return per_shard_cap * n_prompts if per_shard_cap else None
+    return min(records, per_shard_cap or records) * n_prompts
+
 
 class RunProgress:
     def __init__(self, *, enabled: bool, total: int | None, caller):

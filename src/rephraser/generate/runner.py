@@ -26,7 +26,7 @@ from rephraser.errors import ConfigError, FailureBudgetExceeded, RephraserError,
 from rephraser.generate.cache import RequestCache
 from rephraser.generate.calls import Caller, DeadLetter
 from rephraser.generate.checkpoint import INPUT_PROMPT, Checkpoint, shard_tag
-from rephraser.generate.progress import RunProgress
+from rephraser.generate.progress import RunProgress, estimate_total_units
 from rephraser.generate.rollouts import Rollout
 from rephraser.generate.run_folder import aggregate_parts, merge_shard_stats, prepare
 from rephraser.prompts.registry import resolve_prompt
@@ -84,7 +84,7 @@ class Runner:
             if r.input_budget < 16:
                 raise ConfigError(f"prompt {name}: max_tokens {cfg.sampling.max_tokens} leaves {r.input_budget} tokens "
                                   f"for the document in a {caps.max_context}-token context; lower max_tokens or raise n_ctx")
-        total = cfg.source.limit * len(prompts) if cfg.source.limit else None
+        total = estimate_total_units(cfg, len(prompts)) if self.show_progress else None
         self.progress = RunProgress(enabled=self.show_progress, total=total, caller=caller)
         scope_units: list[tuple[str, str]] = []
         scope_docs = scope_input_rejected = 0

@@ -25,3 +25,24 @@ def test_plots_make_png_or_none() -> None:
     assert plots.training_curves_plot({"run": curve, "steps-only": [{"step": 1, "loss": 2.0}]}).startswith(PNG)
     assert plots.training_curves_plot({"empty": []}) is None
     assert plots.data_uri(b"abc") == "data:image/png;base64,YWJj"
+
+
+def test_generator_plot_and_discovery(tmp_path) -> None:
+    import json
+
+    from rephraser.report.experiment import load_experiment
+
+    for cell, gen, prompt, base in (("base", None, None, "source_only"), ("faq-smol/mix50", "smol", "faq", None),
+                                    ("cont-gem/mix50", "gem", "continue", None)):
+        for seed in (0, 1):
+            d = tmp_path / "cells" / cell / f"seed{seed}"
+            d.mkdir(parents=True)
+            general = {"seed": seed, "generator": gen, "prompt": prompt, "baseline": base}
+            (d / "results.json").write_text(json.dumps({"macro": 0.1 + seed / 100, "config_general": general}))
+    exp = load_experiment(tmp_path)
+    assert {(s["generator"], s["prompt"]) for s in exp.generator_points} == {("smol", "faq"), ("gem", "continue")}
+    assert len(exp.generator_points) == 4
+    baselines = [s for s in exp.scores if s.get("baseline")]
+    assert len(baselines) == 2
+    assert plots.generator_plot(exp.generator_points, baselines).startswith(PNG)
+    assert plots.generator_plot([]) is None

@@ -41,6 +41,11 @@ class ExperimentData:
         return {c: {k: statistics.fmean(v) for k, v in cats.items()} for c, cats in acc.items()}
 
     @property
+    def generator_points(self) -> list[dict[str, Any]]:
+        """Scores of cells that name their generator (experiment grids do), for score-by-generator plots."""
+        return [s for s in self.scores if s.get("generator")]
+
+    @property
     def mix_points(self) -> list[dict[str, Any]]:
         return [s for s in self.scores if s.get("ratio") is not None]
 
@@ -100,6 +105,8 @@ def load_experiment(root: str | Path) -> ExperimentData:
         general = obj.get("config_general") if isinstance(obj.get("config_general"), dict) else {}
         entry = _cell_of(f.relative_to(root).parts[:-1], general)
         cats = obj.get("categories") if isinstance(obj.get("categories"), dict) else {}
+        entry.update(generator=general.get("generator"), prompt=general.get("prompt"),
+                     baseline=general.get("baseline"))
         entry.update(macro=float(obj["macro"]), micro=obj.get("micro"), file=str(f.relative_to(root)),
                      categories={k: _category_value(v) for k, v in cats.items()})
         data.scores.append(entry)

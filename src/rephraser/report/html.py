@@ -191,6 +191,8 @@ def experiment_section(exp: ExperimentData) -> str:
         _figure(plots.macro_by_cell_plot(exp.scores), "Macro score per cell (error bars: std over seeds)"),
         _figure(plots.category_plot(exp.categories), "Score per category (mean over seeds)"),
         _figure(plots.mix_ratio_plot(exp.mix_points), "Score vs synthetic share"),
+        _figure(plots.generator_plot(exp.generator_points, [s for s in exp.scores if s.get("baseline")]),
+                "Score by generator (family/size as named in the grid) and prompt; lines: baselines"),
         _figure(plots.training_curves_plot(exp.curves), "Training curves"),
     ]
     table = _grid(["cell", "seeds", "macro (mean ± std)", "micro (mean)", "synthetic share"], rows) if rows else ""

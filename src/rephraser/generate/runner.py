@@ -64,6 +64,7 @@ class Runner:
         from rephraser.sources import iter_source
 
         prompts = [resolve_prompt(p) for p in cfg.prompts]
+        records = iter_source(cfg.source)  # checks the input now: a bad path fails before any output or engine start
         out = prepare(cfg, prompts, force=self.force, overwrite=self.overwrite)
         tag = shard_tag(cfg.source.shard_index, cfg.source.shard_count)
         t0 = time.monotonic()
@@ -94,7 +95,7 @@ class Runner:
         wall0 = time.monotonic()
         try:
             with self.progress:
-                for item in iter_source(cfg.source):
+                for item in records:
                     if self.abort:
                         break
                     if isinstance(item, Rejection):

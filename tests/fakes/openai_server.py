@@ -126,6 +126,9 @@ class Server(ThreadingHTTPServer):
 # ---- request handling ----------------------------------------------------------------------------
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive
+    # Headers and body go out in two writes; without TCP_NODELAY, Nagle + delayed ACK stall every
+    # keep-alive response by ~40 ms on loopback (real servers such as uvicorn set it too).
+    disable_nagle_algorithm = True
     server: Server
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read stdout

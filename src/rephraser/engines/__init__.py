@@ -9,8 +9,9 @@ if TYPE_CHECKING:
     from rephraser.engines.base import Engine
 
 
-def build_engine(cfg: EngineConfig) -> Engine:
-    """Construct (not start) the engine a config names."""
+def build_engine(cfg: EngineConfig, max_in_flight: int | None = None) -> Engine:
+    """Construct (not start) the engine a config names. `max_in_flight` sizes HTTP connection pools so
+    every request the runner keeps in flight has its own keep-alive connection."""
     if cfg.kind == "llamacpp":
         from rephraser.engines.llamacpp import LlamaCppEngine
 
@@ -18,7 +19,7 @@ def build_engine(cfg: EngineConfig) -> Engine:
     if cfg.kind == "openai":
         from rephraser.engines.openai_http import OpenAIEngine
 
-        return OpenAIEngine(cfg)
+        return OpenAIEngine(cfg, max_connections=max_in_flight)
     if cfg.kind == "vllm":
         from rephraser.engines.vllm import VLLMEngine
 

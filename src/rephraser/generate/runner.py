@@ -71,7 +71,7 @@ class Runner:
         self.ckpt = Checkpoint(out, tag)
         state = self.ckpt.load()
         resume_s = time.monotonic() - t0
-        engine = self.engine or build_engine(cfg.engine)
+        engine = self.engine or build_engine(cfg.engine, max_in_flight=cfg.max_in_flight)
         try:
             await engine.start()
         except FatalEngineError as e:

@@ -217,3 +217,11 @@ def test_unenforced_contract_keeps_rows_and_still_measures_compliance(tmp_path, 
     faq = compute_stats(out, quality=False)["prompts"]["faq"]
     assert faq["ok"] == 6 and faq["kept_failing_contract"] == 6 and faq["format_compliance"] == 0.0
     assert faq["rejection_rules"] == {"validator:qa_pairs": 6}
+
+
+def test_max_tokens_leaving_no_room_for_the_document_is_a_config_error(tmp_path, fake_server):
+    url = fake_server()
+    corpus = write_corpus(tmp_path / "in.jsonl", 2)
+    p = cli(*fake_run_args(url, corpus, tmp_path / "out", "--n-ctx", "256", "--max-tokens", "250"), check=False)
+    assert p.returncode == 2 and "leaves" in p.stderr and "lower max_tokens or raise n_ctx" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1

@@ -83,6 +83,8 @@ class Runner:
                                          cfg.retry.max_attempts) for p in prompts}
         for name, r in self.rollouts.items():
             if r.input_budget < 16:
+                cache.close()
+                await engine.stop()  # library callers (experiment grids) must not keep a loaded model around
                 raise ConfigError(f"prompt {name}: max_tokens {cfg.sampling.max_tokens} leaves {r.input_budget} tokens "
                                   f"for the document in a {caps.max_context}-token context; lower max_tokens or raise n_ctx")
         total = estimate_total_units(cfg, len(prompts)) if self.show_progress else None

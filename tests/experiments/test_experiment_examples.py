@@ -36,8 +36,10 @@ def test_finephrase_is_the_production_setup(repo_root):
     assert cfg.train["preset"] == "1.7b" and cfg.eval.profile == "full"
 
 
-def dry_run(path) -> str:
-    p = subprocess.run([sys.executable, "-m", "rephraser.cli", "experiment", "run", str(path), "--dry-run"],
+def dry_run(path, out_dir) -> str:
+    # A fresh output folder: finished stages of an earlier real run would turn estimates into "0s".
+    p = subprocess.run([sys.executable, "-m", "rephraser.cli", "experiment", "run", str(path), "--dry-run",
+                        "-o", str(out_dir)],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     return p.stdout
@@ -45,7 +47,7 @@ def dry_run(path) -> str:
 
 @pytest.mark.parametrize("name", ["mini_ablation", "finephrase"])
 def test_dry_run_expands_with_estimates(repo_root, tmp_path, name):
-    out = dry_run(repo_root / "examples" / f"{name}.yaml")
+    out = dry_run(repo_root / "examples" / f"{name}.yaml", tmp_path / "grid")
     last = out.strip().splitlines()[-1]
     assert last.startswith("planned:") and "estimated time" in last and "?" not in last
     if name == "mini_ablation":

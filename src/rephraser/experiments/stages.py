@@ -8,13 +8,13 @@ resume inside the folder; the others are cheap and simply rerun).
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from rephraser.atomic import atomic_write_bytes
 from rephraser.errors import RephraserError
 from rephraser.experiments.cells import Stage
 from rephraser.experiments.config import ExperimentConfig
@@ -34,12 +34,8 @@ def read_marker(stage: Stage, out: Path) -> dict[str, Any] | None:
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, allow_nan=False, default=str) + "\n", encoding="utf-8")
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    tmp.replace(path)
+    """Results JSON with NaN refused (a NaN score is a bug, not a value) and odd types stringified."""
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, allow_nan=False, default=str) + "\n").encode("utf-8"))
 
 
 def run_stage(stage: Stage, cfg: ExperimentConfig, out: Path, log: Any = print) -> dict[str, Any]:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pyarrow as pa
 
 Status = Literal["ok", "rejected", "failed"]
-STATUSES: tuple[str, ...] = ("ok", "rejected", "failed")
+# Where each fate lives in an output folder (data/ is what training uses; HF layout: data/<prompt>/).
+FATE_DIRS: dict[str, str] = {"ok": "data", "rejected": "rejected", "failed": "dead_letter"}
 
 
 @dataclass(frozen=True)
@@ -106,9 +107,6 @@ class Row:
     input_chars_used: int | None = None
     reason: str | None = None
     attempts: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def dumps_json(value: Any) -> str:

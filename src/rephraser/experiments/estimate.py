@@ -76,7 +76,7 @@ def _train_docs(cfg: ExperimentConfig, stage: Stage, out: Path) -> int | None:
     if src.limit is not None:
         return round(src.limit * (1 - stage.spec["heldout_fraction"]))
     try:
-        from rephraser.scale.plan import count_records
+        from rephraser.sources.count import count_records
 
         return round(count_records(src) * (1 - stage.spec["heldout_fraction"]))
     except Exception:  # noqa: BLE001 - a source only the cluster can read: estimate without it

@@ -19,9 +19,8 @@ from pathlib import Path
 
 from rephraser.atomic import atomic_write_bytes, atomic_write_table, fsync_dir
 from rephraser.errors import ResumeError
-from rephraser.records import Row, rows_to_table
+from rephraser.records import FATE_DIRS, Row, rows_to_table
 
-FATE_DIRS = {"ok": "data", "rejected": "rejected", "failed": "dead_letter"}
 FATE_CODES = {"ok": "o", "rejected": "r", "failed": "f"}
 INPUT_PROMPT = "_input"  # pseudo-prompt of records rejected before any model call
 

@@ -27,7 +27,7 @@ def estimate_total_units(cfg, n_prompts: int) -> int | None:
     if not sys.stderr.isatty():
         return None
     try:
-        from rephraser.scale.plan import count_records
+        from rephraser.sources.count import count_records
         from rephraser.sources.files import is_wiki, list_files
 
         if not is_wiki(src) and sum(f.path.stat().st_size for f in list_files(src).files) > COUNT_MAX_BYTES:

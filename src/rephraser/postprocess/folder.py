@@ -16,10 +16,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rephraser.errors import RephraserError
+from rephraser.records import FATE_DIRS as STATUS_DIRS  # kept name: the post-processing code says "status"
 from rephraser.records import ROW_COLUMNS
 
 # status -> folder name, in the order fates are reported
-STATUS_DIRS: dict[str, str] = {"ok": "data", "rejected": "rejected", "failed": "dead_letter"}
 BATCH_ROWS = 2048
 
 

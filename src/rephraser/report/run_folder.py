@@ -18,10 +18,9 @@ import yaml
 
 from rephraser.atomic import atomic_write_text
 from rephraser.errors import RephraserError
-from rephraser.records import ROW_COLUMNS
+from rephraser.records import FATE_DIRS, ROW_COLUMNS
 
 # Folder of each fate, in the order reports list them.
-FATE_DIRS: dict[str, str] = {"ok": "data", "rejected": "rejected", "failed": "dead_letter"}
 
 LIGHT_COLUMNS: tuple[str, ...] = (
     "id", "sample", "prompt", "prompt_hash", "model", "engine", "status", "reason", "finish_reason",

@@ -1,0 +1,33 @@
+"""Count an input's records cheaply (no validation): Parquet footers, non-blank JSONL lines, the wiki size.
+
+Used by `rephraser plan`, grid estimates and the progress bar's total.
+"""
+
+from __future__ import annotations
+
+from rephraser.config import SourceConfig
+from rephraser.errors import SourceError
+
+
+def count_records(src: SourceConfig) -> int:
+    """Records in the whole input (every shard, before `limit`): JSONL lines, Parquet row counts."""
+    from rephraser.sources.files import is_wiki, list_files
+
+    if is_wiki(src):
+        from rephraser.sources.wiki import wiki_size
+
+        return wiki_size()
+    total = 0
+    for f in list_files(src).files:
+        if f.kind == "parquet":
+            import pyarrow.parquet as pq
+
+            try:
+                total += pq.ParquetFile(f.path).metadata.num_rows
+            except Exception as e:  # noqa: BLE001 - unreadable footer: one line naming the file
+                raise SourceError(f"cannot read Parquet metadata of {f.path}: {str(e).splitlines()[0]}") from None
+        else:
+            from rephraser.sources.lines import iter_lines
+
+            total += sum(1 for _, line in iter_lines(f.path) if line.strip())
+    return total

@@ -18,6 +18,11 @@ class SourceError(RephraserError):
     """An input file cannot be read at all (as opposed to one bad record in it)."""
 
 
+class StorageError(RephraserError):
+    """A path or URL cannot be read, listed or written (missing bucket or object, no access, endpoint down,
+    missing optional library); the message names the URL."""
+
+
 class ResumeError(RephraserError):
     """An output folder cannot be resumed safely (changed config, changed input, duplicate ids)."""
 

@@ -1,0 +1,75 @@
+"""Storage: the one place that owns paths. Every stage opens, lists, globs, commits and removes through here.
+
+A location is a plain local path (or file:// URL), kept as a `pathlib.Path` and served by os/pathlib —
+no fsspec on the local fast path — or a remote URL (s3://, gs://, hf://, https://, any fsspec
+protocol), kept as a `Url` and served by fsspec. Both support `/`, `.name`, `.parent`, `.relative_to`.
+
+    from rephraser import storage
+    out = storage.as_location(cfg.output.dir)          # Path or Url
+    storage.write_json(out / "run.json", ident)        # committed whole or not at all
+    for f in storage.glob(out / "data", "*/*.parquet"):
+        with storage.open_read(f) as fh: ...
+    storage.find(src)  -> sorted relative names of every file below a folder
+
+Optional libraries: s3fs (`rephraser[s3]`), gcsfs (`rephraser[gcs]`), huggingface_hub (`rephraser[hub]`);
+a missing one is a one-line error naming the extra. Credentials come from each library's usual
+environment/config and are never recorded; URLs that embed credentials are refused (location.py).
+http(s):// and hf:// are read-only here.
+
+What holds where (the commit protocol: unique part names, each file committed whole, the manifest
+written last as the commit marker, uncommitted leftovers removed at start):
+
+| guarantee                         | local FS                | POSIX shared FS (NFS, Lustre)          | S3-like object store               |
+|-----------------------------------|-------------------------|----------------------------------------|------------------------------------|
+| a file appears whole or not       | temp + fsync + rename   | same; rename is atomic on one server   | one PUT (multipart: on completion) |
+| committed data survives a crash   | fsync file + folder     | fsync honoured per mount options       | PUT returns after durable storage  |
+| a restart sees every commit       | yes                     | NFS close-to-open: yes once closed;    | yes (S3 is read-after-write        |
+|                                   |                         | attribute caches may delay listings    | consistent, also for listings)     |
+| create-if-absent (leases)         | O_EXCL / link           | O_EXCL is atomic on NFSv3+ and Lustre  | If-None-Match: * (s3fs mode "xb")  |
+| compare-and-swap (lease renewal)  | lock + rename           | same, relies on working fcntl locks    | If-Match: <ETag>                   |
+| rename                            | atomic                  | atomic within one filesystem           | none (copy + delete): never used   |
+
+The request cache is SQLite, which needs a local disk: for a remote output each worker keeps it under
+`local_work_dir(out)` (REPHRASER_LOCAL_DIR, default ~/.cache/rephraser/remote/…). A restart on another
+node starts with an empty cache and loses only cache hits (calls in flight at the crash are paid
+again), never rows: rows exist only once their manifest is committed to the output.
+"""
+
+from rephraser.storage.files import (
+    exists,
+    find,
+    glob,
+    is_dir,
+    listdir,
+    local_work_dir,
+    makedirs,
+    open_read,
+    read_bytes,
+    read_text,
+    remove,
+    remove_tree,
+    size,
+    sync_folder,
+    write_bytes,
+    write_json,
+    write_table,
+    write_text,
+    write_with,
+)
+from rephraser.storage.location import (
+    Location,
+    PathLike,
+    Url,
+    as_location,
+    check_writable,
+    is_remote,
+    scheme_of,
+)
+from rephraser.storage.remote import filesystem, remote_errors
+
+__all__ = [
+    "Location", "PathLike", "Url", "as_location", "check_writable", "exists", "filesystem", "find", "glob",
+    "is_dir", "is_remote", "listdir", "local_work_dir", "makedirs", "open_read", "read_bytes", "read_text",
+    "remote_errors", "remove", "remove_tree", "scheme_of", "size", "sync_folder", "write_bytes", "write_json",
+    "write_table", "write_text", "write_with",
+]

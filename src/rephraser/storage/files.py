@@ -1,0 +1,244 @@
+"""The file operations every stage uses: exists, list, find, glob, open, read, commit (write), remove.
+
+Plain paths go straight to os/pathlib and `rephraser.atomic` (temp file, fsync, rename); remote URLs
+go through fsspec, where a write is one PUT of the whole object (atomic per object on S3, GCS and
+the Hub). Listings are never served from fsspec's listing cache, because another worker may have
+committed since. Every remote failure becomes a one-line StorageError naming the URL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from rephraser import atomic
+from rephraser.storage.location import Location, PathLike, Url, as_location, check_writable
+from rephraser.storage.remote import filesystem, remote_errors
+
+BUCKET_STORES = {"s3", "s3a", "gs", "gcs", "az", "abfs"}  # first path part is a bucket/container
+
+
+def _fs(loc: Url, *, fresh: bool = False) -> tuple[Any, str]:
+    fs, path = filesystem(loc)
+    if fresh:
+        fs.invalidate_cache(path)
+    return fs, path
+
+
+# ---- questions -------------------------------------------------------------------------------
+def exists(path: PathLike) -> bool:
+    loc = as_location(path)
+    if isinstance(loc, Path):
+        return loc.exists()
+    fs, p = _fs(loc, fresh=True)
+    with remote_errors("check", loc):
+        return bool(fs.exists(p))
+
+
+def is_dir(path: PathLike) -> bool:
+    """A local folder, or a remote prefix with something below it (object stores have no empty folders)."""
+    loc = as_location(path)
+    if isinstance(loc, Path):
+        return loc.is_dir()
+    fs, p = _fs(loc, fresh=True)
+    with remote_errors("check", loc):
+        return bool(fs.isdir(p))
+
+
+def size(path: PathLike) -> int:
+    loc = as_location(path)
+    if isinstance(loc, Path):
+        return loc.stat().st_size
+    fs, p = _fs(loc)
+    with remote_errors("read", loc):
+        return int(fs.size(p))
+
+
+def listdir(path: PathLike) -> list[str]:
+    """Names directly inside a folder (files and sub-folders), sorted; [] when it does not exist."""
+    loc = as_location(path)
+    if isinstance(loc, Path):
+        try:
+            return sorted(e.name for e in os.scandir(loc))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+    fs, p = _fs(loc, fresh=True)
+    with remote_errors("list", loc):
+        try:
+            entries = fs.ls(p, detail=False)
+        except FileNotFoundError:
+            _raise_if_bucket_missing(fs, loc, p)  # a missing bucket is an error, a missing prefix is empty
+            return []
+    return sorted({_relative(e, p).split("/", 1)[0] for e in entries} - {""})
+
+
+def find(path: PathLike) -> list[str]:
+    """Relative POSIX names of every file below a folder, sorted; [] when it does not exist."""
+    loc = as_location(path)
+    if isinstance(loc, Path):
+        found = []
+        for dirpath, _, filenames in os.walk(loc):
+            rel = Path(dirpath).relative_to(loc)
+            found.extend((rel / f).as_posix() for f in filenames)
+        return sorted(found)
+    fs, p = _fs(loc, fresh=True)
+    with remote_errors("list", loc):
+        try:
+            files = fs.find(p)
+        except FileNotFoundError:
+            _raise_if_bucket_missing(fs, loc, p)
+            return []
+    return sorted(r for r in (_relative(f, p) for f in files) if r)
+
+
+def glob(path: PathLike, pattern: str) -> list[Location]:
+    """Files and folders below `path` matching `pattern` (relative, e.g. "*/*.parquet"), sorted."""
+    loc = as_location(path)
+    if isinstance(loc, Path):
+        return sorted(loc.glob(pattern))
+    fs, p = _fs(loc, fresh=True)
+    with remote_errors("list", loc):
+        matches = fs.glob(f"{p}/{pattern}")
+    return sorted((loc / _relative(m, p) for m in matches), key=str)
+
+
+def _raise_if_bucket_missing(fs: Any, loc: Url, p: str) -> None:
+    if loc.protocol in BUCKET_STORES and not fs.exists(p.split("/", 1)[0]):
+        raise FileNotFoundError("bucket not found")
+
+
+def _relative(full: str, base: str) -> str:
+    full, base = full.rstrip("/"), base.rstrip("/")
+    return full[len(base) + 1:] if full.startswith(base + "/") else ""
+
+
+# ---- reading ---------------------------------------------------------------------------------
+def open_read(path: PathLike) -> BinaryIO:
+    """A binary file object (the caller closes it). Remote files are read in large blocks."""
+    loc = as_location(path)
+    if isinstance(loc, Path):
+        return open(loc, "rb")  # noqa: SIM115 - returned to the caller
+    fs, p = _fs(loc)
+    with remote_errors("read", loc):
+        return fs.open(p, "rb")
+
+
+def read_bytes(path: PathLike) -> bytes:
+    loc = as_location(path)
+    if isinstance(loc, Path):
+        return loc.read_bytes()
+    fs, p = _fs(loc)
+    with remote_errors("read", loc):
+        return fs.cat_file(p)
+
+
+def read_text(path: PathLike) -> str:
+    return read_bytes(path).decode("utf-8")
+
+
+# ---- committing ------------------------------------------------------------------------------
+def write_with(path: PathLike, fill: Callable[[BinaryIO], object], *, sync_dir: bool = True) -> Location:
+    """Commit the bytes `fill(f)` writes, all or nothing: a local temp file renamed over the target, or one
+    PUT of the whole object. sync_dir=False lets a caller committing many local files fsync their folder once."""
+    loc = as_location(path)
+    check_writable(loc)
+    if isinstance(loc, Path):
+        return atomic.atomic_write(loc, fill, sync_dir=sync_dir)
+    buf = io.BytesIO()
+    fill(buf)
+    _put(loc, buf.getvalue())
+    return loc
+
+
+def write_bytes(path: PathLike, data: bytes, *, sync_dir: bool = True) -> Location:
+    loc = as_location(path)
+    check_writable(loc)
+    if isinstance(loc, Path):
+        return atomic.atomic_write_bytes(loc, data, sync_dir=sync_dir)
+    _put(loc, data)
+    return loc
+
+
+def write_text(path: PathLike, text: str) -> Location:
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: PathLike, obj: Any, *, indent: int | None = 2) -> Location:
+    return write_bytes(path, json.dumps(obj, indent=indent, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+
+
+def write_table(table: Any, path: PathLike, *, compression: str = "zstd", sync_dir: bool = True) -> Location:
+    import pyarrow.parquet as pq
+
+    return write_with(path, lambda f: pq.write_table(table, f, compression=compression), sync_dir=sync_dir)
+
+
+def _put(loc: Url, data: bytes) -> None:
+    fs, p = _fs(loc)
+    with remote_errors("write", loc):
+        fs.pipe_file(p, data)
+
+
+def sync_folder(path: PathLike) -> None:
+    """Make renames inside a local folder durable; nothing to do on object stores (a PUT is durable)."""
+    loc = as_location(path)
+    if isinstance(loc, Path):
+        atomic.fsync_dir(loc)
+
+
+def makedirs(path: PathLike) -> None:
+    """Create a local folder (and parents); object stores have no folders, so nothing happens there."""
+    loc = as_location(path)
+    check_writable(loc)
+    if isinstance(loc, Path):
+        loc.mkdir(parents=True, exist_ok=True)
+
+
+# ---- removing --------------------------------------------------------------------------------
+def remove(path: PathLike) -> None:
+    """Delete one file; a file that is already gone is fine."""
+    loc = as_location(path)
+    if isinstance(loc, Path):
+        loc.unlink(missing_ok=True)
+        return
+    check_writable(loc)
+    fs, p = _fs(loc)
+    with remote_errors("delete", loc), contextlib.suppress(FileNotFoundError):
+        fs.rm_file(p)
+
+
+def remove_tree(path: PathLike) -> None:
+    """Delete a folder and everything below it; a missing folder is fine."""
+    loc = as_location(path)
+    if isinstance(loc, Path):
+        if loc.exists():
+            shutil.rmtree(loc)
+        return
+    check_writable(loc)
+    fs, p = _fs(loc, fresh=True)
+    with remote_errors("delete", loc):
+        files = fs.find(p)
+        if files:
+            fs.rm(files)
+
+
+# ---- local scratch for remote outputs --------------------------------------------------------
+def local_work_dir(path: PathLike) -> Path:
+    """Where a worker keeps node-local state for a location (the request cache, which SQLite needs on a
+    local disk): the location itself when it is local, else a folder under $REPHRASER_LOCAL_DIR
+    (default: $XDG_CACHE_HOME/rephraser or ~/.cache/rephraser) named after the URL."""
+    loc = as_location(path)
+    if isinstance(loc, Path):
+        return loc
+    root = os.environ.get("REPHRASER_LOCAL_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "rephraser")
+    digest = hashlib.sha256(loc.url.encode()).hexdigest()[:16]
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in loc.name)[:60]
+    return Path(root) / "remote" / f"{safe}-{digest}"

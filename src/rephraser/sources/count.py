@@ -20,10 +20,13 @@ def count_records(src: SourceConfig) -> int:
     total = 0
     for f in list_files(src).files:
         if f.kind == "parquet":
-            import pyarrow.parquet as pq
+            from rephraser.sources.parquet import opened_parquet
 
             try:
-                total += pq.ParquetFile(f.path).metadata.num_rows
+                with opened_parquet(f) as pf:
+                    total += pf.metadata.num_rows
+            except SourceError:
+                raise
             except Exception as e:  # noqa: BLE001 - unreadable footer: one line naming the file
                 raise SourceError(f"cannot read Parquet metadata of {f.path}: {str(e).splitlines()[0]}") from None
         else:

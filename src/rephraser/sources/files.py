@@ -3,7 +3,8 @@
 A folder is walked recursively and its files are sorted by relative path, so the same folder always
 yields the same order on every machine. Names starting with "." or "_" are skipped (the convention
 pyarrow and Spark use for `_SUCCESS`, `_metadata`, `.cache/`), and so are files whose extension is
-not a known data format; they are counted so the run summary can say so.
+not a known data format; they are counted so the run summary can say so. Remote URLs (s3://, gs://,
+hf://, https://) are listed through `rephraser.storage` with the same rules.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from rephraser import storage
 from rephraser.config import SourceConfig
 from rephraser.errors import SourceError
+from rephraser.storage import Location, Url
 
 Kind = Literal["jsonl", "parquet"]
 
@@ -28,7 +31,7 @@ KNOWN_SUFFIXES = ", ".join((".jsonl", ".json", ".ndjson", "(+ .gz/.zst)", *_PARQ
 
 @dataclass(frozen=True)
 class SourceFile:
-    path: Path  # as given / found, for messages and origins
+    path: Location  # as given / found (a Path, or a Url for remote input), for messages and origins
     name: str  # path relative to the source root (the basename for a single file): stable ids
     kind: Kind
 
@@ -63,11 +66,11 @@ def list_files(cfg: SourceConfig) -> FileList:
     """The files of a path source, in reading order. Raises SourceError when nothing can be read."""
     if cfg.path is None:
         raise SourceError(f"source.format {cfg.format!r} needs source.path")
-    root = Path(cfg.path)
+    root = storage.as_location(cfg.path)
     wanted: Kind | None = None if cfg.format == "auto" else cfg.format  # type: ignore[assignment]
     try:
-        is_dir = root.is_dir()
-        exists = is_dir or root.exists()
+        is_dir = storage.is_dir(root)
+        exists = is_dir or storage.exists(root)
     except OSError as e:
         raise SourceError(f"cannot read source {root}: {e.strerror or e}") from None
     if not exists:
@@ -80,7 +83,21 @@ def list_files(cfg: SourceConfig) -> FileList:
                 "set source.format to jsonl or parquet"
             )
         return FileList([SourceFile(root, root.name, kind)], ignored=0)
-    return _walk(root, wanted)
+    return _walk(root, wanted) if isinstance(root, Path) else _walk_remote(root, wanted)
+
+
+def _walk_remote(root: Url, wanted: Kind | None) -> FileList:
+    found: list[SourceFile] = []
+    ignored = 0
+    for name in storage.find(root):
+        if any(part.startswith((".", "_")) for part in name.split("/")):
+            continue
+        kind = kind_from_name(name)
+        if kind is None or (wanted is not None and kind != wanted):
+            ignored += 1
+            continue
+        found.append(SourceFile(root / name, name, kind))
+    return _listed(found, ignored, root, wanted)
 
 
 def _walk(root: Path, wanted: Kind | None) -> FileList:
@@ -100,6 +117,10 @@ def _walk(root: Path, wanted: Kind | None) -> FileList:
                 continue
             path = Path(dirpath) / fname
             found.append(SourceFile(path, path.relative_to(root).as_posix(), kind))
+    return _listed(found, ignored, root, wanted)
+
+
+def _listed(found: list[SourceFile], ignored: int, root: Location, wanted: Kind | None) -> FileList:
     if not found:
         what = f"{wanted} files" if wanted else f"data files ({KNOWN_SUFFIXES})"
         extra = f"; {ignored} other file(s) ignored" if ignored else ""

@@ -9,12 +9,14 @@ The compression is taken from the file's magic bytes, so a misnamed file still r
 
 from __future__ import annotations
 
+import itertools
 import zlib
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
+from rephraser import storage
 from rephraser.errors import SourceError
+from rephraser.storage import Location
 
 CHUNK = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -22,7 +24,7 @@ _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _PARQUET_MAGIC = b"PAR1"
 
 
-def _compression(path: Path, head: bytes) -> str:
+def _compression(path: Location, head: bytes) -> str:
     if head.startswith(_GZIP_MAGIC):
         return "gzip"
     if head.startswith(_ZSTD_MAGIC):
@@ -43,9 +45,9 @@ def _new_decompressor(kind: str) -> tuple[Any, type[Exception] | tuple[type[Exce
     return zstandard.ZstdDecompressor().decompressobj(), zstandard.ZstdError
 
 
-def _decompressed_chunks(fh: Any, kind: str, where: Callable[[], str]) -> Iterator[bytes]:
+def _decompressed_chunks(fh: Any, kind: str, where: Callable[[], str], head: bytes) -> Iterator[bytes]:
     dec, errors = _new_decompressor(kind)
-    pending = b""
+    pending = head
     fed = False
     while True:
         data = pending or fh.read(CHUNK)
@@ -68,7 +70,7 @@ def _decompressed_chunks(fh: Any, kind: str, where: Callable[[], str]) -> Iterat
         raise SourceError(f"corrupted {kind} stream in {where()}: unexpected end of data (truncated file?)")
 
 
-def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+def iter_lines(path: Location) -> Iterator[tuple[int, bytes]]:
     """Yield (line_number, line_bytes) without the trailing newline (and CR); blank lines included."""
     lineno = 0
 
@@ -76,7 +78,7 @@ def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
         return f"{path} after line {lineno}"
 
     try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed in finally; generator may stop early
+        fh = storage.open_read(path)  # closed in finally; the generator may stop early
     except OSError as e:
         raise SourceError(f"cannot read {path}: {e.strerror or e}") from None
     try:
@@ -89,9 +91,10 @@ def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
                 f"{path} is a Parquet file, not JSONL: name it .parquet or set source.format: parquet"
             )
         kind = _compression(path, head)
-        fh.seek(0)
+        # The head already read is fed first (no seek back: a streamed remote file may not seek).
         chunks = (
-            iter(lambda: fh.read(CHUNK), b"") if kind == "plain" else _decompressed_chunks(fh, kind, where)
+            itertools.chain([head], iter(lambda: fh.read(CHUNK), b"")) if kind == "plain"
+            else _decompressed_chunks(fh, kind, where, head)
         )
         carry: list[bytes] = []  # pieces of a line longer than a chunk, joined once it ends
         checked_binary = False

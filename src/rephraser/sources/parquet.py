@@ -6,34 +6,47 @@ than one rejection per row. Row numbers in origins and fallback ids count from 0
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
+from typing import Any
 
+from rephraser import storage
 from rephraser.errors import SourceError
 from rephraser.sources.files import SourceFile
 from rephraser.sources.validate import Checked, Columns, check_record
+from rephraser.storage import Url
 
 BATCH_ROWS = 1024
 
 
-def _open(src: SourceFile):  # -> pyarrow.parquet.ParquetFile
+@contextlib.contextmanager
+def opened_parquet(src: SourceFile) -> Iterator[Any]:  # yields a pyarrow.parquet.ParquetFile
+    """The file with its footer read; a remote file is read through fsspec in large blocks."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    try:
-        return pq.ParquetFile(src.path)
-    except FileNotFoundError:
-        raise SourceError(f"source file not found: {src.path}") from None
-    except PermissionError:
-        raise SourceError(f"cannot read {src.path}: Permission denied") from None
-    except (pa.ArrowInvalid, OSError) as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise SourceError(f"{src.path} is not a readable Parquet file ({first})") from None
+    with contextlib.ExitStack() as stack:
+        try:
+            handle = stack.enter_context(storage.open_read(src.path)) if isinstance(src.path, Url) else src.path
+            pf = stack.enter_context(pq.ParquetFile(handle))
+        except FileNotFoundError:
+            raise SourceError(f"source file not found: {src.path}") from None
+        except PermissionError:
+            raise SourceError(f"cannot read {src.path}: Permission denied") from None
+        except (pa.ArrowInvalid, OSError) as e:
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise SourceError(f"{src.path} is not a readable Parquet file ({first})") from None
+        yield pf
 
 
 def read_parquet(src: SourceFile, cols: Columns, max_chars: int) -> Iterator[Checked]:
+    with opened_parquet(src) as pf:
+        yield from _rows(pf, src, cols, max_chars)
+
+
+def _rows(pf: Any, src: SourceFile, cols: Columns, max_chars: int) -> Iterator[Checked]:
     import pyarrow as pa
 
-    pf = _open(src)
     names = pf.schema_arrow.names
     if cols.text not in names:
         raise SourceError(f"{src.path} has no column '{cols.text}' (columns: {', '.join(names)})")
@@ -53,5 +66,3 @@ def read_parquet(src: SourceFile, cols: Columns, max_chars: int) -> Iterator[Che
     except (pa.ArrowException, OSError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise SourceError(f"cannot read {src.path} at row {row}: {first}") from None
-    finally:
-        pf.close()

@@ -47,6 +47,8 @@ def is_dir(path: PathLike) -> bool:
     loc = as_location(path)
     if isinstance(loc, Path):
         return loc.is_dir()
+    if loc.protocol in ("http", "https"):
+        return False  # HTTP has no folders; fsspec would download the page to look for links
     fs, p = _fs(loc, fresh=True)
     with remote_errors("check", loc):
         return bool(fs.isdir(p))

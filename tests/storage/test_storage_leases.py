@@ -13,7 +13,12 @@ import pytest
 
 from rephraser.lease import Lease, LeaseHeld, current_holder
 from rephraser.storage import as_location
-from rephraser.storage.conditional import ObjectLeaseStore, atomic_create_supported, create_exclusive, lease_store
+from rephraser.storage.conditional import (
+    ObjectLeaseStore,
+    atomic_create_supported,
+    create_exclusive,
+    lease_store,
+)
 
 
 def test_create_exclusive_is_a_conditional_put(s3):
@@ -40,9 +45,9 @@ def test_object_lease_store_contract(s3):
 
 def test_lease_on_s3_refuses_a_second_writer_and_takes_over_a_dead_one(s3):
     store = lease_store(f"{s3}/out/.lease")
-    with Lease(store, "s0", purpose="rephraser run").acquire():
-        with pytest.raises(LeaseHeld, match=rf"{s3}/out/.lease/s0 is held by another writer"):
-            Lease(store, "s0", purpose="second").acquire()
+    with Lease(store, "s0", purpose="rephraser run").acquire(), \
+            pytest.raises(LeaseHeld, match=rf"{s3}/out/.lease/s0 is held by another writer"):
+        Lease(store, "s0", purpose="second").acquire()
     assert current_holder(store, "s0") is None
     # a holder killed without releasing (same machine: its pid is gone) is taken over at once
     dead = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -17,8 +17,9 @@ def register(app: typer.Typer) -> None:
         text_column: str = typer.Option("text", "--text-column", help="column holding the text"),
         heldout: float = typer.Option(0.02, "--heldout", help="share of documents held out (by text hash)"),
         train_docs: int = typer.Option(200_000, "--train-docs", help="documents used to train the BPE (first N)"),
+        shard_tokens: int = typer.Option(1 << 28, "--shard-tokens", help="at most this many tokens per shard file"),
     ) -> None:
-        """Write train/heldout token arrays (+ offsets), tokenizer.json and meta.json (bytes per token for bpb)."""
+        """Write train/heldout token shards (+ offsets), tokenizer.json and meta.json (bytes per token for bpb)."""
         import itertools
 
         from rephraser.mix.text_files import iter_texts
@@ -29,7 +30,9 @@ def register(app: typer.Typer) -> None:
         else:
             sample = itertools.islice(iter_texts(input, text_column), train_docs)
             tok, source = train_bpe(sample, vocab_size=vocab_size), f"byte-level BPE trained here (vocab {vocab_size})"
-        meta = tokenize_texts(iter_texts(input, text_column), output, tok, source, heldout_fraction=heldout)
+        meta = tokenize_texts(iter_texts(input, text_column), output, tok, source, heldout_fraction=heldout,
+                              shard_tokens=shard_tokens)
         tr, ho = meta["splits"]["train"], meta["splits"]["heldout"]
-        typer.echo(f"train {tr['tokens']:,} tokens / {tr['documents']:,} docs, heldout {ho['tokens']:,} tokens / "
-                   f"{ho['documents']:,} docs, {meta['dtype']}, vocab {meta['vocab_size']} -> {output}")
+        typer.echo(f"train {tr['tokens']:,} tokens / {tr['documents']:,} docs ({len(tr['shards'])} shard(s)), heldout "
+                   f"{ho['tokens']:,} tokens / {ho['documents']:,} docs, {meta['dtype']}, vocab {meta['vocab_size']} "
+                   f"-> {output}")

@@ -1,43 +1,63 @@
-"""Loading the documents of one mixture component.
+"""Streaming the documents of one mixture component, batch by batch, in a fixed order.
 
 A component is either a rephraser output folder (its `data/<prompt>/*.parquet` rows, where only
 status=ok rows live; the `generation` column is the training text) or a source of original
 documents read with `rephraser.sources.iter_source`, so every source format and validation rule
 of `rephraser run` applies here too. Nothing is dropped silently: skipped rows are counted with
 their reason and reported in the mix manifest.
+
+The mixer reads a component twice (count, then take), so a reader never holds more than one batch:
+document j is the j-th document of `batches()` on every pass. The file list is fixed when the
+reader is opened and each file's size and mtime are checked on the second pass, so a run folder that
+gains parts while it is mixed is read the same both times, and a changed file is an error.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from rephraser.errors import ConfigError, SourceError
 from rephraser.mix.config import MixComponent
 
+BATCH_DOCS = 4096
+REPHRASED_COLUMNS = ["id", "sample", "prompt", "generation", "status"]
+
 
 @dataclass
-class ComponentDocs:
+class DocBatch:
+    texts: pa.Array  # string, no nulls
+    origin_ids: pa.Array  # string
+
+
+@dataclass
+class ComponentReader:
     label: str
     kind: str
-    origin_ids: list[str]
-    texts: list[str]
+    path: str
     skipped: Counter[str] = field(default_factory=Counter)
 
-
-def load_component(c: MixComponent) -> ComponentDocs:
-    kind = c.resolved_kind()
-    docs = _load_rephrased(c) if kind == "rephrased" else _load_source(c)
-    if not docs.texts:
-        why = ", ".join(f"{n} {r}" for r, n in docs.skipped.items()) or "no rows"
-        raise SourceError(f"component {c.label()} ({c.path}) has no usable documents ({why})")
-    return docs
+    def batches(self) -> Iterator[DocBatch]:
+        raise NotImplementedError
 
 
-def _load_rephrased(c: MixComponent) -> ComponentDocs:
-    import pyarrow.parquet as pq
+def open_component(c: MixComponent) -> ComponentReader:
+    if c.resolved_kind() == "rephrased":
+        return RephrasedReader(c.label(), "rephrased", c.path, files=_rephrased_files(c))
+    return SourceReader(c.label(), "source", c.path, text_column=c.text_column)
 
+
+def no_documents_error(reader: ComponentReader) -> SourceError:
+    why = ", ".join(f"{n} {r}" for r, n in reader.skipped.items()) or "no rows"
+    return SourceError(f"component {reader.label} ({reader.path}) has no usable documents ({why})")
+
+
+def _rephrased_files(c: MixComponent) -> list[Path]:
     data = Path(c.path) / "data"
     if not data.is_dir():
         raise SourceError(f"{c.path} is not a rephraser output folder (no data/ folder)")
@@ -45,43 +65,81 @@ def _load_rephrased(c: MixComponent) -> ComponentDocs:
         if not (data / c.prompt).is_dir():
             have = sorted(p.name for p in data.iterdir() if p.is_dir())
             raise ConfigError(f"{c.path} has no prompt {c.prompt!r} (has: {', '.join(have) or 'none'})")
-        files = sorted((data / c.prompt).glob("*.parquet"))
-    else:
-        files = sorted(data.glob("*/*.parquet"))
-    docs = ComponentDocs(label=c.label(), kind="rephrased", origin_ids=[], texts=[])
-    for f in files:
+        return sorted((data / c.prompt).glob("*.parquet"))
+    return sorted(data.glob("*/*.parquet"))
+
+
+@dataclass
+class RephrasedReader(ComponentReader):
+    files: list[Path] = field(default_factory=list)
+    _stamps: dict[Path, tuple[int, int]] = field(default_factory=dict)
+
+    def batches(self) -> Iterator[DocBatch]:
+        import pyarrow.parquet as pq
+
+        self.skipped.clear()  # counted again on every pass: the manifest reports one pass
+        for f in self.files:
+            self._check_unchanged(f)
+            try:
+                pf = pq.ParquetFile(f)
+                for batch in pf.iter_batches(batch_size=BATCH_DOCS, columns=REPHRASED_COLUMNS):
+                    yield from self._keep(batch)
+            except (pa.ArrowException, OSError) as e:
+                raise SourceError(f"cannot read {f}: {str(e).splitlines()[0]}") from None
+
+    def _check_unchanged(self, f: Path) -> None:
         try:
-            table = pq.read_table(f, columns=["id", "sample", "prompt", "generation", "status"])
-        except Exception as e:  # noqa: BLE001 - pyarrow raises several types for unreadable files
-            raise SourceError(f"cannot read {f}: {str(e).splitlines()[0]}") from None
-        for row in table.to_pylist():
-            if row["status"] != "ok":
-                docs.skipped[f"status={row['status']}"] += 1
-            elif not row["generation"]:
-                docs.skipped["empty generation"] += 1
-            else:
-                docs.origin_ids.append(f"{row['prompt']}:{row['id']}#{row['sample']}")
-                docs.texts.append(row["generation"])
-    return docs
+            st = f.stat()
+        except OSError as e:
+            raise SourceError(f"cannot read {f}: {e.strerror or e}") from None
+        stamp = (st.st_size, st.st_mtime_ns)
+        if self._stamps.setdefault(f, stamp) != stamp:
+            raise SourceError(f"{f} changed while the mixture was being built; mix again")
+
+    def _keep(self, batch: pa.RecordBatch) -> Iterator[DocBatch]:
+        status, generation = batch.column("status"), batch.column("generation")
+        ok = pc.fill_null(pc.equal(status, "ok"), False)
+        usable = pc.and_(ok, pc.fill_null(pc.greater(pc.binary_length(generation), 0), False))
+        if not pc.all(usable).as_py():
+            # Few rows are skipped (data/ holds ok rows), so name them one by one, in row order.
+            for st, gen, use in zip(status.to_pylist(), generation.to_pylist(), usable.to_pylist(), strict=True):
+                if not use:
+                    self.skipped["empty generation" if st == "ok" and not gen else f"status={st}"] += 1
+            batch = batch.filter(usable)
+        if batch.num_rows == 0:
+            return
+        origin = pc.binary_join_element_wise(
+            batch.column("prompt"), ":", batch.column("id"), "#", pc.cast(batch.column("sample"), pa.string()), ""
+        )
+        yield DocBatch(batch.column("generation"), origin)
 
 
-def _load_source(c: MixComponent) -> ComponentDocs:
-    try:
+@dataclass
+class SourceReader(ComponentReader):
+    text_column: str = "text"
+
+    def batches(self) -> Iterator[DocBatch]:
+        from rephraser.config import SourceConfig
+        from rephraser.records import Rejection
         from rephraser.sources import iter_source
-    except ImportError:
-        raise ConfigError("source components need rephraser.sources.iter_source, which is not available") from None
-    from rephraser.config import SourceConfig
 
-    is_wiki = c.path == "wiki"
-    cfg = SourceConfig(path=None if is_wiki else c.path, text_column=c.text_column)
-    docs = ComponentDocs(label=c.label(), kind="source", origin_ids=[], texts=[])
-    for item in iter_source(cfg):
-        text = getattr(item, "text", None)
-        if hasattr(item, "reason"):  # a Rejection
-            docs.skipped[f"rejected: {item.reason}"] += 1
-        elif not text:
-            docs.skipped["empty text"] += 1
-        else:
-            docs.origin_ids.append(item.id)
-            docs.texts.append(text)
-    return docs
+        self.skipped.clear()
+        is_wiki = self.path == "wiki"
+        cfg = SourceConfig(path=None if is_wiki else self.path, text_column=self.text_column)
+        texts: list[str] = []
+        ids: list[str] = []
+        # A mixture samples texts; it does not need ids to be unique, and tracking them would cost
+        # memory per document, so repeats are mixed as they come.
+        for item in iter_source(cfg, unique_ids=False):
+            if isinstance(item, Rejection):
+                self.skipped[f"rejected: {item.reason}"] += 1
+            elif not item.text:
+                self.skipped["empty text"] += 1
+            else:
+                texts.append(item.text)
+                ids.append(item.id)
+                if len(texts) >= BATCH_DOCS:
+                    yield DocBatch(pa.array(texts, pa.string()), pa.array(ids, pa.string()))
+                    texts, ids = [], []
+        if texts:
+            yield DocBatch(pa.array(texts, pa.string()), pa.array(ids, pa.string()))

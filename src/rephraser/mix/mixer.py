@@ -1,126 +1,136 @@
-"""Token-ratio mixtures: take documents from each component until its share of the budget is met.
+"""Token-ratio mixtures, streamed: inputs far larger than memory are mixed in two passes.
 
-Selection, per component i with target T_i = its integer share of the budget:
-- documents are visited in a seeded random order (numpy PCG64 seeded with [seed, i]);
-- whole documents are taken while they fit; the document that crosses T_i is cut to the remaining
-  tokens (flagged `truncated`), so each component gets exactly T_i tokens with the bytes/4
-  counter and within a token or two with a real tokenizer — achieved shares match requested ones
-  far inside 1%;
-- when a component runs out it is repeated: a fresh permutation per epoch, `epoch` recorded per row
-  and the number of passes per component in the manifest.
-The mixed rows are shuffled together (seeded) and written as Parquet parts plus manifest.json.
-Same config + same inputs -> byte-identical output.
+1. Count: each component is read once; only its documents' token counts are kept (int64 each).
+2. Select (selection.py): per component, seeded permutations over the counts pick whole documents
+   and cut the one that crosses the component's token target; the picked rows of all components are
+   then shuffled together (seeded) into their output positions.
+3. Take: each component is read a second time; each picked document's text goes, with its output
+   position, into the bucket of the output part it belongs to (spill.py: in memory up to a byte
+   budget, on disk beyond it); each part is then sorted by position and written.
+
+Memory: the token counts (8 bytes per input document), a few int64 per mixed row, the spill budget
+and one output part — never a component's texts. Same config + same inputs -> byte-identical output
+(the selection and order are those of the earlier in-memory mixer; tests pin them).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 
-from rephraser.errors import ConfigError
-from rephraser.mix.components import ComponentDocs, load_component
+from rephraser.atomic import atomic_write_table, atomic_write_text, fsync_dir
+from rephraser.errors import ConfigError, SourceError
+from rephraser.mix.components import ComponentReader, no_documents_error, open_component
 from rephraser.mix.config import MixConfig
 from rephraser.mix.counting import TokenCounter, make_counter
+from rephraser.mix.selection import Picks, allocate, select
+from rephraser.mix.spill import PartBuckets
+
+__all__ = ["MIX_SCHEMA", "allocate", "run_mix"]
 
 _FINAL_SHUFFLE_STREAM = 1_000_003  # a seed stream no component index can collide with
+DEFAULT_MEMORY_BUDGET = 256 << 20  # bytes of picked text held before spilling to disk
+SPILL_DIR = ".mix-spill"
 
-MIX_SCHEMA_FIELDS = ("text", "component", "origin_id", "tokens", "epoch", "truncated")
-
-
-@dataclass
-class Picked:
-    component: str
-    origin_id: str
-    text: str
-    tokens: int
-    epoch: int
-    truncated: bool
-
-
-def allocate(total: int, shares: list[float]) -> list[int]:
-    """Integer token targets summing exactly to total (largest remainder)."""
-    raw = [s * total for s in shares]
-    base = [int(x) for x in raw]
-    order = sorted(range(len(raw)), key=lambda i: (-(raw[i] - base[i]), i))
-    for i in order[: total - sum(base)]:
-        base[i] += 1
-    return base
+MIX_SCHEMA = pa.schema(
+    [
+        ("text", pa.string()),
+        ("component", pa.string()),
+        ("origin_id", pa.string()),
+        ("tokens", pa.int64()),
+        ("epoch", pa.int32()),
+        ("truncated", pa.bool_()),
+    ]
+)
 
 
-def select(
-    docs: ComponentDocs, counts: list[int], target: int, rng: np.random.Generator, counter: TokenCounter
-) -> tuple[list[Picked], int]:
-    """Pick rows worth `target` tokens from one component; returns (rows, epochs started)."""
-    picked: list[Picked] = []
-    taken, epoch = 0, 0
-    n = len(docs.texts)
-    while taken < target:
-        for j in rng.permutation(n):
-            remaining = target - taken
-            if remaining <= 0:
-                break
-            text, tokens, cut = docs.texts[j], counts[j], False
-            if tokens > remaining:
-                text = counter.truncate(text, remaining)
-                tokens, cut = counter.count([text])[0], True
-                if tokens == 0:  # the remaining budget is smaller than any cut the counter can make
-                    taken = target
-                    break
-            picked.append(Picked(docs.label, docs.origin_ids[j], text, tokens, epoch, cut))
-            taken += tokens
-        epoch += 1
-    return picked, epoch
+class _Component:
+    """A component between the passes: its reader, counts, picks and skipped-row reasons."""
+
+    def __init__(self, reader: ComponentReader, counter: TokenCounter):
+        self.reader = reader
+        chunks = [counter.count_array(b.texts) for b in reader.batches()]
+        self.counts = np.concatenate(chunks) if chunks else np.zeros(0, np.int64)
+        self.skipped = dict(reader.skipped)
+        if not len(self.counts):
+            raise no_documents_error(reader)
+        self.picks: Picks | None = None
+
+    def text_at(self, j: int) -> str:
+        """Document j's text, by reading up to it (needed only to count a cut with a real tokenizer)."""
+        seen = 0
+        for batch in self.reader.batches():
+            if j < seen + len(batch.texts):
+                return batch.texts[j - seen].as_py()
+            seen += len(batch.texts)
+        raise SourceError(f"component {self.reader.label} ({self.reader.path}) changed while the mixture was built")
 
 
-def run_mix(cfg: MixConfig, overwrite: bool = False) -> dict[str, Any]:
+def run_mix(cfg: MixConfig, overwrite: bool = False, *, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> dict[str, Any]:
     """Build the mixture described by cfg under cfg.output; returns the manifest."""
     out = Path(cfg.output)
     _prepare_output(out, overwrite)
     counter = make_counter(cfg.tokenizer)
     targets = allocate(cfg.tokens, cfg.shares())
-    rows: list[Picked] = []
+    comps: list[_Component] = []
     stats: list[dict[str, Any]] = []
-    for i, (comp, share, target) in enumerate(zip(cfg.components, cfg.shares(), targets, strict=True)):
-        docs = load_component(comp)
-        counts = counter.count(docs.texts)
-        available = sum(counts)
+    for i, (spec, share, target) in enumerate(zip(cfg.components, cfg.shares(), targets, strict=True)):
+        comp = _Component(open_component(spec), counter)
+        available = int(comp.counts.sum())
         if available == 0:
-            raise ConfigError(f"component {docs.label}: every document counts 0 tokens")
-        picked, epochs = select(docs, counts, target, np.random.default_rng([cfg.seed, i]), counter)
-        rows.extend(picked)
-        achieved = sum(p.tokens for p in picked)
+            raise ConfigError(f"component {comp.reader.label}: every document counts 0 tokens")
+
+        def cut_tokens(j: int, n: int, comp: _Component = comp) -> int:
+            if counter.exact_cuts:
+                return n
+            return counter.count([counter.truncate(comp.text_at(j), n)])[0]
+
+        comp.picks = picks = select(comp.counts, target, np.random.default_rng([cfg.seed, i]), cut_tokens)
+        comps.append(comp)
+        achieved = int(picks.tokens.sum())
         stats.append(
             {
-                "name": docs.label,
-                "kind": docs.kind,
-                "path": comp.path,
-                "prompt": comp.prompt,
-                "weight": comp.weight,
+                "name": comp.reader.label,
+                "kind": comp.reader.kind,
+                "path": spec.path,
+                "prompt": spec.prompt,
+                "weight": spec.weight,
                 "requested_share": share,
                 "requested_tokens": target,
                 "achieved_tokens": achieved,
-                "available_documents": len(docs.texts),
+                "available_documents": len(comp.counts),
                 "available_tokens": available,
-                "documents": len(picked),
-                "unique_documents": len({p.origin_id for p in picked}),
-                "epochs": epochs,
+                "documents": len(picks),
+                "unique_documents": len(np.unique(picks.doc)),
+                "epochs": picks.epochs,
                 "repeat_factor": round(achieved / available, 6),
-                "truncated_documents": sum(p.truncated for p in picked),
-                "skipped_inputs": dict(docs.skipped),
+                "truncated_documents": int((picks.cut_to >= 0).sum()),
+                "skipped_inputs": comp.skipped,
             }
         )
     total = sum(s["achieved_tokens"] for s in stats)
     for s in stats:
         s["achieved_share"] = s["achieved_tokens"] / total if total else 0.0
         s["share_error"] = abs(s["achieved_share"] - s["requested_share"])
-    order = np.random.default_rng([cfg.seed, _FINAL_SHUFFLE_STREAM]).permutation(len(rows))
-    parts = _write_parts(out, [rows[k] for k in order], cfg.rows_per_part)
+    rows = sum(len(c.picks) for c in comps)  # type: ignore[arg-type]
+    order = np.random.default_rng([cfg.seed, _FINAL_SHUFFLE_STREAM]).permutation(rows)
+    position = np.empty(rows, np.int64)
+    position[order] = np.arange(rows, dtype=np.int64)  # output position of the r-th picked row
+    buckets = PartBuckets(out / SPILL_DIR, cfg.rows_per_part, memory_budget)
+    first = 0
+    for i, comp in enumerate(comps):
+        n_picks = len(comp.picks)  # type: ignore[arg-type]
+        _take(comp, i, position[first : first + n_picks], counter, buckets)
+        first += n_picks
+    parts = _write_parts(out, buckets, [c.reader.label for c in comps], rows, cfg.rows_per_part)
+    shutil.rmtree(out / SPILL_DIR, ignore_errors=True)
     manifest = {
         "format": "rephraser-mix/1",
         "token_counter": counter.name,
@@ -128,46 +138,87 @@ def run_mix(cfg: MixConfig, overwrite: bool = False) -> dict[str, Any]:
         "seed": cfg.seed,
         "requested_tokens": cfg.tokens,
         "achieved_tokens": total,
-        "documents": len(rows),
+        "documents": rows,
         "max_share_error": max(s["share_error"] for s in stats),
         "components": stats,
         "parts": parts,
     }
-    (out / "mix.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(out / "mix.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")  # last: the commit marker
     return manifest
+
+
+def _take(comp: _Component, index: int, positions: np.ndarray, counter: TokenCounter, buckets: PartBuckets) -> None:
+    """Second pass over one component: every picked document's text, with its output position(s)."""
+    picks = comp.picks
+    assert picks is not None
+    by_doc = np.argsort(picks.doc, kind="stable")
+    docs = picks.doc[by_doc]
+    seen = 0
+    for batch in comp.reader.batches():
+        size = len(batch.texts)
+        lo, hi = np.searchsorted(docs, [seen, seen + size], side="left")
+        if hi > lo:
+            rows = by_doc[lo:hi]
+            local = pa.array(docs[lo:hi] - seen, pa.int64())
+            texts = batch.texts.take(local)
+            tokens = picks.tokens[rows]
+            cut_to = picks.cut_to[rows]
+            if (cut_to >= 0).any():
+                values = texts.to_pylist()
+                for k in np.flatnonzero(cut_to >= 0):
+                    values[k] = counter.truncate(values[k], int(cut_to[k]))
+                texts = pa.array(values, pa.string())
+            if counter.exact_cuts and not np.array_equal(counter.count_array(texts), tokens):
+                raise SourceError(f"component {comp.reader.label} ({comp.reader.path}) changed while the mixture "
+                                  "was built (token counts differ between the two passes); mix again")
+            buckets.add(pa.table({
+                "pos": pa.array(positions[rows], pa.int64()),
+                "text": texts,
+                "component": pa.array(np.full(len(rows), index, np.int32)),
+                "origin_id": batch.origin_ids.take(local),
+                "tokens": pa.array(tokens, pa.int64()),
+                "epoch": pa.array(picks.epoch[rows], pa.int32()),
+                "truncated": pa.array(cut_to >= 0, pa.bool_()),
+            }))
+        seen += size
+    if seen != len(comp.counts):
+        raise SourceError(f"component {comp.reader.label} ({comp.reader.path}) changed while the mixture was built "
+                          f"({len(comp.counts):,} documents, then {seen:,}); mix again")
+
+
+def _write_parts(out: Path, buckets: PartBuckets, labels: list[str], rows: int, rows_per_part: int) -> list[str]:
+    names = []
+    label_array = pa.array(labels, pa.string())
+    for n, start in enumerate(range(0, max(rows, 1), rows_per_part)):
+        expected = min(rows_per_part, rows - start)
+        if expected > 0:
+            t = buckets.take_part(n, expected)
+            cols = {
+                "text": t.column("text"),
+                "component": pc.take(label_array, t.column("component")),
+                "origin_id": t.column("origin_id"),
+                "tokens": t.column("tokens"),
+                "epoch": t.column("epoch"),
+                "truncated": t.column("truncated"),
+            }
+            table = pa.table(cols, schema=MIX_SCHEMA).combine_chunks()
+        else:
+            table = MIX_SCHEMA.empty_table()
+        name = f"part-{n:05d}.parquet"
+        atomic_write_table(table, out / "data" / name, compression="snappy", sync_dir=False)
+        names.append(f"data/{name}")
+    fsync_dir(out / "data")
+    return names
 
 
 def _prepare_output(out: Path, overwrite: bool) -> None:
     if (out / "manifest.json").exists() or (out / "data").exists():
         if not overwrite:
             raise ConfigError(f"{out} already holds a mixture; pass --overwrite to replace it")
+        (out / "manifest.json").unlink(missing_ok=True)  # the commit marker goes first
         shutil.rmtree(out / "data", ignore_errors=True)
-        (out / "manifest.json").unlink(missing_ok=True)
+    shutil.rmtree(out / SPILL_DIR, ignore_errors=True)
     (out / "data").mkdir(parents=True, exist_ok=True)
 
 
-def _write_parts(out: Path, rows: list[Picked], rows_per_part: int) -> list[str]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    schema = pa.schema(
-        [
-            ("text", pa.string()),
-            ("component", pa.string()),
-            ("origin_id", pa.string()),
-            ("tokens", pa.int64()),
-            ("epoch", pa.int32()),
-            ("truncated", pa.bool_()),
-        ]
-    )
-    names = []
-    for n, start in enumerate(range(0, max(len(rows), 1), rows_per_part)):
-        chunk = rows[start : start + rows_per_part]
-        cols = {f: [getattr(r, f) for r in chunk] for f in MIX_SCHEMA_FIELDS}
-        name = f"part-{n:05d}.parquet"
-        tmp = out / "data" / (name + ".tmp")
-        pq.write_table(pa.table(cols, schema=schema), tmp)
-        tmp.replace(out / "data" / name)
-        names.append(f"data/{name}")
-    return names

@@ -1,33 +1,49 @@
-"""Training shards: text -> flat token arrays with document boundaries and a held-out split.
+"""Training shards: text -> token ids with document boundaries and a held-out split.
 
-Output folder:
-    tokenizer.json                 the tokenizer used (trained here or copied from --tokenizer)
-    train.bin / heldout.bin        flat token ids (uint16 when vocab < 65536, else uint32); every
-                                   document is followed by the EOS token (<|endoftext|>)
-    train.idx.npy / heldout.idx.npy  int64 offsets, n_docs + 1 entries: doc i = tokens[o[i]:o[i+1]]
-                                   (its EOS included)
-    meta.json                      vocab size, dtype, eos id, per split: documents, tokens, UTF-8
-                                   bytes, bytes per token (used for bits-per-byte)
+Output folder (token_shards.py has the file format):
+    tokenizer.json                     the tokenizer used (trained here or copied from --tokenizer)
+    train-NNNNN.bin / heldout-NNNNN.bin  flat token ids in shards of at most `shard_tokens` tokens;
+                                       every document is followed by the EOS token (<|endoftext|>)
+    *.idx.npy                          int64 document offsets per shard
+    meta.json                          vocab size, dtype, eos id, per split: documents, tokens, UTF-8
+                                       bytes, bytes per token (used for bits-per-byte), its shards;
+                                       written last, so a folder without it holds no finished output
 
 The held-out split is chosen by a hash of each document's text, so it does not depend on order,
-batching or machine, and the same document always lands in the same split. Encoding uses
-`Tokenizer.encode_batch`, which is already parallel in Rust over all cores; we feed it large
-batches and stream the ids to disk so memory stays bounded.
+batching or machine, and the same document always lands in the same split. Text is processed in
+chunks of `batch_docs` documents: one thread reads and decodes the next chunk while
+`Tokenizer.encode_batch` encodes the current one on every core (Rust), and the ids stream to disk, so
+memory holds two chunks and one shard's offsets whatever the input size. The output depends only on
+the documents and the settings, never on chunk sizes or thread timing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import queue
+import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rephraser.atomic import atomic_write_text
 from rephraser.errors import ConfigError, SourceError
+from rephraser.mix.token_shards import (
+    DEFAULT_SHARD_TOKENS,
+    FORMAT,
+    SplitWriter,
+    TokenShard,
+    open_split,
+    read_meta,
+    remove_shards,
+)
+
+__all__ = ["EOS", "TokenShard", "is_heldout", "load_tokenizer", "open_split", "read_meta", "tokenize_texts",
+           "train_bpe"]
 
 EOS = "<|endoftext|>"
 SPLITS = ("train", "heldout")
@@ -88,44 +104,6 @@ def is_heldout(text: str, fraction: float) -> bool:
     return (h % 1_000_000) < round(fraction * 1_000_000)
 
 
-@dataclass
-class _SplitWriter:
-    path: Path
-    dtype: np.dtype
-    offsets: list[int] = field(default_factory=lambda: [0])
-    bytes: int = 0
-
-    def __post_init__(self) -> None:
-        self.fh = open(self.path, "wb")  # noqa: SIM115 - closed in close()
-
-    def add(self, ids_batch: list[list[int]], texts: list[str], eos: int) -> None:
-        if not ids_batch:
-            return
-        lengths = np.fromiter((len(i) + 1 for i in ids_batch), dtype=np.int64, count=len(ids_batch))
-        flat = np.empty(int(lengths.sum()), dtype=self.dtype)
-        pos = 0
-        for ids in ids_batch:
-            flat[pos : pos + len(ids)] = ids
-            pos += len(ids)
-            flat[pos] = eos
-            pos += 1
-        flat.tofile(self.fh)
-        ends = self.offsets[-1] + np.cumsum(lengths)
-        self.offsets.extend(int(e) for e in ends)
-        self.bytes += sum(len(t.encode("utf-8", "surrogatepass")) for t in texts)
-
-    def close(self) -> dict[str, Any]:
-        self.fh.close()
-        np.save(self.path.with_suffix(".idx.npy"), np.asarray(self.offsets, dtype=np.int64))
-        tokens = self.offsets[-1]
-        return {
-            "documents": len(self.offsets) - 1,
-            "tokens": tokens,
-            "bytes": self.bytes,
-            "bytes_per_token": (self.bytes / tokens) if tokens else None,
-        }
-
-
 def tokenize_texts(
     texts: Iterable[str],
     out_dir: str | Path,
@@ -133,20 +111,25 @@ def tokenize_texts(
     tokenizer_source: str,
     heldout_fraction: float = 0.02,
     batch_docs: int = 2048,
+    shard_tokens: int = DEFAULT_SHARD_TOKENS,
 ) -> dict[str, Any]:
     """Encode texts into train/heldout shards under out_dir; returns (and writes) meta.json."""
     if not 0 <= heldout_fraction < 1:
         raise ConfigError("heldout_fraction must be in [0, 1)")
+    if shard_tokens < 1:
+        raise ConfigError("shard_tokens must be at least 1")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "meta.json").unlink(missing_ok=True)  # the commit marker goes first
+    remove_shards(out)
     vocab = tokenizer.get_vocab_size(with_added_tokens=True)
     dtype = token_dtype(vocab)
     eos = eos_id(tokenizer)
-    tokenizer.save(str(out / "tokenizer.json"))
-    writers = {s: _SplitWriter(out / f"{s}.bin", dtype) for s in SPLITS}
+    atomic_write_text(out / "tokenizer.json", tokenizer.to_str(pretty=True))
+    writers = {s: SplitWriter(out, s, dtype, shard_tokens) for s in SPLITS}
     started = time.perf_counter()
     skipped_empty = 0
-    for batch in _batches(texts, batch_docs):
+    for batch in _prefetched(_batches(texts, batch_docs)):
         kept = [t for t in batch if t]
         skipped_empty += len(batch) - len(kept)
         encodings = tokenizer.encode_batch(kept, add_special_tokens=False) if kept else []
@@ -159,7 +142,7 @@ def tokenize_texts(
             writers[s].add(*parts[s], eos)
     seconds = time.perf_counter() - started
     meta: dict[str, Any] = {
-        "format": "rephraser-tokens/1",
+        "format": FORMAT,
         "tokenizer": tokenizer_source,
         "vocab_size": vocab,
         "dtype": dtype.name,
@@ -167,13 +150,14 @@ def tokenize_texts(
         "eos_token": tokenizer.id_to_token(eos),
         "heldout_fraction": heldout_fraction,
         "heldout_rule": "sha256(utf-8 text) first 8 bytes mod 1e6 < fraction * 1e6",
+        "shard_tokens": shard_tokens,
         "skipped_empty_documents": skipped_empty,
         "splits": {s: w.close() for s, w in writers.items()},
         "encode_seconds": round(seconds, 3),
     }
     if meta["splits"]["train"]["tokens"] == 0:
         raise SourceError("no training tokens were produced (every document was empty or held out)")
-    (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(out / "meta.json", json.dumps(meta, indent=2) + "\n")
     return meta
 
 
@@ -188,36 +172,42 @@ def _batches(texts: Iterable[str], size: int) -> Iterator[list[str]]:
         yield batch
 
 
-@dataclass(frozen=True)
-class TokenShard:
-    """A split written by `tokenize_texts`, memory-mapped."""
-
-    tokens: np.ndarray  # flat ids
-    offsets: np.ndarray  # int64, n_docs + 1
-
-    def document(self, i: int) -> np.ndarray:
-        return self.tokens[self.offsets[i] : self.offsets[i + 1]]
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1
+_DONE = object()
 
 
-def read_meta(data_dir: str | Path) -> dict[str, Any]:
-    p = Path(data_dir) / "meta.json"
-    if not p.is_file():
-        raise SourceError(f"{data_dir} is not a tokenized folder (no meta.json); run `rephraser tokenize` first")
-    return json.loads(p.read_text(encoding="utf-8"))
+def _prefetched(batches: Iterator[list[str]], depth: int = 2) -> Iterator[list[str]]:
+    """The same batches, read ahead by a thread (Parquet decoding and JSON parsing overlap encoding)."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
 
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
-def open_split(data_dir: str | Path, split: str = "train") -> TokenShard:
-    meta = read_meta(data_dir)
-    d = Path(data_dir)
-    path = d / f"{split}.bin"
-    if not path.is_file():
-        raise SourceError(f"{path} is missing")
-    n = meta["splits"][split]["tokens"]
-    tokens = np.memmap(path, dtype=np.dtype(meta["dtype"]), mode="r") if n else np.zeros(0, meta["dtype"])
-    if len(tokens) != n:
-        raise SourceError(f"{path} holds {len(tokens)} tokens but meta.json says {n}")
-    return TokenShard(tokens=tokens, offsets=np.load(d / f"{split}.idx.npy"))
+    def produce() -> None:
+        try:
+            for b in batches:
+                if not put(b):
+                    return
+            put(_DONE)
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, raised there
+            put(e)
 
+    thread = threading.Thread(target=produce, name="tokenize-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)

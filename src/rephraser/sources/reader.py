@@ -54,21 +54,23 @@ def _repeat(checked: Checked, first_origin: str, cfg: SourceConfig) -> Rejection
     return Rejection(checked.fallback_id, reason, item.origin, item.text, item.metadata)
 
 
-def iter_source(cfg: SourceConfig) -> Iterator[Document | Rejection]:
+def iter_source(cfg: SourceConfig, *, unique_ids: bool = True) -> Iterator[Document | Rejection]:
     """Documents and per-record Rejections of shard `cfg.shard_index` of `cfg.shard_count`, in input
     order, at most `cfg.limit` of them (valid + rejected). Unreadable input raises SourceError: a
-    missing path or empty folder at this call, a file that turns out unreadable when reached."""
-    return _select(cfg, _checked_records(cfg))
+    missing path or empty folder at this call, a file that turns out unreadable when reached.
+    unique_ids=False skips the id uniqueness check (and the memory it takes per document), for
+    readers that only sample texts (`rephraser mix`)."""
+    return _select(cfg, _checked_records(cfg), unique_ids)
 
 
-def _select(cfg: SourceConfig, records: Iterator[Checked]) -> Iterator[Document | Rejection]:
+def _select(cfg: SourceConfig, records: Iterator[Checked], unique_ids: bool) -> Iterator[Document | Rejection]:
     seen: dict[str, str] = {}  # id -> origin of its first record
     yielded = 0
     for checked in records:
         item = checked.item
         if shard_of(item.id, cfg.shard_count) != cfg.shard_index:
             continue
-        if checked.id_kind is not None:
+        if unique_ids and checked.id_kind is not None:
             first = seen.get(item.id)
             if first is not None:
                 item = _repeat(checked, first, cfg)

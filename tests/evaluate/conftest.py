@@ -62,3 +62,9 @@ def tiny_hf_dir(tmp_path_factory) -> Path:
     LlamaForCausalLM(cfg).save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+@pytest.fixture
+def tok_json(tmp_path) -> Path:
+    """A freshly trained 320-token byte-level BPE (tokenizer.json) in this test's folder."""
+    return train_tokenizer(tmp_path / "tok.json")

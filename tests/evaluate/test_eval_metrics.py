@@ -76,7 +76,7 @@ def test_task_mean_stderr_and_macro_micro():
 VOCAB = 256  # byte-level "tokenizer"
 
 
-def byte_encode(s: str) -> list[int]:
+def byte_encode(s: str, special: bool = False) -> list[int]:
     return list(s.encode())
 
 

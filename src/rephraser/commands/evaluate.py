@@ -11,23 +11,31 @@ from rich.table import Table
 from rephraser.errors import RephraserError
 
 
-def _list_tasks(console: Console) -> None:
+def _list_tasks(console: Console, definitions: str) -> None:
     from rephraser.evaluate.tasks import TASKS
+    from rephraser.evaluate.tasks.study import STUDY_TASKS
 
-    table = Table("task", "category", "description")
-    for spec in TASKS.values():
-        table.add_row(spec.name, spec.category, spec.description)
+    if definitions == "lighteval":
+        table = Table("task", "category", "study's lighteval task", "real dataset (--datasets)")
+        for t in STUDY_TASKS.values():
+            table.add_row(t.key, t.category, t.lighteval, f"{t.repo}" + (f" [{t.subset}]" if t.subset else "")
+                          + f" {t.eval_split}")
+    else:
+        table = Table("task", "category", "description")
+        for spec in TASKS.values():
+            table.add_row(spec.name, spec.category, spec.description)
     console.print(table)
 
 
 def _print_results(console: Console, results: dict) -> None:
-    table = Table("task", "category", "items", "prob_norm_token", "± stderr", "acc", "acc_norm")
+    metric = results["metric"]
+    table = Table("task", "category", "items", metric, "± stderr", "acc", "acc_norm", "acc_norm_token")
     for task, res in results["results"].items():
         fmt = lambda k, r=res: f"{r[k]:.4f}" if k in r else "-"  # noqa: E731
         table.add_row(task, results["task_info"][task]["category"], str(int(res["n_items"])),
-                      fmt("prob_norm_token"), fmt("prob_norm_token_stderr"), fmt("acc"), fmt("acc_norm"))
+                      fmt(metric), fmt(f"{metric}_stderr"), fmt("acc"), fmt("acc_norm"), fmt("acc_norm_token"))
     for task, reason in results["tasks_missing"].items():
-        table.add_row(task, "-", "-", "missing", reason, "-", "-")
+        table.add_row(task, "-", "-", "missing", reason, "-", "-", "-")
     console.print(table)
     cats = "  ".join(f"{c}={v:.4f}" for c, v in results["categories"].items())
     console.print(f"categories: {cats}")
@@ -50,12 +58,22 @@ def register(app: typer.Typer) -> None:
         num_fewshot: int = typer.Option(3, min=0, help="solved examples before each item"),
         seed: int = typer.Option(1234, help="selects the item subset and the shots"),
         device: str = typer.Option(None, help="torch device (default: cuda if available, else cpu)"),
+        definitions: str = typer.Option(
+            "rephraser", help="task definitions: rephraser (our offline layouts) or lighteval (the study's "
+                              "lighteval 0.10 tasks: templates, every gold, sampling, tokenization)"),
+        datasets: str = typer.Option(
+            None, help="with --definitions lighteval: read the study's real datasets from a folder (one "
+                       "sub-folder per task), 'hub', or a YAML mapping task -> path | hub | hub:owner/name "
+                       "(opt-in; tasks without a source are reported missing)"),
+        prob_variant: str = typer.Option(
+            "gold", help="which prob_norm_token feeds macro/micro: gold (max over golds; lighteval <= 0.10, "
+                         "the study) or all (max over every choice; lighteval 0.11-0.13)"),
         list_tasks: bool = typer.Option(False, "--list-tasks", help="list the suite's tasks and exit"),
     ) -> None:
         """Score a model on the 12-task cloze suite (prob_norm_token; macro over 6 categories)."""
         console = Console()
         if list_tasks:
-            _list_tasks(console)
+            _list_tasks(console, definitions)
             return
         if model_dir is None:
             raise RephraserError("give a MODEL_DIR to evaluate (or --list-tasks)")
@@ -66,9 +84,11 @@ def register(app: typer.Typer) -> None:
         model = load_scoring_model(model_dir, kind="hf" if hf else "auto", device=device)
         results, details = run_suite(
             model, profile=profile, tasks=names, seed=seed, num_fewshot=num_fewshot, max_items=max_items,
-            progress=lambda msg: console.print(f"  {msg}", highlight=False),
+            progress=lambda msg: console.print(f"  {msg}", highlight=False), definitions=definitions,
+            datasets=datasets, prob_variant=prob_variant,
         )
         _print_results(console, results)
-        out = output or Path(model_dir) / f"eval-{profile}.json"
+        suffix = "" if definitions == "rephraser" else f"-{definitions}"
+        out = output or Path(model_dir) / f"eval-{profile}{suffix}.json"
         details_file = write_results(results, details, out)
         console.print(f"wrote {out} and {details_file}")

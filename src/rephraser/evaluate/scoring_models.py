@@ -2,14 +2,26 @@
 
 Both go through `TorchCausalScorer`, which turns (context, continuation) pairs into token windows,
 runs them as right-padded batches (a causal model never looks right, so padding needs no mask) and
-sums the continuation's token log-probs. Each distinct context is tokenised once and shared by all
-its choices; windows are sorted by length so a batch holds similar lengths (the choices of one item
-end up together). Continuations longer than the model window are scored in overlapping windows
-with at least half a window of preceding text (used by bits-per-byte on long documents).
+sums the continuation's token log-probs. Windows are sorted by length so a batch holds similar
+lengths (the choices of one item end up together).
+
+Two tokenization conventions, chosen by the definitions profile (evaluate/definitions.py):
+  rephraser  no special tokens; the context is encoded alone and the joined text is cut at its length
+             when the joined encoding starts with it (else the continuation is encoded alone); an empty
+             context becomes `prefix_ids`. A context plus continuation longer than the window keeps
+             the continuation and as much preceding text as fits (at least half a window before every
+             scored token for long continuations, as bits-per-byte needs).
+  lighteval  lighteval 0.10's loglikelihood requests, re-implemented: trailing whitespace of the context
+             moves to the front of the continuation; context and joined text are encoded with the
+             tokenizer's default special tokens (BOS where the tokenizer adds one by default); the
+             continuation is the joined encoding after the context's token count (one token fewer
+             when both have the same length); an empty context becomes [EOS]; the model input is
+             context + continuation minus its last token, cut from the left to the window.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,15 +30,21 @@ from typing import Any
 from rephraser.errors import RephraserError
 
 MAX_HF_WINDOW = 4096  # cap for HF models that advertise very long contexts (CPU memory)
+TOKENIZATIONS = ("rephraser", "lighteval")
+
+Encode = Callable[[str, bool], list[int]]  # (text, add the tokenizer's default special tokens) -> ids
 
 
 class TorchCausalScorer:
-    def __init__(self, name: str, encode: Callable[[str], list[int]], forward: Callable[[Any], Any],
-                 max_len: int, prefix_ids: list[int], device: str = "cpu", batch_tokens: int = 4096) -> None:
+    def __init__(self, name: str, encode: Encode, forward: Callable[[Any], Any], max_len: int,
+                 prefix_ids: list[int], device: str = "cpu", batch_tokens: int = 4096,
+                 eos_id: int | None = None, tokenization: str = "rephraser") -> None:
         if max_len < 2:
             raise ValueError("max_len must be at least 2")
         if not prefix_ids:
             raise ValueError("prefix_ids (e.g. BOS/EOS) is needed to score text with an empty context")
+        if tokenization not in TOKENIZATIONS:
+            raise ValueError(f"unknown tokenization {tokenization!r}")
         self.name = name
         self.encode = encode
         self.forward = forward
@@ -34,20 +52,51 @@ class TorchCausalScorer:
         self.prefix_ids = prefix_ids
         self.device = device
         self.batch_tokens = batch_tokens
+        self.eos_id = eos_id if eos_id is not None else prefix_ids[-1]
+        self.tokenization = tokenization
+
+    def with_tokenization(self, tokenization: str) -> TorchCausalScorer:
+        """The same model and tokenizer, scoring requests under another convention."""
+        if tokenization not in TOKENIZATIONS:
+            raise ValueError(f"unknown tokenization {tokenization!r}")
+        other = copy.copy(self)
+        other.tokenization = tokenization
+        return other
 
     # -- tokenisation --------------------------------------------------------------------------
     def _split(self, context: str, continuation: str, cache: dict[str, list[int]]) -> tuple[list[int], list[int]]:
         if context not in cache:
-            cache[context] = self.encode(context) if context else []
+            cache[context] = self.encode(context, False) if context else []
         ctx = cache[context]
         # Encode the joined text and cut at the context length so merges across the boundary match
         # what the model saw in training; fall back to separate encoding if the prefix changed.
-        whole = self.encode(context + continuation)
-        cont = whole[len(ctx):] if ctx and whole[: len(ctx)] == ctx else self.encode(continuation)
+        whole = self.encode(context + continuation, False)
+        cont = whole[len(ctx):] if ctx and whole[: len(ctx)] == ctx else self.encode(continuation, False)
         return (ctx or list(self.prefix_ids)), cont
+
+    def _split_lighteval(self, context: str, continuation: str,
+                         cache: dict[str, list[int]]) -> tuple[list[int], list[int]]:
+        if context == "":
+            return [self.eos_id], self.encode(continuation, True)
+        spaces = len(context) - len(context.rstrip())
+        if spaces:
+            context, continuation = context[:-spaces], context[-spaces:] + continuation
+        if context not in cache:
+            cache[context] = self.encode(context, True)
+        ctx = cache[context]
+        if not ctx:  # a context that encodes to nothing is treated as empty
+            return [self.eos_id], self.encode(continuation, True)
+        whole = self.encode(context + continuation, True)
+        cut = len(ctx)
+        if cut == len(whole):  # the continuation merged into the context's last token
+            cut -= 1
+            ctx = whole[:cut]
+        return ctx, whole[cut:]
 
     def _windows(self, n_ctx: int, n_total: int) -> list[tuple[int, int, int]]:
         """(window start, first target, end) triples covering targets n_ctx..n_total-1."""
+        if self.tokenization == "lighteval" and n_total - n_ctx <= self.max_len:
+            return [(max(0, n_total - 1 - self.max_len), n_ctx, n_total)]  # max_len inputs, cut left
         if n_total - n_ctx <= self.max_len - 1:
             return [(max(0, n_total - self.max_len), n_ctx, n_total)]
         step = max(1, self.max_len // 2)
@@ -61,12 +110,13 @@ class TorchCausalScorer:
     def score(self, requests: Sequence[tuple[str, str]]) -> list[tuple[float, int, int]]:
         import torch
 
+        split = self._split_lighteval if self.tokenization == "lighteval" else self._split
         cache: dict[str, list[int]] = {}
         sums = [0.0] * len(requests)
         counts = [0] * len(requests)
         jobs: list[tuple[int, list[int], int]] = []  # (request, window tokens, index of first target)
         for r, (context, continuation) in enumerate(requests):
-            ctx, cont = self._split(context, continuation, cache)
+            ctx, cont = split(context, continuation, cache)
             tokens = ctx + cont
             for start, t0, t1 in self._windows(len(ctx), len(tokens)):
                 jobs.append((r, tokens[start:t1], t0 - start))
@@ -81,7 +131,8 @@ class TorchCausalScorer:
                 ids = torch.zeros((len(batch), width), dtype=torch.long)
                 for b, (_, toks, _) in enumerate(batch):
                     ids[b, : len(toks)] = torch.tensor(toks, dtype=torch.long)
-                logits = self.forward(ids.to(self.device))
+                # The last token of a window is only a target, never an input.
+                logits = self.forward(ids[:, : width - 1].to(self.device))
                 for b, (r, toks, first) in enumerate(batch):
                     targets = ids[b, first : len(toks)].to(logits.device)
                     logp = torch.log_softmax(logits[b, first - 1 : len(toks) - 1].float(), dim=-1)
@@ -109,8 +160,9 @@ def load_proxy_scorer(path: str | Path, device: str | None = None, batch_tokens:
                     if tokenizer.token_to_id(t) is not None), None)
         prefix = [eos] if eos is not None else tokenizer.encode("\n", add_special_tokens=False).ids
     return TorchCausalScorer(
-        name=str(path), encode=lambda s: tokenizer.encode(s, add_special_tokens=False).ids,
+        name=str(path), encode=lambda s, special=False: tokenizer.encode(s, add_special_tokens=special).ids,
         forward=model, max_len=cfg.max_seq_len, prefix_ids=prefix, device=dev, batch_tokens=batch_tokens,
+        eos_id=cfg.eos_id if cfg.eos_id is not None else prefix[-1],
     )
 
 
@@ -130,9 +182,9 @@ def load_hf_scorer(path: str | Path, device: str | None = None, batch_tokens: in
     prefix = [special] if special is not None else tok("\n", add_special_tokens=False)["input_ids"]
     max_len = min(int(getattr(model.config, "max_position_embeddings", 2048) or 2048), MAX_HF_WINDOW)
     return TorchCausalScorer(
-        name=str(path), encode=lambda s: tok(s, add_special_tokens=False)["input_ids"],
+        name=str(path), encode=lambda s, special=False: tok(s, add_special_tokens=special)["input_ids"],
         forward=lambda ids: model(input_ids=ids).logits, max_len=max_len, prefix_ids=prefix,
-        device=dev, batch_tokens=batch_tokens,
+        device=dev, batch_tokens=batch_tokens, eos_id=tok.eos_token_id,
     )
 
 

@@ -1,9 +1,10 @@
 """Run the benchmark suite on a ScoringModel and write lighteval-like results.
 
 results.json:
-  {config_general: {model, profile, num_fewshot, seed, max_items_per_task, tasks, duration_s, ...},
+  {config_general: {model, profile, definitions, tokenization, datasets, prob_norm_token_variant,
+                    num_fewshot, seed, max_items_per_task, tasks, duration_s, ...},
    results: {task: {prob_norm_token, prob_norm_token_stderr, acc, acc_stderr, ..., n_items}},
-   task_info: {task: {category, note}},
+   task_info: {task: {category, note[, lighteval_task]}},
    categories: {GK: v, ...}, categories_missing: [...], macro: v, micro: v, metric: "prob_norm_token",
    tasks_missing: {task: reason}}
 Per-item details (log-probs of every choice, prediction, metrics) go to a JSONL file beside it.
@@ -18,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from rephraser.errors import RephraserError
+from rephraser.evaluate.definitions import get_definitions, primary_metric
 from rephraser.evaluate.score import ScoringModel, aggregate, score_items, task_metrics
-from rephraser.evaluate.tasks import TASKS, TaskMissing, load_task
+from rephraser.evaluate.tasks import TASKS, TaskMissing
 
 PROFILES: dict[str, int] = {"quick": 30, "full": 1000}  # items per task
 DEFAULT_SEED = 1234
@@ -44,12 +46,32 @@ def run_suite(
     num_fewshot: int = DEFAULT_FEWSHOT,
     max_items: int | None = None,
     progress: Callable[[str], None] | None = None,
+    definitions: str = "rephraser",
+    datasets: str | None = None,
+    prob_variant: str = "gold",
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Score every requested task; returns (results, per-item details)."""
+    """Score every requested task; returns (results, per-item details).
+
+    `definitions` picks the task definitions (evaluate/definitions.py); `datasets` (lighteval
+    definitions only) names where the study's real datasets are (study_data.py): tasks without a
+    named source are then reported missing rather than scored on a stand-in.
+    """
     if profile not in PROFILES:
         raise RephraserError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
+    defs = get_definitions(definitions)
+    metric = primary_metric(prob_variant)
     n_items = max_items if max_items is not None else PROFILES[profile]
     names = resolve_tasks(tasks)
+    sources = None
+    if datasets is not None:
+        if not defs.accepts_datasets:
+            raise RephraserError("the study's real datasets are scored with --definitions lighteval "
+                                 "(the study's own task definitions)")
+        from rephraser.evaluate.tasks.study_data import resolve_datasets
+
+        sources = resolve_datasets(datasets)
+    if hasattr(model, "with_tokenization"):
+        model = model.with_tokenization(defs.tokenization)
     started = time.time()
     per_task: dict[str, dict[str, float]] = {}
     info: dict[str, dict[str, str]] = {}
@@ -58,7 +80,9 @@ def run_suite(
     for name in names:
         spec = TASKS[name]
         try:
-            loaded = load_task(name, n_items, seed, num_fewshot)
+            if sources is not None and name not in sources:
+                raise TaskMissing(f"no source named for {name} in --datasets {datasets}")
+            loaded = defs.load(name, n_items, seed, num_fewshot, sources[name] if sources else None)
         except TaskMissing as e:
             missing[name] = str(e)
             if progress:
@@ -66,16 +90,22 @@ def run_suite(
             continue
         t0 = time.time()
         item_results = score_items(model, loaded.items)
-        per_task[name] = task_metrics(item_results)
+        per_task[name] = task_metrics(item_results, loaded.groups)
         info[name] = {"category": spec.category, "note": loaded.note}
+        if defs.name == "lighteval":
+            from rephraser.evaluate.tasks.study import STUDY_TASKS
+
+            info[name]["lighteval_task"] = STUDY_TASKS[name].lighteval
         details.extend({"task": name, **r.detail()} for r in item_results)
         if progress:
-            progress(f"{name}: {per_task[name]['prob_norm_token']:.4f} prob_norm_token "
+            progress(f"{name}: {per_task[name][metric]:.4f} {metric} "
                      f"({len(item_results)} items, {time.time() - t0:.1f}s)")
-    summary = aggregate(per_task, {n: TASKS[n].category for n in per_task})
+    summary = aggregate(per_task, {n: TASKS[n].category for n in per_task}, metric=metric)
     results = {
         "config_general": {
-            "model": model.name, "profile": profile, "num_fewshot": num_fewshot, "seed": seed,
+            "model": model.name, "profile": profile, "definitions": defs.name,
+            "tokenization": getattr(model, "tokenization", "the model's own"), "datasets": datasets or "offline",
+            "prob_norm_token_variant": prob_variant, "num_fewshot": num_fewshot, "seed": seed,
             "max_items_per_task": n_items, "tasks": names, "formulation": "cloze",
             "duration_s": round(time.time() - started, 3),
         },

@@ -5,6 +5,9 @@ item's own query) and a list of candidate continuations (answer TEXT, not a lett
 asked for the log-probability of each continuation given the context. WinoGrande is the one task
 where the context differs per choice (the option is substituted into the sentence and the common
 remainder is the continuation), so an item carries one query per choice.
+
+An item may have several correct continuations (`golds`, e.g. every distinct SQuAD answer); `gold`
+is the primary one, used as the answer of a few-shot example and for per-item bits per byte.
 """
 
 from __future__ import annotations
@@ -23,12 +26,17 @@ class Item:
     choices: tuple[str, ...]  # continuations, each starting with the separating space
     gold: int
     fewshot: tuple[str, ...] = ()  # rendered solved examples placed before the query
+    golds: tuple[int, ...] = ()  # every correct choice; () means just `gold`
 
     def __post_init__(self) -> None:
         if not self.choices:
             raise ValueError(f"item {self.id}: no choices")
-        if not 0 <= self.gold < len(self.choices):
-            raise ValueError(f"item {self.id}: gold index {self.gold} out of range")
+        if not self.golds:
+            object.__setattr__(self, "golds", (self.gold,))
+        if self.gold not in self.golds:
+            raise ValueError(f"item {self.id}: primary gold {self.gold} is not among golds {self.golds}")
+        if not all(0 <= g < len(self.choices) for g in self.golds):
+            raise ValueError(f"item {self.id}: gold index out of range in {self.golds}")
         if len(self.queries) not in (1, len(self.choices)):
             raise ValueError(f"item {self.id}: need one query or one per choice")
 
@@ -51,6 +59,9 @@ class LoadedTask:
     items: list[Item]
     fewshot_texts: list[str] = field(default_factory=list)  # the solved examples used as shots
     note: str = ""  # e.g. which dataset variant was used
+    # item id -> group (MMLU subject) when the task score is the mean of group means, as lighteval's
+    # "_average" over MMLU-Redux subjects; None: the mean over items
+    groups: dict[str, str] | None = None
 
 
 class TaskMissing(Exception):

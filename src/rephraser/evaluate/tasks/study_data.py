@@ -6,7 +6,8 @@
                local Hugging Face cache first and downloads what is absent, unless HF_DATASETS_OFFLINE=1);
   FILE.yaml    a mapping task -> source, where a source is a local path, `hub`, or `hub:owner/name`
                (optionally `hub:owner/name:subset`) to read a copy published under another id.
-A local path may hold a `datasets.save_to_disk` folder (a DatasetDict, or one folder per split), or
+A local path may hold a `datasets.save_to_disk` folder (a DatasetDict, one folder per split, or one
+Dataset whose saved split is the one asked for), or
 data files per split (`test.parquet`, `validation.jsonl`, `data/test-00000-of-00001.parquet` as in a
 Hub snapshot). MMLU-Redux has one dataset per subject: <path>/<subject>/ each laid out as above.
 Anything that cannot be read raises TaskMissing with the reason, and the task is listed as missing.
@@ -14,6 +15,7 @@ Anything that cannot be read raises TaskMissing with the reason, and the task is
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +94,11 @@ def _from_path(folder: Path, split: str) -> list[Row]:
         return dd[split].to_list()
     if (folder / split / "state.json").is_file():
         return datasets.load_from_disk(str(folder / split)).to_list()
+    if (folder / "state.json").is_file():  # one saved Dataset (as each MMLU-Redux subject on the Hub)
+        saved = json.loads((folder / "state.json").read_text(encoding="utf-8")).get("_split")
+        if saved not in (None, split):
+            raise TaskMissing(f"{folder} holds split {saved!r}, not {split!r}")
+        return datasets.load_from_disk(str(folder)).to_list()
     files = _split_files(folder, split)
     if not files:
         raise TaskMissing(f"{folder} holds no data for split {split!r}")

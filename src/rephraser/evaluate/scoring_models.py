@@ -8,15 +8,15 @@ lengths (the choices of one item end up together).
 Two tokenization conventions, chosen by the definitions profile (evaluate/definitions.py):
   rephraser  no special tokens; the context is encoded alone and the joined text is cut at its length
              when the joined encoding starts with it (else the continuation is encoded alone); an empty
-             context becomes `prefix_ids`. A context plus continuation longer than the window keeps
-             the continuation and as much preceding text as fits (at least half a window before every
-             scored token for long continuations, as bits-per-byte needs).
+             context becomes `prefix_ids`.
   lighteval  lighteval 0.10's loglikelihood requests, re-implemented: trailing whitespace of the context
              moves to the front of the continuation; context and joined text are encoded with the
              tokenizer's default special tokens (BOS where the tokenizer adds one by default); the
              continuation is the joined encoding after the context's token count (one token fewer
-             when both have the same length); an empty context becomes [EOS]; the model input is
-             context + continuation minus its last token, cut from the left to the window.
+             when both have the same length); an empty context becomes [EOS].
+Under both, the model input is context + continuation minus its last token, cut from the left to the
+window (max_len tokens); a continuation longer than the window is scored in overlapping windows with at
+least half a window of preceding text (bits per byte on long documents).
 """
 
 from __future__ import annotations
@@ -94,16 +94,19 @@ class TorchCausalScorer:
         return ctx, whole[cut:]
 
     def _windows(self, n_ctx: int, n_total: int) -> list[tuple[int, int, int]]:
-        """(window start, first target, end) triples covering targets n_ctx..n_total-1."""
-        if self.tokenization == "lighteval" and n_total - n_ctx <= self.max_len:
-            return [(max(0, n_total - 1 - self.max_len), n_ctx, n_total)]  # max_len inputs, cut left
-        if n_total - n_ctx <= self.max_len - 1:
-            return [(max(0, n_total - self.max_len), n_ctx, n_total)]
+        """(window start, first target, end) triples covering targets n_ctx..n_total-1.
+
+        A window feeds at most max_len tokens to the model (its last token is only a target), so a
+        request that does not fit keeps its continuation and the nearest max_len - len(continuation)
+        context tokens, as lm-eval and lighteval cut from the left.
+        """
+        if n_total - n_ctx <= self.max_len:
+            return [(max(0, n_total - 1 - self.max_len), n_ctx, n_total)]
         step = max(1, self.max_len // 2)
         out = []
         for t0 in range(n_ctx, n_total, step):
             t1 = min(n_total, t0 + step)
-            out.append((max(0, t1 - self.max_len), t0, t1))
+            out.append((max(0, t1 - 1 - self.max_len), t0, t1))
         return out
 
     # -- scoring -------------------------------------------------------------------------------

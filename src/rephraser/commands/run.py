@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from rephraser import storage
 from rephraser.config import RunConfig, load_yaml, validate
 from rephraser.errors import ConfigError
 
@@ -90,22 +91,23 @@ def register(app: typer.Typer) -> None:
         if print_config:
             typer.echo(cfg.to_yaml())
             return
-        if resume and not (Path(cfg.output.dir) / "run.json").exists():
+        out = storage.as_location(cfg.output.dir)
+        if resume and not storage.exists(out / "run.json"):
             raise ConfigError(f"--resume: {cfg.output.dir} holds no run to resume (no run.json)")
         if ray:
             from rephraser.scale.ray import run_on_ray
 
             run_on_ray(cfg, ray, ray_shards or None)
             # every shard merged its stats into OUT/stats.json as it finished
-            stats = json.loads((Path(cfg.output.dir) / "stats.json").read_text(encoding="utf-8"))
+            stats = json.loads(storage.read_text(out / "stats.json"))
         else:
             from rephraser.generate.runner import run_config
 
             stats = run_config(cfg, force=force, overwrite=overwrite, progress=progress)
-        print_summary(stats, Path(cfg.output.dir))
+        print_summary(stats, out)
 
 
-def print_summary(stats: dict[str, Any], out: Path) -> None:
+def print_summary(stats: dict[str, Any], out: storage.Location) -> None:
     con = Console()
     s = stats.get("session", {})
     t = Table(title=f"rephraser run — {out}", show_header=True)

@@ -55,7 +55,9 @@ def register(app: typer.Typer) -> None:
 
 def _notes(cfg, gpus_per_task: int) -> list[str]:  # noqa: ANN001 - RunConfig, imported lazily
     notes = []
-    if not Path(cfg.output.dir).is_absolute():
+    from rephraser.storage import is_remote
+
+    if not is_remote(cfg.output.dir) and not Path(cfg.output.dir).is_absolute():
         notes.append(f"output.dir {cfg.output.dir!r} is relative: tasks resolve it from this folder")
     e = cfg.engine
     if e.kind == "openai" and e.server is None and e.base_url and ("127.0.0.1" in e.base_url or "localhost" in e.base_url):

@@ -8,6 +8,9 @@ the number of parts, not with the bytes already written.
 
 Each shard of a run (`tag` = "s00003-of-00010") has its own manifests folder and file names, so many
 workers can commit into one output folder without coordination.
+
+The protocol needs no rename, so it holds on object stores too (rephraser.storage): there every file
+is one PUT, visible whole or not at all, and the manifest PUT comes last.
 """
 
 from __future__ import annotations
@@ -15,11 +18,11 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from rephraser.atomic import atomic_write_bytes, atomic_write_table, fsync_dir
+from rephraser import storage
 from rephraser.errors import ResumeError
 from rephraser.records import FATE_DIRS, Row, rows_to_table
+from rephraser.storage import Location
 
 FATE_CODES = {"ok": "o", "rejected": "r", "failed": "f"}
 INPUT_PROMPT = "_input"  # pseudo-prompt of records rejected before any model call
@@ -40,8 +43,8 @@ class DoneState:
 
 
 class Checkpoint:
-    def __init__(self, out_dir: Path, tag: str):
-        self.out = Path(out_dir)
+    def __init__(self, out_dir: Location | str, tag: str):
+        self.out = storage.as_location(out_dir)
         self.tag = tag
         self.manifest_dir = self.out / "manifests" / tag
         self.state = DoneState()
@@ -49,13 +52,19 @@ class Checkpoint:
     # ---- restart -------------------------------------------------------------------
     def load(self) -> DoneState:
         """Read this shard's manifests, delete uncommitted leftovers, return what is done."""
-        self.manifest_dir.mkdir(parents=True, exist_ok=True)
+        storage.makedirs(self.manifest_dir)
         committed_files: set[str] = set()
         max_part = -1
-        for mf in sorted(self.manifest_dir.glob("part-*.json")):
+        names = [n for n in storage.listdir(self.manifest_dir) if n.startswith("part-") and n.endswith(".json")]
+        manifests = [self.manifest_dir / n for n in names]
+        try:
+            contents = storage.read_many(manifests)  # remote: fetched concurrently, not one round trip each
+        except OSError as e:
+            raise ResumeError(f"cannot read the manifests in {self.manifest_dir}: {e.strerror or e}") from None
+        for mf, raw in zip(manifests, contents, strict=True):
             try:
-                m = json.loads(mf.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as e:  # a manifest is written atomically, so this is outside damage
+                m = json.loads(raw)
+            except ValueError as e:  # a manifest is written atomically, so this is outside damage
                 raise ResumeError(f"manifest {mf} is unreadable ({e}); the output folder was modified by hand") from None
             max_part = max(max_part, int(m["part"]))
             committed_files.update(m["files"])
@@ -72,16 +81,13 @@ class Checkpoint:
     def _remove_uncommitted(self, committed: set[str]) -> None:
         prefix = f"{self.tag}-part-"
         for fate_dir in FATE_DIRS.values():
-            base = self.out / fate_dir
-            if not base.is_dir():
-                continue
-            for f in base.glob("*/*"):
+            for f in storage.glob(self.out / fate_dir, "*/*"):
                 name = f.name
                 is_ours = name.startswith(prefix) or name.startswith(f".{prefix}")
                 if is_ours and str(f.relative_to(self.out)) not in committed:
-                    f.unlink()
-        for f in self.manifest_dir.glob(".part-*.tmp"):
-            f.unlink()
+                    storage.remove(f)
+        for f in storage.glob(self.manifest_dir, ".part-*.tmp"):
+            storage.remove(f)
 
     # ---- commit --------------------------------------------------------------------
     def commit(self, rows: list[Row], text_hashes: dict[str, str]) -> None:
@@ -92,16 +98,16 @@ class Checkpoint:
         for r in sorted(rows, key=lambda r: (r.id, r.prompt, r.sample)):
             units[(r.id, r.prompt)] = units.get((r.id, r.prompt), "") + FATE_CODES[r.status]
         part = self.state.next_part
-        by_file: dict[Path, list[Row]] = {}
+        by_file: dict[Location, list[Row]] = {}
         for r in rows:
             folder = self.out / FATE_DIRS[r.status] / r.prompt
             by_file.setdefault(folder / f"{self.tag}-part-{part:05d}.parquet", []).append(r)
         touched_dirs = set()
-        for path, group in sorted(by_file.items()):
-            atomic_write_table(rows_to_table(group), path, sync_dir=False)
+        for path, group in sorted(by_file.items(), key=lambda kv: str(kv[0])):
+            storage.write_table(rows_to_table(group), path, sync_dir=False)
             touched_dirs.add(path.parent)
         for d in touched_dirs:
-            fsync_dir(d)
+            storage.sync_folder(d)
         summary = summarize(rows)
         manifest = {
             "part": part,
@@ -111,7 +117,7 @@ class Checkpoint:
             "text_hashes": text_hashes,
             "summary": summary,
         }
-        atomic_write_bytes(self.manifest_dir / f"part-{part:05d}.json", json.dumps(manifest).encode())
+        storage.write_bytes(self.manifest_dir / f"part-{part:05d}.json", json.dumps(manifest).encode())
         self.state.next_part = part + 1
         self.state.units.update(units)
         self.state.text_hashes.update(text_hashes)

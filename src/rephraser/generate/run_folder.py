@@ -9,12 +9,10 @@ config, so `rephraser run --config OUT/config.yaml` reproduces the run.
 from __future__ import annotations
 
 import json
-import shutil
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
-from rephraser.atomic import atomic_write_bytes
+from rephraser import storage
 from rephraser.config import RunConfig
 from rephraser.errors import ResumeError
 from rephraser.generate.checkpoint import FATE_DIRS
@@ -38,21 +36,25 @@ def identity(cfg: RunConfig, prompts: list[PromptSpec]) -> dict[str, Any]:
     }
 
 
-def prepare(cfg: RunConfig, prompts: list[PromptSpec], *, force: bool = False, overwrite: bool = False) -> Path:
-    """Create or validate the output folder; write run.json and config.yaml."""
-    out = Path(cfg.output.dir)
-    if overwrite and out.exists():
-        if not (out / "run.json").exists() and any(out.iterdir()):
+def prepare(cfg: RunConfig, prompts: list[PromptSpec], *, force: bool = False,
+            overwrite: bool = False) -> storage.Location:
+    """Create or validate the output folder (local or remote); write run.json and config.yaml."""
+    out = storage.as_location(cfg.output.dir)
+    storage.check_writable(out)
+    entries = storage.listdir(out)  # first touch of a remote output: a missing bucket or bad credentials fail here
+    if overwrite and entries:
+        if "run.json" not in entries:
             raise ResumeError(f"refusing to --overwrite {out}: it is not empty and not a rephraser output folder")
-        shutil.rmtree(out)
-    if out.exists() and not out.is_dir():
+        storage.remove_tree(out)
+        entries = []
+    if not entries and storage.exists(out) and not storage.is_dir(out):
         raise ResumeError(f"output path {out} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    storage.makedirs(out)
     ident = identity(cfg, prompts)
     run_json = out / "run.json"
-    if run_json.exists():
+    if "run.json" in entries:
         try:
-            old = json.loads(run_json.read_text(encoding="utf-8"))
+            old = json.loads(storage.read_text(run_json))
         except (OSError, ValueError) as e:
             raise ResumeError(f"{run_json} is unreadable ({e})") from None
         changes = describe_changes(old, ident)
@@ -62,12 +64,12 @@ def prepare(cfg: RunConfig, prompts: list[PromptSpec], *, force: bool = False, o
                 f"{'; …' if len(changes) > 4 else ''}); use another --output, --overwrite to start over, "
                 "or --force to continue anyway"
             )
-    elif any(p.name in FATE_DIRS.values() for p in out.iterdir()):
+    elif any(name in FATE_DIRS.values() for name in entries):
         raise ResumeError(f"{out} holds outputs but no run.json; refusing to mix runs (use another --output)")
-    atomic_write_bytes(run_json, json.dumps(ident, indent=2, sort_keys=True).encode())
+    storage.write_bytes(run_json, json.dumps(ident, indent=2, sort_keys=True).encode())
     whole_run = cfg.model_copy(deep=True)
     whole_run.source.shard_index = 0  # shards share one config; a worker adds --shard i/N
-    atomic_write_bytes(out / "config.yaml", whole_run.to_yaml().encode())
+    storage.write_bytes(out / "config.yaml", whole_run.to_yaml().encode())
     return out
 
 
@@ -122,13 +124,15 @@ def _add_numbers(dst: dict[str, Any], src: dict[str, Any]) -> None:
             dst[k] = dst.get(k, 0) + v
 
 
-def merge_shard_stats(out: Path) -> dict[str, Any]:
+def merge_shard_stats(out: storage.PathLike) -> dict[str, Any]:
     """Combine every shard's stats file into OUT/stats.json (shards may finish in any order)."""
+    out = storage.as_location(out)
     shards = []
-    for f in sorted((out / "stats").glob("*.json")):
+    files = storage.glob(out / "stats", "*.json")
+    for raw in storage.read_many(files):
         try:
-            shards.append(json.loads(f.read_text(encoding="utf-8")))
-        except (OSError, ValueError):
+            shards.append(json.loads(raw))
+        except ValueError:
             continue
     if not shards:
         return {}
@@ -144,5 +148,5 @@ def merge_shard_stats(out: Path) -> dict[str, Any]:
         merged["conservation_ok"] = all(s.get("conservation_ok") for s in shards)
         merged["shards_complete"] = sum(1 for s in shards if s.get("complete"))
         merged["per_shard"] = {s.get("shard"): s.get("session", {}) for s in shards}
-    atomic_write_bytes(out / "stats.json", json.dumps(merged, indent=2, sort_keys=True).encode())
+    storage.write_bytes(out / "stats.json", json.dumps(merged, indent=2, sort_keys=True).encode())
     return merged

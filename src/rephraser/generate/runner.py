@@ -14,11 +14,9 @@ import contextlib
 import json
 import signal
 import time
-from pathlib import Path
 from typing import Any
 
-from rephraser import __version__
-from rephraser.atomic import atomic_write_bytes
+from rephraser import __version__, storage
 from rephraser.config import RunConfig
 from rephraser.engines import build_engine
 from rephraser.engines.base import Engine, FatalEngineError
@@ -77,7 +75,8 @@ class Runner:
         except FatalEngineError as e:
             raise RephraserError(f"engine {cfg.engine.kind} could not start: {e}") from None
         caps = engine.capabilities
-        cache = RequestCache(out / "cache" / f"{tag}.sqlite")
+        # SQLite needs a local disk: for a remote output the cache stays on this node (storage.local_work_dir)
+        cache = RequestCache(storage.local_work_dir(out) / "cache" / f"{tag}.sqlite")
         caller = Caller(engine, cache, caps.model_id, cfg.retry)
         self.rollouts = {p.name: Rollout(p, caps, caller, cfg.sampling, cfg.rollout, cfg.postprocess,
                                          cfg.retry.max_attempts) for p in prompts}
@@ -144,7 +143,7 @@ class Runner:
             from rephraser.postprocess.dedup import dedup_folder
 
             report = dedup_folder(out).to_dict()
-            atomic_write_bytes(out / "dedup.json", json.dumps(report, indent=2).encode())
+            storage.write_bytes(out / "dedup.json", json.dumps(report, indent=2).encode())
             stats["dedup"] = {k: report[k] for k in ("items", "exact_dupes", "near_dupes")}
         return stats
 
@@ -211,7 +210,7 @@ class Runner:
                 loop.add_signal_handler(sig, stop, sig.name)
 
     # ---- accounting -------------------------------------------------------------------
-    def _stats(self, out: Path, tag: str, state, scope_units, scope_docs, scope_input_rejected, caller, caps,
+    def _stats(self, out: storage.Location, tag: str, state, scope_units, scope_docs, scope_input_rejected, caller, caps,
                wall_s: float, resume_s: float) -> dict[str, Any]:
         from rephraser.cost import hours_per_billion
 
@@ -264,8 +263,7 @@ class Runner:
             },
         }
         stats_dir = out / "stats"
-        stats_dir.mkdir(exist_ok=True)
-        atomic_write_bytes(stats_dir / f"{tag}.json", json.dumps(stats, indent=2, sort_keys=True).encode())
+        storage.write_bytes(stats_dir / f"{tag}.json", json.dumps(stats, indent=2, sort_keys=True).encode())
         merge_shard_stats(out)
         if not conservation_ok:
             raise RephraserError(f"accounting check failed for {tag}: {missing} units missing, {bad_arity} with wrong "

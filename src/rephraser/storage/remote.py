@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from rephraser.errors import StorageError
 from rephraser.storage.location import Url
@@ -69,7 +70,8 @@ def describe(e: BaseException) -> str:
     names = {c.__name__ for c in type(e).__mro__}
     for classes, text in _BY_CLASS:
         if names.intersection(classes):
-            return text
+            endpoint = _endpoint(e)
+            return f"{text} {endpoint}" if endpoint and text.endswith("endpoint") else text
     msg = _first_line(e)
     if isinstance(e, FileNotFoundError):
         return "bucket not found" if "bucket" in msg.lower() else "not found"
@@ -95,6 +97,15 @@ def is_precondition_failure(e: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def _endpoint(e: BaseException) -> str | None:
+    """scheme://host:port of the endpoint botocore could not reach (never a path, query or user info)."""
+    url = (getattr(e, "kwargs", None) or {}).get("endpoint_url")
+    if not isinstance(url, str):
+        return None
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}" if parts.hostname else None
 
 
 def _first_line(e: BaseException) -> str:

@@ -1,4 +1,5 @@
-"""`rephraser stats OUT_DIR`: generation statistics of a run folder (compliance, openings, diversity).
+"""`rephraser stats OUT_DIR`: generation statistics of a run folder (compliance, openings, diversity),
+plus opt-in quality-classifier score distributions (postprocess/classifiers.py).
 
 Writes OUT_DIR/stats_quality.json next to the runner's stats.json (never overwriting it).
 """
@@ -73,6 +74,10 @@ def register(app: typer.Typer) -> None:
         opening_words: int = typer.Option(3, "--opening-words", min=1, help="words that make an output's opening"),
         top: int = typer.Option(10, "--top", min=1, help="how many top openings to list"),
         quality: bool = typer.Option(True, "--quality/--no-quality", help="Gopher repetition/quality rules"),
+        classifier: list[str] = typer.Option(
+            None, "--classifier", help="NAME=PATH[#LABEL]: also score ok outputs with a local transformers "
+                                       "classifier folder or fastText model file (repeatable; opt-in)"),
+        device: str = typer.Option("cpu", help="torch device for transformers classifiers"),
     ) -> None:
         """Per-prompt (and per-model) compliance, rejection reasons, length ratios, tokens, opening
         collapse, distinct-n, compression ratio and Gopher quality; writes OUT_DIR/stats_quality.json."""
@@ -83,6 +88,10 @@ def register(app: typer.Typer) -> None:
         from rephraser.postprocess.stats import compute_stats
 
         result = compute_stats(out_dir, opening_words=opening_words, top=top, quality=quality)
+        if classifier:
+            from rephraser.postprocess.classifiers import load_classifier, score_folder
+
+            result["classifier_scores"] = score_folder(out_dir, [load_classifier(c, device) for c in classifier])
         blob = json.dumps(result, indent=2, ensure_ascii=False)
         atomic_write_bytes(Path(out_dir) / "stats_quality.json", blob.encode("utf-8"))
         if as_json:
@@ -98,4 +107,8 @@ def register(app: typer.Typer) -> None:
                 console.print(_table(escape(f"{prompt} by model"), models, "model"))
         for prompt, s in result["prompts"].items():
             console.print(_details(prompt, s))
+        if classifier:
+            from rephraser.postprocess.classifiers import print_scores
+
+            print_scores(console, result["classifier_scores"])
         console.print(escape(f"wrote {Path(out_dir) / 'stats_quality.json'}"))

@@ -103,6 +103,11 @@ def write_results(cfg: ExperimentConfig, cells: list[Cell], out: Path) -> dict[s
                            "cohens_d = gap / pooled std",
            "rows": [{k: _clean(v) for k, v in r.items()} for r in rows],
            "cells": [{k: _clean(v) for k, v in s.items()} for s in summary]}
+    from rephraser.experiments.classifier_correlation import classifier_correlation
+
+    corr = classifier_correlation(cells, summary, out)
+    if corr:
+        doc["classifier_correlation"] = corr
     write_json_atomic(out / "results.json", doc)
     _write_csv(out / "results.csv", doc["rows"])
     _write_csv(out / "results_summary.csv", doc["cells"])
@@ -152,3 +157,6 @@ def print_table(doc: dict[str, Any], console: Any = None) -> None:
             "-" if s["gen_tokens"] is None else f"{s['gen_tokens']:,}",
         )
     console.print(table)
+    from rephraser.experiments.classifier_correlation import print_correlation
+
+    print_correlation(doc, console)

@@ -35,12 +35,19 @@ def test_forward_shape_and_dtype():
 def test_presets_sizes():
     tiny = ProxyModel(preset_config("tiny-1m"))
     assert 0.8e6 < tiny.num_parameters() < 1.3e6
-    # the study's proxy shape, built on the meta device so no memory is allocated
-    cfg = preset_config("1.7b", vocab_size=128_256)
-    assert (cfg.n_layers, cfg.hidden_size, cfg.n_heads, cfg.n_kv_heads) == (28, 2048, 16, 8)
+    # the study's proxy, built on the meta device so no memory is allocated
+    cfg = preset_config("1.7b", vocab_size=128_256, eos_id=128_001)
+    assert (cfg.n_layers, cfg.hidden_size, cfg.n_heads, cfg.n_kv_heads, cfg.intermediate_size) == (28, 2048, 16, 8, 6144)
+    assert (cfg.rope_theta, cfg.norm_eps, cfg.max_seq_len) == (10_000.0, 1e-6, 4096)
+    assert cfg.tie_embeddings and cfg.document_masking
     with torch.device("meta"):
         big = ProxyModel(cfg)
-    assert 1.5e9 < big.num_parameters() < 1.9e9
+        # the parameter count depends on the tokenizer: Llama-3.2's 128,256 tokens vs a 4,096-token BPE
+        small_vocab = ProxyModel(preset_config("1.7b", vocab_size=4096, eos_id=0))
+    assert big.num_parameters() == 1_672_071_168
+    assert small_vocab.num_parameters() == 1_417_791_488
+    with pytest.raises(ConfigError, match="eos_id"):
+        ProxyModel(preset_config("1.7b", vocab_size=4096))
     assert set(PRESETS) >= {"tiny-1m", "1.7b"}
     with pytest.raises(ConfigError, match="unknown model preset"):
         preset_config("huge")

@@ -3,7 +3,8 @@
 The packed train stream (documents joined by EOS) is cut into consecutive windows of seq_len + 1
 tokens; each epoch visits every window once in a permutation seeded by (data_seed, epoch). The batch
 for step s is a pure function of (data_seed, s), so resuming at step s needs no saved sampler state
-and two runs with the same seed see identical data.
+and two runs with the same seed see identical data. The global batch does not depend on how many
+processes train: under torchrun each rank reads only its own rows of it (`rows(step, lo, hi)`).
 """
 
 from __future__ import annotations
@@ -37,12 +38,17 @@ class WindowBatches:
 
     def batch(self, step: int) -> torch.Tensor:
         """LongTensor[batch_size, seq_len + 1] of token windows for this step."""
-        rows = []
-        for k in range(step * self.batch_size, (step + 1) * self.batch_size):
+        return self.rows(step, 0, self.batch_size)
+
+    def rows(self, step: int, lo: int, hi: int) -> torch.Tensor:
+        """Rows lo..hi-1 of step's global batch (a rank's or a micro-batch's slice); reads only those."""
+        out = np.empty((hi - lo, self.seq_len + 1), dtype=np.int64)
+        first = step * self.batch_size
+        for i, k in enumerate(range(first + lo, first + hi)):
             epoch, pos = divmod(k, self.n_windows)
             start = int(self._perm(epoch)[pos]) * self.seq_len
-            rows.append(np.asarray(self.tokens[start : start + self.seq_len + 1], dtype=np.int64))
-        return torch.from_numpy(np.stack(rows))
+            out[i] = self.tokens[start : start + self.seq_len + 1]
+        return torch.from_numpy(out)
 
 
 def heldout_windows(data_dir: str | Path, seq_len: int, max_tokens: int) -> torch.Tensor | None:

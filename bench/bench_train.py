@@ -1,16 +1,22 @@
 """Training throughput of the proxy: `train()` vs a bare forward+backward+AdamW loop (the limit).
 
 Both use the same preset, batch, sequence length and thread count; the bare loop feeds one fixed
-random batch, so the ratio shows what our data loading, scheduling, clipping and logging cost.
-Run: .venv/bin/python bench/bench_train.py [--preset tiny-1m --steps 40 --compile]
+random batch, so the ratio shows what our data loading, scheduling, clipping, logging and the
+distributed plumbing (a no-op in one process) cost. Both are timed in steady state: the bare loop
+after 3 warm-up steps, train() from its curve after the first log window (which holds the same
+warm-up). The two alternate `--repeats` times so that a change in machine load hits both; the median
+ratio is printed.
+Run: .venv/bin/python bench/bench_train.py [--preset tiny-1m --steps 40 --repeats 3 --compile]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +26,8 @@ from rephraser.evaluate.train import TrainConfig, train
 from rephraser.mix.tokenize import tokenize_texts, train_bpe
 from rephraser.sources.wiki import wiki_data_path
 
+WARMUP = 5  # steps: the bare loop skips them, train()'s first log window holds them
+
 
 def bare_loop(preset: str, vocab: int, batch: int, seq: int, steps: int, compile: bool) -> float:
     torch.manual_seed(0)
@@ -27,8 +35,8 @@ def bare_loop(preset: str, vocab: int, batch: int, seq: int, steps: int, compile
     fn = torch.compile(model) if compile else model
     opt = torch.optim.AdamW(model.parameters(), lr=5e-4)
     x = torch.randint(0, vocab, (batch, seq + 1))
-    for i in range(steps + 3):  # 3 warm-up steps (allocator, compile) are not timed
-        if i == 3:
+    for i in range(steps + WARMUP):
+        if i == WARMUP:
             t0 = time.perf_counter()
         logits = fn(x[:, :-1])
         F.cross_entropy(logits.reshape(-1, vocab), x[:, 1:].reshape(-1)).backward()
@@ -37,30 +45,47 @@ def bare_loop(preset: str, vocab: int, batch: int, seq: int, steps: int, compile
     return steps * batch * seq / (time.perf_counter() - t0)
 
 
+def steady_tok_s(run: Path) -> float:
+    """Tokens per second over the curve's windows after the first."""
+    points = [json.loads(x) for x in (run / "curve.jsonl").read_text().splitlines()][1:]
+    tokens = [(b["tokens"] - a["tokens"]) for a, b in zip(points, points[1:], strict=False)]
+    seconds = [t / p["tok_s"] for t, p in zip(tokens, points[1:], strict=True)]
+    return sum(tokens) / sum(seconds)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--preset", default="tiny-1m")
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--seq-len", type=int, default=256)
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     data = json.loads(wiki_data_path().read_text(encoding="utf-8"))
     texts = [v["extract"] for _, v in sorted(data.items()) if v.get("extract")][:3000]
+    ratios, ours_all, limit_all = [], [], []
     with tempfile.TemporaryDirectory() as d:
         tokenize_texts(texts, f"{d}/tok", train_bpe(texts, 4096), "bench", heldout_fraction=0.02)
-        cfg = TrainConfig(data=f"{d}/tok", output=f"{d}/run", preset=args.preset, steps=args.steps,
-                          batch_size=args.batch_size, seq_len=args.seq_len, eval_every=10**9, log_every=10**9,
-                          compile=args.compile, eval_tokens=256, threads=args.threads)
-        summary = train(cfg)
-    ours = summary["tok_s_this_session"]
-    limit = bare_loop(args.preset, 4096, args.batch_size, args.seq_len, args.steps, args.compile)
+        for r in range(args.repeats):
+            limit = bare_loop(args.preset, 4096, args.batch_size, args.seq_len, args.steps, args.compile)
+            cfg = TrainConfig(data=f"{d}/tok", output=f"{d}/run{r}", preset=args.preset, steps=args.steps + WARMUP,
+                              batch_size=args.batch_size, seq_len=args.seq_len, eval_every=10**9, log_every=WARMUP,
+                              compile=args.compile, eval_tokens=256, threads=args.threads)
+            summary = train(cfg)
+            ours = steady_tok_s(Path(cfg.output))
+            ratios.append(ours / limit)
+            ours_all.append(ours)
+            limit_all.append(limit)
+            print(f"repeat {r}: train() {ours:9,.0f} tok/s  bare loop {limit:9,.0f} tok/s  ratio {ours / limit:.2f}")
     print(f"preset {args.preset} ({summary['parameters']:,} params) batch {args.batch_size}x{args.seq_len} "
           f"threads {summary['threads']} compile {args.compile}")
-    print(f"train()   : {ours:10,.0f} tok/s (includes the first, slower steps)")
-    print(f"bare loop : {limit:10,.0f} tok/s")
-    print(f"ratio     : {ours / limit:.2f}")
+    print(f"train()   : {statistics.median(ours_all):10,.0f} tok/s (median, steady state)")
+    print(f"bare loop : {statistics.median(limit_all):10,.0f} tok/s")
+    print(f"ratio     : {statistics.median(ratios):.2f} (median of {args.repeats}; range {min(ratios):.2f}-{max(ratios):.2f})")
 
 
 if __name__ == "__main__":

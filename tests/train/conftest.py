@@ -17,6 +17,12 @@ def wiki_texts(n: int) -> list[str]:
     return [data[k]["extract"] for k in sorted(data)[:n] if data[k].get("extract")]
 
 
+@pytest.fixture
+def wiki_sample():
+    """wiki_sample(n): the first n embedded Wikipedia extracts."""
+    return wiki_texts
+
+
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory) -> Path:
     """~400 wiki extracts tokenized with a 512-token BPE (≈80k tokens), 5% held out."""

@@ -9,6 +9,7 @@ update is the one a single process computes on the whole global batch.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Literal
@@ -53,8 +54,11 @@ def wrap(model: nn.Module, kind: str, ranks: Ranks, bf16: bool, compile: bool) -
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [ranks.local_rank] if ranks.device.startswith("cuda") else None
-        # The rotary tables are buffers derived from the config: identical on every rank already.
-        wrapped = DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False, gradient_as_bucket_view=True)
+        # The rotary tables are buffers derived from the config, identical on every rank: no per-step sync
+        # (the flag's name changed in torch 2.13).
+        no_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+                   else {"broadcast_buffers": False})
+        wrapped = DistributedDataParallel(model, device_ids=ids, gradient_as_bucket_view=True, **no_sync)
     return wrapped, (torch.compile(wrapped) if compile else wrapped)
 
 

@@ -104,7 +104,10 @@ def slurm_launch_lines(train_args: list[str], job: TrainJob) -> list[str]:
 def render_train_script(train_config: str | Path, job: TrainJob, workdir: str | Path) -> str:
     """The sbatch script of one training job: `rephraser train --config train_config` on job.world ranks."""
     job.validate()
-    d = [f"--job-name={job.job_name}", f"--output={job.log_dir}/%x-%j.out", f"--time={job.time}",
+    work = Path(workdir)
+    logs = Path(job.log_dir) if Path(job.log_dir).is_absolute() else work / job.log_dir
+    # absolute paths: Slurm resolves --output from wherever sbatch is called
+    d = [f"--job-name={job.job_name}", f"--chdir={work}", f"--output={logs}/%x-%j.out", f"--time={job.time}",
          f"--nodes={job.nodes}", "--ntasks-per-node=1", "--requeue", "--open-mode=append"]
     if job.gpus:
         d.append(f"--gpus-per-node={job.nproc_per_node}")
@@ -118,7 +121,7 @@ def render_train_script(train_config: str | Path, job: TrainJob, workdir: str | 
         d.append(f"--account={job.account}")
     d += job.extra_sbatch
     lines = ["#!/usr/bin/env bash", *(f"#SBATCH {x}" for x in d), "", "set -euo pipefail",
-             f"cd {shlex.quote(str(workdir))}", *job.setup,
+             f"cd {shlex.quote(str(work))}", *job.setup,
              *slurm_launch_lines(["train", "--config", str(train_config)], job)]
     return "\n".join(lines) + "\n"
 
@@ -131,7 +134,7 @@ def write_train_script(train_config: str | Path, job: TrainJob, script: str | Pa
 
         accumulation(cfg, job.world)
     work = Path(workdir or Path.cwd()).resolve()
-    (work / job.log_dir).mkdir(parents=True, exist_ok=True)  # Slurm does not create log folders
+    (work / job.log_dir).mkdir(parents=True, exist_ok=True)  # Slurm does not create log folders (absolute kept)
     path = Path(script)
     atomic_write_text(path, render_train_script(Path(train_config).resolve(), job, work))
     path.chmod(0o755)

@@ -8,7 +8,7 @@ s3, …) and the best of each is kept, so load from other processes on a shared 
 Loopback has no network latency: this measures rephraser's own cost of going through fsspec/s3fs,
 not a cloud's round trips (see the README for what only real S3 can show).
 
-    .venv/bin/python bench/bench_storage_s3.py [--docs 2000] [--delay-ms 20] [--in-flight 64] [--repeats 2]
+    .venv/bin/python bench/bench_storage_s3.py [--docs 2000] [--delay-ms 100] [--in-flight 32] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -26,13 +26,15 @@ sys.path.insert(0, str(HERE.parent / "tests" / "fakes"))
 from bench_plan import start_server, write_docs  # noqa: E402 - sibling bench helper
 from s3_server import s3_env, start_s3_server  # noqa: E402 - moto on loopback (tests/fakes)
 
+ECHO_PROMPT = str(HERE.parent / "tests" / "generate" / "fixtures" / "echo.yaml")  # keeps every row: data/ is written
+
 
 def run_once(source: str, out: str, port: int, in_flight: int, rows_per_part: int) -> tuple[float, int]:
     from rephraser.config import validate
     from rephraser.generate.runner import run_config
 
     cfg = validate({
-        "source": {"path": source}, "prompts": ["faq"], "max_in_flight": in_flight,
+        "source": {"path": source}, "prompts": [ECHO_PROMPT], "max_in_flight": in_flight,
         "engine": {"kind": "openai", "base_url": f"http://127.0.0.1:{port}/v1", "model": "fake-model"},
         "sampling": {"max_tokens": 64}, "output": {"dir": out, "rows_per_part": rows_per_part},
     })
@@ -46,10 +48,10 @@ def run_once(source: str, out: str, port: int, in_flight: int, rows_per_part: in
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", type=int, default=2000)
-    ap.add_argument("--delay-ms", type=float, default=20)
-    ap.add_argument("--in-flight", type=int, default=64)
+    ap.add_argument("--delay-ms", type=float, default=100)
+    ap.add_argument("--in-flight", type=int, default=32)
     ap.add_argument("--rows-per-part", type=int, default=200)
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
 
     moto, endpoint = start_s3_server()
@@ -80,7 +82,7 @@ def main() -> None:
                                            args.rows_per_part)
                     best[kind] = min(best[kind], wall)
                     print(f"  {kind:5s} run {i}: {n} docs in {wall:.2f} s ({n / wall:.0f} docs/s)")
-            parts = len(storage.glob("s3://bench/out-0/data", "*/*.parquet"))
+            parts = sum(name.endswith(".parquet") for name in storage.find("s3://bench/out-0"))
     finally:
         server.kill()
         moto.kill()

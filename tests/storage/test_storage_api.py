@@ -39,6 +39,11 @@ def test_same_operations_local_and_s3(root):
 
     with storage.open_read(base / "sub" / "deeper" / "c.parquet") as f:
         assert pq.read_table(f)["v"].to_pylist() == [1, 2, 3]
+    storage.write_many({base / "m" / "x" / "1.parquet": storage.table_writer(pa.table({"v": [7]})),
+                        base / "m" / "y" / "2.bin": lambda f: f.write(b"two")})
+    assert storage.find(base / "m") == ["x/1.parquet", "y/2.bin"]
+    assert storage.read_bytes(base / "m" / "y" / "2.bin") == b"two"
+    storage.remove_tree(base / "m")
     storage.write_bytes(base / "a.json", b"{}")  # overwrite is a whole-object replace
     assert storage.read_bytes(base / "a.json") == b"{}"
     storage.remove(base / "a.json")

@@ -102,12 +102,7 @@ class Checkpoint:
         for r in rows:
             folder = self.out / FATE_DIRS[r.status] / r.prompt
             by_file.setdefault(folder / f"{self.tag}-part-{part:05d}.parquet", []).append(r)
-        touched_dirs = set()
-        for path, group in sorted(by_file.items(), key=lambda kv: str(kv[0])):
-            storage.write_table(rows_to_table(group), path, sync_dir=False)
-            touched_dirs.add(path.parent)
-        for d in touched_dirs:
-            storage.sync_folder(d)
+        storage.write_many({path: storage.table_writer(rows_to_table(group)) for path, group in by_file.items()})
         summary = summarize(rows)
         manifest = {
             "part": part,

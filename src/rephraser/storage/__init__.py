@@ -51,8 +51,10 @@ from rephraser.storage.files import (
     remove_tree,
     size,
     sync_folder,
+    table_writer,
     write_bytes,
     write_json,
+    write_many,
     write_table,
     write_text,
     write_with,
@@ -71,6 +73,6 @@ from rephraser.storage.remote import filesystem, remote_errors
 __all__ = [
     "Location", "PathLike", "Url", "as_location", "check_writable", "exists", "filesystem", "find", "glob",
     "is_dir", "is_remote", "listdir", "local_work_dir", "makedirs", "open_read", "read_bytes", "read_many", "read_text",
-    "remote_errors", "remove", "remove_tree", "scheme_of", "size", "sync_folder", "write_bytes", "write_json",
-    "write_table", "write_text", "write_with",
+    "remote_errors", "remove", "remove_tree", "scheme_of", "size", "sync_folder", "table_writer", "write_bytes", "write_json",
+    "write_many", "write_table", "write_text", "write_with",
 ]

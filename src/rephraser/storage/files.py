@@ -198,10 +198,41 @@ def write_json(path: PathLike, obj: Any, *, indent: int | None = 2) -> Location:
     return write_bytes(path, json.dumps(obj, indent=indent, sort_keys=True, ensure_ascii=False).encode("utf-8"))
 
 
-def write_table(table: Any, path: PathLike, *, compression: str = "zstd", sync_dir: bool = True) -> Location:
+def table_writer(table: Any, compression: str = "zstd") -> Callable[[BinaryIO], None]:
+    """A `fill` for write_with / write_many that writes `table` as Parquet."""
     import pyarrow.parquet as pq
 
-    return write_with(path, lambda f: pq.write_table(table, f, compression=compression), sync_dir=sync_dir)
+    return lambda f: pq.write_table(table, f, compression=compression)
+
+
+def write_table(table: Any, path: PathLike, *, compression: str = "zstd", sync_dir: bool = True) -> Location:
+    return write_with(path, table_writer(table, compression), sync_dir=sync_dir)
+
+
+def write_many(files: dict[Location, Callable[[BinaryIO], object]]) -> None:
+    """Commit several files, each all or nothing (no order among them: commit a marker afterwards).
+    Local files are renamed into place and their folders fsynced once; remote files are uploaded
+    concurrently, one PUT each, so a part with files in several folders costs one round trip, not one each."""
+    remote: dict[Url, bytes] = {}
+    folders: set[Path] = set()
+    for loc, fill in files.items():
+        check_writable(loc)
+        if isinstance(loc, Path):
+            atomic.atomic_write(loc, fill, sync_dir=False)
+            folders.add(loc.parent)
+        else:
+            buf = io.BytesIO()
+            fill(buf)
+            remote[loc] = buf.getvalue()
+    for folder in folders:
+        atomic.fsync_dir(folder)
+    if len(remote) == 1:
+        _put(*next(iter(remote.items())))
+    elif remote:
+        first = next(iter(remote))
+        fs, _ = _fs(first)
+        with remote_errors("write", first.parent):
+            fs.pipe({filesystem(u)[1]: data for u, data in remote.items()})
 
 
 def _put(loc: Url, data: bytes) -> None:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 
 def register(app: typer.Typer) -> None:
     @app.command("tokenize")
     def tokenize(
-        input: Path = typer.Argument(..., help="mix output folder, or Parquet/JSONL file(s) with a text column"),
-        output: Path = typer.Option(Path("out/tokens"), "--output", "-o", help="output folder"),
+        input: str = typer.Argument(..., help="mix output folder, or Parquet/JSONL file(s) with a text column (local or URL)"),
+        output: str = typer.Option("out/tokens", "--output", "-o", help="output folder (local: training memory-maps it)"),
         tokenizer: str = typer.Option(None, "--tokenizer", help="local tokenizer.json or HF tokenizer folder [default: train a BPE]"),
         vocab_size: int = typer.Option(4096, "--vocab-size", help="vocabulary of the trained byte-level BPE"),
         text_column: str = typer.Option("text", "--text-column", help="column holding the text"),

@@ -17,13 +17,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rephraser import storage
 from rephraser.errors import ConfigError, SourceError
 from rephraser.mix.config import MixComponent
+from rephraser.storage import Location
 
 BATCH_DOCS = 4096
 REPHRASED_COLUMNS = ["id", "sample", "prompt", "generation", "status"]
@@ -57,43 +58,40 @@ def no_documents_error(reader: ComponentReader) -> SourceError:
     return SourceError(f"component {reader.label} ({reader.path}) has no usable documents ({why})")
 
 
-def _rephrased_files(c: MixComponent) -> list[Path]:
-    data = Path(c.path) / "data"
-    if not data.is_dir():
+def _rephrased_files(c: MixComponent) -> list[Location]:
+    data = storage.as_location(c.path) / "data"
+    prompts = [n for n in storage.listdir(data) if not n.startswith(".") and storage.is_dir(data / n)]
+    if not prompts and not storage.is_dir(data):
         raise SourceError(f"{c.path} is not a rephraser output folder (no data/ folder)")
     if c.prompt:
-        if not (data / c.prompt).is_dir():
-            have = sorted(p.name for p in data.iterdir() if p.is_dir())
-            raise ConfigError(f"{c.path} has no prompt {c.prompt!r} (has: {', '.join(have) or 'none'})")
-        return sorted((data / c.prompt).glob("*.parquet"))
-    return sorted(data.glob("*/*.parquet"))
+        if c.prompt not in prompts:
+            raise ConfigError(f"{c.path} has no prompt {c.prompt!r} (has: {', '.join(prompts) or 'none'})")
+        return storage.glob(data / c.prompt, "*.parquet")
+    return storage.glob(data, "*/*.parquet")
 
 
 @dataclass
 class RephrasedReader(ComponentReader):
-    files: list[Path] = field(default_factory=list)
-    _stamps: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    files: list[Location] = field(default_factory=list)
+    _stamps: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     def batches(self) -> Iterator[DocBatch]:
-        import pyarrow.parquet as pq
-
         self.skipped.clear()  # counted again on every pass: the manifest reports one pass
         for f in self.files:
             self._check_unchanged(f)
             try:
-                pf = pq.ParquetFile(f)
-                for batch in pf.iter_batches(batch_size=BATCH_DOCS, columns=REPHRASED_COLUMNS):
-                    yield from self._keep(batch)
+                with storage.parquet_file(f) as pf:
+                    for batch in pf.iter_batches(batch_size=BATCH_DOCS, columns=REPHRASED_COLUMNS):
+                        yield from self._keep(batch)
             except (pa.ArrowException, OSError) as e:
                 raise SourceError(f"cannot read {f}: {str(e).splitlines()[0]}") from None
 
-    def _check_unchanged(self, f: Path) -> None:
+    def _check_unchanged(self, f: Location) -> None:
         try:
-            st = f.stat()
+            stamp = storage.stamp(f)
         except OSError as e:
             raise SourceError(f"cannot read {f}: {e.strerror or e}") from None
-        stamp = (st.st_size, st.st_mtime_ns)
-        if self._stamps.setdefault(f, stamp) != stamp:
+        if self._stamps.setdefault(str(f), stamp) != stamp:
             raise SourceError(f"{f} changed while the mixture was being built; mix again")
 
     def _keep(self, batch: pa.RecordBatch) -> Iterator[DocBatch]:

@@ -15,11 +15,11 @@ tokens. CLI shortcut for a component: `PATH[#PROMPT]:WEIGHT`.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rephraser import storage
 from rephraser.errors import ConfigError
 
 
@@ -38,13 +38,12 @@ class MixComponent(BaseModel):
     def resolved_kind(self) -> Literal["rephrased", "source"]:
         if self.kind != "auto":
             return self.kind
-        p = Path(self.path)
-        return "rephrased" if p.is_dir() and (p / "data").is_dir() else "source"
+        return "rephrased" if storage.is_dir(storage.as_location(self.path) / "data") else "source"
 
     def label(self) -> str:
         if self.name:
             return self.name
-        base = Path(self.path).name or self.path
+        base = storage.as_location(self.path).name or self.path
         return f"{base}#{self.prompt}" if self.prompt else base
 
 

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
-from rephraser.atomic import atomic_write_table, atomic_write_text, fsync_dir
+from rephraser import storage
 from rephraser.errors import ConfigError, SourceError
 from rephraser.mix.components import ComponentReader, no_documents_error, open_component
 from rephraser.mix.config import MixConfig
@@ -75,8 +75,9 @@ class _Component:
 
 def run_mix(cfg: MixConfig, overwrite: bool = False, *, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> dict[str, Any]:
     """Build the mixture described by cfg under cfg.output; returns the manifest."""
-    out = Path(cfg.output)
-    _prepare_output(out, overwrite)
+    out = storage.as_location(cfg.output)
+    spill = storage.local_work_dir(out) / SPILL_DIR  # scratch stays on this machine's disk, also for a remote output
+    _prepare_output(out, spill, overwrite)
     counter = make_counter(cfg.tokenizer)
     targets = allocate(cfg.tokens, cfg.shares())
     comps: list[_Component] = []
@@ -123,14 +124,14 @@ def run_mix(cfg: MixConfig, overwrite: bool = False, *, memory_budget: int = DEF
     order = np.random.default_rng([cfg.seed, _FINAL_SHUFFLE_STREAM]).permutation(rows)
     position = np.empty(rows, np.int64)
     position[order] = np.arange(rows, dtype=np.int64)  # output position of the r-th picked row
-    buckets = PartBuckets(out / SPILL_DIR, cfg.rows_per_part, memory_budget)
+    buckets = PartBuckets(spill, cfg.rows_per_part, memory_budget)
     first = 0
     for i, comp in enumerate(comps):
         n_picks = len(comp.picks)  # type: ignore[arg-type]
         _take(comp, i, position[first : first + n_picks], counter, buckets)
         first += n_picks
     parts = _write_parts(out, buckets, [c.reader.label for c in comps], rows, cfg.rows_per_part)
-    shutil.rmtree(out / SPILL_DIR, ignore_errors=True)
+    shutil.rmtree(spill, ignore_errors=True)
     manifest = {
         "format": "rephraser-mix/1",
         "token_counter": counter.name,
@@ -143,8 +144,8 @@ def run_mix(cfg: MixConfig, overwrite: bool = False, *, memory_budget: int = DEF
         "components": stats,
         "parts": parts,
     }
-    atomic_write_text(out / "mix.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
-    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")  # last: the commit marker
+    storage.write_text(out / "mix.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    storage.write_text(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")  # last: the commit marker
     return manifest
 
 
@@ -187,7 +188,7 @@ def _take(comp: _Component, index: int, positions: np.ndarray, counter: TokenCou
                           f"({len(comp.counts):,} documents, then {seen:,}); mix again")
 
 
-def _write_parts(out: Path, buckets: PartBuckets, labels: list[str], rows: int, rows_per_part: int) -> list[str]:
+def _write_parts(out: storage.Location, buckets: PartBuckets, labels: list[str], rows: int, rows_per_part: int) -> list[str]:
     names = []
     label_array = pa.array(labels, pa.string())
     for n, start in enumerate(range(0, max(rows, 1), rows_per_part)):
@@ -206,19 +207,21 @@ def _write_parts(out: Path, buckets: PartBuckets, labels: list[str], rows: int, 
         else:
             table = MIX_SCHEMA.empty_table()
         name = f"part-{n:05d}.parquet"
-        atomic_write_table(table, out / "data" / name, compression="snappy", sync_dir=False)
+        storage.write_table(table, out / "data" / name, compression="snappy", sync_dir=False)
         names.append(f"data/{name}")
-    fsync_dir(out / "data")
+    storage.sync_folder(out / "data")
     return names
 
 
-def _prepare_output(out: Path, overwrite: bool) -> None:
-    if (out / "manifest.json").exists() or (out / "data").exists():
+def _prepare_output(out: storage.Location, spill: Path, overwrite: bool) -> None:
+    storage.check_writable(out)
+    entries = storage.listdir(out)  # first touch of a remote output: a missing bucket or bad credentials fail here
+    if "manifest.json" in entries or "data" in entries:
         if not overwrite:
             raise ConfigError(f"{out} already holds a mixture; pass --overwrite to replace it")
-        (out / "manifest.json").unlink(missing_ok=True)  # the commit marker goes first
-        shutil.rmtree(out / "data", ignore_errors=True)
-    shutil.rmtree(out / SPILL_DIR, ignore_errors=True)
-    (out / "data").mkdir(parents=True, exist_ok=True)
+        storage.remove(out / "manifest.json")  # the commit marker goes first
+        storage.remove_tree(out / "data")
+    shutil.rmtree(spill, ignore_errors=True)
+    storage.makedirs(out / "data")
 
 

@@ -6,26 +6,30 @@ rows in file order), so the same input always yields the same shards.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-from rephraser.errors import SourceError
+from rephraser import storage
+from rephraser.errors import RephraserError, SourceError
+from rephraser.storage import Location
 
 TEXT_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".jsonl.zst")
 
 
-def list_text_files(path: str | Path) -> list[Path]:
-    p = Path(path)
-    if p.is_file():
-        return [p]
-    if not p.is_dir():
+def list_text_files(path: str | Path) -> list[Location]:
+    p = storage.as_location(path)
+    if not storage.is_dir(p):
+        if storage.exists(p):
+            return [p]
         raise SourceError(f"input not found: {p}")
     # A mix output folder keeps its rows under data/; prefer it so manifests etc. are not read.
-    root = p / "data" if (p / "data").is_dir() else p
-    files = sorted(f for f in root.rglob("*") if f.is_file() and f.name.endswith(TEXT_SUFFIXES))
+    root = p / "data" if storage.is_dir(p / "data") else p
+    files = [root / name for name in storage.find(root) if name.endswith(TEXT_SUFFIXES)]
     if not files:
         raise SourceError(f"no {', '.join(TEXT_SUFFIXES)} files under {root}")
     return files
@@ -40,33 +44,34 @@ def iter_texts(path: str | Path, column: str = "text", batch_rows: int = 4096) -
             yield from _jsonl_texts(f, column)
 
 
-def _parquet_texts(f: Path, column: str, batch_rows: int) -> Iterator[str]:
-    import pyarrow.parquet as pq
+def _parquet_texts(f: Location, column: str, batch_rows: int) -> Iterator[str]:
+    with contextlib.ExitStack() as stack:
+        try:
+            pf = stack.enter_context(storage.parquet_file(f))
+        except Exception as e:  # noqa: BLE001 - pyarrow raises several types for unreadable files
+            if isinstance(e, RephraserError):
+                raise
+            raise SourceError(f"cannot read {f}: {str(e).splitlines()[0]}") from None
+        if column not in pf.schema_arrow.names:
+            raise SourceError(f"{f} has no column {column!r} (columns: {', '.join(pf.schema_arrow.names)})")
+        for batch in pf.iter_batches(batch_size=batch_rows, columns=[column]):
+            for value in batch.column(0).to_pylist():
+                if value is not None:
+                    yield str(value)
 
-    try:
-        pf = pq.ParquetFile(f)
-    except Exception as e:  # noqa: BLE001 - pyarrow raises several types for unreadable files
-        raise SourceError(f"cannot read {f}: {str(e).splitlines()[0]}") from None
-    if column not in pf.schema_arrow.names:
-        raise SourceError(f"{f} has no column {column!r} (columns: {', '.join(pf.schema_arrow.names)})")
-    for batch in pf.iter_batches(batch_size=batch_rows, columns=[column]):
-        for value in batch.column(0).to_pylist():
-            if value is not None:
-                yield str(value)
 
-
-def _open_text(f: Path) -> io.TextIOBase:
-    if f.name.endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(f, "rb"), encoding="utf-8")
-    if f.name.endswith(".zst"):
+def _decoded(raw: BinaryIO, name: str) -> io.TextIOBase:
+    if name.endswith(".gz"):
+        return io.TextIOWrapper(gzip.GzipFile(fileobj=raw, mode="rb"), encoding="utf-8")
+    if name.endswith(".zst"):
         import zstandard
 
-        return io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(open(f, "rb")), encoding="utf-8")  # noqa: SIM115
-    return open(f, encoding="utf-8")  # noqa: SIM115
+        return io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(raw), encoding="utf-8")
+    return io.TextIOWrapper(raw, encoding="utf-8")
 
 
-def _jsonl_texts(f: Path, column: str) -> Iterator[str]:
-    with _open_text(f) as fh:
+def _jsonl_texts(f: Location, column: str) -> Iterator[str]:
+    with storage.open_read(f) as raw, _decoded(raw, f.name) as fh:
         for n, line in enumerate(fh, 1):
             if not line.strip():
                 continue

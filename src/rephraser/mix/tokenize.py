@@ -41,6 +41,7 @@ from rephraser.mix.token_shards import (
     read_meta,
     remove_shards,
 )
+from rephraser.storage import is_remote
 
 __all__ = ["EOS", "TokenShard", "is_heldout", "load_tokenizer", "open_split", "read_meta", "tokenize_texts",
            "train_bpe"]
@@ -118,6 +119,9 @@ def tokenize_texts(
         raise ConfigError("heldout_fraction must be in [0, 1)")
     if shard_tokens < 1:
         raise ConfigError("shard_tokens must be at least 1")
+    if is_remote(out_dir):
+        raise ConfigError(f"tokenize output {out_dir}: token shards are memory-mapped by training, so they go to a "
+                          "local or shared-filesystem folder (the input may be remote)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "meta.json").unlink(missing_ok=True)  # the commit marker goes first

@@ -14,21 +14,18 @@ from rephraser import storage
 from rephraser.errors import SourceError
 from rephraser.sources.files import SourceFile
 from rephraser.sources.validate import Checked, Columns, check_record
-from rephraser.storage import Url
 
 BATCH_ROWS = 1024
 
 
 @contextlib.contextmanager
 def opened_parquet(src: SourceFile) -> Iterator[Any]:  # yields a pyarrow.parquet.ParquetFile
-    """The file with its footer read; a remote file is read through fsspec in large blocks."""
+    """The file with its footer read; unreadable files are one SourceError naming the file."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     with contextlib.ExitStack() as stack:
         try:
-            handle = stack.enter_context(storage.open_read(src.path)) if isinstance(src.path, Url) else src.path
-            pf = stack.enter_context(pq.ParquetFile(handle))
+            pf = stack.enter_context(storage.parquet_file(src.path))
         except FileNotFoundError:
             raise SourceError(f"source file not found: {src.path}") from None
         except PermissionError:

@@ -44,12 +44,14 @@ from rephraser.storage.files import (
     local_work_dir,
     makedirs,
     open_read,
+    parquet_file,
     read_bytes,
     read_many,
     read_text,
     remove,
     remove_tree,
     size,
+    stamp,
     sync_folder,
     table_writer,
     write_bytes,
@@ -72,7 +74,7 @@ from rephraser.storage.remote import filesystem, remote_errors
 
 __all__ = [
     "Location", "PathLike", "Url", "as_location", "check_writable", "exists", "filesystem", "find", "glob",
-    "is_dir", "is_remote", "listdir", "local_work_dir", "makedirs", "open_read", "read_bytes", "read_many", "read_text",
-    "remote_errors", "remove", "remove_tree", "scheme_of", "size", "sync_folder", "table_writer", "write_bytes", "write_json",
+    "is_dir", "is_remote", "listdir", "local_work_dir", "makedirs", "open_read", "parquet_file", "read_bytes", "read_many", "read_text",
+    "remote_errors", "remove", "remove_tree", "scheme_of", "size", "stamp", "sync_folder", "table_writer", "write_bytes", "write_json",
     "write_many", "write_table", "write_text", "write_with",
 ]

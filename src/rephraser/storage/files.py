@@ -14,7 +14,7 @@ import io
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -61,6 +61,21 @@ def size(path: PathLike) -> int:
     fs, p = _fs(loc)
     with remote_errors("read", loc):
         return int(fs.size(p))
+
+
+def stamp(path: PathLike) -> tuple[int, str]:
+    """(size, version) of a file, to tell whether it changed between two reads: the mtime locally, the
+    ETag (or modification time) on an object store."""
+    loc = as_location(path)
+    if isinstance(loc, Path):
+        st = loc.stat()
+        return st.st_size, str(st.st_mtime_ns)
+    fs, p = _fs(loc)
+    with remote_errors("read", loc):
+        fs.invalidate_cache(p)
+        info = fs.info(p)
+    version = info.get("ETag") or info.get("LastModified") or info.get("mtime") or info.get("updated") or ""
+    return int(info.get("size") or 0), str(version)
 
 
 def listdir(path: PathLike) -> list[str]:
@@ -130,6 +145,18 @@ def open_read(path: PathLike) -> BinaryIO:
     fs, p = _fs(loc)
     with remote_errors("read", loc):
         return fs.open(p, "rb")
+
+
+@contextlib.contextmanager
+def parquet_file(path: PathLike) -> Iterator[Any]:
+    """A pyarrow ParquetFile with its footer read (a remote file is read through fsspec in large
+    blocks); pyarrow and OS errors pass through for the caller to word."""
+    import pyarrow.parquet as pq
+
+    loc = as_location(path)
+    with contextlib.ExitStack() as stack:
+        handle = stack.enter_context(open_read(loc)) if isinstance(loc, Url) else loc
+        yield stack.enter_context(pq.ParquetFile(handle))
 
 
 def read_bytes(path: PathLike) -> bytes:

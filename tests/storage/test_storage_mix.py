@@ -69,3 +69,14 @@ def test_mix_and_tokenize_from_s3_match_local(s3, tmp_path, monkeypatch):
     for f in (tmp_path / "tok-local").iterdir():
         if f.suffix in (".bin", ".npy"):
             assert (tmp_path / "tok-remote" / f.name).read_bytes() == f.read_bytes()
+
+
+def test_experiment_folder_must_be_local(repo_root):
+    from rephraser.config import load_yaml
+    from rephraser.experiments.config import ExperimentConfig
+    from rephraser.experiments.grid import output_dir
+
+    cfg = load_yaml(repo_root / "examples" / "mini_ablation.yaml", ExperimentConfig)
+    with pytest.raises(ConfigError, match=r"experiment output s3://b/grid: .*local or on a shared filesystem"):
+        output_dir(cfg, "s3://b/grid")
+    assert output_dir(cfg, "out/grid") == Path("out/grid")

@@ -21,15 +21,22 @@ from typing import Any
 
 import yaml
 
-from rephraser.errors import RephraserError
+from rephraser.errors import ConfigError, RephraserError
 from rephraser.experiments.cells import Cell, expand, select_cells
 from rephraser.experiments.config import ExperimentConfig
 from rephraser.experiments.results import write_results
 from rephraser.experiments.stages import is_done, run_stage, write_json_atomic
+from rephraser.storage import is_remote
 
 
 def output_dir(cfg: ExperimentConfig, override: str | Path | None = None) -> Path:
-    return Path(override or cfg.output)
+    """The grid's folder: local or a shared filesystem, because its cells train on memory-mapped token
+    shards and checkpoint there (their inputs — sources, datasets — may be remote URLs)."""
+    where = override or cfg.output
+    if is_remote(where):
+        raise ConfigError(f"experiment output {where}: a grid trains on memory-mapped token shards and writes "
+                          "checkpoints, so its folder must be local or on a shared filesystem (inputs may be remote)")
+    return Path(where)
 
 
 def run_grid(cfg: ExperimentConfig, *, out: str | Path | None = None, only: list[str] | None = None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from rephraser.lease import LeaseStore, PosixLeaseStore
 from rephraser.storage.files import _fs, exists, listdir, remove, write_bytes
 from rephraser.storage.location import PathLike, Url, as_location, check_writable
 from rephraser.storage.remote import remote_errors
@@ -84,12 +85,10 @@ class ObjectLeaseStore:
         remove(self._url(name, gen))
 
 
-def lease_store(root: PathLike):  # -> rephraser.lease.LeaseStore
+def lease_store(root: PathLike) -> LeaseStore:
     """The lease backend for a folder: files with link()/rename() locally, conditional PUTs remotely."""
     loc = as_location(root)
     if isinstance(loc, Path):
-        from rephraser.lease import PosixLeaseStore
-
         return PosixLeaseStore(loc)
     return ObjectLeaseStore(loc)
 

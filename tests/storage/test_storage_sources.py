@@ -80,3 +80,35 @@ def test_corrupt_remote_parquet_is_one_line(s3):
     storage.write_bytes(s3 + "/bad.parquet", b"PAR1 this is not really parquet")
     with pytest.raises(RephraserError, match=rf"^{s3}/bad.parquet is not a readable Parquet file"):
         list(iter_source(SourceConfig(path=s3 + "/bad.parquet")))
+
+
+@pytest.fixture
+def http_root(tmp_path):
+    """A plain HTTP server on loopback serving tmp_path/www (read-only https:// sources use the same code)."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    www = tmp_path / "www"
+    www.mkdir()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(www)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield www, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_http_file_source_reads_like_local(http_root):
+    www, url = http_root
+    records = b"".join(json.dumps(d).encode() + b"\n" for d in _docs(0, 25))
+    (www / "c.jsonl.gz").write_bytes(gzip.compress(records))
+    buf = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(_docs(25, 10)), buf)
+    (www / "d.parquet").write_bytes(buf.getvalue())
+    assert _read(f"{url}/c.jsonl.gz") == _read(str(www / "c.jsonl.gz"))
+    assert _read(f"{url}/d.parquet") == _read(str(www / "d.parquet"))
+    with pytest.raises(RephraserError, match=rf"^source path not found: {url}/missing.jsonl$"):
+        list(iter_source(SourceConfig(path=f"{url}/missing.jsonl")))

@@ -115,3 +115,24 @@ def test_missing_bucket_and_object_are_one_line_errors(s3):
         storage.write_bytes(missing, b"1")
     with pytest.raises(StorageError, match=rf"cannot read {s3}/nothing.json: not found"):
         storage.read_text(f"{s3}/nothing.json")
+
+
+def test_listings_see_what_another_process_committed(s3, s3_credentials, s3_endpoint):
+    """fsspec caches listings per process; a listing must never hide a commit made elsewhere since."""
+    import s3fs
+
+    other = s3fs.S3FileSystem(key=s3_credentials[0], secret=s3_credentials[1], endpoint_url=s3_endpoint,
+                              skip_instance_cache=True)  # another worker
+    base = as_location(s3) / "out"
+    storage.write_bytes(base / "m" / "s0" / "part-0.json", b"0")
+    assert storage.listdir(base / "m" / "s0") == ["part-0.json"]  # this process has now listed the subfolder
+    assert storage.size(base / "m" / "s0" / "part-0.json") == 1
+    other.pipe(f"{s3[5:]}/out/m/s0/part-1.json", b"1")
+    other.pipe(f"{s3[5:]}/out/m/s0/part-0.json", b"0-rewritten")
+    assert [str(p.relative_to(base)) for p in storage.glob(base / "m", "*/part-*.json")] == [
+        "m/s0/part-0.json", "m/s0/part-1.json"]
+    assert storage.find(base) == ["m/s0/part-0.json", "m/s0/part-1.json"]
+    assert storage.exists(base / "m" / "s0" / "part-1.json")
+    assert storage.size(base / "m" / "s0" / "part-0.json") == 11
+    with storage.open_read(base / "m" / "s0" / "part-0.json") as f:
+        assert f.read() == b"0-rewritten"

@@ -1,6 +1,7 @@
 """A run that reads s3:// and writes s3:// (moto on loopback, the fake OpenAI server), killed with
-SIGKILL mid-run several times and resumed: every document ends exactly once, rows equal those of an
-uninterrupted run, no uncommitted object is left, and the credentials appear in no output."""
+SIGKILL mid-run several times and resumed, the last time as if on another node (empty local cache):
+every document ends exactly once, rows equal those of an uninterrupted run, no uncommitted object is
+left, the other node lost only cache hits, and the credentials appear in no output."""
 
 from __future__ import annotations
 
@@ -48,17 +49,27 @@ def test_s3_to_s3_run_killed_and_resumed_is_exactly_once(s3, s3_credentials, tmp
     out = f"{s3}/runs/crashy"
     args = _run_args(url, source, out)
     rng = random.Random(7)
+    manifests = f"{out}/manifests/s00000-of-00001"
     kills = 0
-    for _ in range(6):
+    for _ in range(4):  # each life commits a few more parts, then is killed at a random moment
+        before = len(storage.listdir(manifests))
         p = subprocess.Popen([sys.executable, "-m", "rephraser.cli", *args], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(1.0, 4.0))
+        deadline = time.monotonic() + 180
+        while len(storage.listdir(manifests)) < before + 3 and p.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 0.3))
         if p.poll() is None:
             os.kill(p.pid, signal.SIGKILL)
             kills += 1
         p.wait()
+    assert kills == 4, "a run finished before it could be killed mid-run"
+    # The last resume runs as if on another node: its local cache folder is empty.
+    monkeypatch.setenv("REPHRASER_LOCAL_DIR", str(tmp_path / "other-node"))
     final = cli(*args, timeout=300)
-    assert kills >= 3, "the run finished too quickly for the kills to land mid-run"
+    session = json.loads(storage.read_text(f"{out}/stats/s00000-of-00001.json"))["session"]
+    assert session["cache_hits"] == 0 and session["units_done_before"] > 0  # it lost cache hits only
+    assert session["engine_calls"] == session["units_run"]  # each unit not yet committed is generated once
 
     rows = _rows(out)
     keys = [(r["id"], r["prompt"], r["sample"]) for r in rows]
@@ -78,13 +89,14 @@ def test_s3_to_s3_run_killed_and_resumed_is_exactly_once(s3, s3_credentials, tmp
     assert parts == committed
     # The request cache lived on the node's disk, not in the bucket.
     assert not storage.glob(out, "cache/*")
-    assert list((tmp_path / "node-local" / "remote").glob("crashy-*/cache/*.sqlite"))
+    for node in ("node-local", "other-node"):
+        assert list((tmp_path / node / "remote").glob("crashy-*/cache/*.sqlite"))
 
     # Credentials from the environment appear in no output object, no log line, no cache file.
     texts = [final.stdout, final.stderr]
     for name in storage.find(out):
         texts.append(storage.read_bytes(f"{out}/{name}").decode("utf-8", "replace"))
-    for f in (tmp_path / "node-local").rglob("*"):
+    for f in [*(tmp_path / "node-local").rglob("*"), *(tmp_path / "other-node").rglob("*")]:
         if f.is_file():
             texts.append(f.read_bytes().decode("utf-8", "replace"))
     for secret in s3_credentials:

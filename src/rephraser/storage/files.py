@@ -28,7 +28,9 @@ BUCKET_STORES = {"s3", "s3a", "gs", "gcs", "az", "abfs"}  # first path part is a
 def _fs(loc: Url, *, fresh: bool = False) -> tuple[Any, str]:
     fs, path = filesystem(loc)
     if fresh:
-        fs.invalidate_cache(path)
+        # All of it: invalidating `path` alone keeps stale listings of the folders below it, which
+        # fsspec would then serve to glob/find/exists after another process committed there.
+        fs.invalidate_cache()
     return fs, path
 
 
@@ -58,7 +60,7 @@ def size(path: PathLike) -> int:
     loc = as_location(path)
     if isinstance(loc, Path):
         return loc.stat().st_size
-    fs, p = _fs(loc)
+    fs, p = _fs(loc, fresh=True)
     with remote_errors("read", loc):
         return int(fs.size(p))
 
@@ -70,9 +72,8 @@ def stamp(path: PathLike) -> tuple[int, str]:
     if isinstance(loc, Path):
         st = loc.stat()
         return st.st_size, str(st.st_mtime_ns)
-    fs, p = _fs(loc)
+    fs, p = _fs(loc, fresh=True)
     with remote_errors("read", loc):
-        fs.invalidate_cache(p)
         info = fs.info(p)
     version = info.get("ETag") or info.get("LastModified") or info.get("mtime") or info.get("updated") or ""
     return int(info.get("size") or 0), str(version)
@@ -142,7 +143,7 @@ def open_read(path: PathLike) -> BinaryIO:
     loc = as_location(path)
     if isinstance(loc, Path):
         return open(loc, "rb")  # noqa: SIM115 - returned to the caller
-    fs, p = _fs(loc)
+    fs, p = _fs(loc, fresh=True)  # the size fsspec reads up to must be the object's current one
     with remote_errors("read", loc):
         return fs.open(p, "rb")
 

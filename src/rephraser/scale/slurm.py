@@ -1,14 +1,24 @@
 """Slurm job arrays over shards: one array task = one shard = one `rephraser run --shard i/N`.
 
-A shard's run is resumable and exactly-once (manifests + request cache), so a preempted or failed task
-can simply be run again: the array script asks Slurm to requeue (`--requeue`) and appends to its log
-(`--open-mode=append`). Follow-up jobs (stats, dataset card) wait for the whole array with
-`--dependency=afterok:<array job id>`; a small submit script wires the ids together because the id is
-only known after `sbatch` returns.
+A shard's run is resumable and exactly-once (manifests + request cache), so running it again is always
+safe. Recovery has two layers:
+- inside an allocation, the task script reruns `rephraser run` when it crashes (bounded by `retries`);
+  the rerun resumes from the last commit, and the array task still ends COMPLETED, so the follow-up job
+  (`--dependency=afterok`) stays alive. Exit status 2 (an error the user must fix) is not retried, and a
+  signal from Slurm (requeue, preemption, time limit, scancel) ends the task without a retry.
+- when a task's allocation ended anyway (retries spent, cancelled, node lost without requeue), Slurm
+  cancels the follow-up (`--kill-on-invalid-dep=yes`; a requeued task does not revive it), and
+  `rephraser slurm --resubmit-failed` submits an array of only the unfinished shards plus a new follow-up.
+  Which shards are unfinished is read from the output folder (`stats/<shard>.json` with `complete`), not
+  from Slurm's accounting, which may be off or may have forgotten the job.
+Slurm itself requeues tasks on preemption and node failure (`--requeue`); logs are appended
+(`--open-mode=append`) at absolute paths, and every job runs in the folder it was written from (`--chdir`),
+so the submit script can be run from anywhere.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -16,23 +26,26 @@ from pathlib import Path
 
 ARRAY_ENV = "SLURM_ARRAY_TASK_ID"
 _TIME_RE = re.compile(r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$")
+USER_ERROR_EXIT = 2  # rephraser's exit status for errors a rerun cannot fix (cli.py)
 
 
 @dataclass
 class SlurmOptions:
-    array: int  # number of shards = array tasks
+    array: int  # number of shards
     partition: str | None = None
-    gpus_per_task: int = 1
+    gpus_per_task: int = 0  # GPUs per task; `rephraser slurm` derives it from the engine unless given
     cpus_per_task: int | None = None
     mem: str | None = None  # e.g. "64G"
     time: str = "24:00:00"
     job_name: str = "rephraser"
     account: str | None = None
     max_running: int | None = None  # "%k" throttle: at most k array tasks at once
-    log_dir: str = "slurm_logs"
+    log_dir: str = "slurm_logs"  # relative to the working folder unless absolute
     setup: list[str] = field(default_factory=list)  # shell lines run first, e.g. "source .venv/bin/activate"
     rephraser: str = "rephraser"  # how to call the CLI on the nodes
     extra_sbatch: list[str] = field(default_factory=list)  # raw "--key=value" directives
+    retries: int = 2  # reruns of a crashed `rephraser run` inside one allocation
+    tasks: list[int] | None = None  # only these shards (a resubmission); None = all of 0..array-1
 
     def validate(self) -> None:
         if self.array < 1:
@@ -43,6 +56,10 @@ class SlurmOptions:
             raise ValueError(f"--time {self.time!r} is not a Slurm time (e.g. 24:00:00 or 2-00:00:00)")
         if self.max_running is not None and self.max_running < 1:
             raise ValueError("--max-running must be >= 1")
+        if self.retries < 0:
+            raise ValueError("--retries must be >= 0")
+        if self.tasks is not None and any(not 0 <= t < self.array for t in self.tasks):
+            raise ValueError(f"array tasks must be shards 0..{self.array - 1}, got {self.tasks}")
 
 
 def shard_arg(task_id: int | str, count: int) -> str:
@@ -54,8 +71,21 @@ def task_command(config: str | Path, task_id: int | str, count: int, rephraser: 
     return [*shlex.split(rephraser), "run", "--config", str(config), "--shard", shard_arg(task_id, count)]
 
 
-def _common_directives(opts: SlurmOptions, job_name: str, log_name: str) -> list[str]:
-    lines = [f"--job-name={job_name}", f"--output={opts.log_dir}/{log_name}", f"--time={opts.time}"]
+def array_spec(opts: SlurmOptions) -> str:
+    """`0-63`, or `3,17,40` for a resubmission, with `%k` when throttled."""
+    spec = f"0-{opts.array - 1}" if opts.tasks is None else ",".join(str(t) for t in sorted(set(opts.tasks)))
+    return spec + (f"%{opts.max_running}" if opts.max_running else "")
+
+
+def log_path(opts: SlurmOptions, workdir: Path, name: str) -> Path:
+    base = Path(opts.log_dir)
+    return (base if base.is_absolute() else workdir / base) / name
+
+
+def common_directives(opts: SlurmOptions, job_name: str, log: Path, workdir: Path) -> list[str]:
+    # Absolute log path + --chdir: Slurm opens the log before the script runs, relative to where sbatch
+    # was called, so a relative path fails ("Could not open stdout file") when submitted from elsewhere.
+    lines = [f"--job-name={job_name}", f"--output={log}", f"--chdir={workdir}", f"--time={opts.time}"]
     if opts.partition:
         lines.append(f"--partition={opts.partition}")
     if opts.account:
@@ -63,7 +93,18 @@ def _common_directives(opts: SlurmOptions, job_name: str, log_name: str) -> list
     return lines
 
 
-def _script(directives: list[str], workdir: Path, setup: list[str], body: list[str]) -> str:
+def resource_directives(opts: SlurmOptions) -> list[str]:
+    lines = ["--ntasks=1"]
+    if opts.gpus_per_task:  # never on a CPU engine: a cluster without GPUs rejects any GPU request
+        lines.append(f"--gres=gpu:{opts.gpus_per_task}")
+    if opts.cpus_per_task:
+        lines.append(f"--cpus-per-task={opts.cpus_per_task}")
+    if opts.mem:
+        lines.append(f"--mem={opts.mem}")
+    return lines
+
+
+def render_script(directives: list[str], workdir: Path, setup: list[str], body: list[str]) -> str:
     out = ["#!/usr/bin/env bash", *(f"#SBATCH {d}" for d in directives), "", "set -euo pipefail"]
     out.append(f"cd {shlex.quote(str(workdir))}")
     out += setup
@@ -71,58 +112,86 @@ def _script(directives: list[str], workdir: Path, setup: list[str], body: list[s
     return "\n".join(out) + "\n"
 
 
+def retry_function() -> list[str]:
+    """Bash `retry MAX CMD...`: rerun a failed resumable command in this allocation (see the module doc)."""
+    return [
+        "child=",
+        # Slurm's SIGTERM (requeue, preemption, time limit, scancel) ends the task: pass it on, no retry.
+        'trap \'if [[ -n $child ]]; then kill -TERM "$child" 2>/dev/null || true; wait "$child" || true; fi; '
+        "exit 143' TERM INT",
+        "retry() {",
+        "  local max=$1 attempt rc; shift",
+        "  for ((attempt = 1; ; attempt++)); do",
+        '    echo "rephraser-task: attempt ${attempt}/${max}: $*"',
+        '    "$@" & child=$!',
+        '    rc=0; wait "$child" || rc=$?; child=',
+        "    ((rc != 0)) || return 0",
+        f"    if ((rc == {USER_ERROR_EXIT})); then",
+        f'      echo "rephraser-task: exit {USER_ERROR_EXIT} is an error to fix (see above): not retried" >&2; '
+        f"return {USER_ERROR_EXIT}",
+        "    fi",
+        "    if ((attempt >= max)); then",
+        '      echo "rephraser-task: exit ${rc}; giving up after ${attempt} attempt(s)" >&2; return "$rc"',
+        "    fi",
+        '    echo "rephraser-task: exit ${rc}; resuming in $((5 * attempt))s" >&2; sleep $((5 * attempt))',
+        "  done",
+        "}",
+    ]
+
+
 def render_array_script(config: str | Path, opts: SlurmOptions, workdir: str | Path) -> str:
     """The sbatch script of the job array; task i processes shard i of opts.array."""
     opts.validate()
+    workdir = Path(workdir)
     n = opts.array
-    array = f"0-{n - 1}" + (f"%{opts.max_running}" if opts.max_running else "")
-    d = _common_directives(opts, opts.job_name, "%x-%A_%a.out")
-    d += [f"--array={array}", "--ntasks=1", "--requeue", "--open-mode=append"]
-    if opts.gpus_per_task:
-        d.append(f"--gres=gpu:{opts.gpus_per_task}")
-    if opts.cpus_per_task:
-        d.append(f"--cpus-per-task={opts.cpus_per_task}")
-    if opts.mem:
-        d.append(f"--mem={opts.mem}")
+    d = common_directives(opts, opts.job_name, log_path(opts, workdir, "%x-%A_%a.out"), workdir)
+    d += [f"--array={array_spec(opts)}", *resource_directives(opts), "--requeue", "--open-mode=append"]
     d += opts.extra_sbatch
     cmd = " ".join(shlex.quote(a) for a in task_command(config, "__TASK__", n, opts.rephraser))
     cmd = cmd.replace("__TASK__", f"${{{ARRAY_ENV}}}")
     body = [
         f': "${{{ARRAY_ENV}:?this script is a Slurm array task (sbatch it, or set {ARRAY_ENV})}}"',
-        f'echo "rephraser shard ${{{ARRAY_ENV}}}/{n} on $(hostname) (restart ${{SLURM_RESTART_COUNT:-0}})"',
-        # resumable: a requeued task continues where the killed one committed last
-        f"exec {cmd}",
+        f'echo "rephraser shard ${{{ARRAY_ENV}}}/{n} on $(hostname) (slurm restart ${{SLURM_RESTART_COUNT:-0}})"',
+        *retry_function(),
+        f"retry {opts.retries + 1} {cmd}",
     ]
-    return _script(d, Path(workdir), opts.setup, body)
+    return render_script(d, workdir, opts.setup, body)
 
 
-def followup_commands(out_dir: str | Path, rephraser: str = "rephraser") -> list[list[str]]:
-    """What runs once every shard is done: quality statistics, then the dataset card."""
+def followup_commands(config: str | Path, out_dir: str | Path, count: int,
+                      rephraser: str = "rephraser") -> list[list[str]]:
+    """What runs once every shard is done: check that all shards are complete (and merge their statistics
+    again: shards that finish together may each have merged before seeing the other), then quality
+    statistics and the dataset card."""
     base = shlex.split(rephraser)
-    return [[*base, "stats", str(out_dir), "--json"], [*base, "card", str(out_dir)]]
+    return [[*base, "slurm", "--config", str(config), "--array", str(count), "--check"],
+            [*base, "stats", str(out_dir), "--json"], [*base, "card", str(out_dir)]]
 
 
-def render_followup_script(out_dir: str | Path, opts: SlurmOptions, workdir: str | Path) -> str:
-    d = _common_directives(opts, f"{opts.job_name}-finish", "%x-%j.out")
-    d.append("--ntasks=1")
-    body = [" ".join(shlex.quote(a) for a in cmd) for cmd in followup_commands(out_dir, opts.rephraser)]
-    return _script(d, Path(workdir), opts.setup, body)
+def render_followup_script(config: str | Path, out_dir: str | Path, opts: SlurmOptions, workdir: str | Path) -> str:
+    workdir = Path(workdir)
+    name = f"{opts.job_name}-finish"
+    d = common_directives(opts, name, log_path(opts, workdir, "%x-%j.out"), workdir) + ["--ntasks=1"]
+    body = [" ".join(shlex.quote(a) for a in cmd) for cmd in followup_commands(config, out_dir, opts.array, opts.rephraser)]
+    return render_script(d, workdir, opts.setup, body)
 
 
-def render_submit_script(array_script: str | Path, followup_script: str | Path | None) -> str:
+def render_submit_script(array_script: str | Path | None, followup_script: str | Path | None) -> str:
     """Bash that submits the array, then the follow-up job depending on its success."""
-    lines = [
-        "#!/usr/bin/env bash",
-        "set -euo pipefail",
-        f"ARRAY_JOB=$(sbatch --parsable {shlex.quote(str(array_script))})",
-        'ARRAY_JOB="${ARRAY_JOB%%;*}"  # --parsable prints "id[;cluster]"',
-        'echo "submitted array job ${ARRAY_JOB}"',
-    ]
+    lines = ["#!/usr/bin/env bash", "set -euo pipefail"]
+    dep = ""
+    if array_script is not None:
+        lines += [
+            f"ARRAY_JOB=$(sbatch --parsable {shlex.quote(str(array_script))})",
+            'ARRAY_JOB="${ARRAY_JOB%%;*}"  # --parsable prints "id[;cluster]"',
+            'echo "submitted array job ${ARRAY_JOB}"',
+        ]
+        dep = "--dependency=afterok:${ARRAY_JOB} --kill-on-invalid-dep=yes "
     if followup_script is not None:
         lines += [
-            "FINISH_JOB=$(sbatch --parsable --dependency=afterok:${ARRAY_JOB} --kill-on-invalid-dep=yes "
-            f"{shlex.quote(str(followup_script))})",
-            'echo "submitted follow-up job ${FINISH_JOB%%;*} (runs after ${ARRAY_JOB} succeeds)"',
+            f"FINISH_JOB=$(sbatch --parsable {dep}{shlex.quote(str(followup_script))})",
+            'FINISH_JOB="${FINISH_JOB%%;*}"',
+            'echo "submitted follow-up job ${FINISH_JOB}' + (' (runs after ${ARRAY_JOB} succeeds)"' if dep else '"'),
         ]
     return "\n".join(lines) + "\n"
 
@@ -141,7 +210,7 @@ def parse_sbatch_directives(script: str) -> dict[str, str]:
 
 @dataclass
 class WrittenScripts:
-    array: Path
+    array: Path | None
     followup: Path | None
     submit: Path
 
@@ -150,18 +219,47 @@ def write_scripts(
     config: str | Path, out_dir: str | Path, opts: SlurmOptions, script_path: str | Path, followups: bool,
     workdir: str | Path | None = None,
 ) -> WrittenScripts:
-    """Write <script>, optionally <stem>.finish.sbatch, and <stem>.submit.sh next to it."""
-    script = Path(script_path)
+    """Write <script> (unless opts.tasks is empty), optionally <stem>.finish.sbatch, and <stem>.submit.sh."""
+    script = Path(script_path).resolve()
     workdir = Path(workdir or Path.cwd()).resolve()
     script.parent.mkdir(parents=True, exist_ok=True)
-    (workdir / opts.log_dir).mkdir(parents=True, exist_ok=True)  # Slurm does not create log folders
-    script.write_text(render_array_script(config, opts, workdir), encoding="utf-8")
+    log_path(opts, workdir, "x").parent.mkdir(parents=True, exist_ok=True)  # Slurm does not create log folders
+    array = None
+    if opts.tasks != []:
+        array = script
+        array.write_text(render_array_script(config, opts, workdir), encoding="utf-8")
     follow = None
     if followups:
         follow = script.with_name(f"{script.stem}.finish.sbatch")
-        follow.write_text(render_followup_script(out_dir, opts, workdir), encoding="utf-8")
+        follow.write_text(render_followup_script(config, out_dir, opts, workdir), encoding="utf-8")
     submit = script.with_name(f"{script.stem}.submit.sh")
-    submit.write_text(render_submit_script(script.resolve(), follow.resolve() if follow else None), encoding="utf-8")
-    for p in (script, submit, *([follow] if follow else [])):
+    submit.write_text(render_submit_script(array, follow), encoding="utf-8")
+    for p in (submit, *(x for x in (array, follow) if x)):
         p.chmod(0o755)
-    return WrittenScripts(array=script, followup=follow, submit=submit)
+    return WrittenScripts(array=array, followup=follow, submit=submit)
+
+
+# ---- which shards are finished: read from the output folder, never from Slurm's accounting ---------
+@dataclass
+class ShardStatus:
+    index: int
+    tag: str
+    state: str  # "complete" | "incomplete" (ran, missing units) | "not started"
+
+
+def shard_status(out_dir: str | Path, count: int) -> list[ShardStatus]:
+    from rephraser.generate.checkpoint import shard_tag
+
+    found = []
+    for i in range(count):
+        tag = shard_tag(i, count)
+        f = Path(out_dir) / "stats" / f"{tag}.json"
+        try:
+            s = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            found.append(ShardStatus(i, tag, "not started" if not (Path(out_dir) / "manifests" / tag).is_dir()
+                                     else "incomplete"))
+            continue
+        done = bool(s.get("complete")) and bool(s.get("conservation_ok"))
+        found.append(ShardStatus(i, tag, "complete" if done else "incomplete"))
+    return found

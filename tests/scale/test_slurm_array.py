@@ -116,12 +116,14 @@ def _task_env(tmp_path, body: str) -> dict[str, str]:
     ("[ $n -ge 3 ]", 2, 0, 3),        # crashes twice, then resumes to the end: the task succeeds
     ("exit 137", 1, 137, 2),          # keeps crashing: bounded by --retries, the last status is the task's
     ("exit 2", 5, 2, 1),              # an error to fix (bad config, refused resume): never retried
+    ("[ $n -ge 4 ] || exit 75", 0, 0, 4),  # shard busy (lease held by a live writer): waits, not a crash
 ])
 def test_task_script_retries_a_crashed_run(tmp_path, body, retries, rc, attempts):
     env = _task_env(tmp_path, body)
     opts = SlurmOptions(array=1, retries=retries, rephraser=str(tmp_path / "fake-rephraser"))
     script = tmp_path / "task.sh"
-    script.write_text(render_array_script("/abs/run.yaml", opts, tmp_path).replace("sleep $((5 * attempt))", ":"))
+    script.write_text(render_array_script("/abs/run.yaml", opts, tmp_path).replace("sleep $((5 * attempt))", ":")
+                      .replace("sleep 30;", ":;"))
     r = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env)
     assert r.returncode == rc, r.stdout + r.stderr
     assert int((tmp_path / "n").read_text()) == attempts

@@ -113,15 +113,23 @@ def render_script(directives: list[str], workdir: Path, setup: list[str], body: 
 
 
 def retry_function() -> list[str]:
-    """Bash `retry MAX CMD...`: rerun a failed resumable command in this allocation (see the module doc)."""
+    """Bash `retry MAX CMD...`: rerun a failed resumable command in this allocation (see the module doc).
+
+    Exit 75 means another live writer holds the shard's lease (e.g. the old incarnation of a requeued task,
+    still running on a lost node): wait for the lease to be released or go stale, then try again; those
+    waits are bounded separately and do not use up the crash retries."""
+    from rephraser.lease import LEASE_EXIT_CODE, LEASE_TTL_S
+
+    wait = int(LEASE_TTL_S // 2)
+    busy_max = 6  # 6 waits of TTL/2 = 3 lease lifetimes
     return [
         "child=",
         # Slurm's SIGTERM (requeue, preemption, time limit, scancel) ends the task: pass it on, no retry.
         'trap \'if [[ -n $child ]]; then kill -TERM "$child" 2>/dev/null || true; wait "$child" || true; fi; '
         "exit 143' TERM INT",
         "retry() {",
-        "  local max=$1 attempt rc; shift",
-        "  for ((attempt = 1; ; attempt++)); do",
+        "  local max=$1 attempt=1 busy=0 rc; shift",
+        "  while :; do",
         '    echo "rephraser-task: attempt ${attempt}/${max}: $*"',
         '    "$@" & child=$!',
         '    rc=0; wait "$child" || rc=$?; child=',
@@ -130,10 +138,16 @@ def retry_function() -> list[str]:
         f'      echo "rephraser-task: exit {USER_ERROR_EXIT} is an error to fix (see above): not retried" >&2; '
         f"return {USER_ERROR_EXIT}",
         "    fi",
+        f"    if ((rc == {LEASE_EXIT_CODE} && busy < {busy_max})); then",
+        f'      busy=$((busy + 1)); echo "rephraser-task: shard busy (another writer holds its lease); '
+        f'waiting {wait}s (${{busy}}/{busy_max})" >&2',
+        f"      sleep {wait}; continue",
+        "    fi",
         "    if ((attempt >= max)); then",
         '      echo "rephraser-task: exit ${rc}; giving up after ${attempt} attempt(s)" >&2; return "$rc"',
         "    fi",
         '    echo "rephraser-task: exit ${rc}; resuming in $((5 * attempt))s" >&2; sleep $((5 * attempt))',
+        "    attempt=$((attempt + 1))",
         "  done",
         "}",
     ]

@@ -25,16 +25,27 @@ class Strict(BaseModel):
 class SourceConfig(Strict):
     """Where documents come from. `path=None` (or "wiki") uses the embedded Wikipedia lead extracts."""
 
-    path: str | None = Field(None, description="file or folder (jsonl, jsonl.gz, jsonl.zst, parquet); None = embedded wiki")
-    format: Literal["auto", "jsonl", "parquet", "wiki"] = "auto"
+    path: str | None = Field(None, description="file, folder, glob or URL (jsonl, jsonl.gz, jsonl.zst, parquet, arrow, "
+                             "an HF dataset folder or repo); None = embedded wiki")
+    format: Literal["auto", "jsonl", "parquet", "arrow", "wiki"] = "auto"
+    config: str | None = Field(None, description="HF dataset: the config (README `configs:`) to read")
+    split: str | None = Field(None, description="HF dataset: the split to read (default: train, or the only one)")
+    data_files: list[str] | None = Field(None, description="globs relative to path (HF data_files); override the README")
     text_column: str = "text"
     id_column: str | None = Field("id", description="column holding a unique id; ids are derived from content when absent")
     metadata_columns: list[str] | None = Field(None, description="columns copied into source_metadata (None = all others)")
     limit: int | None = Field(None, ge=1, description="read at most this many records, valid or rejected, of this shard")
     shard_index: int = Field(0, ge=0)
     shard_count: int = Field(1, ge=1)
+    sharding: Literal["auto", "files", "row_groups", "hash"] = Field(
+        "auto", description="how shards split the input: whole files, Parquet row groups, or hash(id) (reads all)")
     max_chars: int = Field(2_000_000, ge=1, description="documents longer than this are rejected, not truncated")
     on_duplicate_id: Literal["error", "reject"] = "error"
+
+    @field_validator("data_files", mode="before")
+    @classmethod
+    def _one_glob_is_a_list(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
 
     @model_validator(mode="after")
     def _shard_in_range(self) -> SourceConfig:
@@ -144,8 +155,13 @@ class RunConfig(Strict):
     def outcome_fields(self) -> dict[str, Any]:
         """The fields that change what a run produces (not how fast, where, or how much of it)."""
         data = self.model_dump(mode="json", exclude={"output", "max_in_flight", "retry"})
-        for key in ("limit", "shard_index"):  # raising --limit extends a run; shards share one run
+        # Raising --limit extends a run; shards share one run; how shards split the input is pinned by
+        # the run folder's sharding.json instead (sources/sharding.py).
+        for key in ("limit", "shard_index", "sharding"):
             data["source"].pop(key, None)
+        for key in ("config", "split", "data_files"):  # unset: the same run as before these keys existed
+            if data["source"].get(key) is None:
+                data["source"].pop(key, None)
         for key in ("parallel", "threads", "request_timeout_s", "server", "base_url", "api_key_env"):
             data["engine"].pop(key, None)
         return data

@@ -59,11 +59,16 @@ class Runner:
     # ---- main loop -------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:
         cfg = self.cfg
+        from rephraser import storage
         from rephraser.sources import iter_source
+        from rephraser.sources.sharding import record_plan, run_plan
 
         prompts = [resolve_prompt(p) for p in cfg.prompts]
-        records = iter_source(cfg.source)  # checks the input now: a bad path fails before any output or engine start
+        # Which files / row groups this shard owns: the plan recorded in the output folder, or a new one.
+        plan = run_plan(cfg.source, storage.as_location(cfg.output.dir), fresh=self.overwrite)
+        records = iter_source(cfg.source, plan=plan)  # checks the input now: a bad path fails before any output or engine start
         out = prepare(cfg, prompts, force=self.force, overwrite=self.overwrite)
+        record_plan(out, plan)  # OUT/sharding.json, written before any record is read
         tag = shard_tag(cfg.source.shard_index, cfg.source.shard_count)
         t0 = time.monotonic()
         self.ckpt = Checkpoint(out, tag)

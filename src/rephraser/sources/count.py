@@ -1,4 +1,5 @@
-"""Count an input's records cheaply (no validation): Parquet footers, non-blank JSONL lines, the wiki size.
+"""Count an input's records cheaply (no validation): Parquet footers, Arrow batch headers, non-blank JSONL
+lines, the wiki size.
 
 Used by `rephraser plan`, grid estimates and the progress bar's total.
 """
@@ -29,6 +30,10 @@ def count_records(src: SourceConfig) -> int:
                 raise
             except Exception as e:  # noqa: BLE001 - unreadable footer: one line naming the file
                 raise SourceError(f"cannot read Parquet metadata of {f.path}: {str(e).splitlines()[0]}") from None
+        elif f.kind == "arrow":
+            from rephraser.sources.arrow import count_arrow_rows
+
+            total += count_arrow_rows(f)
         else:
             from rephraser.sources.lines import iter_lines
 

@@ -4,7 +4,10 @@ A folder is walked recursively and its files are sorted by relative path, so the
 yields the same order on every machine. Names starting with "." or "_" are skipped (the convention
 pyarrow and Spark use for `_SUCCESS`, `_metadata`, `.cache/`), and so are files whose extension is
 not a known data format; they are counted so the run summary can say so. Remote URLs (s3://, gs://,
-hf://, https://) are listed through `rephraser.storage` with the same rules.
+hf://, https://) are listed through `rephraser.storage` with the same rules. A path holding a glob
+(`hf://datasets/org/name/sample/10BT/*.parquet`) or `source.data_files` selects files by pattern; a
+Hugging Face dataset folder or repo (save_to_disk, README `configs:`) yields the files of the chosen
+config and split (hf_layout.py).
 """
 
 from __future__ import annotations
@@ -19,14 +22,15 @@ from rephraser.config import SourceConfig
 from rephraser.errors import SourceError
 from rephraser.storage import Location, Url
 
-Kind = Literal["jsonl", "parquet"]
+Kind = Literal["jsonl", "parquet", "arrow"]
 
 # Longest suffixes first so "x.jsonl.gz" is not taken for a plain ".gz".
 _JSONL_SUFFIXES = tuple(
     base + comp for base in (".jsonl", ".json", ".ndjson") for comp in (".gz", ".zst", ".zstd", "")
 )
 _PARQUET_SUFFIXES = (".parquet", ".pq")
-KNOWN_SUFFIXES = ", ".join((".jsonl", ".json", ".ndjson", "(+ .gz/.zst)", *_PARQUET_SUFFIXES))
+_ARROW_SUFFIXES = (".arrow",)
+KNOWN_SUFFIXES = ", ".join((".jsonl", ".json", ".ndjson", "(+ .gz/.zst)", *_PARQUET_SUFFIXES, *_ARROW_SUFFIXES))
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,8 @@ def kind_from_name(name: str) -> Kind | None:
     low = name.lower()
     if low.endswith(_PARQUET_SUFFIXES):
         return "parquet"
+    if low.endswith(_ARROW_SUFFIXES):
+        return "arrow"
     if low.endswith(_JSONL_SUFFIXES):
         return "jsonl"
     return None
@@ -64,10 +70,19 @@ def kind_from_name(name: str) -> Kind | None:
 
 def list_files(cfg: SourceConfig) -> FileList:
     """The files of a path source, in reading order. Raises SourceError when nothing can be read."""
+    from rephraser.sources import hf_layout
+
     if cfg.path is None:
         raise SourceError(f"source.format {cfg.format!r} needs source.path")
-    root = storage.as_location(cfg.path)
+    base, pattern = hf_layout.split_glob(cfg.path)
+    root = storage.as_location(base)
     wanted: Kind | None = None if cfg.format == "auto" else cfg.format  # type: ignore[assignment]
+    patterns = [pattern] if pattern else cfg.data_files
+    if patterns:
+        found = hf_layout.glob_names(root, patterns)
+        if not found:
+            raise SourceError(f"no file matches {', '.join(patterns)} in {root}")
+        return _named(root, found, wanted)
     try:
         is_dir = storage.is_dir(root)
         exists = is_dir or storage.exists(root)
@@ -83,13 +98,17 @@ def list_files(cfg: SourceConfig) -> FileList:
                 "set source.format to jsonl or parquet"
             )
         return FileList([SourceFile(root, root.name, kind)], ignored=0)
+    chosen = hf_layout.dataset_files(root, cfg)
+    if chosen is not None:
+        return _named(root, chosen, wanted)
     return _walk(root, wanted) if isinstance(root, Path) else _walk_remote(root, wanted)
 
 
-def _walk_remote(root: Url, wanted: Kind | None) -> FileList:
+def _named(root: Location, names: list[str], wanted: Kind | None) -> FileList:
+    """Chosen files (globbed or listed by a dataset layout): known formats only, hidden names skipped."""
     found: list[SourceFile] = []
     ignored = 0
-    for name in storage.find(root):
+    for name in names:
         if any(part.startswith((".", "_")) for part in name.split("/")):
             continue
         kind = kind_from_name(name)
@@ -98,6 +117,10 @@ def _walk_remote(root: Url, wanted: Kind | None) -> FileList:
             continue
         found.append(SourceFile(root / name, name, kind))
     return _listed(found, ignored, root, wanted)
+
+
+def _walk_remote(root: Url, wanted: Kind | None) -> FileList:
+    return _named(root, storage.find(root), wanted)
 
 
 def _walk(root: Path, wanted: Kind | None) -> FileList:

@@ -36,12 +36,13 @@ def opened_parquet(src: SourceFile) -> Iterator[Any]:  # yields a pyarrow.parque
         yield pf
 
 
-def read_parquet(src: SourceFile, cols: Columns, max_chars: int) -> Iterator[Checked]:
+def read_parquet(src: SourceFile, cols: Columns, max_chars: int, row_groups: range | None = None) -> Iterator[Checked]:
+    """Every row, or only those of `row_groups` (a shard's own; the others are never read)."""
     with opened_parquet(src) as pf:
-        yield from _rows(pf, src, cols, max_chars)
+        yield from _rows(pf, src, cols, max_chars, row_groups)
 
 
-def _rows(pf: Any, src: SourceFile, cols: Columns, max_chars: int) -> Iterator[Checked]:
+def _rows(pf: Any, src: SourceFile, cols: Columns, max_chars: int, row_groups: range | None) -> Iterator[Checked]:
     import pyarrow as pa
 
     names = pf.schema_arrow.names
@@ -51,11 +52,12 @@ def _rows(pf: Any, src: SourceFile, cols: Columns, max_chars: int) -> Iterator[C
     if cols.metadata is not None:
         keep = [cols.text, *([cols.id] if cols.id else []), *cols.metadata]
         wanted = [n for n in names if n in keep]
-    row = 0
+    groups = row_groups if row_groups is not None else range(pf.num_row_groups)
+    row = sum(pf.metadata.row_group(g).num_rows for g in range(groups.start))  # rows count within the file
     try:
         # One row group at a time: batches never span groups, so a limit that ends inside a group
         # never touches (or decompresses) the next one.
-        for group in range(pf.num_row_groups):
+        for group in groups:
             for batch in pf.iter_batches(batch_size=BATCH_ROWS, row_groups=[group], columns=wanted):
                 for values in batch.to_pylist():
                     yield check_record(values, cols, max_chars, f"{src.path}#{row}", f"{src.name}#{row}")

@@ -31,6 +31,7 @@ class SourceSummary:
     max_chars: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
     examples: dict[str, str] = field(default_factory=dict)  # reason kind -> first origin
+    sharding: str = ""  # how this shard's part was chosen, when there is more than one shard
 
     @property
     def mean_chars(self) -> float:
@@ -38,8 +39,13 @@ class SourceSummary:
 
 
 def summarize_source(cfg: SourceConfig) -> SourceSummary:
+    from rephraser.sources.sharding import describe_plan, plan_shards
+
     summary = SourceSummary(describe_source(cfg))
-    for item in iter_source(cfg):
+    plan = plan_shards(cfg)
+    if cfg.shard_count > 1:
+        summary.sharding = describe_plan(plan, cfg.shard_index)
+    for item in iter_source(cfg, plan=plan):
         if isinstance(item, Document):
             summary.documents += 1
             summary.total_chars += len(item.text)

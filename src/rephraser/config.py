@@ -128,6 +128,10 @@ class OutputConfig(Strict):
     dir: str = "out/quickstart"
     rows_per_part: int = Field(1000, ge=1)
     flush_seconds: float = Field(30.0, gt=0, description="commit a shard at least this often")
+    hub_repo: str | None = Field(None, description="Hub dataset repo (org/name) that receives committed data parts "
+                                 "while the run goes on (needs rephraser[hub] and a token)")
+    hub_private: bool = Field(False, description="create hub_repo as a private repo (an existing repo is kept as is)")
+    hub_every_s: float = Field(600.0, gt=0, description="upload committed parts to hub_repo at most this often")
 
 
 class RunConfig(Strict):

@@ -40,6 +40,7 @@ class DoneState:
     text_hashes: dict[str, str] = field(default_factory=dict)  # doc id -> text hash at generation time
     next_part: int = 0
     parts: list[dict] = field(default_factory=list)  # manifests' summaries, for stats
+    files: list[str] = field(default_factory=list)  # committed files (relative to the output folder)
 
 
 class Checkpoint:
@@ -75,6 +76,7 @@ class Checkpoint:
             self.state.text_hashes.update(m["text_hashes"])
             self.state.parts.append(m["summary"])
         self.state.next_part = max_part + 1
+        self.state.files = sorted(committed_files)
         self._remove_uncommitted(committed_files)
         return self.state
 
@@ -90,10 +92,10 @@ class Checkpoint:
             storage.remove(f)
 
     # ---- commit --------------------------------------------------------------------
-    def commit(self, rows: list[Row], text_hashes: dict[str, str]) -> None:
-        """Atomically record the units (document, prompt) of `rows` as finished."""
+    def commit(self, rows: list[Row], text_hashes: dict[str, str]) -> list[str]:
+        """Atomically record the units (document, prompt) of `rows` as finished; returns the part's files."""
         if not rows:
-            return
+            return []
         units: dict[tuple[str, str], str] = {}
         for r in sorted(rows, key=lambda r: (r.id, r.prompt, r.sample)):
             units[(r.id, r.prompt)] = units.get((r.id, r.prompt), "") + FATE_CODES[r.status]
@@ -117,6 +119,20 @@ class Checkpoint:
         self.state.units.update(units)
         self.state.text_hashes.update(text_hashes)
         self.state.parts.append(summary)
+        self.state.files.extend(manifest["files"])
+        return manifest["files"]
+
+
+def committed_files(out_dir: Path) -> set[str]:
+    """Every file a manifest of any shard names (paths relative to the output folder): the committed
+    output. A file in data/, rejected/ or dead_letter/ that no manifest names is an unfinished part."""
+    files: set[str] = set()
+    for mf in sorted(Path(out_dir).glob("manifests/*/part-*.json")):
+        try:
+            files.update(json.loads(mf.read_text(encoding="utf-8"))["files"])
+        except (OSError, ValueError, KeyError) as e:
+            raise ResumeError(f"manifest {mf} is unreadable ({e}); the output folder was modified by hand") from None
+    return files
 
 
 def summarize(rows: list[Row]) -> dict:

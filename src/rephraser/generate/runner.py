@@ -55,6 +55,7 @@ class Runner:
         self.failed = 0
         self.skipped = 0
         self.last_flush = time.monotonic()
+        self.hub = None  # LiveUploads when output.hub_repo is set
 
     # ---- main loop -------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:
@@ -74,6 +75,7 @@ class Runner:
         self.ckpt = Checkpoint(out, tag)
         state = self.ckpt.load()
         resume_s = time.monotonic() - t0
+        self.hub = self._start_hub_uploads(out, tag, state.files)
         engine = self.engine or build_engine(cfg.engine, max_in_flight=cfg.max_in_flight)
         try:
             await engine.start()
@@ -137,6 +139,8 @@ class Runner:
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
             self._flush(force=True)
+            if self.hub is not None:
+                self._report_hub(self.hub.close(final=self.abort is None))
             cache.close()
             with contextlib.suppress(Exception):
                 await engine.stop()
@@ -184,9 +188,34 @@ class Runner:
         due = len(self.buffer) >= self.cfg.output.rows_per_part or (
             time.monotonic() - self.last_flush >= self.cfg.output.flush_seconds)
         if self.buffer and (force or due):
-            self.ckpt.commit(self.buffer, self.buffer_hashes)
+            files = self.ckpt.commit(self.buffer, self.buffer_hashes)
+            if self.hub is not None:
+                self.hub.committed(files)  # only now: its manifest (the commit marker) is written
             self.buffer, self.buffer_hashes = [], {}
             self.last_flush = time.monotonic()
+
+    # ---- live uploads to the Hub (output.hub_repo) ---------------------------------------
+    def _start_hub_uploads(self, out, tag: str, committed: list[str]):
+        if not self.cfg.output.hub_repo:
+            return None
+        from rephraser.hub.client import HubRepo, require_token
+        from rephraser.hub.live import LiveUploads
+
+        require_token()
+        o = self.cfg.output
+        uploads = LiveUploads(out, HubRepo(o.hub_repo), tag, every_s=o.hub_every_s, private=o.hub_private)
+        uploads.start(committed)
+        return uploads
+
+    @staticmethod
+    def _report_hub(summary: dict[str, Any]) -> None:
+        import sys
+
+        line = f"hub: {summary['uploaded_files']} file(s) uploaded to {summary['repo']} this session"
+        if summary["pending_files"]:
+            line += (f"; {summary['pending_files']} not yet — the next start of this shard or "
+                     f"`rephraser push OUT --repo {summary['repo']}` uploads them")
+        print(line, file=sys.stderr)
 
     # ---- guards -----------------------------------------------------------------------
     def _check_failure_budget(self) -> None:

@@ -4,6 +4,7 @@ stand-in for the Hub (tests/fakes/local_hub.py): committed data first, then card
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -16,14 +17,33 @@ from rephraser.generate.checkpoint import committed_files  # noqa: E402
 from rephraser.report.hub_push import plan_push, push  # noqa: E402
 
 
-@pytest.fixture
-def finished_run(tmp_path, fake_server):
+@pytest.fixture(scope="module")
+def _one_run(tmp_path_factory):
+    import importlib.util
+
     from helpers import cli, fake_run_args, write_corpus
 
-    url = fake_server()
-    out = tmp_path / "run"
-    cli(*fake_run_args(url, write_corpus(tmp_path / "in.jsonl", 30, bad=True), out, "--rows-per-part", "7"))
+    spec = importlib.util.spec_from_file_location("tests_root_conftest", Path(__file__).parents[1] / "conftest.py")
+    root_conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(root_conftest)
+    spawn_fake = root_conftest.spawn_fake
+
+    root = tmp_path_factory.mktemp("push")
+    proc, port = spawn_fake()
+    try:
+        out = root / "run"
+        cli(*fake_run_args(f"http://127.0.0.1:{port}", write_corpus(root / "in.jsonl", 30, bad=True), out,
+                           "--rows-per-part", "7"))
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
     return out
+
+
+@pytest.fixture
+def finished_run(_one_run, tmp_path):
+    """A copy of one finished run (tests may change their copy)."""
+    return Path(shutil.copytree(_one_run, tmp_path / "run"))
 
 
 def _tree(folder: Path) -> dict[str, int]:

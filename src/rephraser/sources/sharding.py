@@ -112,12 +112,15 @@ def plan_shards(cfg: SourceConfig, listing: FileList | None = None) -> ShardPlan
                               "input (use hash)")
         return ShardPlan("hash", n, [], [], [])
     files = (listing or list_files(cfg)).files
+    if cfg.sharding == "hash" or n == 1:
+        # Nothing is pinned: sizes are not needed (a remote listing would pay a request per file).
+        mode = "files" if cfg.sharding == "auto" else cfg.sharding  # one shard: any mode reads every file whole
+        units = [] if mode == "hash" else [Unit(i, None, None, 0, 0) for i in range(len(files))]
+        return ShardPlan(mode, n, files, [0] * len(files), units)
     sizes = [_size(f) for f in files]
-    if cfg.sharding == "hash":
-        return ShardPlan("hash", n, files, sizes, [])
-    if cfg.sharding == "files" or n == 1:
-        return ShardPlan("files", n, files, sizes, _cut([(i, None, None, s) for i, s in enumerate(sizes)], n))
     by_file = [(i, None, None, s) for i, s in enumerate(sizes)]
+    if cfg.sharding == "files":
+        return ShardPlan("files", n, files, sizes, _cut(by_file, n))
     if cfg.sharding == "auto":
         units = _cut(by_file, n)
         if _balanced(units, n):

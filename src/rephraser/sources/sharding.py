@@ -222,8 +222,16 @@ def run_plan(cfg: SourceConfig, out: Location, *, fresh: bool = False) -> ShardP
 
 def record_plan(out: Location, plan: ShardPlan) -> None:
     """Write OUT/sharding.json for a newly made plan (shards starting together write the same bytes)."""
-    if not plan.recorded:
-        storage.write_json(out / PLAN_FILE, plan.to_json())
+    if plan.recorded:
+        return
+    data = plan.to_json()
+    try:
+        storage.write_json(out / PLAN_FILE, data)
+    except OSError:
+        # Shards starting together write the same plan; losing that race is fine when the winner's
+        # plan is this one.
+        if _read_plan(out) != data:
+            raise
 
 
 def _read_plan(out: Location) -> dict[str, Any] | None:

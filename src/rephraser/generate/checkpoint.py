@@ -123,15 +123,18 @@ class Checkpoint:
         return manifest["files"]
 
 
-def committed_files(out_dir: Path) -> set[str]:
+def committed_files(out_dir: Location | str) -> set[str]:
     """Every file a manifest of any shard names (paths relative to the output folder): the committed
     output. A file in data/, rejected/ or dead_letter/ that no manifest names is an unfinished part."""
+    root = storage.as_location(out_dir) / "manifests"
+    manifests = [root / tag / n for tag in storage.listdir(root)
+                 for n in storage.listdir(root / tag) if n.startswith("part-") and n.endswith(".json")]
     files: set[str] = set()
-    for mf in sorted(Path(out_dir).glob("manifests/*/part-*.json")):
-        try:
-            files.update(json.loads(mf.read_text(encoding="utf-8"))["files"])
-        except (OSError, ValueError, KeyError) as e:
-            raise ResumeError(f"manifest {mf} is unreadable ({e}); the output folder was modified by hand") from None
+    try:
+        for raw in storage.read_many(manifests):
+            files.update(json.loads(raw)["files"])
+    except (OSError, ValueError, KeyError) as e:
+        raise ResumeError(f"a manifest in {root} is unreadable ({e}); the output folder was modified by hand") from None
     return files
 
 

@@ -46,15 +46,16 @@ def _torchrun(tmp: Path, cfg: dict, *, max_restarts: int = 0) -> subprocess.Pope
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
     argv = torchrun_argv(["train", "--config", str(path)], nproc_per_node=2, max_restarts=max_restarts,
                          python=sys.executable)
+    # its own session: a timed-out job is killed with all its ranks, none left behind
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
 
 
 def _finish(proc: subprocess.Popen) -> str:
     try:
         out, _ = proc.communicate(timeout=LAUNCH_TIMEOUT)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
         pytest.fail(f"torchrun did not finish in {LAUNCH_TIMEOUT} s:\n{out[-3000:]}")
     return out
@@ -155,20 +156,25 @@ def _rank_of(pid: int) -> int | None:
 def test_kill_9_one_rank_restarts_and_resumes(ddp_run, tiny_corpus, tmp_path):
     cfg = _config(tiny_corpus, tmp_path / "killed")
     proc = _torchrun(tmp_path, cfg, max_restarts=1)
-    first_ckpt = Path(cfg["output"]) / "checkpoints" / "step-00000005"
+    ckpts = Path(cfg["output"]) / "checkpoints"
     victim = None
-    deadline = time.monotonic() + LAUNCH_TIMEOUT
-    while victim is None and time.monotonic() < deadline and proc.poll() is None:
-        if first_ckpt.is_dir():
-            victim = next((c for c in _children(proc.pid) if _rank_of(c) == 1), None)
-            if victim:
-                os.kill(victim, signal.SIGSTOP)  # freeze it mid-run (35 steps before the end), then kill -9
-        else:
+    try:
+        deadline = time.monotonic() + LAUNCH_TIMEOUT
+        while victim is None and time.monotonic() < deadline and proc.poll() is None:
+            if any(ckpts.glob("step-*[0-9]")):  # a checkpoint is committed: the run is past step 5, before 40
+                victim = next((c for c in _children(proc.pid) if _rank_of(c) == 1), None)
+                if victim:
+                    os.kill(victim, signal.SIGSTOP)  # freeze it mid-run, then kill -9
+                    break
             time.sleep(0.01)
-    assert victim is not None, f"rank 1 not found after the first checkpoint (torchrun exit {proc.poll()})"
-    assert not (Path(cfg["output"]) / "summary.json").exists()
-    os.kill(victim, signal.SIGKILL)
-    out = _finish(proc)
+        assert victim is not None, f"rank 1 not found after the first checkpoint (torchrun exit {proc.poll()})"
+        assert not (Path(cfg["output"]) / "summary.json").exists()
+        os.kill(victim, signal.SIGKILL)
+        out = _finish(proc)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     assert proc.returncode == 0, out[-3000:]
     summary = json.loads((Path(cfg["output"]) / "summary.json").read_text())
     assert summary["restarts"] == 1 and summary["resumed_from_step"] >= 5

@@ -95,3 +95,14 @@ def test_checkpoint_round_trip_is_exact(tmp_path):
     (path / "model.pt").unlink()
     with pytest.raises(RephraserError, match="missing model.pt"):
         load_checkpoint(path)
+
+
+def test_activation_checkpointing_recomputes_the_same_gradients():
+    x = torch.randint(0, 300, (2, 32))
+    grads = []
+    for recompute in (False, True):
+        m = _model(document_masking=True, eos_id=0).train()
+        m.activation_checkpointing = recompute
+        torch.nn.functional.cross_entropy(m(x[:, :-1]).reshape(-1, 300), x[:, 1:].reshape(-1)).backward()
+        grads.append({n: p.grad.clone() for n, p in m.named_parameters()})
+    assert all(torch.equal(grads[0][n], grads[1][n]) for n in grads[0])

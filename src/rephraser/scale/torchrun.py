@@ -20,6 +20,7 @@ from typing import Any
 
 from rephraser.atomic import atomic_write_text
 from rephraser.errors import ConfigError
+from rephraser.scale.slurm import render_script
 
 _TIME_RE = re.compile(r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$")
 
@@ -120,10 +121,7 @@ def render_train_script(train_config: str | Path, job: TrainJob, workdir: str | 
     if job.account:
         d.append(f"--account={job.account}")
     d += job.extra_sbatch
-    lines = ["#!/usr/bin/env bash", *(f"#SBATCH {x}" for x in d), "", "set -euo pipefail",
-             f"cd {shlex.quote(str(work))}", *job.setup,
-             *slurm_launch_lines(["train", "--config", str(train_config)], job)]
-    return "\n".join(lines) + "\n"
+    return render_script(d, work, job.setup, slurm_launch_lines(["train", "--config", str(train_config)], job))
 
 
 def write_train_script(train_config: str | Path, job: TrainJob, script: str | Path, workdir: str | Path | None = None,

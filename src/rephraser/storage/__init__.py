@@ -10,6 +10,8 @@ protocol), kept as a `Url` and served by fsspec. Both support `/`, `.name`, `.pa
     for f in storage.glob(out / "data", "*/*.parquet"):
         with storage.open_read(f) as fh: ...
     storage.find(src)  -> sorted relative names of every file below a folder
+    storage.write_many({loc: fill, ...})  # several files at once (concurrent PUTs), then a marker
+    storage.conditional.lease_store(out / "leases")  # the lease backend for a local or remote folder
 
 Optional libraries: s3fs (`rephraser[s3]`), gcsfs (`rephraser[gcs]`), huggingface_hub (`rephraser[hub]`);
 a missing one is a one-line error naming the extra. Credentials come from each library's usual
@@ -25,14 +27,16 @@ written last as the commit marker, uncommitted leftovers removed at start):
 | committed data survives a crash   | fsync file + folder     | fsync honoured per mount options       | PUT returns after durable storage  |
 | a restart sees every commit       | yes                     | NFS close-to-open: yes once closed;    | yes (S3 is read-after-write        |
 |                                   |                         | attribute caches may delay listings    | consistent, also for listings)     |
-| create-if-absent (leases)         | O_EXCL / link           | O_EXCL is atomic on NFSv3+ and Lustre  | If-None-Match: * (s3fs mode "xb")  |
-| compare-and-swap (lease renewal)  | lock + rename           | same, relies on working fcntl locks    | If-Match: <ETag>                   |
+| create-if-absent (leases)         | temp file + link()      | link() is atomic on NFSv3+ and Lustre  | PUT If-None-Match: * (s3, verified |
+|                                   |                         |                                        | on moto); other stores: advisory   |
+| lease renewal                     | rename (holder only)    | rename (holder only)                   | PUT (the holder is the only writer |
+|                                   |                         |                                        | of its record: no CAS needed)      |
 | rename                            | atomic                  | atomic within one filesystem           | none (copy + delete): never used   |
 
 The request cache is SQLite, which needs a local disk: for a remote output each worker keeps it under
 `local_work_dir(out)` (REPHRASER_LOCAL_DIR, default ~/.cache/rephraser/remote/…). A restart on another
-node starts with an empty cache and loses only cache hits (calls in flight at the crash are paid
-again), never rows: rows exist only once their manifest is committed to the output.
+node starts with an empty cache and loses only cache hits (calls that finished after the shard's last
+commit are paid again), never rows: rows exist only once their manifest is committed to the output.
 """
 
 from rephraser.storage.files import (

@@ -66,3 +66,19 @@ def test_spilling_to_disk_writes_the_same_bytes(tmp_path, run_table, source_json
         assert (Path(cfg.output) / part).read_bytes() == (Path(spilled_cfg.output) / part).read_bytes()
     assert not (Path(spilled_cfg.output) / ".mix-spill").exists()
     assert spilled["components"][0]["epochs"] == in_memory["components"][0]["epochs"] > 1
+
+
+def test_only_committed_parts_of_a_run_folder_are_mixed(tmp_path, run_table):
+    import json as _json
+
+    tag = "s00000-of-00001"
+    (run_table / "manifests" / tag).mkdir(parents=True)
+    (run_table / "manifests" / tag / "part-00000.json").write_text(
+        _json.dumps({"part": 0, "files": [f"data/table/{tag}-part-00000.parquet"]}))  # part 1: no manifest yet
+    m = run_mix(MixConfig(components=[MixComponent(path=str(run_table), weight=1)], tokens=200_000,
+                          output=str(tmp_path / "mix")))
+    committed = {f"table:{r['id']}#0" for r in pq.read_table(run_table / "data" / "table" / f"{tag}-part-00000.parquet")
+                 .to_pylist() if r["status"] == "ok" and r["generation"]}
+    rows = [r for p in m["parts"] for r in pq.read_table(tmp_path / "mix" / p).to_pylist()]
+    assert {r["origin_id"] for r in rows} == committed
+    assert m["components"][0]["available_documents"] == len(committed) == 31

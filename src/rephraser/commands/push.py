@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 
 def register(app: typer.Typer) -> None:
     @app.command("push")
     def push(
-        out_dir: Path = typer.Argument(..., help="a run output folder"),
+        out_dir: str = typer.Argument(..., help="a local run output folder"),
         repo: str = typer.Option(..., "--repo", help="Hub dataset repo, org/name (created if missing)"),
         private: bool = typer.Option(False, "--private", help="create the repo as private"),
         dry_run: bool = typer.Option(False, "--dry-run", help="print the exact plan (files, sizes, commits); send nothing"),

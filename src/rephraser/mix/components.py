@@ -9,7 +9,8 @@ their reason and reported in the mix manifest.
 The mixer reads a component twice (count, then take), so a reader never holds more than one batch:
 document j is the j-th document of `batches()` on every pass. The file list is fixed when the
 reader is opened and each file's size and mtime are checked on the second pass, so a run folder that
-gains parts while it is mixed is read the same both times, and a changed file is an error.
+gains parts while it is mixed is read the same both times, and a changed file is an error. Of a run
+folder with manifests, only committed parts are read (a part without its manifest is not output yet).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pyarrow.compute as pc
 
 from rephraser import storage
 from rephraser.errors import ConfigError, SourceError
+from rephraser.generate.checkpoint import committed_files
 from rephraser.mix.config import MixComponent
 from rephraser.storage import Location
 
@@ -66,8 +68,16 @@ def _rephrased_files(c: MixComponent) -> list[Location]:
     if c.prompt:
         if c.prompt not in prompts:
             raise ConfigError(f"{c.path} has no prompt {c.prompt!r} (has: {', '.join(prompts) or 'none'})")
-        return storage.glob(data / c.prompt, "*.parquet")
-    return storage.glob(data, "*/*.parquet")
+        files = storage.glob(data / c.prompt, "*.parquet")
+    else:
+        files = storage.glob(data, "*/*.parquet")
+    # A folder a run is still writing (or that a crash left) may hold parts whose manifest was never
+    # written: those are not output yet and may be replaced on restart, so only committed parts count.
+    committed = committed_files(c.path)
+    if committed:
+        root = storage.as_location(c.path)
+        files = [f for f in files if str(f.relative_to(root)) in committed]
+    return files
 
 
 @dataclass

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rephraser import storage
 from rephraser.generate.checkpoint import committed_files
 from rephraser.hub.client import HubRepo, require_token
 from rephraser.records import FATE_DIRS
@@ -58,6 +59,9 @@ class PushPlan:
 def plan_push(out_dir: str | Path, repo: str, *, private: bool = False, include_rejected: bool = False) -> PushPlan:
     if not _REPO_ID.match(repo):
         raise ReportError(f"--repo must look like org/name (got {repo!r})")
+    if storage.is_remote(out_dir):
+        raise ReportError(f"push reads a local run folder, not {out_dir}: copy it here first, or set output.hub_repo "
+                          "so the run uploads its parts as it commits them")
     run = open_run(out_dir)
     out = run.path
     committed = committed_files(out)

@@ -57,6 +57,9 @@ def test_save_to_disk_dataset_and_dataset_dict(tmp_path):
         _read(str(tmp_path / "dict"), split="validation")
     with pytest.raises(SourceError, match="no column 'body'"):
         list(iter_source(SourceConfig(path=str(tmp_path / "single"), text_column="body")))
+    (tmp_path / "garbage.arrow").write_bytes(b"not arrow at all" * 8)
+    with pytest.raises(SourceError, match=r"garbage.arrow is not a readable Arrow file \("):
+        list(iter_source(SourceConfig(path=str(tmp_path / "garbage.arrow"))))
 
 
 def _hub_folder(root: Path) -> Path:

@@ -54,15 +54,33 @@ class SourceConfig(Strict):
         return self
 
 
+# Named sampling settings. `study` = the study's experiment settings (facts §4, the defaults);
+# `small` = what measured best on the shipped SmolLM2-135M (bench/bench_generation_settings.py, README).
+SAMPLING_PRESETS: dict[str, dict[str, Any]] = {
+    "study": {"temperature": 1.0, "top_p": 0.95, "top_k": 64, "repetition_penalty": 1.0},
+    "small": {"temperature": 0.7, "top_p": 0.9, "top_k": 40, "repetition_penalty": 1.1},
+}
+
+
 class SamplingConfig(Strict):
     """Sampling parameters; the defaults are the study's experiment settings (facts §4)."""
 
+    preset: Literal["study", "small"] | None = Field(
+        None, description="fill the fields not given from a named preset (SAMPLING_PRESETS)")
     temperature: float = Field(1.0, ge=0.0)
     top_p: float = Field(0.95, gt=0.0, le=1.0)
     top_k: int = Field(64, ge=0)
+    repetition_penalty: float = Field(1.0, gt=0.0, description="1.0 = off; >1 discourages repeating generated tokens")
     max_tokens: int = Field(512, ge=1, description="max new tokens per call")
     seed: int = 0
     n: int = Field(1, ge=1, description="samples per document (different seeds)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("preset") in SAMPLING_PRESETS:
+            data = {**SAMPLING_PRESETS[data["preset"]], **data}  # explicit fields win over the preset
+        return data
 
 
 class ServerConfig(Strict):
@@ -90,6 +108,11 @@ class EngineConfig(Strict):
     request_timeout_s: float = Field(600.0, gt=0)
     # vllm (in-process) knobs, passed through
     engine_args: dict[str, Any] = Field(default_factory=dict)
+    # every engine: extra chat-template variables, e.g. {enable_thinking: false} for Qwen3
+    chat_template_kwargs: dict[str, Any] = Field(default_factory=dict)
+    # openai: which request fields the server understands (structured outputs, top_k, ...);
+    # auto = ask GET /v1/models who owns the model (vllm, llamacpp, sglang, openai), else generic
+    dialect: Literal["auto", "vllm", "vllm-guided", "llama-server", "sglang", "openai", "generic"] = "auto"
 
     @model_validator(mode="after")
     def _openai_needs_url(self) -> EngineConfig:
@@ -101,10 +124,20 @@ class EngineConfig(Strict):
 class RolloutConfig(Strict):
     """How one document becomes model calls (see generate/rollouts.py)."""
 
-    kind: Literal["single", "samples", "chunked"] = "single"
-    keep: Literal["all", "best"] = "all"
+    kind: Literal["single", "samples", "chunked", "custom"] = "single"
+    keep: Literal["all", "best"] = Field("all", description="samples: all rows, or the best by contract + faithfulness")
+    function: str | None = Field(None, description="custom: 'package.module:function', an async rollout "
+                                 "(see generate/custom_rollout.py)")
     chunk_tokens: int | None = Field(None, ge=64, description="chunked: input tokens per chunk (default: fit context)")
     carry_tokens: int = Field(256, ge=0, description="chunked: tokens of the previous output given as context")
+
+    @model_validator(mode="after")
+    def _function_for_custom(self) -> RolloutConfig:
+        if (self.kind == "custom") != (self.function is not None):
+            raise ValueError("rollout.function is required with kind: custom, and only then")
+        if self.function is not None and ":" not in self.function:
+            raise ValueError(f"rollout.function must look like 'package.module:function', got {self.function!r}")
+        return self
 
 
 class RetryConfig(Strict):
@@ -121,6 +154,10 @@ class PostprocessConfig(Strict):
                           "with reason 'not enforced: ...', so compliance is measured but nothing is filtered "
                           "(the study trained on unfiltered outputs)")
     allow_length_finish: bool = False
+    constrain: Literal["auto", "on", "off"] = Field(
+        "auto", description="constrained decoding from each prompt's contract.structure: auto = where the engine "
+        "can enforce it (else free text, with a warning); on = required (a one-line error where the engine cannot); "
+        "off = never")
     dedup: Literal["off", "report"] = Field("off", description="report near/exact duplicates at the end (drop them with `rephraser clean --dedup drop`)")
 
 

@@ -76,9 +76,19 @@ ROW_SCHEMA = pa.schema(
         pa.field("status", pa.string(), nullable=False),  # ok | rejected | failed
         pa.field("reason", pa.string()),  # why rejected / the last error when failed
         pa.field("attempts", pa.int32()),
+        pa.field("constraint", pa.string()),  # structure enforced while decoding: gbnf | lark | regex | json_schema
+        # faithfulness of `generation` to `source_text` (postprocess/faithfulness.py); null without a generation
+        pa.field("invented_numbers", pa.int32()),  # distinct numbers absent from the source
+        pa.field("invented_entities", pa.int32()),  # distinct capitalised spans absent from the source
+        pa.field("content_recall", pa.float64()),  # share of the source's content words kept
+        pa.field("novelty_3gram", pa.float64()),  # share of output word 3-grams not in the source
     ]
 )
 ROW_COLUMNS: tuple[str, ...] = tuple(ROW_SCHEMA.names)
+# Columns added after the first release: files written before them read as nulls, not as errors.
+OPTIONAL_COLUMNS: frozenset[str] = frozenset(
+    {"constraint", "invented_numbers", "invented_entities", "content_recall", "novelty_3gram"})
+FAITHFULNESS_COLUMNS: tuple[str, ...] = ("invented_numbers", "invented_entities", "content_recall", "novelty_3gram")
 
 
 @dataclass
@@ -107,6 +117,11 @@ class Row:
     input_chars_used: int | None = None
     reason: str | None = None
     attempts: int | None = None
+    constraint: str | None = None
+    invented_numbers: int | None = None
+    invented_entities: int | None = None
+    content_recall: float | None = None
+    novelty_3gram: float | None = None
 
 
 def dumps_json(value: Any) -> str:

@@ -11,6 +11,11 @@ message (text after the last "Document:" line, else the whole message) with whit
 Faults are injected deterministically: request number k (1-based, in arrival order) faults when a
 hash of (--seed, k) falls below --fault-rate; the kinds in --faults are used in turn. A request
 may also force a kind with the header `X-Fake-Fault: <kind>` (handy for one-off tests).
+
+`--dialect vllm|llama-server|sglang|openai` makes it report that owner in GET /v1/models and, with
+`--strict-fields`, answer HTTP 400 to any body field that server family does not understand (as
+OpenAI's API does), so clients are checked to send only what the server supports. GET /requests
+returns the last 100 generation request bodies as received.
 """
 
 from __future__ import annotations
@@ -28,6 +33,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 FAULT_KINDS = ("500", "429", "hang", "close", "garbage", "truncated")
+STANDARD_FIELDS = {"model", "messages", "prompt", "temperature", "top_p", "max_tokens", "seed", "stream", "n", "stop"}
+# Body fields each server family accepts beyond the standard ones, and the owner its /v1/models reports.
+DIALECT_FIELDS = {
+    "vllm": {"top_k", "repetition_penalty", "structured_outputs", "chat_template_kwargs"},
+    "llama-server": {"top_k", "repeat_penalty", "grammar", "json_schema", "chat_template_kwargs"},
+    "sglang": {"top_k", "repetition_penalty", "regex", "ebnf", "response_format", "chat_template_kwargs"},
+    "openai": {"response_format"},
+}
+OWNERS = {"vllm": "vllm", "llama-server": "llamacpp", "sglang": "sglang", "openai": "openai"}
 QUESTION = "Q: What is this about?\nA: "
 _TOKEN = re.compile(r"\S+\s*")
 
@@ -83,6 +97,7 @@ class State:
         if bad:
             raise SystemExit(f"unknown fault kind(s) {bad}; choose from {','.join(FAULT_KINDS)}")
         self.fault_count = 0
+        self.bodies: list[dict[str, Any]] = []
 
     def next_request(self, forced: str | None) -> str | None:
         """Count a generation request and decide its fault kind (None = answer normally)."""
@@ -107,6 +122,10 @@ class State:
                 self.ok += 1
             else:
                 self.faults[fault] = self.faults.get(fault, 0) + 1
+
+    def record(self, body: dict[str, Any]) -> None:
+        with self.lock:
+            self.bodies = [*self.bodies[-99:], body]
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
@@ -157,9 +176,13 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/health":
             self.send_json(200, {"status": "ok"})
         elif self.path == "/v1/models":
-            self.send_json(200, {"object": "list", "data": [{"id": args.model, "object": "model", "owned_by": "fake"}]})
+            owner = OWNERS.get(args.dialect, "fake")
+            self.send_json(200, {"object": "list", "data": [{"id": args.model, "object": "model", "owned_by": owner}]})
         elif self.path == "/stats":
             self.send_json(200, self.server.state.snapshot())
+        elif self.path == "/requests":
+            with self.server.state.lock:
+                self.send_json(200, list(self.server.state.bodies))
         else:
             self.error(404, f"no route GET {self.path}", "not_found_error")
 
@@ -183,6 +206,12 @@ class Handler(BaseHTTPRequestHandler):
         except (ValueError, TypeError, KeyError) as e:
             self.error(400, f"invalid request: {e}", "invalid_request_error")
             return
+        state.record(body)
+        if args.strict_fields:
+            unknown = sorted(set(body) - STANDARD_FIELDS - DIALECT_FIELDS.get(args.dialect, set()))
+            if unknown:
+                self.error(400, f"Unrecognized request argument supplied: {', '.join(unknown)}", "invalid_request_error")
+                return
         if args.strict_model and body.get("model") != args.model:
             self.error(404, f"The model `{body.get('model')}` does not exist.", "invalid_request_error", "model_not_found")
             return
@@ -276,6 +305,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--default-max-tokens", type=int, default=512)
     p.add_argument("--api-key", default=None, help="require `Authorization: Bearer KEY` (else 401)")
     p.add_argument("--strict-model", action="store_true", help="unknown model in a request => 404")
+    p.add_argument("--dialect", choices=("generic", *DIALECT_FIELDS), default="generic",
+                   help="server family to imitate: its /v1/models owner and, with --strict-fields, its body fields")
+    p.add_argument("--strict-fields", action="store_true", help="HTTP 400 for body fields the dialect does not know")
     return p.parse_args(argv)
 
 

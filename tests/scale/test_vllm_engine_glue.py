@@ -82,7 +82,10 @@ class _Tok:
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         return [len(w) for w in text.split()]
 
-    def apply_chat_template(self, messages, tokenize: bool, add_generation_prompt: bool):
+    template_kwargs: list[dict] = []
+
+    def apply_chat_template(self, messages, tokenize: bool, add_generation_prompt: bool, **kwargs):
+        _Tok.template_kwargs.append(kwargs)
         text = " ".join(f"<{m['role']}> {m['content']}" for m in messages) + " <assistant>"
         return self.encode(text)
 
@@ -182,3 +185,45 @@ def test_misspelt_engine_arg_is_fatal_one_liner(fake_vllm):
     eng = veng.VLLMEngine(EngineConfig(kind="vllm", engine_args={"max_num_seq": 8}))
     with pytest.raises(FatalEngineError, match="unknown vLLM engine argument.*max_num_seq"):
         asyncio.run(eng.start())
+
+
+@dataclasses.dataclass
+class _StructuredOutputsParams:
+    json: Any = None
+    regex: str | None = None
+    grammar: str | None = None
+
+
+def test_structure_chat_template_kwargs_and_repetition_penalty_reach_vllm(fake_vllm):
+    from rephraser.engines.base import OutputStructure
+
+    fake_vllm.StructuredOutputsParams = _StructuredOutputsParams
+
+    async def go():
+        eng = veng.VLLMEngine(EngineConfig(kind="vllm", model="m", n_ctx=512,
+                                           chat_template_kwargs={"enable_thinking": False}))
+        await eng.start()
+        assert eng.capabilities.structure_forms >= {"gbnf", "lark", "regex", "json_schema"}
+        req = GenerationRequest(messages=({"role": "user", "content": "x"},),
+                                sampling=Sampling(max_tokens=32, repetition_penalty=1.3),
+                                structure=OutputStructure("gbnf", 'root ::= "Q: " [a-z]+'))
+        await eng.generate(req)
+        await eng.stop()
+
+    _Tok.template_kwargs = []
+    asyncio.run(go())
+    _, params, _ = _LLM.seen[0]
+    assert params["structured_outputs"] == _StructuredOutputsParams(grammar='root ::= "Q: " [a-z]+')
+    assert params["repetition_penalty"] == 1.3
+    assert _Tok.template_kwargs[-1] == {"enable_thinking": False}
+
+
+def test_structured_fields_for_older_vllm_releases():
+    from rephraser.engines.base import OutputStructure
+
+    legacy = types.SimpleNamespace(GuidedDecodingParams=lambda **kw: ("guided", kw))
+    kw = veng.structured_sampling_kwargs(OutputStructure("json_schema", '{"type":"object"}'), legacy)
+    assert kw == {"guided_decoding": ("guided", {"json": {"type": "object"}})}
+    assert veng.structured_output_fields(OutputStructure("regex", "a+")) == {"regex": "a+"}
+    with pytest.raises(FatalEngineError, match="no structured outputs"):
+        veng.structured_sampling_kwargs(OutputStructure("regex", "a+"), types.SimpleNamespace())

@@ -27,12 +27,13 @@ def _table(title: str, groups: dict[str, dict[str, Any]], first_col: str) -> Any
 
     t = Table(title=title)
     cols = (first_col, "docs", "ok", "rej", "fail", "compliance", "len ratio p50 [p5-p95]", "tok/row",
-            "collapse", "distinct-1/2/3", "zlib", "gopher pass")
+            "collapse", "distinct-1/2/3", "zlib", "gopher pass", "inv. num", "inv. ent", "recall", "novelty")
     for c in cols:
         t.add_column(escape(c), justify="left" if c == first_col else "right")
     for name, s in groups.items():
         lr, d = s["length_ratio"], s["distinct"]
         q = s.get("quality") or {}
+        f = s.get("faithfulness") or {}
         t.add_row(
             escape(name), str(s["documents"]), str(s["ok"]), str(s["rejected"]), str(s["failed"]),
             _fmt(s["format_compliance"], pct=True),
@@ -42,6 +43,10 @@ def _table(title: str, groups: dict[str, dict[str, Any]], first_col: str) -> Any
             "/".join(_fmt(d[f"distinct_{n}"]) for n in (1, 2, 3)),
             _fmt(s["compression_ratio"]),
             _fmt(q.get("pass_rate"), pct=True),
+            _fmt(f.get("invented_number_rate"), pct=True),
+            _fmt(f.get("invented_entity_rate"), pct=True),
+            _fmt(f.get("mean_content_recall")),
+            _fmt(f.get("mean_novelty_3gram")),
         )
     return t
 
@@ -97,7 +102,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(blob)
             return
-        console = Console(width=160)
+        console = Console(width=200)
         if not result["prompts"]:
             console.print(escape(f"{out_dir}: no rows yet"))
             return

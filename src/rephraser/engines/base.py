@@ -24,15 +24,28 @@ class Sampling:
     top_k: int = 64
     max_tokens: int = 512
     seed: int = 0
+    repetition_penalty: float = 1.0  # 1.0 = off; >1 discourages tokens already generated
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "temperature": self.temperature,
             "top_p": self.top_p,
             "top_k": self.top_k,
             "max_tokens": self.max_tokens,
             "seed": self.seed,
         }
+        if self.repetition_penalty != 1.0:  # only when set: keeps cache keys of earlier runs valid
+            d["repetition_penalty"] = self.repetition_penalty
+        return d
+
+
+@dataclass(frozen=True)
+class OutputStructure:
+    """The structure a completion must follow (constrained decoding): a prompt contract's grammar
+    (GBNF or llguidance Lark), regex or JSON schema (as canonical JSON text)."""
+
+    form: str  # "gbnf" | "lark" (grammars) | "regex" | "json_schema" (canonical JSON text)
+    value: str
 
 
 @dataclass(frozen=True)
@@ -41,6 +54,7 @@ class GenerationRequest:
     sampling: Sampling
     request_id: str = ""  # for logs only; never part of a cache key
     continuation: bool = False  # raw text continuation (no chat template): messages[-1]["content"] is the prefix
+    structure: OutputStructure | None = None  # enforce this structure while decoding (None = free text)
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,10 @@ class Capabilities:
     batch_slots: int  # sequences the engine decodes together
     count_tokens: Callable[[str], int] = field(compare=False, repr=False)
     exact_token_counts: bool = True  # False when count_tokens is an estimate
+    structure_forms: frozenset[str] = frozenset()  # OutputStructure forms it can enforce: gbnf, lark, regex, json_schema
+    # sampling fields it sends (Sampling.as_dict keys); others are dropped and not recorded in rows
+    sampling_fields: frozenset[str] = frozenset({"temperature", "top_p", "top_k", "max_tokens", "seed",
+                                                 "repetition_penalty"})
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
 

@@ -6,6 +6,10 @@ its slot's sequence id, and calls `llama_decode` once: that is what makes 8 docu
 more than 1 on a CPU. Finished slots get their KV cells removed and take the next queued request.
 `generate()` is async: it tokenises, queues the job and awaits a future that the thread resolves
 through `loop.call_soon_threadsafe`.
+
+A request with a structure (a prompt contract's grammar / regex / JSON schema) gets its own matcher in
+its slot (engines/constraint.py): the masks of all constrained slots are computed together after each
+decode step, and each slot samples from its own mask with its own RNG.
 """
 
 from __future__ import annotations
@@ -26,9 +30,11 @@ from rephraser.engines.base import (
     EngineError,
     FatalEngineError,
     GenerationRequest,
+    OutputStructure,
     Sampling,
     TransientEngineError,
 )
+from rephraser.engines.constraint import FORMS, ConstraintFactory
 from rephraser.engines.token_sampler import make_rng, sample_token
 
 if TYPE_CHECKING:
@@ -42,6 +48,7 @@ class _Job:
     sampling: Sampling
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future
+    structure: OutputStructure | None = None
 
 
 @dataclass
@@ -52,6 +59,7 @@ class _Slot:
     generated: list[int] = field(default_factory=list)
     limit: int = 0  # max new tokens (request max_tokens capped by the slot's context)
     rng: Any = None
+    matcher: Any = None  # llguidance matcher of this slot's structure (None = unconstrained)
     logit_index: int = -1  # row of this slot's logits in the last batch, -1 = none
 
     @property
@@ -76,6 +84,7 @@ class LlamaCppEngine:
     def __init__(self, cfg: EngineConfig):
         self.cfg = cfg
         self._model: LoadedModel | None = None
+        self._constraints: ConstraintFactory | None = None
         self._caps: Capabilities | None = None
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -93,9 +102,10 @@ class LlamaCppEngine:
         m = self._model
         self._caps = Capabilities(
             model_id=info.model_id, engine="llamacpp", max_context=m.ctx_per_seq, batch_slots=m.parallel,
-            count_tokens=m.count_tokens, exact_token_counts=True,
+            count_tokens=m.count_tokens, exact_token_counts=True, structure_forms=FORMS,
             extra={"model_path": str(info.path), "n_vocab": m.n_vocab},
         )
+        self._constraints = ConstraintFactory(m.vocab, m.n_vocab, m.end_tokens())
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="llamacpp-decode", daemon=True)
         self._thread.start()
@@ -132,12 +142,13 @@ class LlamaCppEngine:
             raise FatalEngineError(self._dead)
         if self._model is None or self._thread is None:
             raise FatalEngineError("engine not started")
-        tokens = self._model.prompt_tokens(request.messages, request.continuation)
+        tokens = self._model.prompt_tokens(request.messages, request.continuation, self.cfg.chat_template_kwargs)
         ctx = self._model.ctx_per_seq
         if len(tokens) >= ctx:
             raise ContextOverflowError(f"prompt has {len(tokens)} tokens; the context holds {ctx} per sequence")
         loop = asyncio.get_running_loop()
-        job = _Job(tokens=tokens, sampling=request.sampling, loop=loop, future=loop.create_future())
+        job = _Job(tokens=tokens, sampling=request.sampling, loop=loop, future=loop.create_future(),
+                   structure=request.structure)
         self._queue.put(job)
         return await job.future
 
@@ -190,7 +201,15 @@ class LlamaCppEngine:
                 return False
             if job.future.cancelled():
                 continue
+            matcher = None
+            if job.structure is not None:
+                try:
+                    matcher = self._constraints.matcher(job.structure)  # type: ignore[union-attr]
+                except EngineError as e:
+                    _resolve(job, e)
+                    continue
             slot.job, slot.n_fed, slot.generated, slot.logit_index = job, 0, [], -1
+            slot.matcher = matcher
             room = self._model.ctx_per_seq - len(job.tokens)  # type: ignore[union-attr]
             slot.limit = max(1, min(job.sampling.max_tokens, room))
             slot.rng = make_rng(job.sampling.seed)
@@ -237,20 +256,37 @@ class LlamaCppEngine:
     def _sample_all(self, active: list[_Slot]) -> None:
         m = self._model
         assert m is not None
+        ready = []
         for s in active:
             if s.logit_index < 0 or s.job is None:
                 continue
             if s.job.future.cancelled():  # the caller gave up (timeout): free the slot now
                 self._finish(s, None)
                 continue
+            ready.append(s)
+        constrained = [s for s in ready if s.matcher is not None]
+        masks = self._constraints.masks([s.matcher for s in constrained]) if constrained else None  # type: ignore[union-attr]
+        for s in ready:
+            allowed = None
+            if s.matcher is not None:
+                allowed = masks[constrained.index(s)]  # type: ignore[index]
+                if not allowed.any():
+                    self._finish(s, EngineError(f"structure allows no next token: {_matcher_error(s.matcher)}"))
+                    continue
             ptr = m.lib.llama_get_logits_ith(m.ctx, s.logit_index)
             logits = np.ctypeslib.as_array(ptr, shape=(m.n_vocab,))
-            token = sample_token(logits, s.job.sampling, s.rng)
+            token = sample_token(logits, s.job.sampling, s.rng, allowed=allowed,  # type: ignore[union-attr]
+                                 history=s.generated)
+            if s.matcher is not None and not s.matcher.consume_token(token):
+                self._finish(s, EngineError(f"structure rejected a token: {_matcher_error(s.matcher)}"))
+                continue
             if m.is_end(token):
                 self._finish(s, "stop")
                 continue
             s.generated.append(token)
-            if len(s.generated) >= s.limit:
+            if s.matcher is not None and s.matcher.is_stopped():  # the structure is complete: nothing may follow
+                self._finish(s, "stop")
+            elif len(s.generated) >= s.limit:
                 self._finish(s, "length")
 
     def _finish(self, s: _Slot, outcome: str | BaseException | None) -> None:
@@ -264,7 +300,7 @@ class LlamaCppEngine:
         elif isinstance(outcome, BaseException):
             _resolve(job, outcome)
         m.lib.llama_memory_seq_rm(m.memory, s.seq_id, -1, -1)  # free this slot's KV cells
-        s.job, s.generated, s.n_fed, s.logit_index = None, [], 0, -1
+        s.job, s.generated, s.n_fed, s.logit_index, s.matcher = None, [], 0, -1, None
 
     def _fail_queued(self, err: EngineError) -> None:
         while True:
@@ -274,3 +310,9 @@ class LlamaCppEngine:
                 return
             if job is not None:
                 _resolve(job, err)
+
+
+def _matcher_error(matcher: Any) -> str:
+    from rephraser.engines.constraint import first_line
+
+    return first_line(matcher.get_error()) if matcher.is_error() else "no error reported"

@@ -99,8 +99,14 @@ class LoadedModel:
         bos = self.piece(self.bos, special=True).decode("utf-8", errors="replace")
         return Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos, add_generation_prompt=True)
 
-    def prompt_tokens(self, messages: tuple[dict[str, str], ...], continuation: bool) -> list[int]:
-        """Chat messages -> token ids with the model's own chat template (raw text for continuation)."""
+    def end_tokens(self) -> list[int]:
+        """Every end-of-generation token id (EOS, EOT, <|im_end|>, ...)."""
+        return [t for t in range(self.n_vocab) if self.is_end(t)]
+
+    def prompt_tokens(self, messages: tuple[dict[str, str], ...], continuation: bool,
+                      template_kwargs: dict[str, Any] | None = None) -> list[int]:
+        """Chat messages -> token ids with the model's own chat template (raw text for continuation).
+        `template_kwargs` are extra variables for the template (e.g. enable_thinking=False for Qwen3)."""
         if continuation:
             return self.tokenize(messages[-1]["content"], special=False, add_bos=self.add_bos)
         if self._formatter is None:
@@ -108,7 +114,7 @@ class LoadedModel:
             text = "".join(f"{m['role']}: {m['content']}\n\n" for m in messages) + "assistant: "
         else:
             try:
-                text = self._formatter(messages=[dict(m) for m in messages]).prompt
+                text = self._formatter(messages=[dict(m) for m in messages], **(template_kwargs or {})).prompt
             except Exception as e:  # jinja2 errors, e.g. a template that rejects a role order
                 raise EngineError(f"chat template rejected the messages: {str(e).splitlines()[0]}") from None
         tokens = self.tokenize(text, special=True)

@@ -4,6 +4,8 @@ One `httpx.AsyncClient` with a keep-alive pool sized to the runner's in-flight c
 of concurrent requests reuse connections instead of paying a handshake each. Every failure is
 mapped onto the engine error classes so the runner decides retry / truncate / dead-letter / stop
 without knowing HTTP. The API key is read from the environment and only ever sent as a header.
+Which non-standard fields are sent (top_k, repetition penalty, structured outputs, chat template
+arguments) depends on the server's dialect (engines/openai_dialects.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from rephraser.engines.base import (
     GenerationRequest,
     TransientEngineError,
 )
+from rephraser.engines.openai_dialects import DIALECTS, Dialect, dialect_from_models
 from rephraser.engines.tokencount import token_counter
 from rephraser.errors import ConfigError
 
@@ -98,6 +101,7 @@ class OpenAIEngine:
         self._caps: Capabilities | None = None
         self._headers: dict[str, str] = {}
         self.base_url = api_base(cfg.base_url) if cfg.base_url else ""
+        self.dialect: Dialect = DIALECTS.get(cfg.dialect, DIALECTS["generic"])
 
     # ---- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -128,11 +132,27 @@ class OpenAIEngine:
             timeout=httpx.Timeout(self.cfg.request_timeout_s, connect=min(30.0, self.cfg.request_timeout_s)),
             headers=self._headers, transport=transport,
         )
+        if self.cfg.dialect == "auto":
+            self.dialect = DIALECTS[await self._detect_dialect()]
+        if self.cfg.chat_template_kwargs and not self.dialect.chat_template_kwargs:
+            await self.stop()
+            raise ConfigError(f"engine.chat_template_kwargs: the {self.dialect.name} dialect cannot send chat template "
+                              "arguments (set engine.dialect to vllm, llama-server or sglang if the server accepts them)")
         self._caps = Capabilities(
             model_id=self.cfg.model, engine="openai", max_context=self.cfg.n_ctx, batch_slots=self.cfg.parallel,
             count_tokens=counter.count, exact_token_counts=counter.exact,
-            extra={"base_url": self.base_url, "token_counter": counter.source},
+            structure_forms=self.dialect.structure_forms, sampling_fields=self.dialect.sampling_fields,
+            extra={"base_url": self.base_url, "token_counter": counter.source, "dialect": self.dialect.name},
         )
+
+    async def _detect_dialect(self) -> str:
+        """engine.dialect=auto: the owner GET /v1/models reports (generic when it cannot be told)."""
+        assert self._client is not None
+        try:
+            r = await self._client.get(self.base_url + "/v1/models", timeout=min(30.0, self.cfg.request_timeout_s))
+            return dialect_from_models(r.json()) if r.status_code == 200 else "generic"
+        except (httpx.HTTPError, ValueError):
+            return "generic"
 
     async def stop(self) -> None:
         if self._client is not None:
@@ -150,14 +170,18 @@ class OpenAIEngine:
 
     # ---- requests ---------------------------------------------------------------------------
     def _body(self, request: GenerationRequest) -> tuple[str, dict[str, Any]]:
-        s = request.sampling
-        body: dict[str, Any] = {"model": self.cfg.model, "temperature": s.temperature, "top_p": s.top_p,
-                                "max_tokens": s.max_tokens, "seed": s.seed}
-        if s.top_k > 0:
-            body["top_k"] = s.top_k  # non-standard; accepted by vLLM, SGLang and llama-server
+        """The request body in the server's dialect: fields it does not understand are not sent."""
+        body: dict[str, Any] = {"model": self.cfg.model, **self.dialect.sampling_body(request.sampling)}
+        if request.structure is not None:
+            try:
+                body.update(self.dialect.structure_body(request.structure))
+            except ValueError as e:
+                raise FatalEngineError(str(e)) from None
         if request.continuation:
             body["prompt"] = request.messages[-1]["content"]
             return "/v1/completions", body
+        if self.cfg.chat_template_kwargs:
+            body["chat_template_kwargs"] = dict(self.cfg.chat_template_kwargs)
         body["messages"] = [dict(m) for m in request.messages]
         return "/v1/chat/completions", body
 

@@ -26,6 +26,7 @@ from rephraser.engines.base import (
     ContextOverflowError,
     FatalEngineError,
     GenerationRequest,
+    OutputStructure,
     Sampling,
     TransientEngineError,
 )
@@ -92,7 +93,7 @@ def check_engine_arg_names(args: dict[str, Any], known: set[str]) -> None:
 
 def sampling_params_kwargs(s: Sampling) -> dict[str, Any]:
     """Our Sampling -> vllm.SamplingParams keyword arguments."""
-    return {
+    kwargs = {
         "temperature": s.temperature,
         "top_p": s.top_p,
         # our top_k=0 means "off"; vLLM spells "off" as -1 (0 is rejected by older releases)
@@ -100,6 +101,41 @@ def sampling_params_kwargs(s: Sampling) -> dict[str, Any]:
         "max_tokens": s.max_tokens,
         "seed": s.seed,
     }
+    if s.repetition_penalty != 1.0:
+        kwargs["repetition_penalty"] = s.repetition_penalty
+    return kwargs
+
+
+# Structures vLLM enforces: grammars (GBNF for xgrammar; Lark is converted or handled by guidance),
+# regexes and JSON schemas.
+STRUCTURE_FORMS = frozenset({"gbnf", "lark", "regex", "json_schema"})
+
+
+def structured_output_fields(st: OutputStructure) -> dict[str, Any]:
+    """The StructuredOutputsParams (vLLM >= 0.10; GuidedDecodingParams before) fields for a structure."""
+    if st.form in ("gbnf", "lark"):
+        return {"grammar": st.value}
+    if st.form == "regex":
+        return {"regex": st.value}
+    if st.form == "json_schema":
+        import json
+
+        return {"json": json.loads(st.value)}
+    raise ValueError(f"vLLM cannot enforce a {st.form} structure")
+
+
+def structured_sampling_kwargs(st: OutputStructure, sampling_params_module: Any) -> dict[str, Any]:
+    """SamplingParams keyword arguments that carry the structure, for the installed vLLM: the current
+    `structured_outputs=StructuredOutputsParams(...)`, or `guided_decoding=GuidedDecodingParams(...)` of
+    releases before it."""
+    fields = structured_output_fields(st)
+    params_cls = getattr(sampling_params_module, "StructuredOutputsParams", None)
+    if params_cls is not None:
+        return {"structured_outputs": params_cls(**fields)}
+    legacy = getattr(sampling_params_module, "GuidedDecodingParams", None)
+    if legacy is None:
+        raise FatalEngineError("this vLLM release has no structured outputs (StructuredOutputsParams)")
+    return {"guided_decoding": legacy(**fields)}
 
 
 def _finish_reason(reason: str | None) -> str:
@@ -140,6 +176,11 @@ class VLLMEngine:
         except Exception as e:  # noqa: BLE001 - any start failure is fatal, reported as one line
             raise FatalEngineError(f"vLLM could not start {self.cfg.model}: {_one_line(e)}") from None
         self._vllm = SamplingParams
+        try:
+            import vllm.sampling_params as sampling_params_module
+        except ImportError:  # stand-ins and releases that export everything at the top level
+            import vllm as sampling_params_module
+        self._sp_module = sampling_params_module
         max_len = getattr(getattr(self._engine, "model_config", None), "max_model_len", None) or self.cfg.n_ctx
         tok = self._tokenizer
         self._caps = Capabilities(
@@ -148,7 +189,7 @@ class VLLMEngine:
             max_context=int(max_len),
             batch_slots=int(args.get("max_num_seqs", 256)),
             count_tokens=lambda text: len(tok.encode(text, add_special_tokens=False)),
-            exact_token_counts=True,
+            exact_token_counts=True, structure_forms=STRUCTURE_FORMS,
             extra={"engine_args": {k: v for k, v in args.items() if k != "model"}},
         )
 
@@ -181,7 +222,7 @@ class VLLMEngine:
         if request.continuation:
             return self._tokenizer.encode(request.messages[-1]["content"])
         ids = self._tokenizer.apply_chat_template(
-            list(request.messages), tokenize=True, add_generation_prompt=True
+            list(request.messages), tokenize=True, add_generation_prompt=True, **self.cfg.chat_template_kwargs
         )
         # transformers >= 5 returns a BatchEncoding (a mapping) here, older releases a list of ids;
         # list() of the mapping would silently give its key names
@@ -198,7 +239,10 @@ class VLLMEngine:
             raise ContextOverflowError(
                 f"prompt {len(ids)} + max_tokens {request.sampling.max_tokens} tokens > context {limit}"
             )
-        params = self._vllm(**sampling_params_kwargs(request.sampling))
+        kwargs = sampling_params_kwargs(request.sampling)
+        if request.structure is not None:
+            kwargs.update(structured_sampling_kwargs(request.structure, self._sp_module))
+        params = self._vllm(**kwargs)
         rid = f"{request.request_id or 'req'}-{next(self._ids)}"
         final = None
         try:

@@ -96,7 +96,7 @@ def _prompt_identity(ref: str) -> tuple[str, str]:
 def _generate_stage(cfg: ExperimentConfig, gen: str, prompt_ref: str, source: Stage, src_name: str) -> Stage:
     g = cfg.generation
     run = RunConfig(prompts=[prompt_ref], engine=cfg.generators[gen].engine, sampling=g.sampling,
-                    rollout=g.rollout, postprocess=g.postprocess)
+                    rollout=g.rollout, postprocess=cfg.generators[gen].postprocess_for(g.postprocess))
     outcome = run.outcome_fields()
     outcome.pop("source")  # replaced by the source stage's key
     outcome["prompts"] = [_prompt_identity(prompt_ref)[1]]  # the prompt's content hash, not its path

@@ -64,7 +64,13 @@ class GeneratorSpec(Strict):
         None, description="use this generator only with these prompts (e.g. a base model with `continue`)"
     )
     tok_s: float | None = Field(None, gt=0, description="output tok/s for --dry-run when nothing was measured yet")
+    constrain: Literal["auto", "on", "off"] | None = Field(
+        None, description="overrides generation.postprocess.constrain for this generator, so constrained and "
+        "free decoding of one model are two generators (cells) of one grid")
     note: str | None = None
+
+    def postprocess_for(self, base: PostprocessConfig) -> PostprocessConfig:
+        return base if self.constrain is None else base.model_copy(update={"constrain": self.constrain})
 
 
 class SourceSpec(Strict):

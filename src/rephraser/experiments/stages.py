@@ -117,7 +117,8 @@ def generation_config(stage: Stage, cfg: ExperimentConfig, out: Path) -> Any:
         source=SourceConfig(path=str(stage.dep("source").dir(out) / "train.jsonl"), format="jsonl", id_column="id",
                             limit=stage.spec["rephrase_docs"]),
         prompts=[stage.meta["prompt_ref"]], engine=cfg.generators[stage.meta["generator"]].engine,
-        sampling=g.sampling, rollout=g.rollout, retry=g.retry, postprocess=g.postprocess,
+        sampling=g.sampling, rollout=g.rollout, retry=g.retry,
+        postprocess=cfg.generators[stage.meta["generator"]].postprocess_for(g.postprocess),
         max_in_flight=g.max_in_flight, output=OutputConfig(dir=str(stage.dir(out)), rows_per_part=g.rows_per_part),
     )
 

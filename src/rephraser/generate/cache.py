@@ -19,9 +19,14 @@ from rephraser.engines.base import Completion
 
 
 def cache_key(messages: tuple[dict[str, str], ...], *, model_id: str, sampling: dict[str, Any],
-              prompt_hash: str, continuation: bool) -> str:
+              prompt_hash: str, continuation: bool, options: dict[str, Any] | None = None) -> str:
+    """`options`: other request settings that change the completion (the enforced structure, chat
+    template arguments); only present when set, so keys of plain requests stay as they were."""
+    key: dict[str, Any] = {"m": list(messages), "model": model_id, "s": sampling, "p": prompt_hash, "c": continuation}
+    if options:
+        key["o"] = options
     blob = json.dumps(
-        {"m": list(messages), "model": model_id, "s": sampling, "p": prompt_hash, "c": continuation},
+        key,
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,

@@ -10,6 +10,7 @@ error (cannot start, wrong credentials/model) passes up to the runner and stops 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from rephraser.engines.base import (
     EngineError,
     FatalEngineError,
     GenerationRequest,
+    OutputStructure,
     Sampling,
     TransientEngineError,
 )
@@ -47,8 +49,9 @@ class CallCounters:
 
 class Caller:
     def __init__(self, engine: Engine, cache: RequestCache, model_id: str, retry: RetryConfig,
-                 rng: random.Random | None = None):
+                 rng: random.Random | None = None, request_options: dict | None = None):
         self.engine = engine
+        self.request_options = request_options or {}  # engine-level settings that change outputs (cache key)
         self.cache = cache
         self.model_id = model_id
         self.retry = retry
@@ -56,15 +59,20 @@ class Caller:
         self.counters = CallCounters()
 
     async def call(self, messages: tuple[dict[str, str], ...], sampling: Sampling, *, prompt_hash: str,
-                   continuation: bool, budget: AttemptBudget) -> tuple[Completion, int]:
+                   continuation: bool, budget: AttemptBudget,
+                   structure: OutputStructure | None = None) -> tuple[Completion, int]:
         """Return (completion, attempts that produced it). Raises DeadLetter / ContextOverflowError / FatalEngineError."""
+        options = dict(self.request_options)
+        if structure is not None:  # the structure text itself is covered by the prompt hash
+            options["structure"] = f"{structure.form}:{hashlib.sha256(structure.value.encode()).hexdigest()[:12]}"
         key = cache_key(messages, model_id=self.model_id, sampling=sampling.as_dict(),
-                        prompt_hash=prompt_hash, continuation=continuation)
+                        prompt_hash=prompt_hash, continuation=continuation, options=options)
         hit = self.cache.get(key)
         if hit is not None:
             self.counters.cache_hits += 1
             return hit
-        request = GenerationRequest(messages=messages, sampling=sampling, request_id=key[:12], continuation=continuation)
+        request = GenerationRequest(messages=messages, sampling=sampling, request_id=key[:12], continuation=continuation,
+                                    structure=structure)
         attempts = 0
         while True:
             if budget.remaining <= 0:

@@ -1,11 +1,19 @@
 """Rollouts: how one (document, prompt) unit becomes model calls and output rows.
 
 - single: one call on the (token-fitted) document.
-- samples: n calls with different seeds; keep all rows, or the best one by `score_verdict`.
+- samples: n calls with different seeds; keep all rows, or the best one by `score_outcome`
+  (contract-compliant first, then the fewest invented numbers/entities, then the highest content
+  recall, then the length ratio closest to 1).
 - chunked: a long document is split at paragraph/sentence boundaries into chunks that fit the
   context; chunk i is generated in a conversation that shows the tail of chunk i-1 and of its
   rewrite, so style and terminology carry over; outputs are joined. Every call is cached on its own,
   so a crash in the middle of a long document resumes in the middle.
+
+- custom: a user's async function (rollout.function = "package.module:function") that may call the
+  model any number of times through a context object (generate/custom_rollout.py).
+
+When the prompt's contract declares a structure and postprocess.constrain allows it, every call carries
+it (engines enforce it while decoding); the contract still judges every output.
 
 Prompt logic lives here, transport lives in the engine, retries and caching in calls.py.
 """
@@ -13,10 +21,13 @@ Prompt logic lives here, transport lives in the engine, retries and caching in c
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
+from typing import Any
 
 from rephraser.config import PostprocessConfig, RolloutConfig, SamplingConfig
-from rephraser.engines.base import Capabilities, ContextOverflowError, Sampling
+from rephraser.engines.base import Capabilities, ContextOverflowError, OutputStructure, Sampling
+from rephraser.errors import ConfigError
 from rephraser.generate.calls import AttemptBudget, Caller, DeadLetter
 from rephraser.generate.truncate import fit_tokens, split_chunks
 from rephraser.postprocess.contract import NOT_ENFORCED, apply_contract
@@ -41,6 +52,7 @@ class Outcome:
     attempts: int
     input_truncated: bool
     input_chars: int
+    faith: dict[str, Any] = field(default_factory=dict)  # faithfulness columns of the cleaned text
 
 
 def derive_seed(base: int, doc_id: str, sample: int) -> int:
@@ -64,6 +76,12 @@ class Rollout:
         if spec.input_window_tokens:
             budget = min(budget, spec.input_window_tokens)
         self.input_budget = budget
+        self.structure = enforced_structure(spec, caps, post.constrain)
+        self.custom = None
+        if rollout.kind == "custom":
+            from rephraser.generate.custom_rollout import load_function
+
+            self.custom = load_function(rollout.function or "")
 
     # ---- public ---------------------------------------------------------------------
     def rows_per_unit(self) -> int:
@@ -73,6 +91,10 @@ class Rollout:
         n = self.sampling.n if self.cfg.kind == "samples" else 1
         if self.cfg.kind == "chunked":
             outcomes = [await self._chunked(doc, 0)]
+        elif self.custom is not None:
+            from rephraser.generate.custom_rollout import run_custom
+
+            outcomes = [await run_custom(self, doc)]
         else:
             outcomes = [await self._single(doc, i) for i in range(n)]
         if self.cfg.kind == "samples" and self.cfg.keep == "best":
@@ -86,10 +108,10 @@ class Rollout:
     def _sampling(self, doc: Document, sample: int) -> Sampling:
         s = self.sampling
         return Sampling(temperature=s.temperature, top_p=s.top_p, top_k=s.top_k, max_tokens=s.max_tokens,
-                        seed=derive_seed(s.seed, doc.id, sample))
+                        seed=derive_seed(s.seed, doc.id, sample), repetition_penalty=s.repetition_penalty)
 
     def _messages(self, text: str) -> tuple[dict[str, str], ...]:
-        return ({"role": "user", "content": self.spec.render(text)},)
+        return self.spec.messages(text)
 
     async def _single(self, doc: Document, sample: int) -> Outcome:
         budget = AttemptBudget(self.max_attempts)
@@ -101,7 +123,7 @@ class Rollout:
             try:
                 comp, attempts = await self.caller.call(
                     self._messages(text), sampling, prompt_hash=self.spec.hash,
-                    continuation=self.spec.mode == "continuation", budget=budget)
+                    continuation=self.spec.mode == "continuation", budget=budget, structure=self.structure)
                 break
             except ContextOverflowError as e:
                 if overflow_retry:
@@ -132,14 +154,12 @@ class Rollout:
             if i > 0 and self.spec.mode == "chat" and carry > 0:
                 prev_src = tail_tokens(chunks[i - 1], self.caps.count_tokens, carry)
                 prev_out = tail_tokens(outputs[-1], self.caps.count_tokens, carry)
-                messages = (
-                    {"role": "user", "content": self.spec.render(prev_src)},
-                    {"role": "assistant", "content": prev_out},
-                    *messages,
-                )
+                *system, first = self._messages(prev_src)
+                messages = (*system, first, {"role": "assistant", "content": prev_out}, *messages[len(system):])
             try:
                 comp, a = await self.caller.call(messages, sampling, prompt_hash=self.spec.hash,
-                                                 continuation=self.spec.mode == "continuation", budget=budget)
+                                                 continuation=self.spec.mode == "continuation", budget=budget,
+                                                 structure=self.structure)
             except ContextOverflowError as e:
                 return self._rejected(f"context overflow in chunk {i + 1}/{len(chunks)}: {e}", False, len(doc.text))
             o = self._judge(comp.text, comp.finish_reason, chunk, comp.prompt_tokens, comp.completion_tokens, 1, a,
@@ -152,8 +172,9 @@ class Rollout:
             outputs.append(o.text)
             kept_reason = kept_reason or (o.reason and f"{NOT_ENFORCED}chunk {i + 1}/{len(chunks)}: "
                                           f"{o.reason[len(NOT_ENFORCED):]}")
-        return Outcome(True, "\n\n".join(outputs), "\n\n".join(raws), kept_reason, finish, pt, ct, len(chunks),
-                       attempts, False, len(doc.text))
+        joined = "\n\n".join(outputs)
+        return Outcome(True, joined, "\n\n".join(raws), kept_reason, finish, pt, ct, len(chunks),
+                       attempts, False, len(doc.text), faith=faith_columns(joined, doc.text))
 
     # ---- judging & rows -------------------------------------------------------------
     def _judge(self, raw: str, finish: str, source: str, pt: int, ct: int, calls: int, attempts: int,
@@ -162,25 +183,28 @@ class Rollout:
             return Outcome(True, raw, raw, None, finish, pt, ct, calls, attempts, truncated, input_chars)
         v = apply_contract(self.spec, raw, source_text=source, finish_reason=finish,
                            allow_length_finish=self.post.allow_length_finish or None)
+        faith = v.faithfulness.columns() if v.faithfulness is not None else {}
         if not v.ok and not self.post.enforce and v.text.strip():
             return Outcome(True, v.text, raw, f"{NOT_ENFORCED}{v.reason}", finish, pt, ct, calls, attempts, truncated,
-                           input_chars)
-        return Outcome(v.ok, v.text, raw, v.reason, finish, pt, ct, calls, attempts, truncated, input_chars)
+                           input_chars, faith)
+        return Outcome(v.ok, v.text, raw, v.reason, finish, pt, ct, calls, attempts, truncated, input_chars, faith)
 
     def _rejected(self, reason: str, truncated: bool, input_chars: int) -> Outcome:
         return Outcome(False, "", "", reason, None, 0, 0, 0, 0, truncated, input_chars)
 
     def _row(self, doc: Document, sample: int, o: Outcome) -> Row:
         s = self._sampling(doc, sample)
+        sent = {k: v for k, v in s.as_dict().items() if k in self.caps.sampling_fields}
         return Row(
             id=doc.id, sample=sample, prompt=self.spec.name, status="ok" if o.ok else "rejected",
             source_text=doc.text, source_metadata=dumps_json(doc.metadata), source_origin=doc.origin,
             prompt_family=self.spec.family, prompt_version=self.spec.version, prompt_hash=self.spec.hash,
-            model=self.caps.model_id, engine=self.caps.engine, sampling=dumps_json(s.as_dict()),
+            model=self.caps.model_id, engine=self.caps.engine, sampling=dumps_json(sent),
             rollout=self.cfg.kind, generation=o.text if o.ok else (o.text or None), raw_generation=o.raw or None,
             finish_reason=o.finish_reason, prompt_tokens=o.prompt_tokens, completion_tokens=o.completion_tokens,
             calls=o.calls, input_truncated=o.input_truncated, input_chars_used=o.input_chars, reason=o.reason,
-            attempts=o.attempts,
+            attempts=o.attempts, constraint=self.structure.form if self.structure and o.calls else None,
+            **o.faith,
         )
 
     def failed_rows(self, doc: Document, error: str) -> list[Row]:
@@ -192,10 +216,33 @@ class Rollout:
         return rows
 
 
-def score_outcome(o: Outcome, source_chars: int) -> tuple[int, float]:
-    """Best-of-n scorer: contract-compliant first, then the length ratio closest to 1."""
+def score_outcome(o: Outcome, source_chars: int) -> tuple[int, int, float, float]:
+    """Best-of-n scorer: contract-compliant first, then the fewest invented numbers + entities, then the
+    highest content recall, then the length ratio closest to 1."""
     ratio = len(o.text) / max(1, source_chars)
-    return (1 if o.ok else 0, -abs(1.0 - ratio))
+    invented = (o.faith.get("invented_numbers") or 0) + (o.faith.get("invented_entities") or 0)
+    return (1 if o.ok else 0, -invented, o.faith.get("content_recall") or 0.0, -abs(1.0 - ratio))
+
+
+def faith_columns(text: str, source: str) -> dict[str, Any]:
+    from rephraser.postprocess.faithfulness import measure
+
+    return measure(text, source).columns() if text else {}
+
+
+def enforced_structure(spec: PromptSpec, caps: Capabilities, constrain: str) -> OutputStructure | None:
+    """The structure every call of this prompt carries, by the run's postprocess.constrain policy."""
+    st = spec.contract.structure
+    if st is None or constrain == "off":
+        return None
+    if st.kind in caps.structure_forms:
+        return OutputStructure(form=st.kind, value=st.value)
+    forms = ", ".join(sorted(caps.structure_forms)) or "none"
+    what = f"prompt {spec.name} declares a {st.kind} structure; engine {caps.engine} can enforce: {forms}"
+    if constrain == "on":
+        raise ConfigError(f"{what} (set postprocess.constrain: auto or off, or pick another engine/dialect)")
+    print(f"warning: {what}; generating {spec.name} without constraints", file=sys.stderr)
+    return None
 
 
 def tail_tokens(text: str, count_tokens, n: int) -> str:

@@ -84,9 +84,15 @@ class Runner:
         caps = engine.capabilities
         # SQLite needs a local disk: for a remote output the cache stays on this node (storage.local_work_dir)
         cache = RequestCache(storage.local_work_dir(out) / "cache" / f"{tag}.sqlite")
-        caller = Caller(engine, cache, caps.model_id, cfg.retry)
-        self.rollouts = {p.name: Rollout(p, caps, caller, cfg.sampling, cfg.rollout, cfg.postprocess,
-                                         cfg.retry.max_attempts) for p in prompts}
+        options = {"chat_template_kwargs": cfg.engine.chat_template_kwargs} if cfg.engine.chat_template_kwargs else None
+        caller = Caller(engine, cache, caps.model_id, cfg.retry, request_options=options)
+        try:
+            self.rollouts = {p.name: Rollout(p, caps, caller, cfg.sampling, cfg.rollout, cfg.postprocess,
+                                             cfg.retry.max_attempts) for p in prompts}
+        except ConfigError:
+            cache.close()
+            await engine.stop()
+            raise
         for name, r in self.rollouts.items():
             if r.input_budget < 16:
                 cache.close()

@@ -92,9 +92,14 @@ def strip_prefixes(text: str, prefixes: tuple[str, ...] | list[str]) -> str:
 _INTERJECTION = r"(?:sure(?:\s+thing)?|certainly|of\s+course|absolutely|okay|ok|great|alright|no\s+problem)"
 # "Sure!" / "Certainly." alone, or followed by "here is ...:" on the same line.
 _INTERJECTION_LEAD = re.compile(rf"^{_LEAD_DECOR}{_INTERJECTION}\s*[!.,]+[ \t]*", re.IGNORECASE)
-# "Here is the FAQ:" / "Here's a table based on the document:" / "Below is ...:" up to its colon.
+# "Here is the FAQ:" / "Here's a table based on the document:" / "Below is ...:" up to its colon, also
+# after an opening sentence of chatter on the same line ("That would indeed provide a complete answer
+# to your document. Here is the FAQ with the correct response:", seen from SmolLM2-135M).
+_ANNOUNCE = (r"(?:here\s+(?:is|are)|here's|below\s+(?:is|are)|the\s+following\s+(?:is|are)|"
+             r"i(?:'ve|\s+have)\s+(?:created|written|made|prepared|turned|converted|rewritten|reworked)|"
+             r"(?:let's|let\s+me)\s+(?:create|write|make|turn|break|put|start))")
 _HERE_IS = re.compile(
-    rf"^{_LEAD_DECOR}(?:here\s+(?:is|are)|here's|below\s+(?:is|are)|the\s+following\s+(?:is|are))\b[^\n:]{{0,160}}:[*_ \t]*\n?",
+    rf"^{_LEAD_DECOR}(?:[^\n]{{0,240}}?[.!]\s+)?{_ANNOUNCE}\b[^\n:]{{0,160}}:[*_ \t]*(?:\n|$)",
     re.IGNORECASE,
 )
 _REFUSAL = re.compile(

@@ -11,11 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rephraser.postprocess import clean
+from rephraser.postprocess.faithfulness import Faithfulness, measure, violation
 from rephraser.postprocess.validate import validate
 from rephraser.prompts.spec import Contract, PromptSpec
 
 # Rule names, in the order they are applied ("validator:<name>" for format validators).
-RULES: tuple[str, ...] = ("finish_reason", "tagged_block", "refusal", "empty", "validator", "length_window")
+RULES: tuple[str, ...] = ("finish_reason", "tagged_block", "refusal", "empty", "validator", "length_window",
+                          "faithfulness")
 
 
 # Reason prefix of rows kept although they failed their contract (postprocess.enforce=false): the
@@ -29,6 +31,7 @@ class Verdict:
     text: str  # the cleaned text (also when rejected, for auditing)
     reason: str | None  # None when ok
     rule: str | None  # the rule that rejected, e.g. "length_window", "validator:qa_pairs", "refusal"
+    faithfulness: Faithfulness | None = None  # measured on the cleaned text against the source (None: no text)
 
 
 def clean_text(contract: Contract, raw: str) -> tuple[str, list[tuple[str, str]]]:
@@ -91,11 +94,16 @@ def apply_contract(
         problem = validate(contract.validator, text)
         if problem:
             failures.append((f"validator:{contract.validator}", problem))
+    faith = None
     if text:
         problem = length_window_problem(contract, text, source_text)
         if problem:
             failures.append(("length_window", problem))
+        faith = measure(text, source_text or "")
+        broken = violation(contract, faith) if source_text else None
+        if broken:
+            failures.append(broken)
     if failures:
         rule, reason = failures[0]
-        return Verdict(ok=False, text=text, reason=reason, rule=rule)
-    return Verdict(ok=True, text=text, reason=None, rule=None)
+        return Verdict(ok=False, text=text, reason=reason, rule=rule, faithfulness=faith)
+    return Verdict(ok=True, text=text, reason=None, rule=None, faithfulness=faith)

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from rephraser.errors import RephraserError
 from rephraser.records import FATE_DIRS as STATUS_DIRS  # kept name: the post-processing code says "status"
-from rephraser.records import ROW_COLUMNS
+from rephraser.records import OPTIONAL_COLUMNS, ROW_COLUMNS, ROW_SCHEMA
 
 # status -> folder name, in the order fates are reported
 BATCH_ROWS = 2048
@@ -80,10 +80,13 @@ def iter_batches(part: PartFile, columns: Iterable[str]) -> Iterator[pa.RecordBa
     cols = _check_columns(columns)
     try:
         pf = pq.ParquetFile(part.path)
-        missing = [c for c in cols if c not in pf.schema_arrow.names]
+        present = set(pf.schema_arrow.names)
+        missing = [c for c in cols if c not in present and c not in OPTIONAL_COLUMNS]
         if missing:
             raise OutputFolderError(f"{part.path}: missing columns {missing} (not a rephraser row file)")
-        yield from pf.iter_batches(batch_size=BATCH_ROWS, columns=cols)
+        absent = [c for c in cols if c not in present]
+        for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=[c for c in cols if c in present]):
+            yield _with_nulls(batch, absent) if absent else batch
     except (OSError, pa.ArrowException) as e:
         raise OutputFolderError(f"cannot read {part.path}: {str(e).splitlines()[0]}") from None
 
@@ -106,7 +109,19 @@ def read_part(part: PartFile) -> pa.Table:
         table = pq.read_table(part.path)
     except (OSError, pa.ArrowException) as e:
         raise OutputFolderError(f"cannot read {part.path}: {str(e).splitlines()[0]}") from None
-    missing = [c for c in ROW_COLUMNS if c not in table.column_names]
+    missing = [c for c in ROW_COLUMNS if c not in table.column_names and c not in OPTIONAL_COLUMNS]
     if missing:
         raise OutputFolderError(f"{part.path}: missing columns {missing} (not a rephraser row file)")
+    for c in ROW_COLUMNS:
+        if c not in table.column_names:  # a file written before the column existed
+            table = table.append_column(ROW_SCHEMA.field(c), pa.nulls(len(table), ROW_SCHEMA.field(c).type))
     return table.select(list(ROW_COLUMNS))
+
+
+def _with_nulls(batch: pa.RecordBatch, absent: list[str]) -> pa.RecordBatch:
+    arrays = list(batch.columns)
+    names = list(batch.schema.names)
+    for c in absent:
+        arrays.append(pa.nulls(batch.num_rows, ROW_SCHEMA.field(c).type))
+        names.append(c)
+    return pa.RecordBatch.from_arrays(arrays, names=names)

@@ -10,6 +10,9 @@ What the numbers mean (all text measures are over the ok rows' `generation`, the
 - compression_ratio = zlib-compressed bytes / raw bytes of the outputs joined by newlines; lower
   means more repetitive text.
 - quality = Gopher repetition + quality rules (postprocess/quality.py): pass rate and failing rules.
+- faithfulness = invented numbers / entities, content recall, 3-gram novelty vs the source
+  (postprocess/faithfulness.py): rates and means over ok rows, from the row columns (computed for rows
+  written before those columns existed).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from rephraser.postprocess.contract import NOT_ENFORCED
+from rephraser.postprocess.faithfulness import FaithfulnessSummary, measure, rule_of_reason
 from rephraser.postprocess.folder import STATUS_DIRS, check_output_folder, iter_rows
 from rephraser.postprocess.quality import assess
 
@@ -39,6 +43,11 @@ STATS_COLUMNS = (
     "prompt_tokens",
     "status",
     "reason",
+    "constraint",
+    "invented_numbers",
+    "invented_entities",
+    "content_recall",
+    "novelty_3gram",
 )
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")  # letters/digits, keeping inner apostrophes
 _QUALITY_MEANS = ("words", "mean_word_length", "dup_line_frac", "top_ngram_2", "dup_ngram_5")
@@ -103,6 +112,9 @@ def classify_reason(reason: str | None, validator: str | None = None) -> str:
         return "length_window"
     if r.startswith("duplicate"):
         return "dedup"
+    faith = rule_of_reason(r)
+    if faith:
+        return faith
     if r.startswith(("missing <", "unterminated <")) and r.endswith("block"):
         return "tagged_block"
     return f"validator:{validator}" if validator else "validator"
@@ -151,6 +163,8 @@ class _Group:
         self.q_pass = self.q_docs = 0
         self.q_fail: Counter[str] = Counter()
         self.q_sums: dict[str, float] = dict.fromkeys(_QUALITY_MEANS, 0.0)
+        self.faith = FaithfulnessSummary()
+        self.constrained = 0
 
     def add(self, status: str, row: dict[str, Any], derived: dict[str, Any]) -> None:
         self.ids.add(row["id"])
@@ -171,6 +185,7 @@ class _Group:
             self.failures[row.get("reason") or "(none)"] += 1
         elif status == "ok":
             self.ok_completion_total += ct or 0
+            self.constrained += bool(row.get("constraint"))
             if derived["rule"] is not None:  # kept although its contract failed (postprocess.enforce=false)
                 self.kept_failing += 1
                 self.reasons[row["reason"]] += 1
@@ -185,6 +200,7 @@ class _Group:
             self.openings[" ".join(words[: self.k])] += 1
         for n in (1, 2, 3):
             self.ngrams[n].update([hash(tuple(words[i : i + n])) for i in range(len(words) - n + 1)])
+        self.faith.add(d["faith"])
         data = d["text"].encode("utf-8", "surrogatepass") + b"\n"
         self.raw_bytes += len(data)
         self.zip_bytes += len(self.zlib.compress(data))
@@ -232,6 +248,8 @@ class _Group:
                 "exact": all(d.exact for d in self.ngrams.values()),
             },
             "compression_ratio": round(zip_total / self.raw_bytes, 4) if self.raw_bytes else None,
+            "constrained_share": round(self.constrained / ok, 4) if ok else None,
+            "faithfulness": self.faith.finish(),
         }
         if self.quality:
             out["quality"] = {
@@ -258,6 +276,10 @@ def _derive(status: str, row: dict[str, Any], quality: bool, validator: str | No
         d["words"] = words_of(text)
         d["ratio"] = len(text) / len(src) if src else None
         d["quality"] = assess(text) if quality else None
+        cols = {k: row.get(k) for k in ("invented_numbers", "invented_entities", "content_recall", "novelty_3gram")}
+        if cols["invented_numbers"] is None and text:  # written before the columns existed
+            cols = measure(text, src).columns()
+        d["faith"] = cols
     return d
 
 

@@ -1,8 +1,10 @@
 """PromptSpec: a prompt is data, not code.
 
-A prompt file (YAML) holds its name, family, version, intent, a template with one `{document}` slot,
-and its contract: how the raw model output is cleaned and judged (prefixes to strip, think blocks,
-tagged block to keep, validator name, output/input length window, input token window). The hash of
+A prompt file (YAML) holds its name, family, version, intent, an optional system prompt, a template
+with one `{document}` slot, and its contract: the output structure to enforce while decoding (grammar /
+regex / JSON schema), and how the raw model output is cleaned and judged (prefixes to strip, think
+blocks, tagged block to keep, validator name, output/input length window, faithfulness thresholds,
+input token window). The hash of
 the file's canonical content goes into every output row and into the request cache key, so editing a
 prompt can never silently mix old and new generations.
 """
@@ -19,8 +21,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rephraser.errors import ConfigError
+from rephraser.prompts.structure import Structure
 
 SLOT = "{document}"
+# Optional fields added after prompts were first hashed: left out of the canonical form while unset,
+# so the hash of every prompt that does not use them stays what it was.
+_OMIT_WHEN_UNSET = {
+    "system": None,
+    "contract": {"structure", "max_invented_numbers", "max_invented_entities", "min_content_recall", "max_novelty"},
+}
 
 
 class Contract(BaseModel):
@@ -34,6 +43,13 @@ class Contract(BaseModel):
     max_length_ratio: float | None = Field(None, ge=0, description="max output chars / input chars")
     allow_length_finish: bool = Field(False, description="accept outputs cut by max_tokens")
     reject_preambles: bool = Field(True, description="reject refusals; strip 'Here is ...' preambles")
+    structure: Structure | None = Field(None, description="output structure enforced while decoding "
+                                        "(postprocess.constrain); the validator still judges the output")
+    # Faithfulness thresholds (postprocess/faithfulness.py); unset = measured, not enforced.
+    max_invented_numbers: int | None = Field(None, ge=0, description="numbers absent from the source")
+    max_invented_entities: int | None = Field(None, ge=0, description="capitalised spans absent from the source")
+    min_content_recall: float | None = Field(None, ge=0, le=1, description="share of the source's content words kept")
+    max_novelty: float | None = Field(None, ge=0, le=1, description="share of output word 3-grams not in the source")
 
     @field_validator("validator")
     @classmethod
@@ -55,6 +71,7 @@ class PromptSpec(BaseModel):
     intent: str
     template: str
     mode: Literal["chat", "continuation"] = Field("chat", description="chat = one user message; continuation = raw text prefix")
+    system: str | None = Field(None, description="optional system message sent before the user message (chat mode)")
     input_window_tokens: int | None = Field(None, ge=16, description="max document tokens given to the model")
     contract: Contract = Field(default_factory=Contract)
 
@@ -71,11 +88,27 @@ class PromptSpec(BaseModel):
         c = self.contract
         if c.min_length_ratio is not None and c.max_length_ratio is not None and c.min_length_ratio > c.max_length_ratio:
             raise ValueError("contract.min_length_ratio must be <= contract.max_length_ratio")
+        if self.system is not None and self.mode == "continuation":
+            raise ValueError("system applies to chat prompts only (mode: chat)")
         return self
+
+    def messages(self, document: str) -> tuple[dict[str, str], ...]:
+        """The chat messages for one document: the optional system message, then the user message."""
+        user = {"role": "user", "content": self.render(document)}
+        return ({"role": "system", "content": self.system}, user) if self.system else (user,)
 
     # ---- identity -------------------------------------------------------------------
     def canonical(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        data = self.model_dump(mode="json")
+        for key, sub in _OMIT_WHEN_UNSET.items():
+            if sub is None:
+                if data.get(key) is None:
+                    data.pop(key, None)
+            else:
+                for k in sub:
+                    if data[key].get(k) is None:
+                        data[key].pop(k, None)
+        return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
     @cached_property
     def hash(self) -> str:

@@ -1,0 +1,153 @@
+"""Constrained decoding on the embedded model: compliance, faithfulness and diversity, off vs on, and its cost.
+
+    .venv/bin/python bench/bench_constrained.py                  # 40 wiki extracts x faq,table,math,tutorial
+    .venv/bin/python bench/bench_constrained.py --ratio          # tok/s with vs without constraints, one engine
+    .venv/bin/python bench/bench_constrained.py --docs 12 --variants study,small --prompts faq,table
+
+Quality mode runs `rephraser run` once per (variant, constrain) with the same documents and seeds, then
+prints, per prompt, format compliance next to faithfulness (invented-number / invented-entity rates,
+content recall, 3-gram novelty) and diversity (opening collapse, distinct-2): the study's lesson is that
+messy-but-varied outputs can beat tidy ones that all open the same way, so no figure is read alone.
+Variants are sampling presets (config.SAMPLING_PRESETS) or `<preset>+exemplar` (bench/prompts/*.yaml,
+the library prompts with one short worked example added).
+
+Ratio mode keeps one engine loaded and alternates rounds of the same requests without and with their
+structures, so both see the same machine load; it prints tok/s per round and the median ratio.
+Numbers on a shared machine are noisy: read the ratio, not the absolute tok/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from rephraser.config import SAMPLING_PRESETS, RunConfig, SourceConfig
+from rephraser.generate.runner import run_config
+from rephraser.postprocess.stats import compute_stats
+
+HERE = Path(__file__).parent
+
+
+def prompt_refs(prompts: list[str], exemplar: bool) -> list[str]:
+    if not exemplar:
+        return prompts
+    return [str(HERE / "prompts" / f"{p}_exemplar.yaml") if (HERE / "prompts" / f"{p}_exemplar.yaml").exists() else p
+            for p in prompts]
+
+
+def run_variant(out: Path, variant: str, constrain: str, docs: int, prompts: list[str], max_tokens: int) -> dict:
+    preset, _, extra = variant.partition("+")
+    cfg = RunConfig.model_validate({
+        "source": {"limit": docs}, "prompts": prompt_refs(prompts, extra == "exemplar"),
+        "sampling": {"preset": preset, "max_tokens": max_tokens, "seed": 0},
+        "postprocess": {"constrain": constrain},
+        "output": {"dir": str(out / f"{variant}-{constrain}")},
+    })
+    stats = run_config(cfg, progress=False)
+    return {"stats": compute_stats(cfg.output.dir, quality=False), "tok_s": stats["session"]["output_tok_per_s"],
+            "wall_s": stats["session"]["wall_s"]}
+
+
+def row(prompt: str, label: str, s: dict) -> str:
+    f = s.get("faithfulness") or {}
+    d = s.get("distinct") or {}
+
+    def pct(v):
+        return "-" if v is None else f"{100 * v:5.1f}%"
+
+    def num(v):
+        return "-" if v is None else f"{v:.2f}"
+
+    return (f"| {prompt} | {label} | {pct(s.get('format_compliance'))} | {pct(f.get('invented_number_rate'))} | "
+            f"{pct(f.get('invented_entity_rate'))} | {num(f.get('mean_content_recall'))} | "
+            f"{num(f.get('mean_novelty_3gram'))} | {pct(s.get('opening_collapse'))} | {num(d.get('distinct_2'))} |")
+
+
+def quality(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    prompts = args.prompts.split(",")
+    results = {}
+    for variant in args.variants.split(","):
+        for constrain in args.constrain.split(","):
+            t = time.perf_counter()
+            results[f"{variant}/{constrain}"] = r = run_variant(out, variant, constrain, args.docs, prompts,
+                                                                args.max_tokens)
+            print(f"# {variant} constrain={constrain}: {time.perf_counter() - t:.0f}s, {r['tok_s']:.1f} tok/s",
+                  file=sys.stderr)
+    print("| prompt | variant / constrain | compliance | invented-number rate | invented-entity rate | "
+          "content recall | 3-gram novelty | opening collapse | distinct-2 |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for p in prompts:
+        for label, r in results.items():
+            # exemplar variants run the bench copy of the prompt: same name inside the file
+            s = r["stats"]["prompts"].get(p) or r["stats"]["prompts"].get(f"{p}_exemplar") or {}
+            print(row(p, label, s))
+    summary = {k: {"tok_s": v["tok_s"], "wall_s": v["wall_s"],
+                   "prompts": {p: {key: s.get(key) for key in ("format_compliance", "faithfulness", "opening_collapse",
+                                                               "distinct", "rejection_rules", "top_openings")}
+                               for p, s in v["stats"]["prompts"].items()}} for k, v in results.items()}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(f"\nwrote {out / 'summary.json'}; presets: {json.dumps(SAMPLING_PRESETS)}", file=sys.stderr)
+
+
+async def _ratio(args: argparse.Namespace) -> None:
+    from rephraser.config import EngineConfig
+    from rephraser.engines.base import GenerationRequest, OutputStructure, Sampling
+    from rephraser.engines.llamacpp import LlamaCppEngine
+    from rephraser.prompts.registry import resolve_prompt
+    from rephraser.sources import iter_source
+
+    docs = list(iter_source(SourceConfig(limit=args.docs)))
+    engine = LlamaCppEngine(EngineConfig(parallel=8, n_ctx=2048))
+    await engine.start()
+    pairs = []
+    for name in args.prompts.split(","):
+        spec = resolve_prompt(name)
+        st = spec.contract.structure
+        for i, d in enumerate(docs):
+            pairs.append((spec.messages(d.text), OutputStructure(st.kind, st.value) if st else None, i))
+
+    async def round_(constrained: bool) -> float:
+        reqs = [GenerationRequest(messages=m, sampling=Sampling(max_tokens=args.max_tokens, seed=i),
+                                  structure=st if constrained else None) for m, st, i in pairs]
+        t = time.perf_counter()
+        outs = await asyncio.gather(*(engine.generate(r) for r in reqs))
+        return sum(o.completion_tokens for o in outs) / (time.perf_counter() - t)
+
+    ratios = []
+    try:
+        for k in range(args.rounds):
+            free = await round_(False)
+            cons = await round_(True)
+            ratios.append(cons / free)
+            print(f"round {k + 1}: unconstrained {free:.1f} tok/s, constrained {cons:.1f} tok/s, ratio {cons / free:.3f}")
+    finally:
+        await engine.stop()
+    print(f"median ratio constrained/unconstrained: {statistics.median(ratios):.3f} over {len(ratios)} rounds "
+          f"({len(pairs)} requests per round, 8 sequences decoded together)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--docs", type=int, default=40)
+    ap.add_argument("--prompts", default="faq,table,math,tutorial")
+    ap.add_argument("--variants", default="study", help="comma-separated: study, small, study+exemplar, ...")
+    ap.add_argument("--constrain", default="off,on")
+    ap.add_argument("--max-tokens", type=int, default=512)
+    ap.add_argument("--out", default="out/bench_constrained")
+    ap.add_argument("--ratio", action="store_true", help="measure the tok/s cost of constraints instead")
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    if args.ratio:
+        asyncio.run(_ratio(args))
+    else:
+        quality(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -40,9 +40,11 @@ def prompt_refs(prompts: list[str], exemplar: bool) -> list[str]:
             for p in prompts]
 
 
-def run_variant(out: Path, variant: str, constrain: str, docs: int, prompts: list[str], max_tokens: int) -> dict:
+def run_variant(out: Path, variant: str, constrain: str, docs: int, prompts: list[str], max_tokens: int,
+                threads: int | None) -> dict:
     preset, _, extra = variant.partition("+")
     cfg = RunConfig.model_validate({
+        "engine": {"threads": threads},
         "source": {"limit": docs}, "prompts": prompt_refs(prompts, extra == "exemplar"),
         "sampling": {"preset": preset, "max_tokens": max_tokens, "seed": 0},
         "postprocess": {"constrain": constrain},
@@ -72,13 +74,14 @@ def quality(args: argparse.Namespace) -> None:
     out = Path(args.out)
     prompts = args.prompts.split(",")
     results = {}
-    for variant in args.variants.split(","):
-        for constrain in args.constrain.split(","):
-            t = time.perf_counter()
-            results[f"{variant}/{constrain}"] = r = run_variant(out, variant, constrain, args.docs, prompts,
-                                                                args.max_tokens)
-            print(f"# {variant} constrain={constrain}: {time.perf_counter() - t:.0f}s, {r['tok_s']:.1f} tok/s",
-                  file=sys.stderr)
+    runs = [r.split("/") for r in args.runs.split(",")] if args.runs else [
+        (v, c) for v in args.variants.split(",") for c in args.constrain.split(",")]
+    for variant, constrain in runs:
+        t = time.perf_counter()
+        results[f"{variant}/{constrain}"] = r = run_variant(out, variant, constrain, args.docs, prompts,
+                                                            args.max_tokens, args.threads)
+        print(f"# {variant} constrain={constrain}: {time.perf_counter() - t:.0f}s, {r['tok_s']:.1f} tok/s",
+              file=sys.stderr)
     print("| prompt | variant / constrain | compliance | invented-number rate | invented-entity rate | "
           "content recall | 3-gram novelty | opening collapse | distinct-2 |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -103,7 +106,7 @@ async def _ratio(args: argparse.Namespace) -> None:
     from rephraser.sources import iter_source
 
     docs = list(iter_source(SourceConfig(limit=args.docs)))
-    engine = LlamaCppEngine(EngineConfig(parallel=8, n_ctx=2048))
+    engine = LlamaCppEngine(EngineConfig(parallel=8, n_ctx=2048, threads=args.threads))
     await engine.start()
     pairs = []
     for name in args.prompts.split(","):
@@ -138,6 +141,8 @@ def main() -> None:
     ap.add_argument("--prompts", default="faq,table,math,tutorial")
     ap.add_argument("--variants", default="study", help="comma-separated: study, small, study+exemplar, ...")
     ap.add_argument("--constrain", default="off,on")
+    ap.add_argument("--runs", default=None, help="explicit variant/constrain list, e.g. study/off,study/on,small/on")
+    ap.add_argument("--threads", type=int, default=None, help="llama.cpp threads (1 is faster on a busy machine)")
     ap.add_argument("--max-tokens", type=int, default=512)
     ap.add_argument("--out", default="out/bench_constrained")
     ap.add_argument("--ratio", action="store_true", help="measure the tok/s cost of constraints instead")

@@ -65,6 +65,10 @@ class Runner:
         from rephraser.sources.sharding import record_plan, run_plan
 
         prompts = [resolve_prompt(p) for p in cfg.prompts]
+        if cfg.rollout.kind == "custom":  # a bad import path fails before any output or engine start
+            from rephraser.generate.custom_rollout import load_function
+
+            load_function(cfg.rollout.function or "")
         # Which files / row groups this shard owns: the plan recorded in the output folder, or a new one.
         plan = run_plan(cfg.source, storage.as_location(cfg.output.dir), fresh=self.overwrite)
         records = iter_source(cfg.source, plan=plan)  # checks the input now: a bad path fails before any output or engine start

@@ -47,6 +47,11 @@ def test_system_prompt_structure_and_faithfulness_columns(tmp_path, fake_server)
     # The fake echoes the document after "Q: What is this about?\nA: ": nothing is invented, everything recalled.
     assert r["invented_numbers"] == 0 and r["invented_entities"] == 0 and r["content_recall"] == 1.0
     assert 0 < r["novelty_3gram"] < 0.5
+    from rephraser.postprocess.stats import compute_stats
+
+    st = compute_stats(tmp_path / "out", quality=False)["prompts"]["echo_structured"]
+    assert st["faithfulness"]["invented_number_rate"] == 0.0 and st["faithfulness"]["mean_content_recall"] == 1.0
+    assert st["constrained_share"] == 1.0
 
 
 def test_constrain_off_sends_no_structure_and_changes_the_cache_key(tmp_path, fake_server):

@@ -39,6 +39,7 @@ def viewer_payload(run: RunFolder, *, max_rows: int = 2000, seed: int = 0, max_c
             "gen": _cap(gen, max_chars), "raw": _cap(raw, max_chars) if raw is not None and raw != gen else None,
             "ratio": (len(gen) / len(src)) if gen is not None and src else None,
             "ctoks": r.get("completion_tokens"),
+            "faith": _faith(gen, src),
             "_rank": rank(seed, str(r["id"]), int(r.get("sample") or 0)),
         })
     # Same document next to itself across prompts/models: order by document, then prompt.
@@ -50,6 +51,15 @@ def viewer_payload(run: RunFolder, *, max_rows: int = 2000, seed: int = 0, max_c
         "models": sorted({str(x["model"]) for x in rows if x["model"]}),
         "statuses": [s for s in ("ok", "rejected", "failed") if any(x["status"] == s for x in rows)],
     }
+
+
+def _faith(gen: str | None, src: str | None) -> dict[str, Any] | None:
+    """The faithfulness measures with the flagged items themselves, so a reader can check them by eye."""
+    if not gen or not src:
+        return None
+    from rephraser.postprocess.faithfulness import measure
+
+    return measure(gen, src).to_dict()
 
 
 def _json_for_script(value: Any) -> str:

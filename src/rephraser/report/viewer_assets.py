@@ -100,6 +100,13 @@ JS = r"""
     if (r.ctoks !== null) head.appendChild(el("span", "", "output tokens: " + r.ctoks));
     if (r.finish) head.appendChild(el("span", "", "finish: " + r.finish));
     if (r.reason) head.appendChild(el("span", "reason", "reason: " + r.reason));
+    if (r.faith) {
+      const f = r.faith, list = (xs) => xs.length ? " (" + xs.join(", ") + ")" : "";
+      head.appendChild(el("span", "faith", "invented numbers: " + f.invented_numbers + list(f.invented_number_list)
+        + "; invented names: " + f.invented_entities + list(f.invented_entity_list)
+        + "; content recall: " + (f.content_recall === null ? "-" : f.content_recall.toFixed(2))
+        + "; 3-gram novelty: " + (f.novelty_3gram === null ? "-" : f.novelty_3gram.toFixed(2))));
+    }
     box.appendChild(head);
     const body = el("div", "vbody");
     const left = el("div", "src"); left.appendChild(el("h4", "", "source document"));

@@ -97,3 +97,21 @@ def test_whole_output_fence_is_unwrapped_but_real_code_is_not():
     two = "```\na\n```\ntext\n```\nb\n```"
     assert unwrap_code_fence(two) == two
     assert unwrap_code_fence(BODY) == BODY
+
+
+def test_chatter_found_in_real_outputs_is_stripped():
+    """Openings collected from the shipped generators (fixtures/chatter_cases.json): the contract keeps
+    the content and drops the talk around it."""
+    import json
+    from pathlib import Path
+
+    from rephraser.postprocess.contract import clean_text
+    from rephraser.prompts.registry import resolve_prompt
+
+    cases = json.loads((Path(__file__).parent / "fixtures" / "chatter_cases.json").read_text())["cases"]
+    assert {c["model"] for c in cases} >= {"SmolLM2-135M-Instruct"}
+    for c in cases:
+        text, _ = clean_text(resolve_prompt(c["prompt"]).contract, c["raw"])
+        assert text.startswith(c["cleaned_starts_with"]), (c["origin"], text[:80])
+    # First-person content is not chatter: only lines about the task are dropped.
+    assert strip_preambles("I will never forget that day.\nThe river rose.") == "I will never forget that day.\nThe river rose."

@@ -242,7 +242,13 @@ class LlamaCppEngine:
             if not s.prefilling or j >= m.n_batch:
                 continue
             toks = s.job.tokens  # type: ignore[union-attr]
-            take = min(len(toks) - s.n_fed, m.n_batch - j)
+            left = len(toks) - s.n_fed
+            # A prompt that fits whole in a later step waits for it rather than being cut at this step's
+            # edge: where a prompt is cut changes its numerics, and so its sampled tokens; this keeps a
+            # document's output independent of what its batch neighbours happen to be.
+            if s.n_fed == 0 and left > m.n_batch - j and left <= m.n_batch - len(active):
+                continue
+            take = min(left, m.n_batch - j)
             for k in range(s.n_fed, s.n_fed + take):
                 last = k == len(toks) - 1
                 if last:

@@ -98,10 +98,23 @@ _INTERJECTION_LEAD = re.compile(rf"^{_LEAD_DECOR}{_INTERJECTION}\s*[!.,]+[ \t]*"
 _ANNOUNCE = (r"(?:here\s+(?:is|are)|here's|below\s+(?:is|are)|the\s+following\s+(?:is|are)|"
              r"i(?:'ve|\s+have)\s+(?:created|written|made|prepared|turned|converted|rewritten|reworked)|"
              r"(?:let's|let\s+me)\s+(?:create|write|make|turn|break|put|start))")
+# Bounded lead: an unbounded run of decoration followed by the optional sentence would backtrack
+# quadratically on a degenerate output of thousands of '*' or '#'.
+_LEAD_SHORT = r"[\s>#*_]{0,12}"
 _HERE_IS = re.compile(
-    rf"^{_LEAD_DECOR}(?:[^\n]{{0,240}}?[.!]\s+)?{_ANNOUNCE}\b[^\n:]{{0,160}}:[*_ \t]*(?:\n|$)",
+    rf"^{_LEAD_SHORT}(?:[^\n]{{0,240}}?[.!]\s+)?{_ANNOUNCE}\b[^\n:]{{0,160}}:[*_ \t]*(?:\n|$)",
     re.IGNORECASE,
 )
+# A first line that talks to the user instead of doing the task, when more text follows it:
+# "Sure, I can give you a reply that includes all the mentioned questions but only with the FAQ."
+_ADDRESSING = re.compile(
+    rf"^{_LEAD_SHORT}(?:{_INTERJECTION}\s*[,!.]?\s*)?i(?:'ll|\s+will|\s+can|'m\s+going\s+to|\s+am\s+going\s+to|"
+    r"\s+would\s+be\s+happy\s+to)\s(?=[^\n]*\b(?:answer|reply|response|faq|table|questions?|document|text|help|"
+    r"provide|create|write|rewrite|summary|list|guide|tutorial|problem|format)\b)[^\n]{0,240}[.!:][*_ \t]*\n+(?=\S)",
+    re.IGNORECASE,
+)
+# The template's layout placeholder echoed as a line: "<the table>", "<the markdown table>".
+_PLACEHOLDER = re.compile(r"^[ \t]*<(?:the|your|a)\s[^<>\n]{1,40}>[ \t]*\n+(?=\S)", re.IGNORECASE)
 _REFUSAL = re.compile(
     r"^[\s>#*_]*(?:i'?m\s+sorry|i\s+am\s+sorry|sorry,?\s+(?:but\s+)?i\b|i\s+(?:cannot|can't|can\s+not|won't|will\s+not)\s+"
     r"(?:help|assist|do|provide|complete|fulfil|comply|rewrite|rephrase|create|generate)|"
@@ -118,10 +131,13 @@ _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+")
 
 
 def strip_preambles(text: str) -> str:
-    """Remove leading "Sure!" interjections and "Here is ...:" announcement lines (repeatedly)."""
+    """Remove leading "Sure!" interjections, "Here is ...:" announcement lines, first lines addressed to the
+    user ("Sure, I can give you ...") and echoed layout placeholders ("<the table>"), repeatedly."""
     for _ in range(4):
         before = text
         text = text.lstrip()
+        text = _ADDRESSING.sub("", text, count=1)
+        text = _PLACEHOLDER.sub("", text, count=1)
         text = _INTERJECTION_LEAD.sub("", text, count=1)
         text = _HERE_IS.sub("", text.lstrip(), count=1)
         if text == before:

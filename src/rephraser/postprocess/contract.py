@@ -8,7 +8,7 @@ after a failure so `text` always holds the fully cleaned output, kept with rejec
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rephraser.postprocess import clean
 from rephraser.postprocess.faithfulness import Faithfulness, measure, violation
@@ -31,7 +31,8 @@ class Verdict:
     text: str  # the cleaned text (also when rejected, for auditing)
     reason: str | None  # None when ok
     rule: str | None  # the rule that rejected, e.g. "length_window", "validator:qa_pairs", "refusal"
-    faithfulness: Faithfulness | None = None  # measured on the cleaned text against the source (None: no text)
+    # measured on the cleaned text against the source (None: no text); not part of the verdict's identity
+    faithfulness: Faithfulness | None = field(default=None, compare=False)
 
 
 def clean_text(contract: Contract, raw: str) -> tuple[str, list[tuple[str, str]]]:

@@ -61,6 +61,9 @@ def register(app: typer.Typer) -> None:
         top_p: float | None = typer.Option(None),
         top_k: int | None = typer.Option(None),
         seed: int | None = typer.Option(None),
+        repetition_penalty: float | None = typer.Option(None, help="1.0 = off; >1 discourages repeated tokens"),
+        sampling_preset: str | None = typer.Option(None, "--sampling-preset", help="study | small: fills the sampling fields not given"),
+        constrain: str | None = typer.Option(None, help="auto | on | off: decode under each prompt's contract.structure"),
         samples: int | None = typer.Option(None, "--samples", help="samples per document (rollout samples)"),
         rollout: str | None = typer.Option(None, help="single | samples | chunked"),
         output: str | None = typer.Option(None, "--output", "-o", help="output folder"),
@@ -83,6 +86,8 @@ def register(app: typer.Typer) -> None:
             "engine.api_key_env": api_key_env, "engine.n_ctx": n_ctx, "engine.parallel": parallel,
             "sampling.max_tokens": max_tokens, "sampling.temperature": temperature, "sampling.top_p": top_p,
             "sampling.top_k": top_k, "sampling.seed": seed, "sampling.n": samples, "rollout.kind": rollout,
+            "sampling.repetition_penalty": repetition_penalty, "sampling.preset": sampling_preset,
+            "postprocess.constrain": constrain,
             "output.dir": output, "output.rows_per_part": rows_per_part, "max_in_flight": max_in_flight,
         }
         if shard:

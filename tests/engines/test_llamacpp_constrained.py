@@ -41,6 +41,7 @@ async def _with_engine(fn, **cfg):
 
 
 @pytest.mark.model
+@pytest.mark.timeout(1800)  # ~30 s alone; the grammar may use its whole length budget on a loaded machine
 def test_constrained_faq_and_table_are_valid_under_their_contracts_for_several_seeds():
     specs = [resolve_prompt("faq"), resolve_prompt("table")]
 
@@ -61,21 +62,25 @@ def test_constrained_faq_and_table_are_valid_under_their_contracts_for_several_s
 
 @pytest.mark.model
 def test_each_sequence_keeps_its_own_constraint_and_seed_in_a_batch():
+    """Two prompts with different grammars decoded together: each equals its solo decode with the same seed.
+
+    Each is compared from the batch's first slot: llama.cpp's float results for a sequence in a later slot
+    can differ slightly from a solo decode even without any constraint (measured: an unconstrained table
+    request diverged after 5 tokens in slot 1), which is the model's numerics, not constraint state."""
     faq, table = resolve_prompt("faq"), resolve_prompt("table")
-    reqs = [
-        GenerationRequest(messages=faq.messages(DOC), structure=_structure(faq),
-                          sampling=Sampling(max_tokens=40, seed=5)),
-        GenerationRequest(messages=table.messages(DOC), structure=_structure(table),
-                          sampling=Sampling(max_tokens=40, seed=9)),
-    ]
+    f = GenerationRequest(messages=faq.messages(DOC), structure=_structure(faq), sampling=Sampling(max_tokens=32, seed=5))
+    t = GenerationRequest(messages=table.messages(DOC), structure=_structure(table),
+                          sampling=Sampling(max_tokens=32, seed=9))
 
     async def together(engine):
-        return await asyncio.gather(*(engine.generate(r) for r in reqs))
+        first = await asyncio.gather(engine.generate(f), engine.generate(t))
+        second = await asyncio.gather(engine.generate(t), engine.generate(f))
+        return first[0], second[0]
 
     async def alone(engine):
-        return [await engine.generate(r) for r in reqs]
+        return await engine.generate(f), await engine.generate(t)
 
-    batch = asyncio.run(_with_engine(together))
+    batch = asyncio.run(_with_engine(together, parallel=2))
     solo = asyncio.run(_with_engine(alone, parallel=1))
     assert [o.text for o in batch] == [o.text for o in solo]
     assert batch[0].text.startswith("Q: ") and batch[1].text.startswith("|")

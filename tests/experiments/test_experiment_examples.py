@@ -21,7 +21,10 @@ def test_mini_ablation_shape(repo_root):
     cells = expand(cfg)
     prompts = {c.prompt for c in cells if c.kind == "synthetic"}
     assert {"table", "math"} <= prompts and len(prompts) >= 3
-    assert {c.generator for c in cells if c.kind == "synthetic"} == {"smollm2", "gemma3"}
+    assert {c.generator for c in cells if c.kind == "synthetic"} == {"smollm2", "smollm2_constrained", "gemma3"}
+    # free vs constrained decoding of the same model are two cells of one grid (postprocess.constrain)
+    assert cfg.generation.postprocess.constrain == "off" and cfg.generators["smollm2_constrained"].constrain == "on"
+    assert {c.prompt for c in cells if c.generator == "smollm2_constrained"} == {"table", "math", "faq"}
     # the base model is used only with the continuation prompt
     assert {c.prompt for c in cells if c.generator == "gemma3"} == {"continue"}
     assert cfg.seeds == [0, 1, 2] and cfg.mix.ratios == [0.5] and cfg.train["preset"] == "tiny-1m"

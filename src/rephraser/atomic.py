@@ -2,18 +2,35 @@
 
 Write to a hidden temp file in the same folder, fsync it, rename it over the target, then fsync the
 folder so the rename itself survives a power loss. Every stage that publishes files uses these.
+
+Temp names are unique per process and call (`.NAME.HOST.PID.RANDOM.tmp`): several processes may
+write the same target in one shared folder at once (the tasks of a Slurm array all write run.json and
+config.yaml at start), and each rename then publishes one whole file. Leftover temps of a crashed
+writer are removed only when their writer is provably gone (same host, pid no longer alive), so a
+clean-up never pulls a file from under a live writer.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
-from collections.abc import Callable
+import re
+import secrets
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from rephraser.errors import WriteError
+
+TEMP_SUFFIX = ".tmp"
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.[0-9a-f]+\.tmp$")
 
 
 def fsync_dir(path: Path) -> None:
@@ -24,33 +41,105 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(dest: Path, write: Callable[[BinaryIO], object], *, sync_dir: bool = True) -> Path:
-    """`write(f)` fills a temp file that then replaces `dest`. sync_dir=False lets callers that write
-    many files into one folder fsync the folder once at the end."""
+def temp_path(dest: Path) -> Path:
+    """A hidden name beside `dest` that no other process or call uses."""
+    return dest.with_name(f".{dest.name}.{_HOST}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+
+
+@contextmanager
+def atomic_open(dest: str | Path, mode: str = "wb", *, encoding: str | None = None, newline: str | None = None,
+                sync_dir: bool = True) -> Iterator[IO[Any]]:
+    """`with atomic_open(dest, "w") as f:` — f is a temp file that replaces `dest` when the block ends
+    without an exception (and is removed when it raises). For writers that stream (CSV, JSONL)."""
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open writes whole files: mode must be 'w' or 'wb', not {mode!r}")
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, dest)
+    tmp = temp_path(dest)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        raw = open(tmp, "wb")  # noqa: SIM115 - closed by the with below
+    except OSError as e:
+        raise WriteError(f"cannot write {dest}: {e.strerror or e}") from None
+    try:
+        with raw:
+            if mode == "w":
+                text = io.TextIOWrapper(raw, encoding=encoding or "utf-8", newline=newline)
+                yield text
+                text.flush()
+                text.detach()
+            else:
+                yield raw
+            raw.flush()
+            os.fsync(raw.fileno())
+        try:
+            os.replace(tmp, dest)
+        except OSError as e:
+            raise WriteError(f"cannot write {dest}: {e.strerror or e}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     if sync_dir:
         fsync_dir(dest.parent)
-    return dest
 
 
-def atomic_write_bytes(dest: Path, data: bytes, *, sync_dir: bool = True) -> Path:
+def atomic_write(dest: str | Path, write: Callable[[BinaryIO], object], *, sync_dir: bool = True) -> Path:
+    """`write(f)` fills a temp file that then replaces `dest`. sync_dir=False lets callers that write
+    many files into one folder fsync the folder once at the end."""
+    with atomic_open(dest, "wb", sync_dir=sync_dir) as f:
+        write(f)
+    return Path(dest)
+
+
+def atomic_write_bytes(dest: str | Path, data: bytes, *, sync_dir: bool = True) -> Path:
     return atomic_write(dest, lambda f: f.write(data), sync_dir=sync_dir)
 
 
-def atomic_write_text(dest: Path, text: str) -> Path:
+def atomic_write_text(dest: str | Path, text: str) -> Path:
     return atomic_write_bytes(dest, text.encode("utf-8"))
 
 
-def atomic_write_json(dest: Path, obj: Any, *, indent: int | None = 2) -> Path:
-    return atomic_write_bytes(dest, json.dumps(obj, indent=indent, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+def atomic_write_json(dest: str | Path, obj: Any, *, indent: int | None = 2, sort_keys: bool = False,
+                      strict: bool = False) -> Path:
+    """JSON + a final newline. strict=True refuses NaN (a NaN score is a bug, not a value) and writes
+    other non-JSON types (paths, dates) as strings."""
+    text = json.dumps(obj, indent=indent, sort_keys=sort_keys, ensure_ascii=False, allow_nan=not strict,
+                      default=str if strict else None)
+    return atomic_write_text(dest, text + "\n")
 
 
-def atomic_write_table(table: pa.Table, dest: Path, *, compression: str = "zstd", sync_dir: bool = True) -> Path:
+def atomic_write_table(table: pa.Table, dest: str | Path, *, compression: str = "zstd", sync_dir: bool = True) -> Path:
     return atomic_write(dest, lambda f: pq.write_table(table, f, compression=compression), sync_dir=sync_dir)
+
+
+# ---- leftover temps ------------------------------------------------------------------------------
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def is_stale_temp(path: Path) -> bool:
+    """A temp left by a writer that is gone: written on this host by a pid that no longer runs (or in
+    the fixed-name form of older versions, `.NAME.tmp`, which had no owner to ask). Temps of other
+    hosts are never judged stale here: their writer may still be running."""
+    name = path.name
+    if not (name.startswith(".") and name.endswith(TEMP_SUFFIX)):
+        return False
+    m = _TEMP_RE.match(name)
+    if m is None:
+        return True  # legacy fixed name
+    return m["host"] == _HOST and int(m["pid"]) != os.getpid() and not _alive(int(m["pid"]))
+
+
+def remove_stale_temps(folder: Path, pattern: str = f".*{TEMP_SUFFIX}") -> int:
+    """Delete the stale temps (see is_stale_temp) matching `pattern` in `folder`; returns how many."""
+    removed = 0
+    for f in Path(folder).glob(pattern):
+        if is_stale_temp(f):
+            f.unlink(missing_ok=True)
+            removed += 1
+    return removed

@@ -212,17 +212,18 @@ class RunConfig(Strict):
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def load_yaml(path: str | Path, model: type[BaseModel] = RunConfig) -> Any:
-    """Load and validate a YAML config; errors become one readable ConfigError."""
+def load_yaml(path: str | Path, model: type[BaseModel] = RunConfig, *, what: str = "config file") -> Any:
+    """Load a YAML file into `model`; every problem (missing, unreadable, invalid) is one ConfigError line.
+    `what` names the kind of file in messages ("config file", "prompt file", ...)."""
     p = Path(path)
     try:
         raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
-        raise ConfigError(f"config file not found: {p}") from None
+        raise ConfigError(f"{what} not found: {p}") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise ConfigError(f"cannot read config {p}: {str(e).splitlines()[0]}") from None
+        raise ConfigError(f"cannot read {what} {p}: {str(e).splitlines()[0]}") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"config {p} must be a mapping at the top level")
+        raise ConfigError(f"{what} {p} must be a mapping at the top level")
     return validate(raw, model, origin=str(p))
 
 
@@ -230,7 +231,12 @@ def validate(raw: dict[str, Any], model: type[BaseModel] = RunConfig, origin: st
     try:
         return model.model_validate(raw)
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(x) for x in first["loc"]) or "(top level)"
-        more = f" (+{e.error_count() - 1} more)" if e.error_count() > 1 else ""
-        raise ConfigError(f"{origin}: {where}: {first['msg']}{more}") from None
+        raise one_line_error(e, origin) from None
+
+
+def one_line_error(e: ValidationError, origin: str) -> ConfigError:
+    """The first validation error as `origin: field.path: message (+N more)`."""
+    first = e.errors()[0]
+    where = ".".join(str(x) for x in first["loc"]) or "(top level)"
+    more = f" (+{e.error_count() - 1} more)" if e.error_count() > 1 else ""
+    return ConfigError(f"{origin}: {where}: {first['msg']}{more}")

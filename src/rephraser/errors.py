@@ -27,5 +27,10 @@ class ResumeError(RephraserError):
     """An output folder cannot be resumed safely (changed config, changed input, duplicate ids)."""
 
 
+class WriteError(RephraserError, OSError):
+    """An output file cannot be written (unwritable folder, a file where a folder should be, ...).
+    Also an OSError, so code that handles I/O failures keeps handling it."""
+
+
 class FailureBudgetExceeded(RephraserError):
     """Too many documents failed; the engine is probably broken, so the run stops."""

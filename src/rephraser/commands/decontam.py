@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from rephraser.atomic import atomic_write_json
 from rephraser.errors import RephraserError
 
 
@@ -48,6 +48,5 @@ def register(app: typer.Typer) -> None:
             console.print(f"wrote {result['filter']['rows_kept']} rows to {filter_dir} "
                           f"({result['filter']['rows_removed']} removed)")
         if report is not None:
-            report.parent.mkdir(parents=True, exist_ok=True)
-            report.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+            atomic_write_json(report, result)
             console.print(f"wrote {report}")

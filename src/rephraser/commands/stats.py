@@ -89,7 +89,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.markup import escape
 
-        from rephraser.atomic import atomic_write_bytes
+        from rephraser.atomic import atomic_write_text
         from rephraser.postprocess.stats import compute_stats
 
         result = compute_stats(out_dir, opening_words=opening_words, top=top, quality=quality)
@@ -98,7 +98,7 @@ def register(app: typer.Typer) -> None:
 
             result["classifier_scores"] = score_folder(out_dir, [load_classifier(c, device) for c in classifier])
         blob = json.dumps(result, indent=2, ensure_ascii=False)
-        atomic_write_bytes(Path(out_dir) / "stats_quality.json", blob.encode("utf-8"))
+        atomic_write_text(Path(out_dir) / "stats_quality.json", blob + "\n")
         if as_json:
             typer.echo(blob)
             return

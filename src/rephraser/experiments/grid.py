@@ -21,11 +21,12 @@ from typing import Any
 
 import yaml
 
+from rephraser.atomic import atomic_write_json, atomic_write_text
 from rephraser.errors import ConfigError, RephraserError
 from rephraser.experiments.cells import Cell, expand, select_cells
 from rephraser.experiments.config import ExperimentConfig
 from rephraser.experiments.results import write_results
-from rephraser.experiments.stages import is_done, run_stage, write_json_atomic
+from rephraser.experiments.stages import is_done, run_stage
 from rephraser.storage import is_remote
 
 
@@ -44,8 +45,7 @@ def run_grid(cfg: ExperimentConfig, *, out: str | Path | None = None, only: list
     """Run (or resume) the grid; returns the results document (also written to OUT/results.json)."""
     root = output_dir(cfg, out)
     root.mkdir(parents=True, exist_ok=True)
-    (root / "experiment.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False),
-                                          encoding="utf-8")
+    atomic_write_text(root / "experiment.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
     cells = expand(cfg)
     chosen = select_cells(cells, only)
     ran = skipped = 0
@@ -94,7 +94,7 @@ def write_cell_view(cell: Cell, root: Path) -> None:
         results["stages"] = {"evaluate": stage.key, "train": cell.train[seed].key,
                              "mix": cell.mix.key if cell.mix else None}
         d = cell_seed_dir(cell, seed, root)
-        write_json_atomic(d / "results.json", results)
+        atomic_write_json(d / "results.json", results, strict=True)
         curve = cell.train[seed].dir(root) / "curve.jsonl"
         if curve.is_file():
             shutil.copyfile(curve, d / "curve.jsonl")

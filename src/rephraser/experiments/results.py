@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from rephraser.atomic import atomic_open, atomic_write_json
 from rephraser.experiments.cells import Cell
 from rephraser.experiments.config import ExperimentConfig
 from rephraser.experiments.significance import coefficient_of_variation, compare, mean_std
@@ -93,8 +94,6 @@ def _clean(v: Any) -> Any:
 
 
 def write_results(cfg: ExperimentConfig, cells: list[Cell], out: Path) -> dict[str, Any]:
-    from rephraser.experiments.stages import write_json_atomic
-
     rows = collect(cells, out)
     baseline_cell = f"baseline-{cfg.baseline_name}" if cfg.baseline_name else None
     summary = summarize(cells, rows, baseline_cell)
@@ -108,7 +107,7 @@ def write_results(cfg: ExperimentConfig, cells: list[Cell], out: Path) -> dict[s
     corr = classifier_correlation(cells, summary, out)
     if corr:
         doc["classifier_correlation"] = corr
-    write_json_atomic(out / "results.json", doc)
+    atomic_write_json(out / "results.json", doc, strict=True)
     _write_csv(out / "results.csv", doc["rows"])
     _write_csv(out / "results_summary.csv", doc["cells"])
     return doc
@@ -118,13 +117,11 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     cols: list[str] = []
     for r in rows:
         cols.extend(k for k in r if k not in cols)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+    with atomic_open(path, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=cols)
         w.writeheader()
         for r in rows:
             w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
-    tmp.replace(path)
 
 
 def _fmt(v: Any, digits: int = 4) -> str:

@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from rephraser.atomic import atomic_write_bytes
+from rephraser.atomic import atomic_open, atomic_write_json, atomic_write_text
 from rephraser.errors import RephraserError
 from rephraser.experiments.cells import Stage
 from rephraser.experiments.config import ExperimentConfig
@@ -33,11 +33,6 @@ def read_marker(stage: Stage, out: Path) -> dict[str, Any] | None:
     return json.loads(p.read_text(encoding="utf-8"))
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Results JSON with NaN refused (a NaN score is a bug, not a value) and odd types stringified."""
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, allow_nan=False, default=str) + "\n").encode("utf-8"))
-
-
 def run_stage(stage: Stage, cfg: ExperimentConfig, out: Path, log: Any = print) -> dict[str, Any]:
     """Run a stage whose dependencies are done; returns its marker."""
     d = stage.dir(out)
@@ -48,7 +43,7 @@ def run_stage(stage: Stage, cfg: ExperimentConfig, out: Path, log: Any = print) 
               "deps": [[dep.kind, dep.key] for dep in stage.deps],
               "outputs": outputs, "seconds": round(time.perf_counter() - started, 3),
               "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    write_json_atomic(d / MARKER, marker)
+    atomic_write_json(d / MARKER, marker, strict=True)
     return marker
 
 
@@ -63,7 +58,7 @@ def _source(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any) -
     frac = stage.spec["heldout_fraction"]
     counts: Counter[str] = Counter()
     rejected: Counter[str] = Counter()
-    with open(d / "train.jsonl.tmp", "w", encoding="utf-8") as tr, open(d / "heldout.jsonl.tmp", "w", encoding="utf-8") as ho:
+    with atomic_open(d / "train.jsonl", "w") as tr, atomic_open(d / "heldout.jsonl", "w") as ho:
         for item in iter_source(src):
             if isinstance(item, Rejection):
                 rejected[item.reason.split(":")[0]] += 1
@@ -72,8 +67,6 @@ def _source(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any) -
             counts[split] += 1
             line = json.dumps({"id": item.id, "text": item.text, "meta": item.metadata}, ensure_ascii=False)
             (ho if split == "heldout" else tr).write(line + "\n")
-    for name in ("train", "heldout"):
-        (d / f"{name}.jsonl.tmp").replace(d / f"{name}.jsonl")
     if counts["train"] == 0:
         raise RephraserError(f"source {src.path or 'wiki'} gave no training documents ({dict(rejected) or 'empty'})")
     log(f"source: {counts['train']} training / {counts['heldout']} held-out documents"
@@ -101,7 +94,7 @@ def _tokenizer(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any
     for src in stage.deps:
         texts.extend(_source_texts(src, out, "train", spec.get("max_docs")))
     tok = train_bpe(texts, vocab_size=spec["vocab_size"], min_frequency=spec["min_frequency"])
-    tok.save(str(d / "tokenizer.json"))
+    atomic_write_text(d / "tokenizer.json", tok.to_str(pretty=True))
     vocab = tok.get_vocab_size(with_added_tokens=True)
     log(f"tokenizer: BPE with {vocab} tokens trained on {len(texts)} source documents")
     return {"vocab_size": vocab, "documents": len(texts)}

@@ -20,6 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from rephraser import storage
+from rephraser.atomic import is_stale_temp
 from rephraser.errors import ResumeError
 from rephraser.records import FATE_DIRS, Row, rows_to_table
 from rephraser.storage import Location
@@ -84,12 +85,13 @@ class Checkpoint:
         prefix = f"{self.tag}-part-"
         for fate_dir in FATE_DIRS.values():
             for f in storage.glob(self.out / fate_dir, "*/*"):
-                name = f.name
-                is_ours = name.startswith(prefix) or name.startswith(f".{prefix}")
-                if is_ours and str(f.relative_to(self.out)) not in committed:
+                if f.name.startswith(prefix) and str(f.relative_to(self.out)) not in committed:
+                    storage.remove(f)  # renamed into place, but its manifest never followed
+                elif f.name.startswith(f".{prefix}") and is_stale_temp(f):  # a local temp of a writer that is gone
                     storage.remove(f)
         for f in storage.glob(self.manifest_dir, ".part-*.tmp"):
-            storage.remove(f)
+            if is_stale_temp(f):
+                storage.remove(f)
 
     # ---- commit --------------------------------------------------------------------
     def commit(self, rows: list[Row], text_hashes: dict[str, str]) -> list[str]:

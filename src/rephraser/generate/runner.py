@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import signal
 import time
 from typing import Any
@@ -162,7 +161,7 @@ class Runner:
             from rephraser.postprocess.dedup import dedup_folder
 
             report = dedup_folder(out).to_dict()
-            storage.write_bytes(out / "dedup.json", json.dumps(report, indent=2).encode())
+            storage.write_json(out / "dedup.json", report)
             stats["dedup"] = {k: report[k] for k in ("items", "exact_dupes", "near_dupes")}
         return stats
 
@@ -306,12 +305,11 @@ class Runner:
                 "gpu_hours_per_billion_tokens": round(hours_per_billion(fresh_tok_s), 2) if fresh_tok_s else None,
             },
         }
-        stats_dir = out / "stats"
-        storage.write_bytes(stats_dir / f"{tag}.json", json.dumps(stats, indent=2, sort_keys=True).encode())
+        storage.write_json(out / "stats" / f"{tag}.json", stats)
         merge_shard_stats(out)
         if not conservation_ok:
             raise RephraserError(f"accounting check failed for {tag}: {missing} units missing, {bad_arity} with wrong "
-                                 f"row counts, rows {sum(counts.values())} != expected {expected_rows} (see {stats_dir})")
+                                 f"row counts, rows {sum(counts.values())} != expected {expected_rows} (see {out / 'stats'})")
         return stats
 
 

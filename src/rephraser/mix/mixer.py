@@ -15,7 +15,6 @@ and one output part — never a component's texts. Same config + same inputs -> 
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -145,7 +144,7 @@ def run_mix(cfg: MixConfig, overwrite: bool = False, *, memory_budget: int = DEF
         "parts": parts,
     }
     storage.write_text(out / "mix.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
-    storage.write_text(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")  # last: the commit marker
+    storage.write_json(out / "manifest.json", manifest)  # last: the commit marker
     return manifest
 
 

@@ -20,7 +20,6 @@ the documents and the settings, never on chunk sizes or thread timing.
 from __future__ import annotations
 
 import hashlib
-import json
 import queue
 import threading
 import time
@@ -30,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from rephraser.atomic import atomic_write_text
+from rephraser.atomic import atomic_write_json, atomic_write_text
 from rephraser.errors import ConfigError, SourceError
 from rephraser.mix.token_shards import (
     DEFAULT_SHARD_TOKENS,
@@ -161,7 +160,7 @@ def tokenize_texts(
     }
     if meta["splits"]["train"]["tokens"] == 0:
         raise SourceError("no training tokens were produced (every document was empty or held out)")
-    atomic_write_text(out / "meta.json", json.dumps(meta, indent=2) + "\n")
+    atomic_write_json(out / "meta.json", meta)  # last: the commit marker
     return meta
 
 

@@ -10,7 +10,6 @@ with a "duplicate ... of ..." reason (never a silent drop); "report" only counts
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import yaml
 
-from rephraser.atomic import atomic_write, atomic_write_bytes, atomic_write_table
+from rephraser.atomic import atomic_write, atomic_write_bytes, atomic_write_json, atomic_write_table
 from rephraser.errors import ConfigError, RephraserError
 from rephraser.postprocess.contract import apply_contract
 from rephraser.postprocess.dedup import DedupReport, RowKey, find_duplicates
@@ -218,5 +217,5 @@ def reapply_contracts(
         "allow_length_finish": allow_length_finish,
         **summary.to_dict(),
     }
-    atomic_write_bytes(dest / "clean.json", json.dumps(record, indent=2).encode())
+    atomic_write_json(dest / "clean.json", record)
     return summary

@@ -17,10 +17,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rephraser.errors import ConfigError
+from rephraser.config import load_yaml
 from rephraser.prompts.structure import Structure
 
 SLOT = "{document}"
@@ -125,18 +124,4 @@ class PromptSpec(BaseModel):
 
 
 def load_prompt_file(path: str | Path) -> PromptSpec:
-    p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"prompt file not found: {p}") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise ConfigError(f"cannot read prompt file {p}: {str(e).splitlines()[0]}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"prompt file {p} must be a mapping")
-    try:
-        return PromptSpec.model_validate(raw)
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(x) for x in first["loc"]) or "(top level)"
-        raise ConfigError(f"prompt file {p}: {where}: {first['msg']}") from None
+    return load_yaml(path, PromptSpec, what="prompt file")

@@ -13,11 +13,12 @@ from typing import Any
 
 import yaml
 
+from rephraser.atomic import atomic_write_text
 from rephraser.errors import RephraserError
 from rephraser.prompts.spec import PromptSpec
 from rephraser.records import ROW_SCHEMA
 from rephraser.report.markdown import fenced, num, pct, table
-from rephraser.report.run_folder import RunFolder, open_run, write_text_atomic
+from rephraser.report.run_folder import RunFolder, open_run
 from rephraser.report.summary import RunSummary, summarize
 
 # License names seen in source metadata -> Hugging Face license identifiers.
@@ -217,4 +218,4 @@ def build_card(out_dir: str | Path, *, repo: str = "<user>/<dataset>") -> str:
 def write_card(out_dir: str | Path, output: str | Path | None = None, *, repo: str = "<user>/<dataset>") -> Path:
     target = Path(output) if output else Path(out_dir) / "README.md"
     text = build_card(out_dir, repo=repo)
-    return write_text_atomic(target, text)
+    return atomic_write_text(target, text)

@@ -12,9 +12,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rephraser.atomic import atomic_write_text
 from rephraser.report import plots
 from rephraser.report.experiment import ExperimentData, load_experiment
-from rephraser.report.run_folder import ReportError, RunFolder, open_run, write_text_atomic
+from rephraser.report.run_folder import ReportError, RunFolder, open_run
 from rephraser.report.summary import RunSummary, generation_stats, summarize
 from rephraser.report.viewer import viewer_html, viewer_payload
 from rephraser.report.viewer_assets import CSS
@@ -235,4 +236,4 @@ def build_report(out_dir: str | Path, *, max_rows: int = 2000, seed: int = 0, ma
 def write_report(out_dir: str | Path, output: str | Path | None = None, **kwargs: Any) -> Path:
     target = Path(output) if output else Path(out_dir) / "report.html"
     text = build_report(out_dir, **kwargs)
-    return write_text_atomic(target, text)
+    return atomic_write_text(target, text)

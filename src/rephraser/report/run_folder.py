@@ -16,7 +16,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from rephraser.atomic import atomic_write_text
 from rephraser.errors import RephraserError
 from rephraser.records import FATE_DIRS, ROW_COLUMNS
 
@@ -135,11 +134,3 @@ def parse_json_object(text: str | None) -> dict[str, Any]:
         return {}
     return value if isinstance(value, dict) else {}
 
-
-def write_text_atomic(target: Path, text: str) -> Path:
-    """Write via a temp file + rename so a reader never sees half a card or report."""
-    try:
-        atomic_write_text(target, text)
-    except OSError as e:
-        raise ReportError(f"cannot write {target}: {e.strerror or e}") from None
-    return target

@@ -24,6 +24,8 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rephraser.atomic import atomic_write_text
+
 ARRAY_ENV = "SLURM_ARRAY_TASK_ID"
 _TIME_RE = re.compile(r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$")
 USER_ERROR_EXIT = 2  # rephraser's exit status for errors a rerun cannot fix (cli.py)
@@ -241,13 +243,13 @@ def write_scripts(
     array = None
     if opts.tasks != []:
         array = script
-        array.write_text(render_array_script(config, opts, workdir), encoding="utf-8")
+        atomic_write_text(array, render_array_script(config, opts, workdir))
     follow = None
     if followups:
         follow = script.with_name(f"{script.stem}.finish.sbatch")
-        follow.write_text(render_followup_script(config, out_dir, opts, workdir), encoding="utf-8")
+        atomic_write_text(follow, render_followup_script(config, out_dir, opts, workdir))
     submit = script.with_name(f"{script.stem}.submit.sh")
-    submit.write_text(render_submit_script(array, follow), encoding="utf-8")
+    atomic_write_text(submit, render_submit_script(array, follow))
     for p in (submit, *(x for x in (array, follow) if x)):
         p.chmod(0o755)
     return WrittenScripts(array=array, followup=follow, submit=submit)

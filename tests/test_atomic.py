@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from rephraser.atomic import (
+    atomic_dir,
     atomic_open,
     atomic_write_bytes,
     atomic_write_json,
@@ -139,3 +140,18 @@ def test_only_temps_of_gone_writers_are_removed(tmp_path: Path) -> None:
     finally:
         alive.kill()
         alive.wait()
+
+
+def test_atomic_dir_appears_whole_or_not_at_all(tmp_path: Path) -> None:
+    dest = tmp_path / "ckpt" / "step-1"
+    with pytest.raises(RuntimeError), atomic_dir(dest) as tmp:
+        (tmp / "model.pt").write_bytes(b"half")
+        raise RuntimeError("killed mid-save")
+    assert not dest.exists() and list(dest.parent.iterdir()) == []
+    dest.mkdir()  # an empty folder may be replaced ...
+    with atomic_dir(dest) as tmp:
+        (tmp / "model.pt").write_bytes(b"whole")
+    assert (dest / "model.pt").read_bytes() == b"whole" and [p.name for p in dest.parent.iterdir()] == ["step-1"]
+    with pytest.raises(OSError), atomic_dir(dest) as tmp:  # ... a finished one never
+        (tmp / "model.pt").write_bytes(b"other")
+    assert (dest / "model.pt").read_bytes() == b"whole" and [p.name for p in dest.parent.iterdir()] == ["step-1"]

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -82,6 +83,32 @@ def atomic_open(dest: str | Path, mode: str = "wb", *, encoding: str | None = No
         fsync_dir(dest.parent)
 
 
+@contextmanager
+def atomic_dir(dest: str | Path) -> Iterator[Path]:
+    """`with atomic_dir(dest) as tmp:` — fill the temp folder `tmp`; when the block ends without an
+    exception it replaces `dest` (absent or empty) whole, so a reader sees every file of it or none."""
+    dest = Path(dest)
+    tmp = temp_path(dest)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+    except OSError as e:
+        raise WriteError(f"cannot write {dest}: {e.strerror or e}") from None
+    try:
+        yield tmp
+        for f in tmp.rglob("*"):
+            if f.is_file():
+                with open(f, "rb") as fh:
+                    os.fsync(fh.fileno())
+        if dest.is_dir():
+            dest.rmdir()  # a folder is replaced only when empty: never merge into a finished one
+        os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    fsync_dir(dest.parent)
+
+
 def atomic_write(dest: str | Path, write: Callable[[BinaryIO], object], *, sync_dir: bool = True) -> Path:
     """`write(f)` fills a temp file that then replaces `dest`. sync_dir=False lets callers that write
     many files into one folder fsync the folder once at the end."""
@@ -140,6 +167,9 @@ def remove_stale_temps(folder: Path, pattern: str = f".*{TEMP_SUFFIX}") -> int:
     removed = 0
     for f in Path(folder).glob(pattern):
         if is_stale_temp(f):
-            f.unlink(missing_ok=True)
+            if f.is_dir():
+                shutil.rmtree(f, ignore_errors=True)  # an atomic_dir that never finished
+            else:
+                f.unlink(missing_ok=True)
             removed += 1
     return removed

@@ -22,13 +22,10 @@ absent or complete.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from rephraser.atomic import fsync_dir
+from rephraser.atomic import atomic_dir, atomic_write_json
 from rephraser.errors import RephraserError
 
 # proxy state_dict name -> transformers LlamaForCausalLM name ("{i}" = layer index)
@@ -96,10 +93,10 @@ def _portable_files(folder: Path) -> None:
     if "rope_theta" in rope:
         cfg.setdefault("rope_theta", rope["rope_theta"])
     cfg.setdefault("torch_dtype", cfg.get("dtype", "float32"))
-    cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    atomic_write_json(cfg_path, cfg, sort_keys=True)
     tok = json.loads(tok_path.read_text(encoding="utf-8"))
     tok["tokenizer_class"] = "PreTrainedTokenizerFast"  # understood by transformers 4 and 5
-    tok_path.write_text(json.dumps(tok, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    atomic_write_json(tok_path, tok, sort_keys=True)
 
 
 def export_hf(checkpoint: str | Path, out: str | Path) -> dict[str, Any]:
@@ -131,10 +128,7 @@ def export_hf(checkpoint: str | Path, out: str | Path) -> dict[str, Any]:
         tokenizer_object=hf_tok_object, bos_token=eos_text, eos_token=eos_text, pad_token=eos_text,
         model_max_length=cfg.max_seq_len, clean_up_tokenization_spaces=False,
     )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the exported model is an ordinary folder
-    try:
+    with atomic_dir(dest) as tmp:  # replaces the (empty) dest whole
         hf_model.save_pretrained(tmp, safe_serialization=True)
         hf_tok.save_pretrained(tmp)
         _portable_files(tmp)
@@ -144,15 +138,5 @@ def export_hf(checkpoint: str | Path, out: str | Path) -> dict[str, Any]:
             "dropped_tokenizer_post_processor": dropped,
             "document_masking": cfg.document_masking,
         }
-        (tmp / "rephraser_export.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        for f in tmp.iterdir():
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-        if dest.exists():
-            dest.rmdir()  # empty (checked above)
-        os.replace(tmp, dest)
-        fsync_dir(dest.parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        atomic_write_json(tmp / "rephraser_export.json", summary)
     return {**summary, "output": str(dest)}

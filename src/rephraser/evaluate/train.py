@@ -33,7 +33,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from rephraser.atomic import atomic_write_json, atomic_write_text, fsync_dir
+from rephraser.atomic import atomic_dir, atomic_write_json, atomic_write_text, remove_stale_temps
 from rephraser.config import one_line_error
 from rephraser.errors import ConfigError, ResumeError
 from rephraser.evaluate.schedule import wsd_lr
@@ -299,7 +299,7 @@ def _prepare_output(cfg: TrainConfig, out: Path) -> str | None:
     if (out / "summary.json").exists() and cfg.resume:
         raise ResumeError(f"{out} holds a finished run; choose another --output or pass --no-resume")
     train_state.remove_partial(out)
-    shutil.rmtree(out / "final.tmp", ignore_errors=True)
+    remove_stale_temps(out, ".final.*.tmp")  # a final checkpoint whose save was killed
     found = train_state.checkpoints(out)
     if not cfg.resume or not found:
         _reset_outputs(out)
@@ -319,12 +319,9 @@ def _prepare_output(cfg: TrainConfig, out: Path) -> str | None:
 def _publish_final(weights: Any, mcfg: Any, tokenizer_path: Path, final: Path) -> None:
     from rephraser.evaluate.model import save_checkpoint
 
-    tmp = final.with_name(final.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    save_checkpoint(weights, mcfg, tokenizer_path, tmp)
     shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)  # the evaluator sees a whole checkpoint or none
-    fsync_dir(final.parent)
+    with atomic_dir(final) as tmp:  # the evaluator sees a whole checkpoint or none
+        save_checkpoint(weights, mcfg, tokenizer_path, tmp)
 
 
 def _reset_outputs(out: Path) -> None:

@@ -15,7 +15,6 @@ the shards' offsets and serves token slices across shard boundaries. Folders wri
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from rephraser.atomic import atomic_write, fsync_dir
+from rephraser.atomic import atomic_open, atomic_write, fsync_dir
 from rephraser.errors import SourceError
 
 FORMAT = "rephraser-tokens/2"
@@ -78,9 +77,8 @@ class SplitWriter:
                 self._close_shard()
 
     def _open(self) -> None:
-        final = self.out / shard_name(self.split, len(self.shards))
-        self._tmp = final.with_name(f".{final.name}.tmp")
-        self._fh = open(self._tmp, "wb")  # noqa: SIM115 - closed in _close_shard
+        self._commit = atomic_open(self.out / shard_name(self.split, len(self.shards)), "wb", sync_dir=False)
+        self._fh = self._commit.__enter__()  # left in _close_shard: the shard is renamed into place when full
         self._offsets = [0]
 
     def _write(self, ids_batch: list[list[int]], lengths: np.ndarray, eos: int) -> None:
@@ -96,12 +94,9 @@ class SplitWriter:
         self._offsets.extend(ends.tolist())
 
     def _close_shard(self) -> None:
-        fh, self._fh = self._fh, None
-        fh.flush()
-        os.fsync(fh.fileno())
-        fh.close()
+        self._fh = None
+        self._commit.__exit__(None, None, None)
         final = self.out / shard_name(self.split, len(self.shards))
-        os.replace(self._tmp, final)
         offsets = np.asarray(self._offsets, dtype=np.int64)
         atomic_write(final.with_suffix(".idx.npy"), lambda f: np.save(f, offsets), sync_dir=False)
         self.shards.append({"file": final.name, "documents": len(offsets) - 1, "tokens": int(offsets[-1])})

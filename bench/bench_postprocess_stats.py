@@ -20,9 +20,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from rephraser.postprocess.dedup import dedup_folder
-from rephraser.postprocess.folder import iter_rows
 from rephraser.postprocess.stats import STATS_COLUMNS, compute_stats
 from rephraser.records import Row, rows_to_table
+from rephraser.run_folder import iter_rows
 
 
 def _extracts() -> list[str]:

@@ -21,10 +21,10 @@ from pathlib import Path
 from rephraser.config import RunConfig
 from rephraser.engines.base import Capabilities, Completion, GenerationRequest
 from rephraser.generate.checkpoint import Checkpoint, shard_tag
-from rephraser.generate.run_folder import prepare
 from rephraser.generate.runner import Runner
 from rephraser.prompts.registry import resolve_prompt
 from rephraser.records import Row, text_hash
+from rephraser.run_folder import prepare
 
 
 class FirstCallEngine:
@@ -58,7 +58,7 @@ def build(root: Path, n_done: int, n_new: int) -> RunConfig:
             f.write(json.dumps({"id": f"d{i:07d}", "text": f"Document {i} says something about topic {i % 97}."}) + "\n")
     cfg = RunConfig.model_validate({"source": {"path": str(corpus)}, "prompts": ["faq"],
                                     "output": {"dir": str(root / "out")}, "postprocess": {"enabled": False}})
-    prepare(cfg, [resolve_prompt("faq")])
+    prepare(cfg, {p.name: p.hash for p in [resolve_prompt("faq")]})
     ck = Checkpoint(root / "out", shard_tag(0, 1))
     ck.load()
     spec = resolve_prompt("faq")

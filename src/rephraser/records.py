@@ -129,6 +129,17 @@ def dumps_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+def loads_json_object(text: str | None) -> dict[str, Any]:
+    """A JSON-object column value (source_metadata, sampling); anything unparsable becomes {}."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def rows_to_table(rows: list[Row]) -> pa.Table:
     # Attribute access, not dataclasses.asdict: asdict deep-copies every value and dominated commit time.
     cols = {name: [getattr(r, name) for r in rows] for name in ROW_COLUMNS}

@@ -13,10 +13,10 @@ import yaml
 
 from rephraser.errors import ConfigError
 from rephraser.postprocess.contract import apply_contract
-from rephraser.postprocess.folder import OutputFolderError, iter_rows
 from rephraser.postprocess.reapply import reapply_contracts
 from rephraser.prompts.registry import library
 from rephraser.prompts.spec import load_prompt_file
+from rephraser.run_folder import RunFolderError, iter_rows
 
 FIXTURE = Path(__file__).resolve().parents[1] / "postprocess_contract/fixtures/smollm2_outputs.json"
 
@@ -130,16 +130,16 @@ def test_errors_are_one_line(make_run, mkrow, tmp_path):
     src = make_run(real_rows(mkrow)[:1])
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "x").write_text("x")
-    with pytest.raises(OutputFolderError, match="not empty"):
+    with pytest.raises(RunFolderError, match="not empty"):
         reapply_contracts(src, tmp_path / "busy")
-    with pytest.raises(OutputFolderError, match="new folder outside"):
+    with pytest.raises(RunFolderError, match="new folder outside"):
         reapply_contracts(src, src / "sub")
     with pytest.raises(ConfigError, match="not in this run: table"):
         reapply_contracts(src, tmp_path / "n1", overrides={"table": library()["table"]})
     odd = make_run([mkrow("a", prompt="my-own-prompt", gen="x")], name="odd", config=None)
     with pytest.raises(ConfigError, match="--prompt-file my-own-prompt=PATH"):
         reapply_contracts(odd, tmp_path / "n2")
-    with pytest.raises(OutputFolderError, match="not found"):
+    with pytest.raises(RunFolderError, match="not found"):
         reapply_contracts(tmp_path / "missing", tmp_path / "n3")
 
 

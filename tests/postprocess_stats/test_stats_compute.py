@@ -6,8 +6,8 @@ import zlib
 
 import pytest
 
-from rephraser.postprocess.folder import OutputFolderError
 from rephraser.postprocess.stats import classify_reason, compute_stats, words_of
+from rephraser.run_folder import RunFolderError
 
 FAQ_OK = [
     "Q: What is a cat? A: An animal.",
@@ -132,17 +132,17 @@ def test_empty_group_values_are_none(make_run, mkrow):
 
 
 def test_not_an_output_folder(tmp_path):
-    with pytest.raises(OutputFolderError, match="not found"):
+    with pytest.raises(RunFolderError, match="not found"):
         compute_stats(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(OutputFolderError, match="not a rephraser output folder"):
+    with pytest.raises(RunFolderError, match="not a rephraser output folder"):
         compute_stats(tmp_path / "empty")
 
 
 def test_corrupt_part_is_one_line_error(make_run, mkrow):
     out = make_run([mkrow("a", gen="hello there")])
     (out / "data" / "faq" / "s00000-of-00001-part-00001.parquet").write_bytes(b"not parquet")
-    with pytest.raises(OutputFolderError, match="cannot read"):
+    with pytest.raises(RunFolderError, match="cannot read"):
         compute_stats(out)
 
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from rephraser.cli import app
 from rephraser.report.card import build_card, hf_license_id, license_fields, size_category, write_card
-from rephraser.report.run_folder import ReportError
+from rephraser.run_folder import RunFolderError
 
 
 def read_front_matter(text: str) -> dict:
@@ -78,10 +78,10 @@ def test_card_cli_writes_readme(small_run: Path, tmp_path: Path) -> None:
 
 
 def test_card_errors_are_one_line(tmp_path: Path) -> None:
-    with pytest.raises(ReportError, match="not found"):
+    with pytest.raises(RunFolderError, match="not found"):
         build_card(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ReportError, match="not a rephraser output folder"):
+    with pytest.raises(RunFolderError, match="not a rephraser output folder"):
         build_card(tmp_path / "empty")
 
 

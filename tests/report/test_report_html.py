@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 from rephraser.cli import app
 from rephraser.errors import RephraserError
 from rephraser.report.html import build_report
-from rephraser.report.run_folder import ReportError, open_run
 from rephraser.report.summary import generation_stats, opening, percentile
 from rephraser.report.viewer import viewer_payload
+from rephraser.run_folder import RunFolderError, open_run
 
 
 def _payload(page: str) -> dict:
@@ -133,14 +133,14 @@ def test_report_cli_and_errors(small_run: Path, tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["report", str(small_run), "--output", str(out), "--max-rows", "5"])
     assert res.exit_code == 0, res.output
     assert len(_payload(out.read_text())["rows"]) == 5
-    with pytest.raises(ReportError, match="not found"):
+    with pytest.raises(RunFolderError, match="not found"):
         build_report(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ReportError, match="not a rephraser output folder"):
+    with pytest.raises(RunFolderError, match="not a rephraser output folder"):
         build_report(tmp_path / "empty")
     (tmp_path / "badcfg").mkdir()
     (tmp_path / "badcfg" / "config.yaml").write_text("a: [unclosed")
-    with pytest.raises(ReportError, match="cannot read"):
+    with pytest.raises(RunFolderError, match="cannot read"):
         build_report(tmp_path / "badcfg")
 
 

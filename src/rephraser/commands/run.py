@@ -5,7 +5,6 @@ Flags are shortcuts that fill the same RunConfig a YAML file describes; a flag o
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from rich.table import Table
 from rephraser import storage
 from rephraser.config import RunConfig, load_yaml, validate
 from rephraser.errors import ConfigError
+from rephraser.run_folder import read_stats
 
 
 def parse_shard(value: str) -> tuple[int, int]:
@@ -104,7 +104,7 @@ def register(app: typer.Typer) -> None:
 
             run_on_ray(cfg, ray, ray_shards or None)
             # every shard merged its stats into OUT/stats.json as it finished
-            stats = json.loads(storage.read_text(out / "stats.json"))
+            stats = read_stats(out)
         else:
             from rephraser.generate.runner import run_config
 

@@ -25,9 +25,10 @@ from rephraser.generate.calls import Caller, DeadLetter
 from rephraser.generate.checkpoint import INPUT_PROMPT, Checkpoint, shard_tag
 from rephraser.generate.progress import RunProgress, estimate_total_units
 from rephraser.generate.rollouts import Rollout
-from rephraser.generate.run_folder import aggregate_parts, merge_shard_stats, prepare
+from rephraser.generate.stats import aggregate_parts, merge_shard_stats
 from rephraser.prompts.registry import resolve_prompt
 from rephraser.records import Document, Rejection, Row, dumps_json
+from rephraser.run_folder import prepare
 
 
 def run_config(cfg: RunConfig, *, force: bool = False, overwrite: bool = False, progress: bool = True,
@@ -71,7 +72,7 @@ class Runner:
         # Which files / row groups this shard owns: the plan recorded in the output folder, or a new one.
         plan = run_plan(cfg.source, storage.as_location(cfg.output.dir), fresh=self.overwrite)
         records = iter_source(cfg.source, plan=plan)  # checks the input now: a bad path fails before any output or engine start
-        out = prepare(cfg, prompts, force=self.force, overwrite=self.overwrite)
+        out = prepare(cfg, {p.name: p.hash for p in prompts}, force=self.force, overwrite=self.overwrite)
         record_plan(out, plan)  # OUT/sharding.json, written before any record is read
         tag = shard_tag(cfg.source.shard_index, cfg.source.shard_count)
         t0 = time.monotonic()

@@ -17,7 +17,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from rephraser.postprocess.folder import PartFile, iter_rows
+from rephraser.run_folder import PartFile, iter_rows
 
 _NON_WORD = re.compile(r"[^\w\s]|_")
 _SPACE = re.compile(r"\s+")

@@ -17,22 +17,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
-import yaml
 
 from rephraser.atomic import atomic_write, atomic_write_bytes, atomic_write_json, atomic_write_table
 from rephraser.errors import ConfigError, RephraserError
 from rephraser.postprocess.contract import apply_contract
 from rephraser.postprocess.dedup import DedupReport, RowKey, find_duplicates
-from rephraser.postprocess.folder import (
-    STATUS_DIRS,
-    OutputFolderError,
+from rephraser.prompts.spec import PromptSpec
+from rephraser.records import FATE_DIRS, ROW_SCHEMA
+from rephraser.run_folder import (
+    CONFIG_YAML,
     PartFile,
+    RunFolderError,
     check_output_folder,
     list_parts,
+    read_config,
     read_part,
 )
-from rephraser.prompts.spec import PromptSpec
-from rephraser.records import ROW_SCHEMA
 
 DedupMode = Literal["off", "report", "drop"]
 
@@ -58,26 +58,25 @@ class CleanSummary:
 
 
 def _run_config(root: Path) -> dict[str, Any]:
-    """The run's config.yaml as plain data ({} when absent or unreadable: the library still applies)."""
+    """The run's config.yaml, read once ({} when absent or unreadable: the library still applies)."""
     try:
-        raw = yaml.safe_load((root / "config.yaml").read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return read_config(root)
+    except RunFolderError:
         return {}
-    return raw if isinstance(raw, dict) else {}
 
 
-def _config_prompt_refs(root: Path) -> list[str]:
-    refs = _run_config(root).get("prompts")
+def _config_prompt_refs(config: dict[str, Any]) -> list[str]:
+    refs = config.get("prompts")
     return [r for r in refs if isinstance(r, str)] if isinstance(refs, list) else []
 
 
-def _config_allows_length_finish(root: Path) -> bool | None:
+def _config_allows_length_finish(config: dict[str, Any]) -> bool | None:
     """True when the run accepted length-cut outputs (postprocess.allow_length_finish), as the runner does."""
-    post = _run_config(root).get("postprocess")
+    post = config.get("postprocess")
     return True if isinstance(post, dict) and post.get("allow_length_finish") is True else None
 
 
-def resolve_specs(root: Path, prompts: set[str], overrides: dict[str, PromptSpec]) -> dict[str, PromptSpec]:
+def resolve_specs(config: dict[str, Any], prompts: set[str], overrides: dict[str, PromptSpec]) -> dict[str, PromptSpec]:
     """The spec per prompt folder: --prompt-file override, else the run's config.yaml ref, else the library."""
     from rephraser.prompts.registry import resolve_prompt
 
@@ -85,7 +84,7 @@ def resolve_specs(root: Path, prompts: set[str], overrides: dict[str, PromptSpec
     if unknown:
         raise ConfigError(f"--prompt-file names a prompt that is not in this run: {', '.join(unknown)}")
     by_name: dict[str, PromptSpec] = {}
-    for ref in _config_prompt_refs(root):
+    for ref in _config_prompt_refs(config):
         try:
             spec = resolve_prompt(ref)
         except RephraserError:
@@ -155,14 +154,15 @@ def reapply_contracts(
     root = check_output_folder(out_dir)
     dest = Path(new_dir)
     if dest.resolve() == root.resolve() or root.resolve() in dest.resolve().parents:
-        raise OutputFolderError(f"--output must be a new folder outside {root}")
+        raise RunFolderError(f"--output must be a new folder outside {root}")
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-        raise OutputFolderError(f"output folder {dest} already exists and is not empty; choose a new one")
+        raise RunFolderError(f"output folder {dest} already exists and is not empty; choose a new one")
     parts = list_parts(root)
     groups = _groups([p for p in parts if p.status != "failed"])
-    specs = resolve_specs(root, {p.prompt for p in parts}, overrides or {})
+    config = _run_config(root)
+    specs = resolve_specs(config, {p.prompt for p in parts}, overrides or {})
     if allow_length_finish is None:
-        allow_length_finish = _config_allows_length_finish(root)
+        allow_length_finish = _config_allows_length_finish(config)
 
     summary = CleanSummary()
     dropped: dict[Any, tuple[Any, str]] = {}
@@ -200,16 +200,16 @@ def reapply_contracts(
         for status, rows in out_rows.items():
             if rows:
                 table = pa.Table.from_pylist(rows, schema=ROW_SCHEMA)
-                atomic_write_table(table, dest / STATUS_DIRS[status] / prompt / name)
+                atomic_write_table(table, dest / FATE_DIRS[status] / prompt / name)
     for part in parts:
         if part.status == "failed":
             rows = read_part(part)
             summary.rows_in["failed"] += rows.num_rows
             summary.rows_out["failed"] += rows.num_rows
-            target = dest / STATUS_DIRS["failed"] / part.prompt / part.name
+            target = dest / FATE_DIRS["failed"] / part.prompt / part.name
             atomic_write(target, lambda f, src=part.path: f.write(src.read_bytes()))
-    if (root / "config.yaml").is_file():
-        atomic_write_bytes(dest / "config.yaml", (root / "config.yaml").read_bytes())
+    if (root / CONFIG_YAML).is_file():
+        atomic_write_bytes(dest / CONFIG_YAML, (root / CONFIG_YAML).read_bytes())
     record = {
         "source": str(root),
         "prompts": {p: {"hash": s.hash, "version": s.version} for p, s in sorted(specs.items())},

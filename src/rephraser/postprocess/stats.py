@@ -28,8 +28,9 @@ import numpy as np
 
 from rephraser.postprocess.contract import NOT_ENFORCED
 from rephraser.postprocess.faithfulness import FaithfulnessSummary, measure, rule_of_reason
-from rephraser.postprocess.folder import STATUS_DIRS, check_output_folder, iter_rows
 from rephraser.postprocess.quality import assess
+from rephraser.records import FATE_DIRS
+from rephraser.run_folder import check_output_folder, iter_rows
 
 STATS_COLUMNS = (
     "id",
@@ -308,7 +309,7 @@ def compute_stats(out_dir: str | Path, *, opening_words: int = 3, top: int = 10,
     return {
         "out_dir": str(root),
         "opening_words": opening_words,
-        "statuses": dict(STATUS_DIRS),
+        "statuses": dict(FATE_DIRS),
         "models": sorted({m for _, m in by_model}),
         "prompts": {p: g.finish() for p, g in sorted(prompts.items())},
         "by_model": nested,

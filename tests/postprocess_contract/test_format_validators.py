@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rephraser.postprocess.validate import (
+from rephraser.prompts.validators import (
     VALIDATORS,
     dialogue,
     get_validator,

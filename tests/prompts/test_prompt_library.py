@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from rephraser.errors import ConfigError
-from rephraser.postprocess.validate import VALIDATORS
 from rephraser.prompts.registry import LIBRARY_DIR, library, resolve_prompt
 from rephraser.prompts.spec import PromptSpec, load_prompt_file
+from rephraser.prompts.validators import VALIDATORS
 
 # Every prompt of facts.md §2, by family.
 EXPECTED = {

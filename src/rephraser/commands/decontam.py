@@ -8,7 +8,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rephraser.atomic import atomic_write_json
 from rephraser.errors import RephraserError
 
 
@@ -25,6 +24,7 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(1234, help="the evaluation seed whose items are indexed"),
     ) -> None:
         """Find word n-grams shared by a dataset and the benchmark suite's items."""
+        from rephraser.atomic import atomic_write_json
         from rephraser.postprocess.decontam import build_index, dataset_files, filter_dataset, scan_dataset
 
         console = Console()

@@ -15,7 +15,6 @@ from rich.table import Table
 from rephraser import storage
 from rephraser.config import RunConfig, load_yaml, validate
 from rephraser.errors import ConfigError
-from rephraser.run_folder import read_stats
 
 
 def parse_shard(value: str) -> tuple[int, int]:
@@ -100,6 +99,7 @@ def register(app: typer.Typer) -> None:
         if resume and not storage.exists(out / "run.json"):
             raise ConfigError(f"--resume: {cfg.output.dir} holds no run to resume (no run.json)")
         if ray:
+            from rephraser.run_folder import read_stats
             from rephraser.scale.ray import run_on_ray
 
             run_on_ray(cfg, ray, ray_shards or None)

@@ -35,6 +35,8 @@ from rephraser.engines.base import (
     TransientEngineError,
 )
 from rephraser.engines.constraint import FORMS, ConstraintFactory
+from rephraser.engines.llamacpp_model import LoadedModel
+from rephraser.engines.models import resolve_model
 from rephraser.engines.token_sampler import make_rng, sample_token
 
 if TYPE_CHECKING:
@@ -95,7 +97,6 @@ class LlamaCppEngine:
     async def start(self) -> None:
         if self._model is not None:
             return
-        from rephraser.engines.models import resolve_model
 
         info = resolve_model(self.cfg.model)
         self._model = await asyncio.to_thread(self._load, info.path)
@@ -111,8 +112,6 @@ class LlamaCppEngine:
         self._thread.start()
 
     def _load(self, path: Any) -> LoadedModel:
-        from rephraser.engines.llamacpp_model import LoadedModel
-
         try:
             return LoadedModel(path, self.cfg.n_ctx, self.cfg.parallel, self.cfg.threads,
                                n_batch=max(512, self.cfg.parallel))

@@ -27,6 +27,7 @@ from rephraser.engines.base import (
     TransientEngineError,
 )
 from rephraser.engines.openai_dialects import DIALECTS, Dialect, dialect_from_models
+from rephraser.engines.server import ManagedServer
 from rephraser.engines.tokencount import token_counter
 from rephraser.errors import ConfigError
 
@@ -114,8 +115,6 @@ class OpenAIEngine:
             self._headers = {"Authorization": f"Bearer {key}"}
         counter = token_counter(self.cfg.tokenizer)
         if self.cfg.server is not None:
-            from rephraser.engines.server import ManagedServer
-
             self._server = ManagedServer(self.cfg.server)
             self.base_url = await self._server.start()
         n = self.max_connections

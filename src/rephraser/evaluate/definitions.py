@@ -21,7 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rephraser.errors import RephraserError
-from rephraser.evaluate.tasks.items import LoadedTask
+from rephraser.evaluate.tasks import load_task
+from rephraser.evaluate.tasks.items import LoadedTask, TaskMissing
+from rephraser.evaluate.tasks.study_load import load_study_task
 
 PROB_VARIANTS = {"gold": "prob_norm_token", "all": "prob_norm_token_all"}
 
@@ -36,15 +38,10 @@ class Definitions:
 
 
 def _rephraser(key: str, max_items: int, seed: int, num_fewshot: int, source=None) -> LoadedTask:
-    from rephraser.evaluate.tasks import load_task
-
     return load_task(key, max_items, seed, num_fewshot)
 
 
 def _lighteval(key: str, max_items: int, seed: int, num_fewshot: int, source=None) -> LoadedTask:
-    from rephraser.evaluate.tasks.items import TaskMissing
-    from rephraser.evaluate.tasks.study_load import load_study_task
-
     loaded = load_study_task(key, max_items, seed, num_fewshot, source)
     if not loaded.items:
         raise TaskMissing("the data holds no usable items")

@@ -27,6 +27,7 @@ from typing import Any
 
 from rephraser.atomic import atomic_dir, atomic_write_json
 from rephraser.errors import RephraserError
+from rephraser.mix.tokenize import eos_id
 
 # proxy state_dict name -> transformers LlamaForCausalLM name ("{i}" = layer index)
 _LAYER_NAMES = {
@@ -108,7 +109,6 @@ def export_hf(checkpoint: str | Path, out: str | Path) -> dict[str, Any]:
         raise RephraserError("export-hf needs transformers: pip install 'rephraser[hf]'") from e
     hf_logging.disable_progress_bar()
     from rephraser.evaluate.model import load_checkpoint
-    from rephraser.mix.tokenize import eos_id
 
     dest = Path(out)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):

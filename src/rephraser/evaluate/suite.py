@@ -23,6 +23,8 @@ from rephraser.errors import RephraserError
 from rephraser.evaluate.definitions import get_definitions, primary_metric
 from rephraser.evaluate.score import ScoringModel, aggregate, score_items, task_metrics
 from rephraser.evaluate.tasks import TASKS, TaskMissing
+from rephraser.evaluate.tasks.study import STUDY_TASKS
+from rephraser.evaluate.tasks.study_data import resolve_datasets
 
 PROFILES: dict[str, int] = {"quick": 30, "full": 1000}  # items per task
 DEFAULT_SEED = 1234
@@ -68,7 +70,6 @@ def run_suite(
         if not defs.accepts_datasets:
             raise RephraserError("the study's real datasets are scored with --definitions lighteval "
                                  "(the study's own task definitions)")
-        from rephraser.evaluate.tasks.study_data import resolve_datasets
 
         sources = resolve_datasets(datasets)
     if hasattr(model, "with_tokenization"):
@@ -94,8 +95,6 @@ def run_suite(
         per_task[name] = task_metrics(item_results, loaded.groups)
         info[name] = {"category": spec.category, "note": loaded.note}
         if defs.name == "lighteval":
-            from rephraser.evaluate.tasks.study import STUDY_TASKS
-
             info[name]["lighteval_task"] = STUDY_TASKS[name].lighteval
         details.extend({"task": name, **r.detail()} for r in item_results)
         if progress:

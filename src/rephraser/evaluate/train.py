@@ -37,6 +37,8 @@ from rephraser.atomic import atomic_dir, atomic_write_json, atomic_write_text, r
 from rephraser.config import one_line_error
 from rephraser.errors import ConfigError, ResumeError
 from rephraser.evaluate.schedule import wsd_lr
+from rephraser.evaluate.throughput import flops_per_token, mfu, peak_flops
+from rephraser.mix.tokenize import read_meta
 
 # Fields that may differ between an interrupted run and its resumption: where and how fast it runs,
 # never what it computes.
@@ -125,8 +127,6 @@ def _train(cfg: TrainConfig, ranks: Any, progress: Any) -> dict[str, Any]:
     from rephraser.evaluate.data import WindowBatches, bytes_per_token, heldout_windows
     from rephraser.evaluate.distributed import barrier, on_main, sum_all
     from rephraser.evaluate.model import ProxyModel
-    from rephraser.evaluate.throughput import flops_per_token, mfu, peak_flops
-    from rephraser.mix.tokenize import read_meta
 
     device = ranks.device
     torch.set_num_threads(cfg.threads or max(1, _cores() // ranks.local_world))

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from rephraser.config import RunConfig
+from rephraser.errors import ConfigError
 from rephraser.experiments.config import ExperimentConfig, ratio_label
+from rephraser.prompts.registry import resolve_prompt
 
 STAGE_KINDS = ("source", "tokenizer", "generate", "mix", "tokenize", "train", "evaluate")
 
@@ -87,8 +89,6 @@ def _source_stage(cfg: ExperimentConfig, name: str) -> Stage:
 
 
 def _prompt_identity(ref: str) -> tuple[str, str]:
-    from rephraser.prompts.registry import resolve_prompt
-
     spec = resolve_prompt(ref)
     return spec.name, spec.hash
 
@@ -157,8 +157,6 @@ def expand(cfg: ExperimentConfig) -> list[Cell]:
     names = [c.name for c in cells]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        from rephraser.errors import ConfigError
-
         raise ConfigError(f"two cells share a name ({', '.join(dupes)}): give prompts distinct names")
     return cells
 
@@ -180,8 +178,6 @@ def select_cells(cells: list[Cell], patterns: list[str] | None) -> list[Cell]:
     chosen = [c for c in cells if any(fnmatchcase(c.name, p) or fnmatchcase(c.name.split("/")[0], p)
                                       for p in patterns)]
     if not chosen:
-        from rephraser.errors import ConfigError
-
         raise ConfigError(f"--only {', '.join(patterns)} matches no cell; cells: {', '.join(c.name for c in cells)}")
     return chosen
 

@@ -35,6 +35,7 @@ from rephraser.config import (
     SourceConfig,
     Strict,
 )
+from rephraser.evaluate.train import TrainConfig
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")  # no '-' or '/': they separate name parts in cell paths
 # TrainConfig fields the grid owns: each cell gets its own data, output folder and seed.
@@ -163,8 +164,6 @@ class ExperimentConfig(Strict):
     @field_validator("train")
     @classmethod
     def _train_fields(cls, v: dict[str, Any]) -> dict[str, Any]:
-        from rephraser.evaluate.train import TrainConfig
-
         owned = sorted(_GRID_OWNED_TRAIN_FIELDS & set(v))
         if owned:
             raise ValueError(f"train: {', '.join(owned)} are set by the grid per cell (use `seeds:` for seeds)")

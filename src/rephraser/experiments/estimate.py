@@ -13,10 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rephraser.cost import MEAN_OUTPUT_TOKENS_PER_SAMPLE, SECONDS_PER_HOUR
+from rephraser.config import SourceConfig
+from rephraser.cost import MEAN_OUTPUT_TOKENS_PER_SAMPLE, SECONDS_PER_HOUR, reference
+from rephraser.evaluate.suite import PROFILES, resolve_tasks
 from rephraser.experiments.cells import Cell, Stage, unique_stages
 from rephraser.experiments.config import ExperimentConfig
 from rephraser.experiments.stages import is_done, read_marker
+from rephraser.prompts.registry import resolve_prompt
+from rephraser.sources.count import count_records
 
 # llama.cpp on 2 CPU cores, aggregate output tok/s with parallel sequences (SmolLM2 measured ~60-74;
 # Gemma-3-270M has twice the parameters, so about half of that is assumed).
@@ -70,14 +74,11 @@ def _train_docs(cfg: ExperimentConfig, stage: Stage, out: Path) -> int | None:
     marker = read_marker(stage, out)
     if marker:
         return int(marker["outputs"]["train_documents"])
-    from rephraser.config import SourceConfig
 
     src = SourceConfig.model_validate(stage.spec["source"])
     if src.limit is not None:
         return round(src.limit * (1 - stage.spec["heldout_fraction"]))
     try:
-        from rephraser.sources.count import count_records
-
         return round(count_records(src) * (1 - stage.spec["heldout_fraction"]))
     except Exception:  # noqa: BLE001 - a source only the cluster can read: estimate without it
         return None
@@ -86,7 +87,6 @@ def _train_docs(cfg: ExperimentConfig, stage: Stage, out: Path) -> int | None:
 def _generate(cfg: ExperimentConfig, stage: Stage, out: Path, est: Estimate) -> StageEstimate:
     gen = cfg.generators[stage.meta["generator"]]
     engine = gen.engine
-    from rephraser.prompts.registry import resolve_prompt
 
     label = f"{resolve_prompt(stage.meta['prompt_ref']).name} x {stage.meta['generator']}"
     docs = _train_docs(cfg, stage.dep("source"), out)
@@ -108,8 +108,6 @@ def _generate(cfg: ExperimentConfig, stage: Stage, out: Path, est: Estimate) -> 
     if not tok_s and gen.tok_s:
         tok_s, basis = gen.tok_s, "tok_s from the YAML"
     if not tok_s and engine.kind in ("vllm", "openai"):
-        from rephraser.cost import reference
-
         try:
             ref = reference(engine.model.rsplit("/", 1)[-1])
             tok_s, basis = ref.output_tok_per_s, f"study table: {ref.model} on {ref.hardware}"
@@ -172,8 +170,6 @@ def _parameters(preset: str, vocab: int) -> int:
 
 
 def _evaluate(cfg: ExperimentConfig, stage: Stage, out: Path) -> StageEstimate:
-    from rephraser.evaluate.suite import PROFILES, resolve_tasks
-
     ev = stage.spec["eval"]
     items = len(resolve_tasks(ev["tasks"])) * (ev["max_items"] or PROFILES[ev["profile"]])
     preset = stage.dep("train").spec["train"].get("preset", "tiny-1m")

@@ -15,6 +15,7 @@ from typing import Any
 
 from rephraser.atomic import atomic_open, atomic_write_json
 from rephraser.experiments.cells import Cell
+from rephraser.experiments.classifier_correlation import classifier_correlation, print_correlation
 from rephraser.experiments.config import ExperimentConfig
 from rephraser.experiments.significance import coefficient_of_variation, compare, mean_std
 from rephraser.experiments.stages import read_marker
@@ -102,7 +103,6 @@ def write_results(cfg: ExperimentConfig, cells: list[Cell], out: Path) -> dict[s
                            "cohens_d = gap / pooled std",
            "rows": [{k: _clean(v) for k, v in r.items()} for r in rows],
            "cells": [{k: _clean(v) for k, v in s.items()} for s in summary]}
-    from rephraser.experiments.classifier_correlation import classifier_correlation
 
     corr = classifier_correlation(cells, summary, out)
     if corr:
@@ -154,6 +154,5 @@ def print_table(doc: dict[str, Any], console: Any = None) -> None:
             "-" if s["gen_tokens"] is None else f"{s['gen_tokens']:,}",
         )
     console.print(table)
-    from rephraser.experiments.classifier_correlation import print_correlation
 
     print_correlation(doc, console)

@@ -15,9 +15,22 @@ from pathlib import Path
 from typing import Any
 
 from rephraser.atomic import atomic_open, atomic_write_json, atomic_write_text
+from rephraser.config import OutputConfig, RunConfig, SourceConfig
 from rephraser.errors import RephraserError
+from rephraser.evaluate.bpb import bits_per_byte
+from rephraser.evaluate.scoring_models import load_scoring_model
+from rephraser.evaluate.suite import run_suite, write_results
+from rephraser.evaluate.train import TrainConfig, train
 from rephraser.experiments.cells import Stage
 from rephraser.experiments.config import ExperimentConfig
+from rephraser.generate.runner import run_config
+from rephraser.mix.config import MixComponent, MixConfig
+from rephraser.mix.mixer import run_mix
+from rephraser.mix.text_files import iter_texts
+from rephraser.mix.tokenize import is_heldout, load_tokenizer, tokenize_texts, train_bpe
+from rephraser.postprocess.stats import compute_stats
+from rephraser.records import Rejection
+from rephraser.sources import iter_source
 
 MARKER = "stage.json"
 
@@ -49,11 +62,6 @@ def run_stage(stage: Stage, cfg: ExperimentConfig, out: Path, log: Any = print) 
 
 # ---- source: split documents into a training split and a held-out split ------------------------
 def _source(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any) -> dict[str, Any]:
-    from rephraser.config import SourceConfig
-    from rephraser.mix.tokenize import is_heldout
-    from rephraser.records import Rejection
-    from rephraser.sources import iter_source
-
     src = SourceConfig.model_validate(stage.spec["source"])
     frac = stage.spec["heldout_fraction"]
     counts: Counter[str] = Counter()
@@ -87,8 +95,6 @@ def _source_texts(stage: Stage, out: Path, split: str, limit: int | None = None)
 
 # ---- tokenizer: one BPE per grid, trained on the sources' training splits ----------------------
 def _tokenizer(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any) -> dict[str, Any]:
-    from rephraser.mix.tokenize import train_bpe
-
     spec = stage.spec
     texts: list[str] = []
     for src in stage.deps:
@@ -103,7 +109,6 @@ def _tokenizer(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any
 # ---- generate: rephrase the source's training split with one prompt and one generator -----------
 def generation_config(stage: Stage, cfg: ExperimentConfig, out: Path) -> Any:
     """The RunConfig of a generate stage: the grid's generation settings on the source's training split."""
-    from rephraser.config import OutputConfig, RunConfig, SourceConfig
 
     g = cfg.generation
     return RunConfig(
@@ -117,9 +122,6 @@ def generation_config(stage: Stage, cfg: ExperimentConfig, out: Path) -> Any:
 
 
 def _generate(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any) -> dict[str, Any]:
-    from rephraser.generate.runner import run_config
-    from rephraser.postprocess.stats import compute_stats
-
     run = generation_config(stage, cfg, out)
     log(f"generate: {run.prompts[0]} with {run.engine.model} ({run.engine.kind}) -> {d}")
     stats = run_config(run, progress=sys.stderr.isatty())  # a live bar only on a terminal
@@ -140,9 +142,6 @@ def _generate(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any)
 
 # ---- mix: synthetic share + the source's training split (or a baseline corpus) ------------------
 def _mix(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any) -> dict[str, Any]:
-    from rephraser.mix.config import MixComponent, MixConfig
-    from rephraser.mix.mixer import run_mix
-
     comps = []
     for c in stage.spec["components"]:
         if c["kind"] == "rephrased":
@@ -175,9 +174,6 @@ def _require_rows(gen: Stage, out: Path) -> None:
 
 # ---- tokenize: the mixture with the grid's tokenizer ---------------------------------------------
 def _tokenize(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any) -> dict[str, Any]:
-    from rephraser.mix.text_files import iter_texts
-    from rephraser.mix.tokenize import load_tokenizer, tokenize_texts
-
     tok_stage = stage.dep("tokenizer")
     tok = load_tokenizer(tok_stage.dir(out) / "tokenizer.json")
     meta = tokenize_texts(iter_texts(stage.dep("mix").dir(out)), d, tok, f"grid tokenizer {tok_stage.key}",
@@ -187,8 +183,6 @@ def _tokenize(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any)
 
 # ---- train: one proxy model per seed ----------------------------------------------------------
 def _train(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any) -> dict[str, Any]:
-    from rephraser.evaluate.train import TrainConfig, train
-
     summary_file = d / "summary.json"
     if summary_file.is_file():  # finished before the marker was written: keep it
         return json.loads(summary_file.read_text(encoding="utf-8"))
@@ -201,10 +195,6 @@ def _train(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any) ->
 
 # ---- evaluate: benchmark suite + bits-per-byte on every source's held-out documents --------------
 def _evaluate(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any) -> dict[str, Any]:
-    from rephraser.evaluate.bpb import bits_per_byte
-    from rephraser.evaluate.scoring_models import load_scoring_model
-    from rephraser.evaluate.suite import run_suite, write_results
-
     ev = stage.spec["eval"]
     model = load_scoring_model(stage.dep("train").dir(out) / "final", kind="auto", device=cfg.eval.device)
     results, details = run_suite(model, profile=ev["profile"], tasks=ev["tasks"], seed=ev["seed"],

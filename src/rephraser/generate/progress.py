@@ -16,6 +16,8 @@ from rich.progress import (
 )
 
 from rephraser.records import Row
+from rephraser.sources.count import count_records
+from rephraser.sources.files import is_wiki, list_files
 
 COUNT_MAX_BYTES = 1 << 30  # count the input for the progress total only when it is cheap to read twice
 
@@ -27,9 +29,6 @@ def estimate_total_units(cfg, n_prompts: int) -> int | None:
     if not sys.stderr.isatty():
         return None
     try:
-        from rephraser.sources.count import count_records
-        from rephraser.sources.files import is_wiki, list_files
-
         if not is_wiki(src) and sum(f.path.stat().st_size for f in list_files(src).files) > COUNT_MAX_BYTES:
             return per_shard_cap * n_prompts if per_shard_cap else None
         records = -(-count_records(src) // src.shard_count)  # shards split by id hash: ≈ an equal share

@@ -17,6 +17,7 @@ from typing import Any
 
 from rephraser import __version__, storage
 from rephraser.config import RunConfig
+from rephraser.cost import hours_per_billion
 from rephraser.engines import build_engine
 from rephraser.engines.base import Engine, FatalEngineError
 from rephraser.errors import ConfigError, FailureBudgetExceeded, RephraserError, ResumeError
@@ -26,9 +27,12 @@ from rephraser.generate.checkpoint import INPUT_PROMPT, Checkpoint, shard_tag
 from rephraser.generate.progress import RunProgress, estimate_total_units
 from rephraser.generate.rollouts import Rollout
 from rephraser.generate.stats import aggregate_parts, merge_shard_stats
+from rephraser.postprocess.dedup import dedup_folder
 from rephraser.prompts.registry import resolve_prompt
 from rephraser.records import Document, Rejection, Row, dumps_json
 from rephraser.run_folder import prepare
+from rephraser.sources import iter_source
+from rephraser.sources.sharding import record_plan, run_plan
 
 
 def run_config(cfg: RunConfig, *, force: bool = False, overwrite: bool = False, progress: bool = True,
@@ -60,9 +64,6 @@ class Runner:
     # ---- main loop -------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:
         cfg = self.cfg
-        from rephraser import storage
-        from rephraser.sources import iter_source
-        from rephraser.sources.sharding import record_plan, run_plan
 
         prompts = [resolve_prompt(p) for p in cfg.prompts]
         if cfg.rollout.kind == "custom":  # a bad import path fails before any output or engine start
@@ -159,8 +160,6 @@ class Runner:
         stats = self._stats(out, tag, state, scope_units, scope_docs, scope_input_rejected, caller, caps,
                             time.monotonic() - wall0, resume_s)
         if cfg.postprocess.dedup == "report":
-            from rephraser.postprocess.dedup import dedup_folder
-
             report = dedup_folder(out).to_dict()
             storage.write_json(out / "dedup.json", report)
             stats["dedup"] = {k: report[k] for k in ("items", "exact_dupes", "near_dupes")}
@@ -256,8 +255,6 @@ class Runner:
     # ---- accounting -------------------------------------------------------------------
     def _stats(self, out: storage.Location, tag: str, state, scope_units, scope_docs, scope_input_rejected, caller, caps,
                wall_s: float, resume_s: float) -> dict[str, Any]:
-        from rephraser.cost import hours_per_billion
-
         units = state.units
         counts = {"ok": 0, "rejected": 0, "failed": 0}
         missing = 0

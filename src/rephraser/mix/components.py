@@ -23,9 +23,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rephraser import storage
+from rephraser.config import SourceConfig
 from rephraser.errors import ConfigError, SourceError
 from rephraser.generate.checkpoint import committed_files
 from rephraser.mix.config import MixComponent
+from rephraser.records import Rejection
+from rephraser.sources import iter_source
 from rephraser.storage import Location
 
 BATCH_DOCS = 4096
@@ -127,10 +130,6 @@ class SourceReader(ComponentReader):
     text_column: str = "text"
 
     def batches(self) -> Iterator[DocBatch]:
-        from rephraser.config import SourceConfig
-        from rephraser.records import Rejection
-        from rephraser.sources import iter_source
-
         self.skipped.clear()
         is_wiki = self.path == "wiki"
         cfg = SourceConfig(path=None if is_wiki else self.path, text_column=self.text_column)

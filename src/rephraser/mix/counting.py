@@ -20,6 +20,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rephraser.mix.tokenize import load_tokenizer
+
 
 class TokenCounter(Protocol):
     name: str
@@ -80,6 +82,5 @@ class TokenizerCounter:
 def make_counter(tokenizer_path: str | None) -> TokenCounter:
     if tokenizer_path is None:
         return ByteEstimateCounter()
-    from rephraser.mix.tokenize import load_tokenizer
 
     return TokenizerCounter(load_tokenizer(tokenizer_path), tokenizer_path)

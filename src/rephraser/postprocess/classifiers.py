@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from rephraser.errors import RephraserError
+from rephraser.run_folder import check_output_folder, iter_rows
 
 PERCENTILES = (5, 25, 50, 75, 95)
 
@@ -122,7 +123,6 @@ def summarize(scores: Sequence[float]) -> dict[str, Any]:
 
 def score_folder(out_dir: str | Path, scorers: Sequence[TextScorer], *, batch: int = 256) -> dict[str, Any]:
     """Scores of every ok row's generation, summarised per prompt and per (prompt, model)."""
-    from rephraser.postprocess.folder import check_output_folder, iter_rows
 
     root = check_output_folder(out_dir)
     per_prompt: dict[str, dict[str, list[float]]] = {}

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from rephraser.postprocess import clean
 from rephraser.postprocess.faithfulness import Faithfulness, measure, violation
-from rephraser.postprocess.validate import validate
 from rephraser.prompts.spec import Contract, PromptSpec
+from rephraser.prompts.validators import validate
 
 # Rule names, in the order they are applied ("validator:<name>" for format validators).
 RULES: tuple[str, ...] = ("finish_reason", "tagged_block", "refusal", "empty", "validator", "length_window",

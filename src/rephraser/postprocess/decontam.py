@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from rephraser.errors import SourceError
+from rephraser.evaluate.suite import resolve_tasks
+from rephraser.evaluate.tasks import TaskMissing, load_task
 
 WORD = re.compile(r"\w+")
 MAX_EXAMPLES = 5
@@ -55,8 +57,6 @@ class BenchmarkIndex:
 def build_index(n: int = 12, tasks: Sequence[str] | None = None, max_items: int = 1000, seed: int = 1234,
                 num_fewshot: int = 3) -> BenchmarkIndex:
     """Index the items the suite evaluates (same selection as `rephraser evaluate` with these settings)."""
-    from rephraser.evaluate.suite import resolve_tasks
-    from rephraser.evaluate.tasks import TaskMissing, load_task
 
     index = BenchmarkIndex(n=n)
     for name in resolve_tasks(tasks):

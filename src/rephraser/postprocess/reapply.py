@@ -22,6 +22,7 @@ from rephraser.atomic import atomic_write, atomic_write_bytes, atomic_write_json
 from rephraser.errors import ConfigError, RephraserError
 from rephraser.postprocess.contract import apply_contract
 from rephraser.postprocess.dedup import DedupReport, RowKey, find_duplicates
+from rephraser.prompts.registry import resolve_prompt
 from rephraser.prompts.spec import PromptSpec
 from rephraser.records import FATE_DIRS, ROW_SCHEMA
 from rephraser.run_folder import (
@@ -78,7 +79,6 @@ def _config_allows_length_finish(config: dict[str, Any]) -> bool | None:
 
 def resolve_specs(config: dict[str, Any], prompts: set[str], overrides: dict[str, PromptSpec]) -> dict[str, PromptSpec]:
     """The spec per prompt folder: --prompt-file override, else the run's config.yaml ref, else the library."""
-    from rephraser.prompts.registry import resolve_prompt
 
     unknown = sorted(set(overrides) - prompts)
     if unknown:

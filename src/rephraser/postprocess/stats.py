@@ -26,9 +26,11 @@ from typing import Any
 
 import numpy as np
 
+from rephraser.errors import RephraserError
 from rephraser.postprocess.contract import NOT_ENFORCED
 from rephraser.postprocess.faithfulness import FaithfulnessSummary, measure, rule_of_reason
 from rephraser.postprocess.quality import assess
+from rephraser.prompts.registry import library
 from rephraser.records import FATE_DIRS
 from rephraser.run_folder import check_output_folder, iter_rows
 
@@ -123,8 +125,6 @@ def classify_reason(reason: str | None, validator: str | None = None) -> str:
 
 def _validator_of(prompt: str) -> str | None:
     """The validator of a library prompt (None for unknown prompts, e.g. a user's own YAML file)."""
-    from rephraser.errors import RephraserError
-    from rephraser.prompts.registry import library
 
     try:
         spec = library().get(prompt)

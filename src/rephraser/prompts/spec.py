@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from rephraser.config import load_yaml
 from rephraser.prompts.structure import Structure
+from rephraser.prompts.validators import VALIDATORS
 
 SLOT = "{document}"
 # Optional fields added after prompts were first hashed: left out of the canonical form while unset,
@@ -37,7 +38,7 @@ class Contract(BaseModel):
     strip_prefixes: tuple[str, ...] = Field((), description="announcing lines removed from the start (case-insensitive)")
     think_blocks: Literal["drop", "keep"] = "drop"
     keep_tagged_block: str | None = Field(None, description="keep only the text inside <tag>...</tag> (REWIRE style)")
-    validator: str | None = Field(None, description="format validator name (postprocess/validate.py)")
+    validator: str | None = Field(None, description="format validator name (prompts/validators.py)")
     min_length_ratio: float | None = Field(None, ge=0, description="min output chars / input chars")
     max_length_ratio: float | None = Field(None, ge=0, description="max output chars / input chars")
     allow_length_finish: bool = Field(False, description="accept outputs cut by max_tokens")
@@ -53,9 +54,6 @@ class Contract(BaseModel):
     @field_validator("validator")
     @classmethod
     def _known_validator(cls, v: str | None) -> str | None:
-        # Imported here: postprocess.contract imports this module.
-        from rephraser.postprocess.validate import VALIDATORS
-
         if v is not None and v not in VALIDATORS:
             raise ValueError(f"unknown validator {v!r}; known: {', '.join(sorted(VALIDATORS))}")
         return v

@@ -15,6 +15,7 @@ import yaml
 
 from rephraser.atomic import atomic_write_text
 from rephraser.errors import RephraserError
+from rephraser.prompts.registry import resolve_prompt
 from rephraser.prompts.spec import PromptSpec
 from rephraser.records import ROW_SCHEMA
 from rephraser.report.markdown import fenced, num, pct, table
@@ -53,7 +54,6 @@ def size_category(rows: int) -> str:
 
 def _resolve_specs(run: RunFolder, summary: RunSummary) -> dict[str, tuple[PromptSpec | None, str]]:
     """Prompt name -> (spec or None, note). Specs come from the config's refs (library name or file)."""
-    from rephraser.prompts.registry import resolve_prompt
 
     refs = {Path(str(r)).stem: str(r) for r in run.config.get("prompts") or []}
     out: dict[str, tuple[PromptSpec | None, str]] = {}

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rephraser.atomic import atomic_write_text
+from rephraser.postprocess.stats import compute_stats
 from rephraser.report import plots
 from rephraser.report.experiment import ExperimentData, load_experiment
 from rephraser.report.summary import RunSummary, generation_stats, summarize
@@ -135,11 +136,7 @@ def _generation_section(gen: dict[str, dict[str, Any]]) -> str:
 
 
 def _postprocess_stats_section(run: RunFolder) -> str:
-    """Extra figures from postprocess.stats (diversity, repetition, quality) when that module is installed."""
-    try:
-        from rephraser.postprocess.stats import compute_stats
-    except ImportError:
-        return ""
+    """Extra figures from postprocess.stats (diversity, repetition, quality)."""
     try:
         stats = compute_stats(run.path)
     except Exception as exc:  # noqa: BLE001 - an optional section must not take the whole report down

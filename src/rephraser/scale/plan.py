@@ -17,6 +17,7 @@ from typing import Any
 from rephraser.config import RunConfig, validate
 from rephraser.cost import PilotMeasurement, Projection, project_from_pilot, project_from_reference
 from rephraser.errors import RephraserError
+from rephraser.generate.runner import run_config
 from rephraser.sources.count import count_records  # noqa: F401 - part of the planning API
 
 
@@ -94,7 +95,6 @@ def measure_pilot(first: tuple[dict[str, Any], float], second: tuple[dict[str, A
 
 def run_pilot(cfg: RunConfig, pilot_docs: int, keep_dir: Path | None = None, hardware: str = "this machine") -> PilotResult:
     """Rephrase the first `pilot_docs` records in two stages (about one round, then the rest)."""
-    from rephraser.generate.runner import run_config
 
     window = engine_window(cfg)
     per_doc = units_per_document(cfg)

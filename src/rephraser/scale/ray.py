@@ -17,6 +17,7 @@ from typing import Any
 
 from rephraser.config import RunConfig, validate
 from rephraser.errors import RephraserError
+from rephraser.generate.runner import run_config
 
 INSTALL_HINT = 'Ray is not installed: run `pip install "rephraser[ray]"`'
 TASK_NAME = "rephraser_shard"  # the worker's process title while it runs is "ray::rephraser_shard"
@@ -55,7 +56,6 @@ def cluster_slots(cluster: dict[str, float], per_task: dict[str, float]) -> int:
 
 def rephraser_shard(cfg_data: dict[str, Any]) -> dict[str, Any]:
     # Runs inside a Ray worker process: rebuild the config there (plain data travels well).
-    from rephraser.generate.runner import run_config
 
     cfg = validate(cfg_data, origin="ray task")
     return run_config(cfg, force=False, progress=False)

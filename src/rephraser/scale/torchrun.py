@@ -20,6 +20,7 @@ from typing import Any
 
 from rephraser.atomic import atomic_write_text
 from rephraser.errors import ConfigError
+from rephraser.evaluate.train import accumulation
 from rephraser.scale.slurm import render_script
 
 _TIME_RE = re.compile(r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$")
@@ -128,8 +129,6 @@ def write_train_script(train_config: str | Path, job: TrainJob, script: str | Pa
                        cfg: Any = None) -> Path:
     """Check the config against the job's world size (when given), then write the sbatch script."""
     if cfg is not None:
-        from rephraser.evaluate.train import accumulation
-
         accumulation(cfg, job.world)
     work = Path(workdir or Path.cwd()).resolve()
     (work / job.log_dir).mkdir(parents=True, exist_ok=True)  # Slurm does not create log folders (absolute kept)

@@ -8,21 +8,20 @@ from __future__ import annotations
 
 from rephraser.config import SourceConfig
 from rephraser.errors import SourceError
+from rephraser.sources.files import is_wiki, list_files
+from rephraser.sources.lines import iter_lines
+from rephraser.sources.parquet import opened_parquet
+from rephraser.sources.wiki import wiki_size
 
 
 def count_records(src: SourceConfig) -> int:
     """Records in the whole input (every shard, before `limit`): JSONL lines, Parquet row counts."""
-    from rephraser.sources.files import is_wiki, list_files
 
     if is_wiki(src):
-        from rephraser.sources.wiki import wiki_size
-
         return wiki_size()
     total = 0
     for f in list_files(src).files:
         if f.kind == "parquet":
-            from rephraser.sources.parquet import opened_parquet
-
             try:
                 with opened_parquet(f) as pf:
                     total += pf.metadata.num_rows
@@ -35,7 +34,5 @@ def count_records(src: SourceConfig) -> int:
 
             total += count_arrow_rows(f)
         else:
-            from rephraser.sources.lines import iter_lines
-
             total += sum(1 for _, line in iter_lines(f.path) if line.strip())
     return total

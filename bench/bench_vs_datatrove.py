@@ -72,7 +72,7 @@ def run_rephraser(docs_path: Path, port: int, in_flight: int, max_tokens: int, o
     })
     t0 = time.monotonic()
     stats = run_config(cfg, progress=False)
-    return time.monotonic() - t0, stats["tokens"]["completion"]
+    return time.monotonic() - t0, stats.tokens.completion
 
 
 def main() -> None:

@@ -63,7 +63,8 @@ SAMPLING_PRESETS: dict[str, dict[str, Any]] = {
 
 
 class SamplingConfig(Strict):
-    """Sampling parameters; the defaults are the study's experiment settings (facts §4)."""
+    """Sampling parameters; the defaults are the FinePhrase study's experiment settings (temperature 1.0,
+    top_p 0.95, top_k 64)."""
 
     preset: Literal["study", "small"] | None = Field(
         None, description="fill the fields not given from a named preset (SAMPLING_PRESETS)")

@@ -20,7 +20,8 @@ from typing import Any
 SECONDS_PER_HOUR = 3600.0
 BILLION = 1e9
 
-# Study facts (facts §4): the released dataset and the REWIRE comparison point.
+# From the FinePhrase study ("How Can We Synthesize High-Quality Pretraining Data?", arXiv 2604.13977):
+# the released dataset (486B output tokens in ~14.7k H100-hours) and the REWIRE comparison point.
 FINEPHRASE_OUTPUT_TOKENS = 486e9
 FINEPHRASE_GPU_HOURS = 14.7e3
 FINEPHRASE_TOKENS_PER_GPU_HOUR = FINEPHRASE_OUTPUT_TOKENS / FINEPHRASE_GPU_HOURS  # ~33M
@@ -58,6 +59,15 @@ def reference(model: str) -> ReferenceThroughput:
     return REFERENCE_THROUGHPUTS[key]
 
 
+def study_tok_s(model: str) -> tuple[float, str] | None:
+    """The study's measured throughput for a served model path or name, with its source; None if not in the table."""
+    try:
+        ref = reference(model.rsplit("/", 1)[-1])
+    except KeyError:
+        return None
+    return ref.output_tok_per_s, f"study table: {ref.model} on {ref.hardware}"
+
+
 # ---- unit conversions --------------------------------------------------------------------------
 def hours_per_billion(output_tok_per_s: float) -> float:
     """Device-hours to generate 1B output tokens at this aggregate throughput (per device).
@@ -70,17 +80,8 @@ def hours_per_billion(output_tok_per_s: float) -> float:
     return BILLION / output_tok_per_s / SECONDS_PER_HOUR
 
 
-def tokens_per_device_hour(output_tok_per_s: float) -> float:
-    return max(output_tok_per_s, 0.0) * SECONDS_PER_HOUR
-
-
 def cost_per_billion(output_tok_per_s: float, price_per_hour: float) -> float:
     return hours_per_billion(output_tok_per_s) * price_per_hour
-
-
-def hours_for_tokens(tokens: float, output_tok_per_s: float, devices: int = 1) -> float:
-    """Wall-clock hours for `tokens` output tokens spread over `devices` equal devices."""
-    return tokens / BILLION * hours_per_billion(output_tok_per_s) / max(devices, 1)
 
 
 # ---- projections -------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ import pytest
 import yaml
 from helpers import ECHO_PROMPT, all_rows, cli, fake_run_args, read_rows, write_corpus
 
+from rephraser.generate.stats import RunStats
+
 
 def server_requests(url: str) -> int:
     return httpx.get(f"{url}/stats").json()["requests"]
@@ -30,6 +32,8 @@ def test_run_writes_rows_with_lineage_and_resume_is_free(tmp_path, fake_server):
     assert len(rejected) == 3 and all(x["reason"] for x in rejected)
     stats = json.loads((out / "stats.json").read_text())
     assert stats["conservation_ok"] and stats["rows"] == {"expected": 33, "ok": 30, "rejected": 3, "failed": 0, "missing": 0}
+    typed = RunStats.model_validate(stats)  # one shard's form: the file round-trips through the typed stats
+    assert typed.to_json() == stats and typed.session is not None and typed.per_prompt["echo"].ok == 30
     n_requests = server_requests(url)
     assert n_requests == 30
     # Same command again: nothing is regenerated, nothing duplicated.
@@ -150,6 +154,8 @@ def test_shards_partition_the_input(tmp_path, fake_server, shards):
     assert sorted(ids) == [f"doc-{i:05d}" for i in range(40)]
     stats = json.loads((out / "stats.json").read_text())
     assert stats["shards"] == shards and stats["conservation_ok"] and stats["rows"]["ok"] == 40
+    typed = RunStats.model_validate(stats)  # the merged form round-trips too
+    assert typed.to_json() == stats and typed.session is None and len(typed.per_shard) == shards
 
 
 def test_inline_dedup_report(tmp_path, fake_server):

@@ -53,12 +53,12 @@ def test_long_document_is_generated_in_cached_chunks(tmp_path):
     assert row["prompt_tokens"] > 512  # more input than one context holds went through the model
     with sqlite3.connect(out / "cache" / "s00000-of-00001.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM completions").fetchone()[0] == row["calls"]
-    assert stats["session"]["engine_calls"] == row["calls"]
+    assert stats.session.engine_calls == row["calls"]
     # Crash before the commit: outputs and manifests gone, the cache survives -> every chunk replays.
     for d in ("data", "rejected", "dead_letter", "manifests"):
         shutil.rmtree(out / d, ignore_errors=True)
     stats2 = run_config(cfg, progress=False)
-    assert stats2["session"]["engine_calls"] == 0 and stats2["session"]["cache_hits"] == row["calls"]
+    assert stats2.session.engine_calls == 0 and stats2.session.cache_hits == row["calls"]
     (row2,) = all_rows(out)
     assert row2 == row
 

@@ -13,7 +13,7 @@ from rephraser.prompts.registry import LIBRARY_DIR, library, resolve_prompt
 from rephraser.prompts.spec import PromptSpec, load_prompt_file
 from rephraser.prompts.validators import VALIDATORS
 
-# Every prompt of facts.md §2, by family.
+# Every prompt of the FinePhrase study (its own and the prior-work baselines), by family.
 EXPECTED = {
     "finephrase": {"math", "table", "faq", "tutorial", "article", "commentary", "discussion", "explanation", "narrative"},
     "nemotron-cc": {"wikipedia_style_rephrasing", "diverse_qa_pairs", "distill", "extract_knowledge", "knowledge_list"},

@@ -124,11 +124,11 @@ def test_run_config_writes_every_document_with_vllm(tmp_path):
 
     rows = [r for f in sorted(out.glob("*/faq/*.parquet")) for r in pq.read_table(f).to_pylist()]
     assert sorted(r["id"] for r in rows) == ["d0", "d1", "d2"]  # conservation: each document exactly once
-    assert stats["conservation_ok"] and stats["rows"]["missing"] == 0 and stats["rows"]["failed"] == 0
-    assert stats["engine"] == "vllm" and stats["session"]["engine_calls"] == 3
+    assert stats.conservation_ok and stats.rows.missing == 0 and stats.rows.failed == 0
+    assert stats.engine == "vllm" and stats.session.engine_calls == 3
     for r in rows:
         assert r["engine"] == "vllm" and r["model"] == MODEL
         assert r["status"] in ("ok", "rejected") and (r["status"] == "ok" or r["reason"])
         assert r["raw_generation"].strip() and 1 <= r["completion_tokens"] <= 48
         assert r["prompt_tokens"] > 20  # the faq instruction plus the document went through the template
-    assert sum(r["completion_tokens"] for r in rows) == stats["per_prompt"]["faq"]["completion_tokens"]
+    assert sum(r["completion_tokens"] for r in rows) == stats.per_prompt["faq"].completion_tokens

@@ -6,7 +6,7 @@ Flags are shortcuts that fill the same RunConfig a YAML file describes; a flag o
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -14,7 +14,11 @@ from rich.table import Table
 
 from rephraser import storage
 from rephraser.config import RunConfig, load_yaml, validate
+from rephraser.engines import ENGINE_MODULES
 from rephraser.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rephraser.generate.stats import RunStats
 
 
 def parse_shard(value: str) -> tuple[int, int]:
@@ -49,7 +53,7 @@ def register(app: typer.Typer) -> None:
         limit: int | None = typer.Option(None, "--limit", "-n", help="at most this many input records (per shard)"),
         shard: str | None = typer.Option(None, help="process shard i of N, e.g. 0/8"),
         prompts: str | None = typer.Option(None, "--prompts", "-p", help="comma-separated prompt names or YAML paths"),
-        engine: str | None = typer.Option(None, help="llamacpp | openai | vllm"),
+        engine: str | None = typer.Option(None, help=" | ".join(ENGINE_MODULES)),
         model: str | None = typer.Option(None, "--model", "-m", help="model alias, GGUF path or served model name"),
         base_url: str | None = typer.Option(None, help="OpenAI-compatible endpoint (engine openai)"),
         api_key_env: str | None = typer.Option(None, help="environment variable holding the API key"),
@@ -99,12 +103,12 @@ def register(app: typer.Typer) -> None:
         if resume and not storage.exists(out / "run.json"):
             raise ConfigError(f"--resume: {cfg.output.dir} holds no run to resume (no run.json)")
         if ray:
-            from rephraser.run_folder import read_stats
+            from rephraser.generate.stats import RunStats, load_run_stats
             from rephraser.scale.ray import run_on_ray
 
             run_on_ray(cfg, ray, ray_shards or None)
             # every shard merged its stats into OUT/stats.json as it finished
-            stats = read_stats(out)
+            stats = load_run_stats(out) or RunStats()
         else:
             from rephraser.generate.runner import run_config
 
@@ -112,28 +116,27 @@ def register(app: typer.Typer) -> None:
         print_summary(stats, out)
 
 
-def print_summary(stats: dict[str, Any], out: storage.Location) -> None:
+def print_summary(stats: RunStats, out: storage.Location) -> None:
     con = Console()
-    s = stats.get("session", {})
     t = Table(title=f"rephraser run — {out}", show_header=True)
     for col in ("prompt", "ok", "rejected", "failed", "completion tokens", "top reasons"):
         t.add_column(col)
-    for prompt, v in sorted(stats.get("per_prompt", {}).items()):
-        top = sorted(v.get("reasons", {}).items(), key=lambda kv: -kv[1])[:2]
-        t.add_row(prompt, str(v.get("ok", 0)), str(v.get("rejected", 0)), str(v.get("failed", 0)),
-                  f"{v.get('completion_tokens', 0):,}", "; ".join(f"{k} ×{n}" for k, n in top))
+    for prompt, v in sorted(stats.per_prompt.items()):
+        top = sorted(v.reasons.items(), key=lambda kv: -kv[1])[:2]
+        t.add_row(prompt, str(v.ok), str(v.rejected), str(v.failed), f"{v.completion_tokens:,}",
+                  "; ".join(f"{k} ×{n}" for k, n in top))
     con.print(t)
-    rows, inputs = stats.get("rows", {}), stats.get("inputs", {})
+    rows, inputs = stats.rows, stats.inputs
     con.print(
-        f"inputs {inputs.get('records', 0)} records ({inputs.get('rejected_input', 0)} rejected at input) · rows "
-        f"ok {rows.get('ok', 0)} / rejected {rows.get('rejected', 0)} / failed {rows.get('failed', 0)} · "
-        f"accounting {'OK' if stats.get('conservation_ok') else 'MISMATCH'}"
+        f"inputs {inputs.records} records ({inputs.rejected_input} rejected at input) · rows "
+        f"ok {rows.ok} / rejected {rows.rejected} / failed {rows.failed} · "
+        f"accounting {'OK' if stats.conservation_ok else 'MISMATCH'}"
     )
-    if s:
+    s = stats.session
+    if s is not None:
         con.print(
-            f"this session: {s.get('units_run', 0)} units in {s.get('wall_s', 0):.1f}s, {s.get('engine_calls', 0)} "
-            f"calls, {s.get('cache_hits', 0)} cache hits, {s.get('output_tok_per_s', 0):,.1f} output tok/s; "
-            f"resumed past {s.get('units_done_before', 0)} finished units"
+            f"this session: {s.units_run} units in {s.wall_s:.1f}s, {s.engine_calls} calls, {s.cache_hits} cache "
+            f"hits, {s.output_tok_per_s:,.1f} output tok/s; resumed past {s.units_done_before} finished units"
         )
     con.print(f"outputs: {out}/data/<prompt>/*.parquet · stats: {out}/stats.json · config: {out}/config.yaml")
 

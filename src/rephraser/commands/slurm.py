@@ -117,10 +117,13 @@ def _notes(cfg, gpus: int, derived: bool) -> list[str]:  # noqa: ANN001 - RunCon
 
     if not is_remote(cfg.output.dir) and not Path(cfg.output.dir).is_absolute():
         notes.append(f"output.dir {cfg.output.dir!r} is relative: tasks resolve it from this folder")
+    from rephraser.engines import engine_spec
+
     e = cfg.engine
-    if e.kind == "openai" and e.server is None and e.base_url and ("127.0.0.1" in e.base_url or "localhost" in e.base_url):
+    spec = engine_spec(e.kind)
+    if spec.device == "server" and e.server is None and e.base_url and ("127.0.0.1" in e.base_url or "localhost" in e.base_url):
         notes.append("engine.base_url points at localhost: every node needs its own server (or use engine.server)")
-    if e.kind == "openai" and e.server is not None and derived:
+    if spec.device == "server" and e.server is not None and derived:
         notes.append("engine.server starts a server on each node: pass --gpus-per-task if it needs GPUs")
     need = engine_gpus(cfg)
     if gpus < need:

@@ -2,7 +2,10 @@
 
 An engine turns one `GenerationRequest` (chat messages + sampling) into one `Completion`. It is
 started once, may serve many concurrent `generate` calls (the runner keeps up to N in flight so the
-engine's batching stays full) and is stopped once. Adding an engine = one file implementing this.
+engine's batching stays full) and is stopped once. Adding an engine = one file implementing this and
+exporting `SPEC`, an `EngineSpec` (what planning, Ray, Slurm and estimates need to know about the engine
+without starting it), plus its registration: a line in `engines/__init__.py` and its kind in
+`config.EngineConfig.kind`.
 
 Errors are classified so the runner can decide without knowing the transport:
 - `TransientEngineError`: try again later (timeouts, resets, 429/5xx, malformed responses);
@@ -14,7 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from rephraser.config import EngineConfig
 
 
 @dataclass(frozen=True)
@@ -108,3 +114,38 @@ class Engine(Protocol):
     def capabilities(self) -> Capabilities: ...
 
     async def generate(self, request: GenerationRequest) -> Completion: ...
+
+
+# Optional request features (beyond chat messages, temperature, top_p and max_tokens) an engine honours.
+REQUEST_FIELDS = frozenset({"top_k", "seed", "continuation"})
+
+
+def _one_cpu(cfg: EngineConfig) -> dict[str, float]:
+    return {"num_gpus": 0.0, "num_cpus": 1.0}
+
+
+def _runner_window(cfg: EngineConfig, max_in_flight: int) -> int:
+    return max_in_flight
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineSpec:
+    """The static facts of one engine kind, known before it starts (its `Capabilities` come after).
+
+    A plain frozen dataclass so new facts are one field with a default: every engine keeps working.
+    """
+
+    kind: str  # the `engine.kind` value
+    summary: str  # one line for help texts
+    device: Literal["cpu", "gpu", "server"]  # what its throughput is measured on ("server": behind an endpoint)
+    # Construct (not start) the engine: (config, the runner's max_in_flight) -> Engine.
+    build: Callable[[EngineConfig, int | None], Engine]
+    needs_gpu: bool = False  # the replica itself needs a GPU (Slurm --gres, Ray num_gpus)
+    startup_s: float = 0.0  # typical seconds from start() to the first request (grid --dry-run)
+    # Ray resources one replica claims, from the engine config.
+    resources: Callable[[EngineConfig], dict[str, float]] = _one_cpu
+    # Requests it really decodes together, given the runner's in-flight limit.
+    batch_window: Callable[[EngineConfig, int], int] = _runner_window
+    # Output tok/s to assume for a model when nothing was measured: (tok/s, where the figure comes from) or None.
+    assumed_tok_s: Callable[[str], tuple[float, str] | None] = lambda model: None
+    request_fields: frozenset[str] = REQUEST_FIELDS

@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from rephraser.cost import study_tok_s
 from rephraser.engines.base import (
     Capabilities,
     Completion,
     ContextOverflowError,
     EngineError,
+    EngineSpec,
     FatalEngineError,
     GenerationRequest,
     TransientEngineError,
@@ -33,7 +35,6 @@ from rephraser.errors import ConfigError
 
 if TYPE_CHECKING:
     from rephraser.config import EngineConfig
-    from rephraser.engines.server import ManagedServer
 
 # Phrases servers use for "prompt does not fit" (OpenAI/vLLM, llama-server, SGLang, TGI).
 _OVERFLOW = re.compile(r"context length|context window|context size|context_length|too many tokens|"
@@ -236,3 +237,13 @@ class OpenAIEngine:
             prompt_tokens=int(prompt_tokens) if isinstance(prompt_tokens, int) else 0,
             completion_tokens=int(completion_tokens) if isinstance(completion_tokens, int) else count(text),
         )
+
+
+SPEC = EngineSpec(
+    kind="openai",
+    summary="any OpenAI-compatible server (vLLM, SGLang, llama-server, TGI) at engine.base_url or engine.server",
+    device="server",
+    # The server's own batch is unknown from here: assume it keeps up with every request in flight.
+    assumed_tok_s=study_tok_s,
+    build=lambda cfg, max_in_flight: OpenAIEngine(cfg, max_connections=max_in_flight),
+)

@@ -4,7 +4,7 @@ vLLM's continuous batching does the batching; this file only maps our config to 
 arguments, applies the chat template with the model's own tokenizer, and converts outputs and errors.
 vLLM is imported inside `start()` so `rephraser` imports (and all CPU paths work) without it.
 
-The settings the study used for throughput (facts §4) are the defaults here: prefix caching (our
+The settings the FinePhrase study used for throughput are the defaults here: prefix caching (our
 prompts put the instruction first and the document last, so every request of a prompt shares its
 prefix), chunked prefill, and, when asked for, n-gram speculative decoding (helps models < 4B).
 
@@ -20,10 +20,12 @@ import itertools
 from typing import Any
 
 from rephraser.config import EngineConfig
+from rephraser.cost import study_tok_s
 from rephraser.engines.base import (
     Capabilities,
     Completion,
     ContextOverflowError,
+    EngineSpec,
     FatalEngineError,
     GenerationRequest,
     OutputStructure,
@@ -278,3 +280,20 @@ def _one_line(e: BaseException) -> str:
         # vLLM wraps request failures in an empty EngineGenerateError `from` the real cause
         return f"{type(e).__name__} <- {_one_line(e.__cause__)}"
     return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+
+
+def _gpus(cfg: EngineConfig) -> float:
+    return float(int(cfg.engine_args.get("tensor_parallel_size", 1)) * int(cfg.engine_args.get("pipeline_parallel_size", 1)))
+
+
+SPEC = EngineSpec(
+    kind="vllm",
+    summary="vLLM in-process on GPU(s); engine.engine_args go to vllm.LLM",
+    device="gpu",
+    needs_gpu=True,
+    startup_s=180.0,  # weights load, CUDA graph capture, KV cache profiling
+    resources=lambda e: {"num_gpus": _gpus(e), "num_cpus": 1.0},  # one replica per TP x PP group
+    batch_window=lambda e, max_in_flight: min(max_in_flight, int(e.engine_args.get("max_num_seqs", 256))),
+    assumed_tok_s=study_tok_s,
+    build=lambda cfg, max_in_flight: VLLMEngine(cfg),
+)

@@ -7,7 +7,7 @@ document (after the model's BOS/EOS prefix), so the value is comparable across t
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from rephraser.evaluate.score import ScoringModel
 
@@ -26,7 +26,3 @@ def bits_per_byte(model: ScoringModel, texts: Sequence[str]) -> dict[str, float]
         "n_texts": len(texts), "n_tokens": n_tokens, "n_bytes": n_bytes,
     }
 
-
-def bits_per_byte_sets(model: ScoringModel, sets: dict[str, Iterable[str]]) -> dict[str, dict[str, float]]:
-    """bpb per named text set, e.g. {"wiki_heldout": [...], "synthetic_faq": [...]}."""
-    return {name: bits_per_byte(model, list(texts)) for name, texts in sets.items()}

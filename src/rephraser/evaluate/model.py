@@ -1,4 +1,4 @@
-"""The proxy model: a small Llama/Qwen2-style decoder trained to measure a data mixture (facts §6).
+"""The proxy model: a small Llama/Qwen2-style decoder trained to measure a data mixture, as in the study.
 
 RMSNorm, rotary position embeddings, grouped-query attention, SwiGLU MLP, tied input/output
 embeddings, causal attention through `F.scaled_dot_product_attention` (flash/efficient kernels on

@@ -1,4 +1,4 @@
-"""Warmup-stable-decay learning rate (facts §6: 1% warmup, last 10% linear decay)."""
+"""Warmup-stable-decay learning rate (the FinePhrase study's proxy runs: 1% warmup, last 10% linear decay)."""
 
 from __future__ import annotations
 

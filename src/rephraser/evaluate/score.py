@@ -1,6 +1,6 @@
 """Scoring: the ScoringModel protocol, per-item metrics, and task/category aggregation.
 
-Metrics (facts §6; names follow lighteval):
+Metrics (the FinePhrase study's protocol; names follow lighteval):
   prob_norm_token      exp(mean token log-prob of a gold continuation): the geometric mean of its token
                        probabilities, the highest over the item's golds. The study's headline metric
                        (lighteval <= 0.10 requested only the golds for it); it still moves for tiny

@@ -111,9 +111,10 @@ def _chain(cfg: ExperimentConfig, cell: Cell, mix: Stage, tokenizer: Stage, sour
     evals = {"eval": cfg.eval.model_dump(mode="json", exclude={"device"})}
     heldout = tuple(sources[n] for n in sorted(sources))
     for seed in cfg.seeds:
-        train = Stage("train", {"train": cfg.train, "seed": seed}, (tok,))
+        # The spec (what the key hashes) stays the user's fields; meta carries them validated, once.
+        train = Stage("train", {"train": cfg.train, "seed": seed}, (tok,), meta={"train": cfg.train_config(seed)})
         cell.train[seed] = train
-        cell.evaluate[seed] = Stage("evaluate", evals, (train, *heldout))
+        cell.evaluate[seed] = Stage("evaluate", evals, (train, *heldout), meta={"eval": cfg.eval})
 
 
 def expand(cfg: ExperimentConfig) -> list[Cell]:

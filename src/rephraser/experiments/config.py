@@ -185,6 +185,11 @@ class ExperimentConfig(Strict):
         return self
 
     # ---- derived ---------------------------------------------------------------------------
+    def train_config(self, seed: int) -> TrainConfig:
+        """One cell seed's TrainConfig: the grid's `train:` fields (validated when the grid loads) plus the
+        seed; data and output are the stage's folders, filled in when the stage runs."""
+        return TrainConfig(data="-", **self.train, seed=seed, data_seed=seed)
+
     @property
     def baseline_name(self) -> str | None:
         return self.compare_to or next(iter(self.baselines), None)

@@ -2,8 +2,9 @@
 
 Throughputs are taken, in order of preference, from (1) finished stages of this grid (generation
 stats.json tok/s, training tok/s, evaluation seconds per item), (2) a generator's `tok_s` in the
-YAML, (3) the study's H100 table for vLLM/OpenAI engines (rephraser.cost), (4) the CPU defaults
-below, measured on a 2-core machine with nothing else running. Every estimate says which it used.
+YAML, (3) what the engine's spec assumes (the study's H100 table for vLLM/OpenAI engines, CPU defaults
+for llama.cpp), (4) the CPU defaults below for training and evaluation, measured on a 2-core machine
+with nothing else running. Every estimate says which it used.
 """
 
 from __future__ import annotations
@@ -14,25 +15,23 @@ from pathlib import Path
 from typing import Any
 
 from rephraser.config import SourceConfig
-from rephraser.cost import MEAN_OUTPUT_TOKENS_PER_SAMPLE, SECONDS_PER_HOUR, reference
+from rephraser.cost import MEAN_OUTPUT_TOKENS_PER_SAMPLE, SECONDS_PER_HOUR
+from rephraser.engines import engine_spec
 from rephraser.evaluate.suite import PROFILES, resolve_tasks
+from rephraser.evaluate.train import TrainConfig
 from rephraser.experiments.cells import Cell, Stage, unique_stages
-from rephraser.experiments.config import ExperimentConfig
+from rephraser.experiments.config import EvalSpec, ExperimentConfig
 from rephraser.experiments.stages import is_done, read_marker
 from rephraser.prompts.registry import resolve_prompt
 from rephraser.sources.count import count_records
 
-# llama.cpp on 2 CPU cores, aggregate output tok/s with parallel sequences (SmolLM2 measured ~60-74;
-# Gemma-3-270M has twice the parameters, so about half of that is assumed).
-CPU_GEN_TOK_S = {"smollm2-135m": 65.0, "gemma3-270m": 32.0}
-CPU_GEN_FALLBACK_TOK_S = 30.0
-ENGINE_STARTUP_S = {"llamacpp": 5.0, "vllm": 180.0, "openai": 0.0}
 # Proxy training tok/s on 2 CPU cores (fp32), and evaluation seconds per scored item.
 CPU_TRAIN_TOK_S = {"tiny-1m": 15000.0, "mini-8m": 2500.0, "small-30m": 500.0}  # tiny-1m measured ~23k under load
 CPU_EVAL_S_PER_ITEM = {"tiny-1m": 0.02, "mini-8m": 0.08, "small-30m": 0.3}
 # GPU training: 6 * parameters * tokens FLOPs at 40% of an H100's dense bf16 peak (989 TFLOP/s).
 GPU_PEAK_FLOPS, GPU_MFU = 989e12, 0.4
 GPU_EVAL_S_PER_ITEM = 0.05
+_DEFAULT_PRESET = TrainConfig.model_fields["preset"].default  # what older stage markers left unset
 SMALL_STAGE_S = 2.0  # source split / tokenizer on an ablation-sized corpus
 MIX_TOKENS_PER_S = 1e6  # mixing + tokenizing (Rust BPE over 2 cores), per stage
 
@@ -87,7 +86,7 @@ def _train_docs(cfg: ExperimentConfig, stage: Stage, out: Path) -> int | None:
 def _generate(cfg: ExperimentConfig, stage: Stage, out: Path, est: Estimate) -> StageEstimate:
     gen = cfg.generators[stage.meta["generator"]]
     engine = gen.engine
-
+    spec = engine_spec(engine.kind)
     label = f"{resolve_prompt(stage.meta['prompt_ref']).name} x {stage.meta['generator']}"
     docs = _train_docs(cfg, stage.dep("source"), out)
     if stage.spec["rephrase_docs"] is not None:
@@ -107,15 +106,8 @@ def _generate(cfg: ExperimentConfig, stage: Stage, out: Path, est: Estimate) -> 
         tok_s, basis = m.get("output_tok_per_s"), "measured in this grid"
     if not tok_s and gen.tok_s:
         tok_s, basis = gen.tok_s, "tok_s from the YAML"
-    if not tok_s and engine.kind in ("vllm", "openai"):
-        try:
-            ref = reference(engine.model.rsplit("/", 1)[-1])
-            tok_s, basis = ref.output_tok_per_s, f"study table: {ref.model} on {ref.hardware}"
-        except KeyError:
-            pass
-    if not tok_s and engine.kind == "llamacpp":
-        tok_s = CPU_GEN_TOK_S.get(engine.model, CPU_GEN_FALLBACK_TOK_S)
-        basis = "CPU default (2 cores)"
+    if not tok_s and (assumed := spec.assumed_tok_s(engine.model)):
+        tok_s, basis = assumed
     if not tok_s:
         basis = f"no throughput known: set generators.{stage.meta['generator']}.tok_s"
     s = StageEstimate("generate", stage.key, label, basis=f"{basis}; {basis_tokens}")
@@ -124,8 +116,8 @@ def _generate(cfg: ExperimentConfig, stage: Stage, out: Path, est: Estimate) -> 
         return s
     s.tokens = units * per_unit
     if tok_s:
-        s.seconds = s.tokens / tok_s + ENGINE_STARTUP_S.get(engine.kind, 0.0)
-        if engine.kind in ("vllm", "openai"):
+        s.seconds = s.tokens / tok_s + spec.startup_s
+        if spec.device != "cpu":  # a GPU's hours, in process or behind a server: priced
             s.device_hours = s.seconds / SECONDS_PER_HOUR
             s.cost = s.device_hours * cfg.estimate.price_per_hour
     return s
@@ -134,28 +126,28 @@ def _generate(cfg: ExperimentConfig, stage: Stage, out: Path, est: Estimate) -> 
 def _train(cfg: ExperimentConfig, stage: Stage, out: Path) -> StageEstimate:
     from rephraser.evaluate.model import preset_config
 
-    t = {"batch_size": 16, "preset": "tiny-1m", **stage.spec["train"]}
-    seq = t.get("seq_len") or preset_config(t["preset"]).max_seq_len
-    tokens = t.get("tokens") or (t["steps"] * t["batch_size"] * seq if t.get("steps") else cfg.mix_tokens)
+    t: TrainConfig = stage.meta["train"]
+    seq = t.seq_len or preset_config(t.preset).max_seq_len
+    tokens = t.tokens or (t.steps * t.batch_size * seq if t.steps else cfg.mix_tokens)
     measured = [m["outputs"].get("tok_s_this_session") for m in _markers(out, "train")
-                if m["spec"]["train"].get("preset", "tiny-1m") == t["preset"]]
+                if m["spec"]["train"].get("preset", _DEFAULT_PRESET) == t.preset]
     measured = [v for v in measured if v]
     if measured:
         tok_s, basis = measured[-1], "measured in this grid"
-    elif t.get("device") == "cuda":
-        n = _parameters(t["preset"], cfg.tokenizer.vocab_size)
+    elif t.device == "cuda":
+        n = _parameters(t.preset, cfg.tokenizer.vocab_size)
         tok_s = GPU_PEAK_FLOPS * GPU_MFU / (6 * n)
         basis = f"6*N*D with N={n / 1e9:.2f}B at {GPU_MFU:.0%} MFU of one H100"
     else:
-        tok_s, basis = CPU_TRAIN_TOK_S.get(t["preset"]), "CPU default (2 cores)"
-    s = StageEstimate("train", stage.key, f"{t['preset']} seed {stage.spec['seed']}", tokens=float(tokens), basis=basis)
+        tok_s, basis = CPU_TRAIN_TOK_S.get(t.preset), "CPU default (2 cores)"
+    s = StageEstimate("train", stage.key, f"{t.preset} seed {t.seed}", tokens=float(tokens), basis=basis)
     if tok_s:
         s.seconds = tokens / tok_s
-        if t.get("device") == "cuda":
+        if t.device == "cuda":
             s.device_hours = s.seconds / SECONDS_PER_HOUR
             s.cost = s.device_hours * cfg.estimate.price_per_hour
     else:
-        s.basis = f"no CPU measurement for preset {t['preset']}: run one cell on the target hardware"
+        s.basis = f"no CPU measurement for preset {t.preset}: run one cell on the target hardware"
     return s
 
 
@@ -170,13 +162,14 @@ def _parameters(preset: str, vocab: int) -> int:
 
 
 def _evaluate(cfg: ExperimentConfig, stage: Stage, out: Path) -> StageEstimate:
-    ev = stage.spec["eval"]
-    items = len(resolve_tasks(ev["tasks"])) * (ev["max_items"] or PROFILES[ev["profile"]])
-    preset = stage.dep("train").spec["train"].get("preset", "tiny-1m")
+    ev: EvalSpec = stage.meta["eval"]
+    items = len(resolve_tasks(ev.tasks)) * (ev.max_items or PROFILES[ev.profile])
+    trained: TrainConfig = stage.dep("train").meta["train"]
+    preset = trained.preset
     measured = [m["seconds"] / max(1, m["outputs"].get("items", 0) or items) for m in _markers(out, "evaluate")]
     if measured:
         per_item, basis = measured[-1], "measured in this grid"
-    elif stage.dep("train").spec["train"].get("device") == "cuda":
+    elif trained.device == "cuda":
         per_item, basis = GPU_EVAL_S_PER_ITEM, "GPU assumption (3-shot cloze, batched)"
     else:
         per_item, basis = CPU_EVAL_S_PER_ITEM.get(preset), "CPU default (2 cores)"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rephraser.atomic import atomic_open, atomic_write_json
+from rephraser.evaluate.score import PRIMARY_METRIC
 from rephraser.experiments.cells import Cell
 from rephraser.experiments.classifier_correlation import classifier_correlation, print_correlation
 from rephraser.experiments.config import ExperimentConfig
@@ -43,7 +44,7 @@ def seed_row(cell: Cell, seed: int, out: Path) -> dict[str, Any] | None:
     for cat, v in (suite.get("categories") or {}).items():
         row[f"cat_{cat}"] = v
     for task, res in (suite.get("results") or {}).items():
-        row[f"task_{task}"] = res.get(suite.get("metric", "prob_norm_token"))
+        row[f"task_{task}"] = res.get(suite.get("metric", PRIMARY_METRIC))
     gen = read_marker(cell.generate, out) if cell.generate else None
     g = (gen or {}).get("outputs", {})
     row.update(gen_tokens=g.get("ok_completion_tokens"), compliance=g.get("format_compliance"),
@@ -98,7 +99,7 @@ def write_results(cfg: ExperimentConfig, cells: list[Cell], out: Path) -> dict[s
     rows = collect(cells, out)
     baseline_cell = f"baseline-{cfg.baseline_name}" if cfg.baseline_name else None
     summary = summarize(cells, rows, baseline_cell)
-    doc = {"experiment": cfg.name, "baseline": baseline_cell, "metric": "prob_norm_token",
+    doc = {"experiment": cfg.name, "baseline": baseline_cell, "metric": PRIMARY_METRIC,
            "significance": "gap = cell mean - baseline mean over seeds; SE from the pooled seed std; "
                            "cohens_d = gap / pooled std",
            "rows": [{k: _clean(v) for k, v in r.items()} for r in rows],

@@ -20,10 +20,11 @@ from rephraser.errors import RephraserError
 from rephraser.evaluate.bpb import bits_per_byte
 from rephraser.evaluate.scoring_models import load_scoring_model
 from rephraser.evaluate.suite import run_suite, write_results
-from rephraser.evaluate.train import TrainConfig, train
+from rephraser.evaluate.train import train
 from rephraser.experiments.cells import Stage
-from rephraser.experiments.config import ExperimentConfig
+from rephraser.experiments.config import EvalSpec, ExperimentConfig
 from rephraser.generate.runner import run_config
+from rephraser.generate.stats import Session
 from rephraser.mix.config import MixComponent, MixConfig
 from rephraser.mix.mixer import run_mix
 from rephraser.mix.text_files import iter_texts
@@ -109,7 +110,6 @@ def _tokenizer(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any
 # ---- generate: rephrase the source's training split with one prompt and one generator -----------
 def generation_config(stage: Stage, cfg: ExperimentConfig, out: Path) -> Any:
     """The RunConfig of a generate stage: the grid's generation settings on the source's training split."""
-
     g = cfg.generation
     return RunConfig(
         source=SourceConfig(path=str(stage.dep("source").dir(out) / "train.jsonl"), format="jsonl", id_column="id",
@@ -127,11 +127,11 @@ def _generate(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any)
     stats = run_config(run, progress=sys.stderr.isatty())  # a live bar only on a terminal
     per_prompt = compute_stats(d, quality=False)["prompts"]
     prompt_stats = next(iter(v for k, v in per_prompt.items() if k != "_input"), {}) if per_prompt else {}
-    session = stats.get("session", {})
+    session = stats.session or Session()
     return {
-        "rows": stats.get("rows"), "tokens": stats.get("tokens"), "model": stats.get("model"),
-        "engine": stats.get("engine"), "output_tok_per_s": session.get("output_tok_per_s"),
-        "engine_calls": session.get("engine_calls"), "wall_s": session.get("wall_s"),
+        "rows": stats.rows.model_dump(), "tokens": stats.tokens.model_dump(), "model": stats.model,
+        "engine": stats.engine, "output_tok_per_s": session.output_tok_per_s,
+        "engine_calls": session.engine_calls, "wall_s": session.wall_s,
         "format_compliance": prompt_stats.get("format_compliance"),
         "opening_collapse": prompt_stats.get("opening_collapse"),
         "length_ratio_p50": (prompt_stats.get("length_ratio") or {}).get("p50"),
@@ -186,22 +186,20 @@ def _train(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any) ->
     summary_file = d / "summary.json"
     if summary_file.is_file():  # finished before the marker was written: keep it
         return json.loads(summary_file.read_text(encoding="utf-8"))
-    seed = stage.spec["seed"]
-    tcfg = TrainConfig(**stage.spec["train"], data=str(stage.dep("tokenize").dir(out)), output=str(d),
-                       seed=seed, data_seed=seed)
-    log(f"train: {tcfg.preset}, seed {seed} -> {d}")
+    tcfg = stage.meta["train"].model_copy(update={"data": str(stage.dep("tokenize").dir(out)), "output": str(d)})
+    log(f"train: {tcfg.preset}, seed {tcfg.seed} -> {d}")
     return train(tcfg)
 
 
 # ---- evaluate: benchmark suite + bits-per-byte on every source's held-out documents --------------
 def _evaluate(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any) -> dict[str, Any]:
-    ev = stage.spec["eval"]
-    model = load_scoring_model(stage.dep("train").dir(out) / "final", kind="auto", device=cfg.eval.device)
-    results, details = run_suite(model, profile=ev["profile"], tasks=ev["tasks"], seed=ev["seed"],
-                                 num_fewshot=ev["num_fewshot"], max_items=ev["max_items"])
+    ev: EvalSpec = stage.meta["eval"]
+    model = load_scoring_model(stage.dep("train").dir(out) / "final", kind="auto", device=ev.device)
+    results, details = run_suite(model, profile=ev.profile, tasks=ev.tasks, seed=ev.seed,
+                                 num_fewshot=ev.num_fewshot, max_items=ev.max_items)
     heldout = {}
     for src in (s for s in stage.deps if s.kind == "source"):
-        texts = _source_texts(src, out, "heldout", ev["heldout_docs"])
+        texts = _source_texts(src, out, "heldout", ev.heldout_docs)
         heldout[src.key] = bits_per_byte(model, texts) if texts else None
     # Wrapped (no top-level "macro"), so `rephraser report` counts only the per-cell copies in cells/.
     evaluation = {"suite": results, "heldout_bpb": heldout}

@@ -13,12 +13,11 @@ import asyncio
 import contextlib
 import signal
 import time
-from typing import Any
 
 from rephraser import __version__, storage
 from rephraser.config import RunConfig
 from rephraser.cost import hours_per_billion
-from rephraser.engines import build_engine
+from rephraser.engines import build_engine, engine_spec
 from rephraser.engines.base import Engine, FatalEngineError
 from rephraser.errors import ConfigError, FailureBudgetExceeded, RephraserError, ResumeError
 from rephraser.generate.cache import RequestCache
@@ -26,9 +25,10 @@ from rephraser.generate.calls import Caller, DeadLetter
 from rephraser.generate.checkpoint import INPUT_PROMPT, Checkpoint, shard_tag
 from rephraser.generate.progress import RunProgress, estimate_total_units
 from rephraser.generate.rollouts import Rollout
-from rephraser.generate.stats import aggregate_parts, merge_shard_stats
+from rephraser.generate.stats import RunStats, aggregate_parts, merge_shard_stats
 from rephraser.postprocess.dedup import dedup_folder
 from rephraser.prompts.registry import resolve_prompt
+from rephraser.prompts.spec import PromptSpec
 from rephraser.records import Document, Rejection, Row, dumps_json
 from rephraser.run_folder import prepare
 from rephraser.sources import iter_source
@@ -36,7 +36,7 @@ from rephraser.sources.sharding import record_plan, run_plan
 
 
 def run_config(cfg: RunConfig, *, force: bool = False, overwrite: bool = False, progress: bool = True,
-               engine: Engine | None = None) -> dict[str, Any]:
+               engine: Engine | None = None) -> RunStats:
     """Run (or resume) one shard of `cfg`; return its statistics (also written to OUT/stats/<tag>.json)."""
     return asyncio.run(Runner(cfg, force=force, overwrite=overwrite, progress=progress, engine=engine).run())
 
@@ -62,10 +62,11 @@ class Runner:
         self.hub = None  # LiveUploads when output.hub_repo is set
 
     # ---- main loop -------------------------------------------------------------------
-    async def run(self) -> dict[str, Any]:
+    async def run(self) -> RunStats:
         cfg = self.cfg
 
         prompts = [resolve_prompt(p) for p in cfg.prompts]
+        check_request_fields(cfg.engine.kind, prompts)
         if cfg.rollout.kind == "custom":  # a bad import path fails before any output or engine start
             from rephraser.generate.custom_rollout import load_function
 
@@ -162,7 +163,7 @@ class Runner:
         if cfg.postprocess.dedup == "report":
             report = dedup_folder(out).to_dict()
             storage.write_json(out / "dedup.json", report)
-            stats["dedup"] = {k: report[k] for k in ("items", "exact_dupes", "near_dupes")}
+            stats.dedup = {k: report[k] for k in ("items", "exact_dupes", "near_dupes")}
         return stats
 
     async def _unit(self, doc: Document, prompt: str, sem: asyncio.Semaphore) -> None:
@@ -254,7 +255,7 @@ class Runner:
 
     # ---- accounting -------------------------------------------------------------------
     def _stats(self, out: storage.Location, tag: str, state, scope_units, scope_docs, scope_input_rejected, caller, caps,
-               wall_s: float, resume_s: float) -> dict[str, Any]:
+               wall_s: float, resume_s: float) -> RunStats:
         units = state.units
         counts = {"ok": 0, "rejected": 0, "failed": 0}
         missing = 0
@@ -275,7 +276,7 @@ class Runner:
         c = caller.counters
         per_prompt = aggregate_parts(state.parts)
         fresh_tok_s = c.completion_tokens_generated / wall_s if wall_s > 0 else 0.0
-        stats = {
+        stats = RunStats.model_validate({
             "rephraser_version": __version__,
             "shard": tag,
             "complete": missing == 0,
@@ -302,13 +303,22 @@ class Runner:
                 "output_tok_per_s": round(fresh_tok_s, 2),
                 "gpu_hours_per_billion_tokens": round(hours_per_billion(fresh_tok_s), 2) if fresh_tok_s else None,
             },
-        }
-        storage.write_json(out / "stats" / f"{tag}.json", stats)
+        })
+        storage.write_json(out / "stats" / f"{tag}.json", stats.to_json())
         merge_shard_stats(out)
         if not conservation_ok:
             raise RephraserError(f"accounting check failed for {tag}: {missing} units missing, {bad_arity} with wrong "
                                  f"row counts, rows {sum(counts.values())} != expected {expected_rows} (see {out / 'stats'})")
         return stats
+
+
+def check_request_fields(kind: str, prompts: list[PromptSpec]) -> None:
+    """Refuse, before any output, a prompt whose requests the engine cannot send (its spec's request_fields)."""
+    supported = engine_spec(kind).request_fields
+    for p in prompts:
+        if p.mode == "continuation" and "continuation" not in supported:
+            raise ConfigError(f"prompt {p.name} is a raw-text continuation, which engine {kind} cannot send; "
+                              "use a chat prompt or another engine")
 
 
 def input_rejection_row(rej: Rejection) -> Row:

@@ -1,5 +1,12 @@
-"""A run's statistics: per-prompt sums of the manifests' part summaries, and the merge of every shard's
-stats file into OUT/stats.json (shards may finish in any order)."""
+"""A run's statistics: the typed form of OUT/stats/<shard>.json and OUT/stats.json, the per-prompt sums
+of the manifests' part summaries, and the merge of every shard's file into OUT/stats.json (shards may
+finish in any order).
+
+`RunStats` is one shard's statistics (what `run_config` returns) or the merge of several; its JSON
+form (`to_json`) is exactly the file's: a single-shard run's stats.json is its shard's file, a
+multi-shard one sums the counters and keeps each shard's session under `per_shard`. Unknown keys
+(written by a newer version) load and are kept.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +14,89 @@ import json
 from collections import Counter
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from rephraser import storage
-from rephraser.run_folder import STATS_JSON
+from rephraser.run_folder import STATS_JSON, read_stats
+
+
+class _Stats(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class PromptCounts(_Stats):
+    ok: int = 0
+    rejected: int = 0
+    failed: int = 0
+    reasons: dict[str, int] = Field(default_factory=dict)  # "status: reason" -> rows
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    ok_completion_tokens: int = 0
+
+
+class InputCounts(_Stats):
+    records: int = 0  # valid + rejected at input
+    documents: int = 0
+    rejected_input: int = 0
+    limit: int | None = None
+
+
+class RowCounts(_Stats):
+    expected: int = 0
+    ok: int = 0
+    rejected: int = 0
+    failed: int = 0
+    missing: int = 0
+
+
+class TokenCounts(_Stats):
+    prompt: int = 0
+    completion: int = 0
+
+
+class Session(_Stats):
+    """What this invocation did (a resumed run counts only its own work)."""
+
+    wall_s: float = 0.0
+    resume_s: float = 0.0
+    units_done_before: int = 0
+    units_run: int = 0
+    engine_calls: int = 0
+    cache_hits: int = 0
+    transient_errors: int = 0
+    fresh_completion_tokens: int = 0
+    output_tok_per_s: float = 0.0
+    gpu_hours_per_billion_tokens: float | None = None
+
+
+class RunStats(_Stats):
+    inputs: InputCounts = Field(default_factory=InputCounts)
+    rows: RowCounts = Field(default_factory=RowCounts)
+    tokens: TokenCounts = Field(default_factory=TokenCounts)
+    per_prompt: dict[str, PromptCounts] = Field(default_factory=dict)
+    conservation_ok: bool = False  # every input ended exactly once (written, rejected or dead-lettered)
+    # one shard
+    rephraser_version: str | None = None
+    shard: str | None = None  # "s00003-of-00010"
+    complete: bool | None = None
+    model: str | None = None
+    engine: str | None = None
+    session: Session | None = None
+    dedup: dict[str, Any] | None = None
+    # the merge of several shards
+    shards: int | None = None
+    shards_complete: int | None = None
+    per_shard: dict[str, Session] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The file form: exactly the keys that were set, so both shapes round-trip unchanged."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+def load_run_stats(out: storage.PathLike) -> RunStats | None:
+    """OUT/stats.json as RunStats (None before any shard finished)."""
+    data = read_stats(out)
+    return RunStats.model_validate(data) if data else None
 
 
 def aggregate_parts(parts: list[dict]) -> dict[str, Any]:

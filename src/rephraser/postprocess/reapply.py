@@ -79,7 +79,6 @@ def _config_allows_length_finish(config: dict[str, Any]) -> bool | None:
 
 def resolve_specs(config: dict[str, Any], prompts: set[str], overrides: dict[str, PromptSpec]) -> dict[str, PromptSpec]:
     """The spec per prompt folder: --prompt-file override, else the run's config.yaml ref, else the library."""
-
     unknown = sorted(set(overrides) - prompts)
     if unknown:
         raise ConfigError(f"--prompt-file names a prompt that is not in this run: {', '.join(unknown)}")

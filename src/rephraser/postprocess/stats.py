@@ -125,7 +125,6 @@ def classify_reason(reason: str | None, validator: str | None = None) -> str:
 
 def _validator_of(prompt: str) -> str | None:
     """The validator of a library prompt (None for unknown prompts, e.g. a user's own YAML file)."""
-
     try:
         spec = library().get(prompt)
     except RephraserError:

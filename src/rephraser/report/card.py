@@ -1,7 +1,7 @@
 """Hugging Face dataset card (README.md) for a run output folder.
 
 The front matter declares one config per prompt (data/<prompt>/*.parquet) plus `all`, so
-`load_dataset(repo, name="faq")` works the same way as on the study's released dataset (facts §4). The
+`load_dataset(repo, name="faq")` works the same way as on the FinePhrase dataset (one config per prompt). The
 license is inherited from the rows' source_metadata.license: rephrased text is a derivative of its source.
 """
 
@@ -54,7 +54,6 @@ def size_category(rows: int) -> str:
 
 def _resolve_specs(run: RunFolder, summary: RunSummary) -> dict[str, tuple[PromptSpec | None, str]]:
     """Prompt name -> (spec or None, note). Specs come from the config's refs (library name or file)."""
-
     refs = {Path(str(r)).stem: str(r) for r in run.config.get("prompts") or []}
     out: dict[str, tuple[PromptSpec | None, str]] = {}
     for name in summary.prompts:

@@ -16,8 +16,10 @@ from typing import Any
 
 from rephraser.config import RunConfig, validate
 from rephraser.cost import PilotMeasurement, Projection, project_from_pilot, project_from_reference
+from rephraser.engines import engine_spec
 from rephraser.errors import RephraserError
 from rephraser.generate.runner import run_config
+from rephraser.generate.stats import RunStats, Session
 from rephraser.sources.count import count_records  # noqa: F401 - part of the planning API
 
 
@@ -30,13 +32,8 @@ def records_in_scope(cfg: RunConfig, total_records: int) -> int:
 
 def engine_window(cfg: RunConfig) -> int:
     """Requests the engine really decodes together: the runner's in-flight limit, capped by the
-    engine's own batch (llama.cpp: `parallel` sequences; vLLM: max_num_seqs, 256 by default)."""
-    e = cfg.engine
-    if e.kind == "llamacpp":
-        return min(cfg.max_in_flight, e.parallel)
-    if e.kind == "vllm":
-        return min(cfg.max_in_flight, int(e.engine_args.get("max_num_seqs", 256)))
-    return cfg.max_in_flight  # an HTTP server's batch is unknown from here: assume it keeps up
+    engine's own batch (its spec: llama.cpp `parallel` sequences, vLLM max_num_seqs)."""
+    return engine_spec(cfg.engine.kind).batch_window(cfg.engine, cfg.max_in_flight)
 
 
 def pilot_config(cfg: RunConfig, pilot_docs: int, out_dir: Path) -> RunConfig:
@@ -51,14 +48,20 @@ class PilotResult:
     measurement: PilotMeasurement
     documents: int  # valid documents the pilot read
     records: int  # records the pilot read (valid + rejected at input)
-    stats: dict[str, Any]
+    stats: RunStats
 
 
-def _requests(stats: dict[str, Any]) -> int:
-    return sum(v["ok"] + v["rejected"] + v["failed"] for v in stats.get("per_prompt", {}).values())
+def _requests(stats: RunStats) -> int:
+    return sum(v.ok + v.rejected + v.failed for v in stats.per_prompt.values())
 
 
-def measure_pilot(first: tuple[dict[str, Any], float], second: tuple[dict[str, Any], float] | None,
+def _session(stats: RunStats) -> Session:
+    if stats.session is None:
+        raise ValueError("the pilot's statistics have no session (not a single shard's stats)")
+    return stats.session
+
+
+def measure_pilot(first: tuple[RunStats, float], second: tuple[RunStats, float] | None,
                   window: int, hardware: str) -> PilotResult:
     """Turn the stats of a pilot (one or two stages, each with the wall time around run_config)
     into a PilotMeasurement.
@@ -69,38 +72,37 @@ def measure_pilot(first: tuple[dict[str, Any], float], second: tuple[dict[str, A
     """
     stats1, total1 = first
     last, total = (second[0], total1 + second[1]) if second else (stats1, total1)
-    per_prompt = last.get("per_prompt", {})
-    units1 = int(stats1["session"]["units_run"])
+    per_prompt = last.per_prompt.values()
+    units1 = _session(stats1).units_run
     round_s = None
-    if second is not None and second[0]["session"]["units_run"] > 0:
-        units2 = int(second[0]["session"]["units_run"])
-        round_s = float(second[0]["session"]["wall_s"]) / math.ceil(units2 / max(window, 1))
+    if second is not None and _session(second[0]).units_run > 0:
+        units2 = _session(second[0]).units_run
+        round_s = _session(second[0]).wall_s / math.ceil(units2 / max(window, 1))
         fixed = total1 - math.ceil(units1 / max(window, 1)) * round_s
     else:
-        fixed = total1 - float(stats1["session"]["wall_s"])  # engine start, server launch, resume scan
+        fixed = total1 - _session(stats1).wall_s  # engine start, server launch, resume scan
     m = PilotMeasurement(
         units=_requests(last),
-        units_ok=sum(v["ok"] for v in per_prompt.values()),
-        input_tokens=sum(v["prompt_tokens"] for v in per_prompt.values()),
-        output_tokens=sum(v["completion_tokens"] for v in per_prompt.values()),
-        output_tokens_ok=sum(v["ok_completion_tokens"] for v in per_prompt.values()),
+        units_ok=sum(v.ok for v in per_prompt),
+        input_tokens=sum(v.prompt_tokens for v in per_prompt),
+        output_tokens=sum(v.completion_tokens for v in per_prompt),
+        output_tokens_ok=sum(v.ok_completion_tokens for v in per_prompt),
         wall_s=total,
         startup_s=min(max(fixed, 0.0), total * 0.999),
         window=window,
         hardware=hardware,
         round_latency_s=round_s,
     )
-    return PilotResult(m, last["inputs"]["documents"], last["inputs"]["records"], last)
+    return PilotResult(m, last.inputs.documents, last.inputs.records, last)
 
 
 def run_pilot(cfg: RunConfig, pilot_docs: int, keep_dir: Path | None = None, hardware: str = "this machine") -> PilotResult:
     """Rephrase the first `pilot_docs` records in two stages (about one round, then the rest)."""
-
     window = engine_window(cfg)
     per_doc = units_per_document(cfg)
     stage1_docs = max(1, min(pilot_docs // 2, math.ceil(window / per_doc)))
 
-    def timed(limit: int, folder: Path) -> tuple[dict[str, Any], float]:
+    def timed(limit: int, folder: Path) -> tuple[RunStats, float]:
         t0 = time.monotonic()
         stats = run_config(pilot_config(cfg, limit, folder), progress=False)
         return stats, time.monotonic() - t0

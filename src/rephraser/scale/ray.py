@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from rephraser.config import RunConfig, validate
+from rephraser.engines import engine_spec
 from rephraser.errors import RephraserError
 from rephraser.generate.runner import run_config
 
@@ -32,15 +33,8 @@ def shard_config(cfg: RunConfig, index: int, count: int) -> RunConfig:
 
 
 def task_resources(cfg: RunConfig) -> dict[str, float]:
-    """What one replica needs: GPUs for in-process vLLM, CPU threads for llama.cpp, 1 CPU otherwise."""
-    e = cfg.engine
-    if e.kind == "vllm":
-        tp = int(e.engine_args.get("tensor_parallel_size", 1))
-        pp = int(e.engine_args.get("pipeline_parallel_size", 1))
-        return {"num_gpus": float(tp * pp), "num_cpus": 1.0}
-    if e.kind == "llamacpp":
-        return {"num_gpus": 0.0, "num_cpus": float(e.threads or 1)}
-    return {"num_gpus": 0.0, "num_cpus": 1.0}
+    """What one replica needs (the engine's spec says: GPUs for in-process vLLM, CPU threads for llama.cpp)."""
+    return engine_spec(cfg.engine.kind).resources(cfg.engine)
 
 
 def cluster_slots(cluster: dict[str, float], per_task: dict[str, float]) -> int:
@@ -55,22 +49,9 @@ def cluster_slots(cluster: dict[str, float], per_task: dict[str, float]) -> int:
 
 
 def rephraser_shard(cfg_data: dict[str, Any]) -> dict[str, Any]:
-    # Runs inside a Ray worker process: rebuild the config there (plain data travels well).
-
+    # Runs inside a Ray worker process: rebuild the config there; plain data travels well both ways.
     cfg = validate(cfg_data, origin="ray task")
-    return run_config(cfg, force=False, progress=False)
-
-
-def merge_stats(per_shard: dict[int, dict[str, Any]]) -> dict[str, Any]:
-    """Sum the integer counters every shard reported (docs, rows, tokens); keep the rest per shard."""
-    totals: dict[str, int] = {}
-    if per_shard:
-        common = set.intersection(*(set(s) for s in per_shard.values()))
-        for key in sorted(common):
-            values = [s[key] for s in per_shard.values()]
-            if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-                totals[key] = sum(values)
-    return totals
+    return run_config(cfg, force=False, progress=False).to_json()
 
 
 def run_on_ray(
@@ -90,7 +71,7 @@ def run_on_ray(
     that connection is used. A shard whose worker dies is retried up to `max_retries` times and
     resumes from its last committed part; an error raised by the runner itself (bad config, failure
     budget exceeded) is not retried. Raises RephraserError naming every shard that did not finish.
-    Returns {"num_shards", "wall_s", "shards": {i: stats}, "totals": summed counters}.
+    Returns {"num_shards", "wall_s", "shards": {i: stats JSON}}; the merged statistics are in OUT/stats.json.
     """
     if num_shards is not None and num_shards < 1:
         raise RephraserError(f"num_shards must be >= 1, got {num_shards}")
@@ -127,4 +108,4 @@ def run_on_ray(
         raise RephraserError(
             f"{len(failed)} of {num_shards} shards did not finish ({detail}); run again to resume them"
         )
-    return {"num_shards": num_shards, "wall_s": wall, "shards": results, "totals": merge_stats(results)}
+    return {"num_shards": num_shards, "wall_s": wall, "shards": results}

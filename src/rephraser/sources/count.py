@@ -16,7 +16,6 @@ from rephraser.sources.wiki import wiki_size
 
 def count_records(src: SourceConfig) -> int:
     """Records in the whole input (every shard, before `limit`): JSONL lines, Parquet row counts."""
-
     if is_wiki(src):
         return wiki_size()
     total = 0

@@ -1,4 +1,4 @@
-"""The benchmark suite: 12 tasks in 6 categories (facts §6), all in cloze form.
+"""The benchmark suite: 12 tasks in 6 categories (the FinePhrase study's protocol), all in cloze form.
 
 `TASKS` maps a task name to its TaskSpec; `load_task(name, ...)` returns a LoadedTask or raises
 TaskMissing with the reason the data is unavailable (reported as "missing", never scored 0).

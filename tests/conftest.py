@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import spawn_fake
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"  # read-only fixtures; present in CI, never needed by the product
 
@@ -19,22 +21,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 @pytest.fixture
 def repo_root() -> Path:
     return REPO
-
-FAKE_SERVER = REPO / "tests" / "fakes" / "openai_server.py"
-
-
-def spawn_fake(*args: str):
-    """Start the fake OpenAI-compatible server (tests/fakes/openai_server.py); return (process, port)."""
-    import subprocess
-    import sys
-
-    proc = subprocess.Popen([sys.executable, str(FAKE_SERVER), "--port", "0", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = proc.stdout.readline() if proc.stdout else ""
-    if not line.startswith("PORT "):
-        proc.kill()
-        raise RuntimeError(f"fake server did not start: {line!r} {proc.stderr.read() if proc.stderr else ''}")
-    return proc, int(line.split()[1])
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import httpx
 import pytest
 import yaml
 
-ECHO = str(Path(__file__).resolve().parents[1] / "generate" / "fixtures" / "echo.yaml")
+from helpers import ECHO_PROMPT
 
 
 def write_corpus(path: Path, n: int = 60) -> Path:
@@ -25,7 +25,7 @@ def grid(tmp_path: Path, url: str, seeds=(0, 1), **extra) -> Path:
     cfg = {
         "name": "tiny",
         "output": str(tmp_path / "out"),
-        "prompts": [ECHO],
+        "prompts": [ECHO_PROMPT],
         "generators": {"fake": {"engine": {"kind": "openai", "base_url": url, "model": "fake-model"}}},
         "sources": {"docs": {"source": {"path": str(write_corpus(tmp_path / "corpus.jsonl"))}, "rephrase_docs": 30}},
         "generation": {"sampling": {"max_tokens": 64}},

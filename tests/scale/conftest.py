@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import random
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-FAKE = REPO / "tests" / "fakes" / "openai_server.py"
+from helpers import spawn_fake
+
 TEXT = ("the river flows north through a wide valley where farmers grow wheat barley and oats "
         "near its banks during the short summer while merchants carry grain to distant towns")
 WORDS = TEXT.split()
@@ -24,11 +23,9 @@ def fake_server() -> Iterator[Callable[..., str]]:
     procs: list[subprocess.Popen] = []
 
     def start(*args: str) -> str:
-        proc = subprocess.Popen([sys.executable, str(FAKE), "--port", "0", *args], stdout=subprocess.PIPE, text=True)
+        proc, port = spawn_fake(*args)
         procs.append(proc)
-        line = proc.stdout.readline()
-        assert line.startswith("PORT "), f"fake server did not start: {line!r}"
-        return f"http://127.0.0.1:{int(line.split()[1])}/v1"
+        return f"http://127.0.0.1:{port}/v1"
 
     yield start
     for p in procs:

@@ -18,7 +18,7 @@ from rephraser.prompts.registry import library
 from rephraser.prompts.spec import load_prompt_file
 from rephraser.run_folder import RunFolderError, iter_rows
 
-FIXTURE = Path(__file__).resolve().parents[1] / "postprocess_contract/fixtures/smollm2_outputs.json"
+FIXTURE = Path(__file__).parent / "fixtures" / "smollm2_outputs.json"
 
 
 def real_rows(mkrow):

@@ -1,4 +1,7 @@
-"""Shared helpers for runner tests: small JSONL corpora and CLI invocation in a subprocess."""
+"""Helpers shared by tests of several stages (importable as `helpers`: pytest's pythonpath is tests/).
+
+Small JSONL corpora, the CLI run in a subprocess, reading a run's rows, and the fake OpenAI-compatible
+server (tests/fakes/openai_server.py, a real HTTP server on loopback) started as a process."""
 
 from __future__ import annotations
 
@@ -10,7 +13,19 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-ECHO_PROMPT = str(Path(__file__).parent / "fixtures" / "echo.yaml")
+ECHO_PROMPT = str(Path(__file__).parent / "echo.yaml")  # a prompt whose output the fake server echoes
+FAKE_SERVER = Path(__file__).resolve().parents[1] / "fakes" / "openai_server.py"
+
+
+def spawn_fake(*args: str) -> tuple[subprocess.Popen, int]:
+    """Start the fake OpenAI-compatible server on a free loopback port; return (process, port)."""
+    proc = subprocess.Popen([sys.executable, str(FAKE_SERVER), "--port", "0", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline() if proc.stdout else ""
+    if not line.startswith("PORT "):
+        proc.kill()
+        raise RuntimeError(f"fake server did not start: {line!r} {proc.stderr.read() if proc.stderr else ''}")
+    return proc, int(line.split()[1])
 
 
 def write_corpus(path: Path, n: int, *, start: int = 0, bad: bool = False) -> Path:

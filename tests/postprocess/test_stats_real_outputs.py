@@ -18,7 +18,7 @@ from rephraser.postprocess.contract import apply_contract
 from rephraser.postprocess.stats import compute_stats
 from rephraser.prompts.registry import library
 
-FIXTURE = Path(__file__).resolve().parents[1] / "postprocess_contract/fixtures/smollm2_outputs.json"
+FIXTURE = Path(__file__).parent / "fixtures" / "smollm2_outputs.json"
 
 
 def _model_file() -> Path | None:

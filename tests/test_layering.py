@@ -1,0 +1,132 @@
+"""The house's import rules (ARCHITECTURE.md), checked on the source itself.
+
+1. Floors: a module imports only from its own package or from a lower floor, never from a higher one.
+2. A function-local `rephraser.*` import (outside commands/) is allowed only where it guards a heavy
+   optional library: its target imports torch, vLLM, llama.cpp, transformers, Ray or matplotlib when
+   it is loaded. Everything else is imported at the top of the module, where a reader sees it.
+3. `import rephraser.cli` (what `rephraser --help` pays) loads none of the heavy libraries.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "rephraser"
+
+# Lowest first. A name is a top-level module or package of src/rephraser; each may use any floor below.
+FLOORS: list[tuple[str, ...]] = [
+    ("__init__",), ("errors",), ("atomic",), ("lease",), ("storage",), ("config",), ("records",), ("cost",),
+    ("run_folder",),  # ground floor ends: shared by every stage, knows none of them
+    ("sources",),  # documents in
+    ("prompts",),  # prompt specs: template, contract, validators
+    ("engines",),  # inference behind one protocol
+    ("mix",),  # token-ratio mixtures and token shards
+    ("evaluate",),  # proxy training and the benchmark suite (reads mix's token shards)
+    ("postprocess",),  # contracts applied, stats, dedup, decontamination (needs the benchmark items)
+    ("generate",),  # the runner: judges every output by its prompt's contract as it arrives
+    ("report",),
+    ("scale",),  # Ray, Slurm, plan: run the runner somewhere else
+    ("experiments",),  # grids of generate -> mix -> train -> evaluate
+    ("commands",), ("cli",),
+]
+FLOOR = {name: i for i, names in enumerate(FLOORS) for name in names}
+HEAVY_LIBS = {"torch", "vllm", "llama_cpp", "transformers", "ray", "matplotlib"}
+
+
+def _modules() -> dict[str, Path]:
+    mods = {}
+    for f in sorted(SRC.rglob("*.py")):
+        parts = ("rephraser", *f.relative_to(SRC).with_suffix("").parts)
+        mods[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = f
+    return mods
+
+
+def _unit(module: str) -> str:
+    """The floor unit of a module: its top-level package or module under rephraser."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def _imports(path: Path) -> list[tuple[str, int, bool, bool]]:
+    """(imported rephraser module, line, inside a function, inside `if TYPE_CHECKING`) for every import."""
+    found: list[tuple[str, int, bool, bool]] = []
+
+    def visit(node: ast.AST, in_func: bool, type_only: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            func = in_func or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            typed = type_only or (isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test))
+            if isinstance(child, ast.ImportFrom) and child.module and child.module.split(".")[0] == "rephraser":
+                names = [child.module] if child.module != "rephraser" else [f"rephraser.{a.name}" for a in child.names]
+                found.extend((n, child.lineno, in_func, type_only) for n in names)
+            elif isinstance(child, ast.Import):
+                found.extend((a.name, child.lineno, in_func, type_only) for a in child.names
+                             if a.name.split(".")[0] == "rephraser")
+            visit(child, func, typed)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")), False, False)
+    return found
+
+
+def _top_level_libs(path: Path) -> set[str]:
+    libs = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Import):
+            libs.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            libs.add(node.module.split(".")[0])
+    return libs
+
+
+def _resolve(target: str, mods: dict[str, Path]) -> str | None:
+    """`from rephraser.x import y` names module rephraser.x.y when that is a module, else rephraser.x."""
+    while target and target not in mods:
+        target = target.rpartition(".")[0]
+    return target or None
+
+
+def test_every_unit_has_a_floor():
+    units = {_unit(m) for m in _modules()}
+    assert units <= set(FLOOR), f"give these a floor in FLOORS (and ARCHITECTURE.md): {sorted(units - set(FLOOR))}"
+
+
+def test_imports_never_go_up_a_floor():
+    mods = _modules()
+    bad = []
+    for mod, path in mods.items():
+        src_unit = _unit(mod)
+        for target, line, _, _ in _imports(path):
+            dst_unit = _unit(_resolve(target, mods) or target)
+            if dst_unit != src_unit and FLOOR[dst_unit] >= FLOOR[src_unit]:
+                bad.append(f"{path.relative_to(SRC)}:{line} ({src_unit}, floor {FLOOR[src_unit]}) imports {target} "
+                           f"({dst_unit}, floor {FLOOR[dst_unit]})")
+    assert not bad, "imports that run from a lower floor to a higher one:\n" + "\n".join(bad)
+
+
+def test_function_local_imports_only_guard_heavy_libraries():
+    mods = _modules()
+    heavy = {m for m, p in mods.items() if _top_level_libs(p) & HEAVY_LIBS}
+    while True:  # a module that imports a heavy module at its top is heavy too
+        more = {m for m, p in mods.items() if m not in heavy and any(
+            not local and not typed and _resolve(t, mods) in heavy for t, _, local, typed in _imports(p))}
+        if not more:
+            break
+        heavy |= more
+    bad = []
+    for mod, path in mods.items():
+        if _unit(mod) in ("commands", "cli"):
+            continue  # commands import lazily by design: `rephraser --help` must stay instant
+        for target, line, local, _ in _imports(path):
+            if local and _resolve(target, mods) not in heavy:
+                bad.append(f"{path.relative_to(SRC)}:{line} imports {target} inside a function")
+    assert not bad, "move these imports to the top of their module:\n" + "\n".join(bad)
+
+
+def test_the_command_line_loads_no_heavy_library():
+    probe = "import sys, rephraser.cli; print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in %r)))"
+    heavy = sorted(HEAVY_LIBS | {"pyarrow", "datasets", "fsspec"})
+    out = subprocess.run([sys.executable, "-c", probe % (heavy,)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "", f"`rephraser --help` imports {out.stdout.strip()}"

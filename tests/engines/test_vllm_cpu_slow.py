@@ -34,7 +34,7 @@ but refuses to save a model it marks as GGUF-quantized, so copy the weights into
 Then:
 
     REPHRASER_VLLM_MODEL=/tmp/smollm2-hf /tmp/vllm-venv/bin/python -m pytest -m slow \\
-        tests/scale/test_vllm_cpu_slow.py
+        tests/engines/test_vllm_cpu_slow.py
 
 Two engine start-ups (~25 s each with enforce_eager on 2 cores) make this ~1 minute.
 """

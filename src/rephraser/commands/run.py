@@ -12,13 +12,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rephraser import storage
 from rephraser.config import RunConfig, load_yaml, validate
 from rephraser.engines import ENGINE_MODULES
 from rephraser.errors import ConfigError
 
 if TYPE_CHECKING:
     from rephraser.generate.stats import RunStats
+    from rephraser.storage import Location
 
 
 def parse_shard(value: str) -> tuple[int, int]:
@@ -99,6 +99,8 @@ def register(app: typer.Typer) -> None:
         if print_config:
             typer.echo(cfg.to_yaml())
             return
+        from rephraser import storage  # imported here: `rephraser --help` must not load pyarrow
+
         out = storage.as_location(cfg.output.dir)
         if resume and not storage.exists(out / "run.json"):
             raise ConfigError(f"--resume: {cfg.output.dir} holds no run to resume (no run.json)")
@@ -116,7 +118,7 @@ def register(app: typer.Typer) -> None:
         print_summary(stats, out)
 
 
-def print_summary(stats: RunStats, out: storage.Location) -> None:
+def print_summary(stats: RunStats, out: Location) -> None:
     con = Console()
     t = Table(title=f"rephraser run — {out}", show_header=True)
     for col in ("prompt", "ok", "rejected", "failed", "completion tokens", "top reasons"):

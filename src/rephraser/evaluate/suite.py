@@ -70,7 +70,6 @@ def run_suite(
         if not defs.accepts_datasets:
             raise RephraserError("the study's real datasets are scored with --definitions lighteval "
                                  "(the study's own task definitions)")
-
         sources = resolve_datasets(datasets)
     if hasattr(model, "with_tokenization"):
         model = model.with_tokenization(defs.tokenization)

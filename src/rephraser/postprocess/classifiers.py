@@ -123,7 +123,6 @@ def summarize(scores: Sequence[float]) -> dict[str, Any]:
 
 def score_folder(out_dir: str | Path, scorers: Sequence[TextScorer], *, batch: int = 256) -> dict[str, Any]:
     """Scores of every ok row's generation, summarised per prompt and per (prompt, model)."""
-
     root = check_output_folder(out_dir)
     per_prompt: dict[str, dict[str, list[float]]] = {}
     per_model: dict[tuple[str, str], dict[str, list[float]]] = {}

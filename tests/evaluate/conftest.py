@@ -32,6 +32,17 @@ def train_tokenizer(path: Path) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _grad_mode_restored():
+    """Some evaluation harnesses switch autograd off process-wide (the lm-eval and lighteval cross-checks
+    run them in-process); put it back so a later in-process training test still computes gradients."""
+    import torch
+
+    enabled = torch.is_grad_enabled()
+    yield
+    torch.set_grad_enabled(enabled)
+
+
 @pytest.fixture(scope="session")
 def tiny_proxy_dir(tmp_path_factory) -> Path:
     import torch

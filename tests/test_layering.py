@@ -59,8 +59,8 @@ def _imports(path: Path) -> list[tuple[str, int, bool, bool]]:
             func = in_func or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
             typed = type_only or (isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test))
             if isinstance(child, ast.ImportFrom) and child.module and child.module.split(".")[0] == "rephraser":
-                names = [child.module] if child.module != "rephraser" else [f"rephraser.{a.name}" for a in child.names]
-                found.extend((n, child.lineno, in_func, type_only) for n in names)
+                # `from rephraser.x import y` imports module rephraser.x.y when there is one (see _resolve)
+                found.extend((f"{child.module}.{a.name}", child.lineno, in_func, type_only) for a in child.names)
             elif isinstance(child, ast.Import):
                 found.extend((a.name, child.lineno, in_func, type_only) for a in child.names
                              if a.name.split(".")[0] == "rephraser")
@@ -81,7 +81,7 @@ def _top_level_libs(path: Path) -> set[str]:
 
 
 def _resolve(target: str, mods: dict[str, Path]) -> str | None:
-    """`from rephraser.x import y` names module rephraser.x.y when that is a module, else rephraser.x."""
+    """The module an import loads: rephraser.x.y when that is a module, else rephraser.x (y is a name in it)."""
     while target and target not in mods:
         target = target.rpartition(".")[0]
     return target or None

@@ -94,7 +94,7 @@ def engine_gpus(cfg) -> int:  # noqa: ANN001 - RunConfig, imported lazily
 
 
 def _check(console, out_dir: Path, count: int) -> None:  # noqa: ANN001 - rich Console
-    from rephraser.generate.run_folder import merge_shard_stats
+    from rephraser.generate.stats import merge_shard_stats
     from rephraser.scale.slurm import shard_status
 
     status = shard_status(out_dir, count)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import signal
 import time
+from typing import Any
 
 from rephraser import __version__, storage
 from rephraser.config import RunConfig
@@ -26,6 +27,8 @@ from rephraser.generate.checkpoint import INPUT_PROMPT, Checkpoint, shard_tag
 from rephraser.generate.progress import RunProgress, estimate_total_units
 from rephraser.generate.rollouts import Rollout
 from rephraser.generate.stats import RunStats, aggregate_parts, merge_shard_stats
+from rephraser.hub.client import HubRepo, require_token
+from rephraser.hub.live import LiveUploads
 from rephraser.postprocess.dedup import dedup_folder
 from rephraser.prompts.registry import resolve_prompt
 from rephraser.prompts.spec import PromptSpec
@@ -208,9 +211,6 @@ class Runner:
     def _start_hub_uploads(self, out, tag: str, committed: list[str]):
         if not self.cfg.output.hub_repo:
             return None
-        from rephraser.hub.client import HubRepo, require_token
-        from rephraser.hub.live import LiveUploads
-
         require_token()
         o = self.cfg.output
         uploads = LiveUploads(out, HubRepo(o.hub_repo), tag, every_s=o.hub_every_s, private=o.hub_private)

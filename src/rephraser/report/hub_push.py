@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from rephraser import storage
+from rephraser.atomic import atomic_write_text
+from rephraser.errors import ConfigError
 from rephraser.generate.checkpoint import committed_files
 from rephraser.hub.client import HubRepo, require_token
 from rephraser.records import FATE_DIRS
 from rephraser.report.card import build_card
-from rephraser.report.run_folder import ReportError, open_run, write_text_atomic
+from rephraser.run_folder import RunFolderError, open_run
 from rephraser.sizes import human_bytes
 
 STAGE_DIR = ".hub-push"
@@ -58,10 +60,10 @@ class PushPlan:
 
 def plan_push(out_dir: str | Path, repo: str, *, private: bool = False, include_rejected: bool = False) -> PushPlan:
     if not _REPO_ID.match(repo):
-        raise ReportError(f"--repo must look like org/name (got {repo!r})")
+        raise ConfigError(f"--repo must look like org/name (got {repo!r})")
     if storage.is_remote(out_dir):
-        raise ReportError(f"push reads a local run folder, not {out_dir}: copy it here first, or set output.hub_repo "
-                          "so the run uploads its parts as it commits them")
+        raise RunFolderError(f"push reads a local run folder, not {out_dir}: copy it here first, or set output.hub_repo "
+                             "so the run uploads its parts as it commits them")
     run = open_run(out_dir)
     out = run.path
     committed = committed_files(out)
@@ -168,7 +170,7 @@ def push(plan: PushPlan, api: Any | None = None) -> dict[str, Any]:
     repo.ensure(plan.private)
     if plan.data:
         repo.upload_folder(stage(plan), plan.private)
-    write_text_atomic(plan.out / "README.md", plan.card)
+    atomic_write_text(plan.out / "README.md", plan.card)
     meta: dict[str, Path | bytes] = {"README.md": plan.card.encode("utf-8")}
     meta.update({f.path: plan.out / f.path for f in plan.meta if f.path != "README.md"})
     repo.commit(meta, "rephraser: dataset card, config and statistics")

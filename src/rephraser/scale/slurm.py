@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rephraser.atomic import atomic_write_text
+from rephraser.generate.checkpoint import shard_tag
+from rephraser.lease import LEASE_EXIT_CODE, LEASE_TTL_S
 
 ARRAY_ENV = "SLURM_ARRAY_TASK_ID"
 _TIME_RE = re.compile(r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$")
@@ -120,8 +122,6 @@ def retry_function() -> list[str]:
     Exit 75 means another live writer holds the shard's lease (e.g. the old incarnation of a requeued task,
     still running on a lost node): wait for the lease to be released or go stale, then try again; those
     waits are bounded separately and do not use up the crash retries."""
-    from rephraser.lease import LEASE_EXIT_CODE, LEASE_TTL_S
-
     wait = int(LEASE_TTL_S // 2)
     busy_max = 6  # 6 waits of TTL/2 = 3 lease lifetimes
     return [
@@ -264,8 +264,6 @@ class ShardStatus:
 
 
 def shard_status(out_dir: str | Path, count: int) -> list[ShardStatus]:
-    from rephraser.generate.checkpoint import shard_tag
-
     found = []
     for i in range(count):
         tag = shard_tag(i, count)

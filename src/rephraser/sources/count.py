@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from rephraser.config import SourceConfig
 from rephraser.errors import SourceError
+from rephraser.sources.arrow import count_arrow_rows
 from rephraser.sources.files import is_wiki, list_files
 from rephraser.sources.lines import iter_lines
 from rephraser.sources.parquet import opened_parquet
@@ -29,8 +30,6 @@ def count_records(src: SourceConfig) -> int:
             except Exception as e:  # noqa: BLE001 - unreadable footer: one line naming the file
                 raise SourceError(f"cannot read Parquet metadata of {f.path}: {str(e).splitlines()[0]}") from None
         elif f.kind == "arrow":
-            from rephraser.sources.arrow import count_arrow_rows
-
             total += count_arrow_rows(f)
         else:
             total += sum(1 for _, line in iter_lines(f.path) if line.strip())

@@ -20,6 +20,7 @@ from typing import Literal
 from rephraser import storage
 from rephraser.config import SourceConfig
 from rephraser.errors import SourceError
+from rephraser.sources import hf_layout
 from rephraser.storage import Location, Url
 
 Kind = Literal["jsonl", "parquet", "arrow"]
@@ -70,8 +71,6 @@ def kind_from_name(name: str) -> Kind | None:
 
 def list_files(cfg: SourceConfig) -> FileList:
     """The files of a path source, in reading order. Raises SourceError when nothing can be read."""
-    from rephraser.sources import hf_layout
-
     if cfg.path is None:
         raise SourceError(f"source.format {cfg.format!r} needs source.path")
     base, pattern = hf_layout.split_glob(cfg.path)

@@ -32,6 +32,7 @@ from rephraser.config import SourceConfig
 from rephraser.errors import SourceError
 from rephraser.sizes import human_bytes
 from rephraser.sources.files import FileList, SourceFile, is_wiki, list_files
+from rephraser.sources.parquet import opened_parquet
 from rephraser.storage import Location
 
 PLAN_FILE = "sharding.json"
@@ -164,8 +165,6 @@ def _balanced(units: list[Unit], n: int) -> bool:
 
 
 def _row_group_pieces(files: list[SourceFile], sizes: list[int]) -> list[tuple[int, tuple[int, int] | None, int | None, int]]:
-    from rephraser.sources.parquet import opened_parquet
-
     pieces: list[tuple[int, tuple[int, int] | None, int | None, int]] = []
     for i, (f, size) in enumerate(zip(files, sizes, strict=True)):
         if f.kind != "parquet":

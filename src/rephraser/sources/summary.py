@@ -13,6 +13,7 @@ from rephraser.config import SourceConfig
 from rephraser.records import Document
 from rephraser.sources.describe import describe_source
 from rephraser.sources.reader import iter_source
+from rephraser.sources.sharding import describe_plan, plan_shards
 
 
 def reason_kind(reason: str) -> str:
@@ -39,8 +40,6 @@ class SourceSummary:
 
 
 def summarize_source(cfg: SourceConfig) -> SourceSummary:
-    from rephraser.sources.sharding import describe_plan, plan_shards
-
     summary = SourceSummary(describe_source(cfg))
     plan = plan_shards(cfg)
     if cfg.shard_count > 1:

@@ -130,6 +130,21 @@ def check_output_folder(out_dir: str | Path) -> Path:
     return p
 
 
+def committed_files(out_dir: storage.PathLike) -> set[str]:
+    """Every file a manifest of any shard names (paths relative to the output folder): the committed
+    output. A file in data/, rejected/ or dead_letter/ that no manifest names is an unfinished part."""
+    root = storage.as_location(out_dir) / "manifests"
+    manifests = [root / tag / n for tag in storage.listdir(root)
+                 for n in storage.listdir(root / tag) if n.startswith("part-") and n.endswith(".json")]
+    files: set[str] = set()
+    try:
+        for raw in storage.read_many(manifests):
+            files.update(json.loads(raw)["files"])
+    except (OSError, ValueError, KeyError) as e:
+        raise ResumeError(f"a manifest in {root} is unreadable ({e}); the output folder was modified by hand") from None
+    return files
+
+
 def _read_document(path: storage.Location, parse: Any) -> dict[str, Any]:
     """A YAML/JSON mapping file as a dict ({} when absent); anything unreadable is a one-line error."""
     if not storage.exists(path):

@@ -17,9 +17,9 @@ FAKES = Path(__file__).resolve().parents[1] / "fakes"
 sys.path.insert(0, str(FAKES))
 from local_hub import LocalHubApi  # noqa: E402
 
-from rephraser.generate.checkpoint import committed_files  # noqa: E402
 from rephraser.hub.client import HubRepo  # noqa: E402
 from rephraser.hub.live import LiveUploads  # noqa: E402
+from rephraser.run_folder import committed_files  # noqa: E402
 
 REPO = "org/live"
 

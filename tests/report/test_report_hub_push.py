@@ -13,8 +13,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
 from local_hub import LocalHubApi  # noqa: E402
 
-from rephraser.generate.checkpoint import committed_files  # noqa: E402
 from rephraser.report.hub_push import plan_push, push  # noqa: E402
+from rephraser.run_folder import committed_files  # noqa: E402
 
 
 @pytest.fixture(scope="module")

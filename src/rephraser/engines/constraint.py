@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from rephraser.engines.base import EngineError, OutputStructure
+from rephraser.prompts.structure import to_llguidance
 
 FORMS = frozenset({"gbnf", "lark", "regex", "json_schema"})  # OutputStructure.form values
 
@@ -55,8 +56,6 @@ class ConstraintFactory:
     def matcher(self, structure: OutputStructure) -> Any:
         """A fresh matcher for one sequence; EngineError (one line) when the structure cannot be used."""
         import llguidance
-
-        from rephraser.prompts.structure import to_llguidance
 
         self._ensure()
         try:

@@ -35,7 +35,7 @@ from rephraser.engines.base import (
     Sampling,
     TransientEngineError,
 )
-from rephraser.engines.constraint import FORMS, ConstraintFactory
+from rephraser.engines.constraint import FORMS, ConstraintFactory, first_line
 from rephraser.engines.llamacpp_model import LoadedModel
 from rephraser.engines.models import resolve_model
 from rephraser.engines.token_sampler import make_rng, sample_token
@@ -318,8 +318,6 @@ class LlamaCppEngine:
 
 
 def _matcher_error(matcher: Any) -> str:
-    from rephraser.engines.constraint import first_line
-
     return first_line(matcher.get_error()) if matcher.is_error() else "no error reported"
 
 

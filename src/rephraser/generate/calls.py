@@ -33,6 +33,13 @@ class DeadLetter(Exception):
     """The unit cannot be generated; `str(e)` is the last error."""
 
 
+
+def derive_seed(base: int, doc_id: str, sample: int) -> int:
+    """A distinct, reproducible seed per (document, sample) so documents do not share random streams."""
+    h = hashlib.sha256(f"{base}:{doc_id}:{sample}".encode("utf-8", "surrogatepass")).hexdigest()
+    return int(h[:8], 16) & 0x7FFFFFFF
+
+
 @dataclass
 class AttemptBudget:
     remaining: int

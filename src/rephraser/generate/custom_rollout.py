@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from rephraser.engines.base import Completion, OutputStructure
 from rephraser.errors import ConfigError
-from rephraser.generate.calls import AttemptBudget
+from rephraser.generate.calls import AttemptBudget, derive_seed
 from rephraser.generate.truncate import fit_tokens
 from rephraser.postprocess.contract import Verdict, apply_contract
 
@@ -70,8 +70,6 @@ class RolloutContext:
                        structure: OutputStructure | None = _DEFAULT, max_tokens: int | None = None) -> Completion:
         """One model call. Default messages: the prompt rendered on the (fitted) document. Each call gets its
         own seed derived from the document's, so repeated calls differ and replay identically."""
-        from rephraser.generate.rollouts import derive_seed
-
         msgs = tuple(messages) if messages is not None else self._r.spec.messages(self.document)
         sampling = self._r._sampling(self.doc, 0)
         if self.calls:

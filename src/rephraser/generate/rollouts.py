@@ -20,7 +20,6 @@ Prompt logic lives here, transport lives in the engine, retries and caching in c
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,9 +27,11 @@ from typing import Any
 from rephraser.config import PostprocessConfig, RolloutConfig, SamplingConfig
 from rephraser.engines.base import Capabilities, ContextOverflowError, OutputStructure, Sampling
 from rephraser.errors import ConfigError
-from rephraser.generate.calls import AttemptBudget, Caller, DeadLetter
+from rephraser.generate.calls import AttemptBudget, Caller, DeadLetter, derive_seed
+from rephraser.generate.custom_rollout import load_function, run_custom
 from rephraser.generate.truncate import fit_tokens, split_chunks
 from rephraser.postprocess.contract import NOT_ENFORCED, apply_contract
+from rephraser.postprocess.faithfulness import measure
 from rephraser.prompts.spec import PromptSpec
 from rephraser.records import Document, Row, dumps_json
 
@@ -55,12 +56,6 @@ class Outcome:
     faith: dict[str, Any] = field(default_factory=dict)  # faithfulness columns of the cleaned text
 
 
-def derive_seed(base: int, doc_id: str, sample: int) -> int:
-    """A distinct, reproducible seed per (document, sample) so documents do not share random streams."""
-    h = hashlib.sha256(f"{base}:{doc_id}:{sample}".encode("utf-8", "surrogatepass")).hexdigest()
-    return int(h[:8], 16) & 0x7FFFFFFF
-
-
 class Rollout:
     def __init__(self, spec: PromptSpec, caps: Capabilities, caller: Caller, sampling: SamplingConfig,
                  rollout: RolloutConfig, post: PostprocessConfig, max_attempts: int):
@@ -79,8 +74,6 @@ class Rollout:
         self.structure = enforced_structure(spec, caps, post.constrain)
         self.custom = None
         if rollout.kind == "custom":
-            from rephraser.generate.custom_rollout import load_function
-
             self.custom = load_function(rollout.function or "")
 
     # ---- public ---------------------------------------------------------------------
@@ -92,8 +85,6 @@ class Rollout:
         if self.cfg.kind == "chunked":
             outcomes = [await self._chunked(doc, 0)]
         elif self.custom is not None:
-            from rephraser.generate.custom_rollout import run_custom
-
             outcomes = [await run_custom(self, doc)]
         else:
             outcomes = [await self._single(doc, i) for i in range(n)]
@@ -225,8 +216,6 @@ def score_outcome(o: Outcome, source_chars: int) -> tuple[int, int, float, float
 
 
 def faith_columns(text: str, source: str) -> dict[str, Any]:
-    from rephraser.postprocess.faithfulness import measure
-
     return measure(text, source).columns() if text else {}
 
 
@@ -255,4 +244,4 @@ def tail_tokens(text: str, count_tokens, n: int) -> str:
     return text[space + 1:] if space != -1 else text[start:]
 
 
-__all__ = ["Rollout", "Outcome", "DeadLetter", "derive_seed"]
+__all__ = ["Rollout", "Outcome", "DeadLetter"]

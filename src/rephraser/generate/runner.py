@@ -24,6 +24,7 @@ from rephraser.errors import ConfigError, FailureBudgetExceeded, RephraserError,
 from rephraser.generate.cache import RequestCache
 from rephraser.generate.calls import Caller, DeadLetter
 from rephraser.generate.checkpoint import INPUT_PROMPT, Checkpoint, shard_tag
+from rephraser.generate.custom_rollout import load_function
 from rephraser.generate.progress import RunProgress, estimate_total_units
 from rephraser.generate.rollouts import Rollout
 from rephraser.generate.stats import RunStats, aggregate_parts, merge_shard_stats
@@ -71,8 +72,6 @@ class Runner:
         prompts = [resolve_prompt(p) for p in cfg.prompts]
         check_request_fields(cfg.engine.kind, prompts)
         if cfg.rollout.kind == "custom":  # a bad import path fails before any output or engine start
-            from rephraser.generate.custom_rollout import load_function
-
             load_function(cfg.rollout.function or "")
         # Which files / row groups this shard owns: the plan recorded in the output folder, or a new one.
         plan = run_plan(cfg.source, storage.as_location(cfg.output.dir), fresh=self.overwrite)

@@ -25,9 +25,9 @@ import pyarrow.compute as pc
 from rephraser import storage
 from rephraser.config import SourceConfig
 from rephraser.errors import ConfigError, SourceError
-from rephraser.generate.checkpoint import committed_files
 from rephraser.mix.config import MixComponent
 from rephraser.records import Rejection
+from rephraser.run_folder import committed_files
 from rephraser.sources import iter_source
 from rephraser.storage import Location
 

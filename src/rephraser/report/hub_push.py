@@ -24,11 +24,10 @@ from typing import Any
 from rephraser import storage
 from rephraser.atomic import atomic_write_text
 from rephraser.errors import ConfigError
-from rephraser.generate.checkpoint import committed_files
 from rephraser.hub.client import HubRepo, require_token
 from rephraser.records import FATE_DIRS
 from rephraser.report.card import build_card
-from rephraser.run_folder import RunFolderError, open_run
+from rephraser.run_folder import RunFolderError, committed_files, open_run
 from rephraser.sizes import human_bytes
 
 STAGE_DIR = ".hub-push"

@@ -6,6 +6,7 @@ import html
 import json
 from typing import Any
 
+from rephraser.postprocess.faithfulness import measure
 from rephraser.report.sampling import pick_rows, rank
 from rephraser.report.viewer_assets import JS
 from rephraser.run_folder import RunFolder, read_rows, scan_rows
@@ -57,8 +58,6 @@ def _faith(gen: str | None, src: str | None) -> dict[str, Any] | None:
     """The faithfulness measures with the flagged items themselves, so a reader can check them by eye."""
     if not gen or not src:
         return None
-    from rephraser.postprocess.faithfulness import measure
-
     return measure(gen, src).to_dict()
 
 

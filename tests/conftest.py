@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import spawn_fake
+from helpers import spawn_fake, wiki_texts
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"  # read-only fixtures; present in CI, never needed by the product
@@ -21,6 +21,17 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 @pytest.fixture
 def repo_root() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory) -> Path:
+    """~400 wiki extracts tokenized with a 512-token BPE (≈80k tokens), 5% held out (proxy training tests)."""
+    from rephraser.mix.tokenize import tokenize_texts, train_bpe
+
+    texts = wiki_texts(400)
+    out = tmp_path_factory.mktemp("tokens")
+    tokenize_texts(texts, out, train_bpe(texts, vocab_size=512), "test-bpe-512", heldout_fraction=0.05)
+    return out
 
 
 @pytest.fixture

@@ -1,15 +1,13 @@
-"""Tiny, locally built models (never downloaded): a proxy checkpoint, a random HF Llama, and a small
-tokenized corpus of real Wikipedia lead extracts for proxy training."""
+"""Tiny, locally built models (never downloaded): a proxy checkpoint and a random HF Llama; a micro
+proxy shape and Wikipedia extracts for training tests."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from rephraser.mix.tokenize import tokenize_texts, train_bpe
-from rephraser.sources.wiki import wiki_data_path
+from helpers import wiki_texts
 
 CORPUS = [
     "Question: Which planet is closest to the sun? Answer: Mercury.",
@@ -86,25 +84,11 @@ def tok_json(tmp_path) -> Path:
     return train_tokenizer(tmp_path / "tok.json")
 
 
-# ---- proxy training ----------------------------------------------------------------------------
-def wiki_texts(n: int) -> list[str]:
-    data = json.loads(wiki_data_path().read_text(encoding="utf-8"))
-    return [data[k]["extract"] for k in sorted(data)[:n] if data[k].get("extract")]
-
-
+# ---- proxy training (the tokenized corpus `tiny_corpus` is shared: tests/conftest.py) ------------
 @pytest.fixture
 def wiki_sample():
     """wiki_sample(n): the first n embedded Wikipedia extracts."""
     return wiki_texts
-
-
-@pytest.fixture(scope="session")
-def tiny_corpus(tmp_path_factory) -> Path:
-    """~400 wiki extracts tokenized with a 512-token BPE (≈80k tokens), 5% held out."""
-    texts = wiki_texts(400)
-    out = tmp_path_factory.mktemp("tokens")
-    tokenize_texts(texts, out, train_bpe(texts, vocab_size=512), "test-bpe-512", heldout_fraction=0.05)
-    return out
 
 
 # A model small enough that a few dozen steps take a few seconds on 2 busy cores.

@@ -64,3 +64,11 @@ def read_rows(out: Path, folder: str = "data") -> list[dict]:
 
 def all_rows(out: Path) -> list[dict]:
     return read_rows(out, "data") + read_rows(out, "rejected") + read_rows(out, "dead_letter")
+
+
+def wiki_texts(n: int) -> list[str]:
+    """The first n embedded Wikipedia lead extracts (real text, offline)."""
+    from rephraser.sources.wiki import wiki_data_path
+
+    data = json.loads(wiki_data_path().read_text(encoding="utf-8"))
+    return [data[k]["extract"] for k in sorted(data)[:n] if data[k].get("extract")]

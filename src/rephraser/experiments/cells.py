@@ -109,6 +109,9 @@ def _chain(cfg: ExperimentConfig, cell: Cell, mix: Stage, tokenizer: Stage, sour
     cell.mix = mix
     tok = Stage("tokenize", {"heldout_fraction": 0.02}, (mix, tokenizer))
     evals = {"eval": cfg.eval.model_dump(mode="json", exclude={"device"})}
+    for key, default in (("definitions", "rephraser"), ("prob_variant", "gold"), ("datasets", None)):
+        if evals["eval"][key] == default:  # left out at their defaults: existing grids keep their stage keys
+            del evals["eval"][key]
     heldout = tuple(sources[n] for n in sorted(sources))
     for seed in cfg.seeds:
         # The spec (what the key hashes) stays the user's fields; meta carries them validated, once.

@@ -131,6 +131,10 @@ class EvalSpec(Strict):
     heldout_fraction: float = Field(0.05, gt=0, lt=1, description="source documents kept out of every mix, for bpb")
     heldout_docs: int | None = Field(200, ge=1, description="score bpb on at most this many held-out documents")
     device: str | None = None
+    definitions: Literal["rephraser", "lighteval"] = Field(
+        "rephraser", description="task definitions: ours, or the study's lighteval 0.10 tasks")
+    prob_variant: Literal["gold", "all"] = Field("gold", description="prob_norm_token over golds or all choices")
+    datasets: str | None = Field(None, description="lighteval definitions: the study's real datasets (see evaluate)")
 
 
 class EstimateSpec(Strict):

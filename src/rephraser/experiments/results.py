@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rephraser.atomic import atomic_open, atomic_write_json
+from rephraser.evaluate.definitions import primary_metric
 from rephraser.evaluate.score import PRIMARY_METRIC
 from rephraser.experiments.cells import Cell
 from rephraser.experiments.classifier_correlation import classifier_correlation, print_correlation
@@ -99,7 +100,8 @@ def write_results(cfg: ExperimentConfig, cells: list[Cell], out: Path) -> dict[s
     rows = collect(cells, out)
     baseline_cell = f"baseline-{cfg.baseline_name}" if cfg.baseline_name else None
     summary = summarize(cells, rows, baseline_cell)
-    doc = {"experiment": cfg.name, "baseline": baseline_cell, "metric": PRIMARY_METRIC,
+    doc = {"experiment": cfg.name, "baseline": baseline_cell, "metric": primary_metric(cfg.eval.prob_variant),
+           "definitions": cfg.eval.definitions,
            "significance": "gap = cell mean - baseline mean over seeds; SE from the pooled seed std; "
                            "cohens_d = gap / pooled std",
            "rows": [{k: _clean(v) for k, v in r.items()} for r in rows],

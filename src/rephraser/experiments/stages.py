@@ -196,7 +196,8 @@ def _evaluate(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any)
     ev: EvalSpec = stage.meta["eval"]
     model = load_scoring_model(stage.dep("train").dir(out) / "final", kind="auto", device=ev.device)
     results, details = run_suite(model, profile=ev.profile, tasks=ev.tasks, seed=ev.seed,
-                                 num_fewshot=ev.num_fewshot, max_items=ev.max_items)
+                                 num_fewshot=ev.num_fewshot, max_items=ev.max_items, definitions=ev.definitions,
+                                 prob_variant=ev.prob_variant, datasets=ev.datasets)
     heldout = {}
     for src in (s for s in stage.deps if s.kind == "source"):
         texts = _source_texts(src, out, "heldout", ev.heldout_docs)

@@ -15,6 +15,7 @@ import sys
 import time
 
 import httpx
+
 from helpers import all_rows, cli, fake_run_args, write_corpus
 
 N_DOCS = 300

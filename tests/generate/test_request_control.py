@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import read_rows, write_corpus
 
+from helpers import read_rows, write_corpus
 from rephraser.config import RunConfig
 from rephraser.errors import ConfigError
 from rephraser.generate.rollouts import Outcome, score_outcome

@@ -7,8 +7,8 @@ import sys
 import httpx
 import pytest
 import yaml
-from helpers import ECHO_PROMPT, all_rows, cli, fake_run_args, read_rows, write_corpus
 
+from helpers import ECHO_PROMPT, all_rows, cli, fake_run_args, read_rows, write_corpus
 from rephraser.generate.stats import RunStats
 
 

@@ -6,8 +6,8 @@ import sqlite3
 
 import pyarrow.parquet as pq
 import pytest
-from helpers import all_rows, cli
 
+from helpers import all_rows, cli
 from rephraser.config import RunConfig
 from rephraser.generate.runner import run_config
 

@@ -8,8 +8,8 @@ import socket
 import sys
 
 import pytest
-from helpers import ECHO_PROMPT
 
+from helpers import ECHO_PROMPT
 from rephraser import storage
 from rephraser.cli import main
 

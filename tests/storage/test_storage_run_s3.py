@@ -14,8 +14,8 @@ import sys
 import time
 
 import pyarrow.parquet as pq
-from helpers import ECHO_PROMPT, cli, write_corpus
 
+from helpers import ECHO_PROMPT, cli, write_corpus
 from rephraser import storage
 
 N_DOCS = 150

@@ -1,0 +1,211 @@
+"""`rephraser try`: rephrase a handful of documents with one prompt and gather what a prompt designer reads.
+
+A trial is an ordinary run (generate/runner.py: the same engines, rollouts, contract and request cache)
+into its own folder under the trial workspace, named by the prompt's content hash and the config's
+fingerprint. Trying the same prompt again resumes that folder, so nothing is generated twice; trying
+more documents (--docs) extends it; an edited prompt gets a new folder, and going back to an earlier
+version finds its folder again. Nothing here generates text itself.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rephraser.config import RunConfig
+from rephraser.errors import ConfigError
+from rephraser.generate.runner import run_config
+from rephraser.postprocess.contract import NOT_ENFORCED
+from rephraser.postprocess.folder import iter_rows
+from rephraser.postprocess.stats import classify_reason, compute_stats
+from rephraser.prompts.registry import LIBRARY_DIR, library, resolve_prompt
+from rephraser.prompts.spec import PromptSpec
+from rephraser.records import ROW_COLUMNS, Document, Rejection
+from rephraser.sources import iter_source
+
+DEFAULT_DOCS = 5
+# Per-row faithfulness measures (postprocess/faithfulness.py), shown when the row schema has them.
+FAITHFULNESS_COLUMNS = tuple(c for c in ("invented_numbers", "invented_entities", "content_recall", "novelty_3gram")
+                             if c in ROW_COLUMNS)
+_ROW_COLUMNS = ("id", "sample", "status", "reason", "source_text", "generation", "raw_generation", "finish_reason",
+                "completion_tokens", "model", *FAITHFULNESS_COLUMNS)
+
+
+@dataclass
+class TrialRow:
+    """One document and what the prompt made of it."""
+
+    id: str
+    source: str
+    output: str | None  # the cleaned output (also for a failed contract, to see why)
+    raw: str | None  # the model's raw answer when cleaning changed it
+    status: str  # ok | rejected | failed (the run's verdict)
+    verdict: str  # pass | fail (the contract's verdict) | no answer (the calls failed)
+    rule: str | None  # the contract rule that failed (contract.RULES names), None when it passed
+    reason: str | None
+    length_ratio: float | None  # output chars / source chars
+    completion_tokens: int | None
+    finish_reason: str | None
+    faithfulness: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Trial:
+    prompt: PromptSpec
+    prompt_ref: str
+    folder: Path
+    model: str
+    engine: str
+    rows: list[TrialRow]
+    diversity: dict[str, Any]  # over this trial's outputs: opening collapse, distinct-n, faithfulness means
+    engine_calls: int  # calls sent to the engine this time
+    cache_hits: int  # calls answered by the request cache
+    reused_units: int  # documents finished by an earlier trial of the same prompt version
+    wall_s: float
+
+    @property
+    def passed(self) -> int:
+        return sum(r.verdict == "pass" for r in self.rows)
+
+
+def trial_config(prompt_ref: str, base: RunConfig, docs: int, workdir: str | Path) -> tuple[RunConfig, PromptSpec]:
+    """The run config of a trial: `base` (engine, sampling, source, ...) on the first `docs` documents, its
+    output a folder of the workspace named by prompt version and config fingerprint."""
+    spec = resolve_prompt(prompt_ref)
+    cfg = base.model_copy(deep=True)
+    cfg.prompts = [prompt_ref]
+    cfg.source.limit = docs
+    cfg.source.shard_index, cfg.source.shard_count = 0, 1
+    # Every output is judged but kept, so diversity is measured over all of them, not only the passing ones.
+    cfg.postprocess.enforce = False
+    cfg.output.dir = str(Path(workdir) / f"{spec.name}-{spec.hash}-{cfg.fingerprint()[:8]}")
+    cfg.output.hub_repo = None
+    return cfg, spec
+
+
+def check_documents(cfg: RunConfig) -> list[str]:
+    """The ids of the trial's documents, in source order; an input without any usable document is one
+    clear error here, before an engine starts."""
+    ids: list[str] = []
+    rejected: dict[str, int] = {}
+    for item in iter_source(cfg.source):
+        if isinstance(item, Rejection):
+            rejected[item.reason] = rejected.get(item.reason, 0) + 1
+        elif isinstance(item, Document):
+            ids.append(item.id)
+    if not ids:
+        where = cfg.source.path or "the embedded wiki extracts"
+        why = "; ".join(f"{n}x {r}" for r, n in sorted(rejected.items(), key=lambda kv: -kv[1])[:3])
+        raise ConfigError(f"source {where} has no usable document" + (f" ({why})" if why else " (it is empty)"))
+    return ids
+
+
+def run_trial(prompt_ref: str, base: RunConfig, *, docs: int = DEFAULT_DOCS, workdir: str | Path = "out/try") -> Trial:
+    if docs < 1:
+        raise ConfigError(f"--docs must be at least 1, got {docs}")
+    cfg, spec = trial_config(prompt_ref, base, docs, workdir)
+    order = check_documents(cfg)
+    stats = run_config(cfg, progress=False)
+    folder = Path(cfg.output.dir)
+    rows = _rows(folder, spec, order)
+    session = stats.get("session", {})
+    return Trial(prompt=spec, prompt_ref=prompt_ref, folder=folder, model=str(stats.get("model", "")),
+                 engine=str(stats.get("engine", "")), rows=rows, diversity=_diversity(folder, spec.name),
+                 engine_calls=int(session.get("engine_calls", 0)), cache_hits=int(session.get("cache_hits", 0)),
+                 reused_units=int(session.get("units_done_before", 0)), wall_s=float(session.get("wall_s", 0.0)))
+
+
+def _rows(folder: Path, spec: PromptSpec, order: list[str]) -> list[TrialRow]:
+    position = {doc_id: i for i, doc_id in enumerate(order)}
+    rows = []
+    for _part, r in iter_rows(folder, _ROW_COLUMNS):
+        if str(r["id"]) not in position:
+            continue  # an earlier, larger trial of this version: show only the documents asked for
+        rows.append(_trial_row(r, spec))
+    rows.sort(key=lambda t: position[t.id])
+    return rows
+
+
+def _trial_row(r: dict[str, Any], spec: PromptSpec) -> TrialRow:
+    status, reason = r["status"], r.get("reason")
+    src, out = r.get("source_text") or "", r.get("generation")
+    if status == "failed":
+        verdict, rule = "no answer", None
+    elif status == "rejected":
+        verdict = "fail"
+        rule = "input" if r.get("raw_generation") is None else classify_reason(reason, spec.contract.validator)
+    elif reason and reason.startswith(NOT_ENFORCED):  # a trial keeps every output (see trial_config)
+        reason = reason[len(NOT_ENFORCED):]
+        verdict, rule = "fail", classify_reason(reason, spec.contract.validator)
+    else:
+        verdict, rule = "pass", None
+    raw = r.get("raw_generation")
+    return TrialRow(
+        id=str(r["id"]), source=src, output=out, raw=raw if raw is not None and raw != out else None,
+        status=status, verdict=verdict, rule=rule, reason=reason,
+        length_ratio=len(out) / len(src) if out is not None and src else None,
+        completion_tokens=r.get("completion_tokens"), finish_reason=r.get("finish_reason"),
+        faithfulness={c: r.get(c) for c in FAITHFULNESS_COLUMNS if r.get(c) is not None},
+    )
+
+
+def _diversity(folder: Path, prompt: str) -> dict[str, Any]:
+    """The trial's diversity and faithfulness figures from `rephraser stats` (postprocess/stats.py)."""
+    s = compute_stats(folder, quality=False)["prompts"].get(prompt) or {}
+    return {
+        "outputs": s.get("ok", 0),
+        "format_compliance": s.get("format_compliance"),
+        "opening_collapse": s.get("opening_collapse"),
+        "top_opening": (s.get("top_openings") or [{}])[0].get("opening"),
+        "distinct": {k: v for k, v in (s.get("distinct") or {}).items() if k.startswith("distinct_")},
+        "length_ratio_p50": (s.get("length_ratio") or {}).get("p50"),
+        "faithfulness": s.get("faithfulness") or {},
+    }
+
+
+def mean_of(rows: list[TrialRow], key: str) -> float | None:
+    vals = [r.faithfulness[key] for r in rows if isinstance(r.faithfulness.get(key), (int, float))]
+    return statistics.fmean(vals) if vals else None
+
+
+# ---- --watch ------------------------------------------------------------------------------------------
+def prompt_file(prompt_ref: str) -> Path:
+    """The file --watch follows: a prompt given by path (a library prompt is edited as a copy)."""
+    p = Path(prompt_ref)
+    if p.is_file():
+        return p
+    if not prompt_ref.endswith((".yaml", ".yml")) and "/" not in prompt_ref and prompt_ref in library():
+        raise ConfigError(f"--watch follows a file you edit; {prompt_ref} is a library prompt: copy "
+                          f"{LIBRARY_DIR / (prompt_ref + '.yaml')} and try the copy")
+    raise ConfigError(f"prompt file not found: {p}")
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None  # between an editor's delete and its rename: look again
+
+
+def watch_changes(path: Path, *, poll_s: float = 0.5) -> Iterator[bytes]:
+    """Yield the file's content now, then each time it changes (polled: one small file, any editor's way of
+    saving — in place, or write-and-rename — and any filesystem). A change is taken once two looks
+    `poll_s` apart agree, so a save in progress is not run half-written."""
+    last = _read(path)
+    if last is None:
+        raise ConfigError(f"prompt file not found: {path}")
+    yield last
+    while True:
+        time.sleep(poll_s)
+        now = _read(path)
+        if now is None or now == last:
+            continue
+        time.sleep(poll_s)
+        if _read(path) != now:
+            continue  # still being written
+        last = now
+        yield now

@@ -116,17 +116,22 @@ def test_experiment_folder_report(tmp_path: Path) -> None:
                 {"step": s, "tokens": 1000 * s, "loss": 5 - s / 10, "heldout_loss": 5.1 - s / 10, "bpb": 2 - s / 50}
             ) for s in range(1, 6)))
     from rephraser.report.experiment import load_experiment
+    from rephraser.report.grid import load_grid_report
 
     exp = load_experiment(root)
     assert len(exp.scores) == 9 and len(exp.curves) == 9
     t = next(s for s in exp.scores if s["cell"] == "table_mix70" and s["seed"] == 2)
     assert t["ratio"] == pytest.approx(0.70) and t["series"] == "run"
-    assert exp.categories["faq_mix50"]["MATH"] == pytest.approx((0.14 + 0.001) / 2)
+    grid = load_grid_report(root)  # not a grid: discovered, no baseline, no gaps
+    assert not grid.from_grid and grid.baseline is None and grid.ratios == [0.5, 0.7]
+    faq = grid.cell("faq_mix50")
+    assert faq.mean_std("macro")[0] == pytest.approx(0.141) and len(faq.seeds[0].curve) == 5
     page = build_report(root)  # no run outputs at the root: experiment-only report
     assert 'id="experiment"' in page and 'id="viewer"' not in page
-    assert page.count("data:image/png;base64,") == 4
+    plots = re.findall(r'<figure class="plot" id="plot-([\w-]+)"', page)
+    assert plots == ["seed-noise", "score-vs-share", "training-curves", "categories"]
     assert "0.1710 ± 0.0010" in page  # table_mix70: mean of .170/.171/.172, std .001
-
+    assert "no baseline to compare with" in page
 
 def test_report_cli_and_errors(small_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "r.html"

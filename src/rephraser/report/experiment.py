@@ -1,4 +1,4 @@
-"""Find experiment results under a folder and shape them for the plots in plots.py.
+"""Find `rephraser evaluate` results and training curves under a folder that is not a grid (report/grid.py).
 
 Discovered inputs (any depth; run-output subfolders data/, rejected/, dead_letter/, cache/ are skipped):
 - results JSON of `rephraser evaluate`: an object with "macro" (and optionally "micro", "categories",
@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import statistics
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,25 +27,6 @@ MAX_CURVES = 24  # more lines than this make an unreadable plot
 class ExperimentData:
     scores: list[dict[str, Any]] = field(default_factory=list)  # {cell, seed, macro, micro, ratio, series}
     curves: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-
-    @property
-    def categories(self) -> dict[str, dict[str, float]]:
-        """Per cell: category -> mean over seeds."""
-        acc: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-        for s in self.scores:
-            for cat, v in (s.get("categories") or {}).items():
-                if isinstance(v, (int, float)):
-                    acc[s["cell"]][cat].append(float(v))
-        return {c: {k: statistics.fmean(v) for k, v in cats.items()} for c, cats in acc.items()}
-
-    @property
-    def generator_points(self) -> list[dict[str, Any]]:
-        """Scores of cells that name their generator (experiment grids do), for score-by-generator plots."""
-        return [s for s in self.scores if s.get("generator")]
-
-    @property
-    def mix_points(self) -> list[dict[str, Any]]:
-        return [s for s in self.scores if s.get("ratio") is not None]
 
     def __bool__(self) -> bool:
         return bool(self.scores or self.curves)

@@ -15,7 +15,9 @@ from typing import Any
 from rephraser.atomic import atomic_write_text
 from rephraser.postprocess.stats import compute_stats
 from rephraser.report import plots
-from rephraser.report.experiment import ExperimentData, load_experiment
+from rephraser.report.grid import GridReport, load_grid_report
+from rephraser.report.grid_page import GRID_CSS, cell_links, grid_section, rewrite_stats
+from rephraser.report.grid_plots import grid_figures
 from rephraser.report.summary import RunSummary, generation_stats, summarize
 from rephraser.report.viewer import viewer_html, viewer_payload
 from rephraser.report.viewer_assets import CSS
@@ -169,68 +171,65 @@ def _run_plots(gen: dict[str, dict[str, Any]]) -> str:
     return f'<section id="plots"><h2>Plots</h2><div class="plots">{"".join(figs)}</div></section>' if figs else ""
 
 
-def experiment_section(exp: ExperimentData) -> str:
-    """Results table + plots for an experiment folder (see experiment.py for what is discovered)."""
-    if not exp:
+def experiment_section(grid: GridReport, *, assets: Path | None = None, assets_href: str = "",
+                       viewer_kwargs: dict[str, Any] | None = None) -> str:
+    """Results table, readings and plots of an experiment folder (report/grid.py says what is read). With
+    `assets`, plots are also written there as PNG + SVG, and each generate stage gets a viewer page of its
+    rows that the cells trained on link to."""
+    if not grid:
         return ""
-    by_cell: dict[str, list[dict[str, Any]]] = {}
-    for s in exp.scores:
-        by_cell.setdefault(s["cell"], []).append(s)
-    rows = []
-    for cell, ss in by_cell.items():
-        macros = [s["macro"] for s in ss]
-        mean = sum(macros) / len(macros)
-        sd = (sum((m - mean) ** 2 for m in macros) / (len(macros) - 1)) ** 0.5 if len(macros) > 1 else 0.0
-        micros = [s["micro"] for s in ss if isinstance(s.get("micro"), (int, float))]
-        rows.append([cell, str(len(ss)), f"{mean:.4f} ± {sd:.4f}",
-                     f"{sum(micros) / len(micros):.4f}" if micros else "–",
-                     "–" if ss[0].get("ratio") is None else f"{100 * ss[0]['ratio']:.0f}%"])
-    figs = [
-        _figure(plots.macro_by_cell_plot(exp.scores), "Macro score per cell (error bars: std over seeds)"),
-        _figure(plots.category_plot(exp.categories), "Score per category (mean over seeds)"),
-        _figure(plots.mix_ratio_plot(exp.mix_points), "Score vs synthetic share"),
-        _figure(plots.generator_plot(exp.generator_points, [s for s in exp.scores if s.get("baseline")]),
-                "Score by generator (family/size as named in the grid) and prompt; lines: baselines"),
-        _figure(plots.training_curves_plot(exp.curves), "Training curves"),
-    ]
-    table = _grid(["cell", "seeds", "macro (mean ± std)", "micro (mean)", "synthetic share"], rows) if rows else ""
-    return (f'<section id="experiment"><h2>Experiment results</h2>{table}'
-            f'<div class="plots">{"".join(f for f in figs if f)}</div></section>')
+    if assets is not None and assets.is_dir():  # files of an earlier report of this folder (the grid may have changed)
+        for stale in [*assets.glob("*.svg"), *assets.glob("*.png"), *assets.glob("rows-*.html")]:
+            stale.unlink(missing_ok=True)
+    figures = grid_figures(grid, export_dir=assets)
+    pages: dict[Path, str] = {}
+    if assets is not None:
+        for d in dict.fromkeys(d for c in grid.cells for d in c.generate_dirs):
+            name = f"rows-{d.name}.html"
+            write_report(d, assets / name, title=f"rows of generate stage {d.name}", **(viewer_kwargs or {}))
+            pages[d] = f"{assets_href}/{name}"
+    rewrites = {c.name: rewrite_stats(c.generate_dirs) for c in grid.cells if c.generate_dirs}
+    links = {c.name: cell_links(c, pages) for c in grid.cells}
+    return grid_section(grid, figures, links, rewrites, assets_href)
 
 
 def build_report(out_dir: str | Path, *, max_rows: int = 2000, seed: int = 0, max_chars: int = 20_000,
-                 page_size: int = 25, title: str | None = None) -> str:
-    """The complete HTML page. A run folder gets summary, statistics, plots and viewer; any folder with
-    results/curves below it also gets the experiment section."""
+                 page_size: int = 25, title: str | None = None, assets: Path | None = None,
+                 assets_href: str = "") -> str:
+    """The complete HTML page. A run folder gets summary, statistics, plots and viewer; a folder with
+    experiment results (a grid's results.json, or evaluation results below it) gets the experiment part;
+    `assets` is where that part writes its plot files and rows pages (see experiment_section)."""
     root = Path(out_dir)
-    exp = load_experiment(root) if root.is_dir() else ExperimentData()
+    grid = load_grid_report(root) if root.is_dir() else GridReport(root=root, name="", cells=[])
     try:
         run: RunFolder | None = open_run(root)
     except RunFolderError:
-        if not exp:
+        if not grid:
             raise
         run = None  # an experiment folder without run outputs of its own
+    viewer_kwargs = {"max_rows": max_rows, "seed": seed, "max_chars": max_chars, "page_size": page_size}
     sections = []
     if run is not None:
         summary = summarize(run)
         gen = generation_stats(run)
         sections += [_summary_section(run, summary), _generation_section(gen), _postprocess_stats_section(run),
                      _run_plots(gen)]
-    sections.append(experiment_section(exp))
+    sections.append(experiment_section(grid, assets=assets, assets_href=assets_href, viewer_kwargs=viewer_kwargs))
     if run is not None:
-        sections.append(viewer_html(viewer_payload(run, max_rows=max_rows, seed=seed, max_chars=max_chars,
-                                                   page_size=page_size)))
+        sections.append(viewer_html(viewer_payload(run, **viewer_kwargs)))
     name = title or f"rephraser report: {root.resolve().name}"
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{e(name)}</title><style>{CSS}</style></head>
+<title>{e(name)}</title><style>{CSS}{GRID_CSS}</style></head>
 <body><header><h1>{e(name)}</h1><p>{e(str(root))} · generated {stamp}</p></header>
 <main>{"".join(s for s in sections if s)}</main></body></html>
 """
 
 
 def write_report(out_dir: str | Path, output: str | Path | None = None, **kwargs: Any) -> Path:
+    """Write the page; an experiment's plot exports and rows pages go to `<page stem>_files/` beside it."""
     target = Path(output) if output else Path(out_dir) / "report.html"
-    text = build_report(out_dir, **kwargs)
+    assets = target.parent / f"{target.stem}_files"
+    text = build_report(out_dir, assets=assets, assets_href=assets.name, **kwargs)
     return atomic_write_text(target, text)

@@ -9,7 +9,6 @@ version finds its folder again. Nothing here generates text itself.
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,19 +19,17 @@ from rephraser.config import RunConfig
 from rephraser.errors import ConfigError
 from rephraser.generate.runner import run_config
 from rephraser.postprocess.contract import NOT_ENFORCED
-from rephraser.postprocess.folder import iter_rows
+from rephraser.postprocess.faithfulness import measure
 from rephraser.postprocess.stats import classify_reason, compute_stats
 from rephraser.prompts.registry import LIBRARY_DIR, library, resolve_prompt
 from rephraser.prompts.spec import PromptSpec
-from rephraser.records import ROW_COLUMNS, Document, Rejection
+from rephraser.records import Document, Rejection
+from rephraser.run_folder import iter_rows
 from rephraser.sources import iter_source
 
 DEFAULT_DOCS = 5
-# Per-row faithfulness measures (postprocess/faithfulness.py), shown when the row schema has them.
-FAITHFULNESS_COLUMNS = tuple(c for c in ("invented_numbers", "invented_entities", "content_recall", "novelty_3gram")
-                             if c in ROW_COLUMNS)
 _ROW_COLUMNS = ("id", "sample", "status", "reason", "source_text", "generation", "raw_generation", "finish_reason",
-                "completion_tokens", "model", *FAITHFULNESS_COLUMNS)
+                "completion_tokens", "model")
 
 
 @dataclass
@@ -50,7 +47,7 @@ class TrialRow:
     length_ratio: float | None  # output chars / source chars
     completion_tokens: int | None
     finish_reason: str | None
-    faithfulness: dict[str, Any] = field(default_factory=dict)
+    faithfulness: dict[str, Any] = field(default_factory=dict)  # postprocess/faithfulness.py measures
 
 
 @dataclass
@@ -149,7 +146,8 @@ def _trial_row(r: dict[str, Any], spec: PromptSpec) -> TrialRow:
         status=status, verdict=verdict, rule=rule, reason=reason,
         length_ratio=len(out) / len(src) if out is not None and src else None,
         completion_tokens=r.get("completion_tokens"), finish_reason=r.get("finish_reason"),
-        faithfulness={c: r.get(c) for c in FAITHFULNESS_COLUMNS if r.get(c) is not None},
+        # the measures with the flagged numbers and names themselves, so a reader can check them by eye
+        faithfulness=measure(out, src).to_dict() if out and src else {},
     )
 
 
@@ -165,11 +163,6 @@ def _diversity(folder: Path, prompt: str) -> dict[str, Any]:
         "length_ratio_p50": (s.get("length_ratio") or {}).get("p50"),
         "faithfulness": s.get("faithfulness") or {},
     }
-
-
-def mean_of(rows: list[TrialRow], key: str) -> float | None:
-    vals = [r.faithfulness[key] for r in rows if isinstance(r.faithfulness.get(key), (int, float))]
-    return statistics.fmean(vals) if vals else None
 
 
 # ---- --watch ------------------------------------------------------------------------------------------

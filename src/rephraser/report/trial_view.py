@@ -17,7 +17,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from rephraser.report.run_folder import write_text_atomic
+from rephraser.atomic import atomic_write_text
 from rephraser.report.trial import Trial, TrialRow
 from rephraser.report.viewer_assets import CSS
 
@@ -26,11 +26,14 @@ VERDICT_STYLE = {"pass": "bold green", "fail": "bold red", "no answer": "bold re
 FAITH_LABELS = {"invented_numbers": "invented numbers", "invented_entities": "invented names",
                 "content_recall": "content recall", "novelty_3gram": "3-gram novelty"}
 
-
 def _num(v: Any, digits: int = 2) -> str:
     if v is None:
         return "–"
     return f"{v:,}" if isinstance(v, int) else f"{v:.{digits}f}"
+
+
+def _pct(v: float | None) -> str:
+    return "–" if v is None else f"{100 * v:.0f}%"
 
 
 def _cut(text: str, max_chars: int) -> str:
@@ -48,7 +51,12 @@ def row_facts(r: TrialRow) -> list[tuple[str, str]]:
         facts.append(("reason", r.reason))
     facts += [("length ratio", _num(r.length_ratio)), ("output tokens", _num(r.completion_tokens)),
               ("finish", r.finish_reason or "–")]
-    facts += [(FAITH_LABELS.get(k, k), _num(v)) for k, v in r.faithfulness.items()]
+    f = r.faithfulness
+    for key, label in FAITH_LABELS.items():
+        if key in f:
+            items = f.get(f"{key[:-1]}_list") or []  # invented_numbers -> invented_number_list
+            facts.append((label, _num(f[key]) + (f" ({', '.join(items[:6])}{', …' if len(items) > 6 else ''})"
+                                                 if items else "")))
     return facts
 
 
@@ -62,9 +70,12 @@ def summary_facts(t: Trial) -> list[tuple[str, str]]:
              ("calls", f"{t.engine_calls} to the engine, {t.cache_hits} from the request cache, "
                        f"{t.reused_units} document(s) reused from an earlier trial of this version"),
              ("folder", str(t.folder))]
-    faith = {k: v for k, v in (d.get("faithfulness") or {}).items() if isinstance(v, (int, float))}
-    if faith:
-        facts.insert(5, ("faithfulness", ", ".join(f"{k} {_num(v)}" for k, v in faith.items())))
+    f = d.get("faithfulness") or {}
+    if f.get("rows"):
+        facts.insert(5, ("faithfulness", f"invented numbers in {_pct(f.get('invented_number_rate'))} and invented "
+                         f"names in {_pct(f.get('invented_entity_rate'))} of {f['rows']} outputs; mean content "
+                         f"recall {_num(f.get('mean_content_recall'))}, mean 3-gram novelty "
+                         f"{_num(f.get('mean_novelty_3gram'))}"))
     return facts
 
 
@@ -118,7 +129,7 @@ def trial_html(t: Trial, *, refresh_s: int | None = None) -> str:
 
 
 def write_trial_html(t: Trial, target: str | Path, *, refresh_s: int | None = None) -> Path:
-    return write_text_atomic(Path(target), trial_html(t, refresh_s=refresh_s))
+    return atomic_write_text(Path(target), trial_html(t, refresh_s=refresh_s))
 
 
 __all__ = ["print_trial", "row_facts", "summary_facts", "trial_html", "write_trial_html"]

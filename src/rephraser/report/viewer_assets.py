@@ -137,6 +137,12 @@ JS = r"""
     document.body.dataset.viewerHits = String(hits.length);
   }
 
+  // A link may preset the filters: report.html#status=ok&prompt=faq (an experiment cell links to the rows it trained on).
+  const preset = new URLSearchParams(location.hash.slice(1));
+  for (const key of ["prompt", "model", "status"]) {
+    const v = preset.get(key);
+    if (v && [...$("f-" + key).options].some((o) => o.value === v)) { state[key] = v; $("f-" + key).value = v; }
+  }
   $("f-prompt").addEventListener("change", (e) => { state.prompt = e.target.value; state.page = 0; render(); });
   $("f-model").addEventListener("change", (e) => { state.model = e.target.value; state.page = 0; render(); });
   $("f-status").addEventListener("change", (e) => { state.status = e.target.value; state.page = 0; render(); });

@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
     @app.command("try")
     def try_prompt(
         prompt: str = typer.Argument(..., help="library prompt name or path to a prompt YAML file"),
-        docs: int = typer.Option(5, "--docs", "-n", help="documents to rephrase (the first N of the source)"),
+        docs: int = typer.Option(5, "--docs", "-n", min=1, help="documents to rephrase (the first N of the source)"),
         source: str | None = typer.Option(None, "--source", "-i", help="input file/folder; default: embedded wiki"),
         text_column: str | None = typer.Option(None, help="column holding the document text"),
         config: Path | None = typer.Option(None, "--config", "-c", help="YAML RunConfig for engine, sampling, postprocess"),

@@ -98,7 +98,7 @@ def test_table_marker_and_readings_follow_the_numbers(tmp_path: Path) -> None:
     assert "beyond-noise above" in rows["up/mix50"] and "▲ beyond noise" in rows["up/mix50"]
     assert "beyond-noise below" in rows["down/mix50"] and "within-noise" in rows["flat/mix50"]
     assert f"{up['gap_over_se']:+.2f}" in rows["up/mix50"] and f"{up['cohens_d']:+.2f}" in rows["up/mix50"]
-    assert "original documents only" in rows[BASE]
+    assert "original documents only" in rows[BASE] and '"reference">reference<' in rows[BASE]
     assert "the first 100 documents of the held-out split of docs" in page  # the common split, said in words
 
 

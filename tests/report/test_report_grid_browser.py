@@ -143,6 +143,9 @@ def test_two_ratio_grid_report(reports, driver) -> None:
     assert set(rows) == {"baseline-source_only", "echo/mix50", "echo/mix100"}
     for cell in doc["cells"]:
         row, se = rows[cell["cell"]], cell["macro_gap_over_se"]
+        if cell["is_baseline"]:
+            assert row["seed noise"] == "reference" and row["gap/SE"] == "–"
+            continue
         assert row["gap/SE"] == f"{se:+.2f}"  # the grid's own number, in the gap/SE column
         assert row["seed noise"] == ("▲ beyond noise" if se >= 2 else "▼ beyond noise" if se <= -2 else "within noise")
     plots = [f.get_attribute("data-plot") for f in driver.find_elements(By.CSS_SELECTOR, "figure.plot")]

@@ -192,7 +192,8 @@ def _from_grid(root: Path, doc: dict[str, Any]) -> GridReport:
                           is_baseline=bool(s.get("is_baseline")) or s.get("kind") == "baseline")
         views = _cell_views(root, name)
         for r in (r for r in doc["rows"] if r.get("cell") == name):
-            view = views.get(str(r.get("seed")), {})
+            # the run's folder: seed<N>, or seed<N>-data<M> in a grid with explicit data seeds
+            view = views.get(f"seed{r.get('seed')}-data{r.get('data_seed')}") or views.get(f"seed{r.get('seed')}", {})
             cell.seeds.append(SeedRun(
                 seed=r.get("seed"), macro=r.get("macro"), micro=r.get("micro"), heldout_bpb=r.get("heldout_bpb"),
                 mix_heldout_bpb=r.get("mix_heldout_bpb"), parameters=r.get("parameters"),
@@ -222,15 +223,13 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _cell_views(root: Path, cell: str) -> dict[str, dict[str, Any]]:
-    """seed -> {"stages": {...}, "curve": [...]} from the per-cell view the grid writes (cells/<cell>/seed*/)."""
+    """run folder name -> {"stages": {...}, "curve": [...]}, from the per-cell view the grid writes
+    (cells/<cell>/seed<N>[-data<M>]/)."""
     views: dict[str, dict[str, Any]] = {}
     for d in sorted((root / "cells" / cell).glob("seed*")):
         res = _read_json(d / "results.json")
-        if not isinstance(res, dict):
-            continue
-        general = res.get("config_general") or {}
-        seed = general.get("seed", d.name[4:])
-        views[str(seed)] = {"stages": res.get("stages") or {}, "curve": _read_curve(d / "curve.jsonl")}
+        if isinstance(res, dict):
+            views[d.name] = {"stages": res.get("stages") or {}, "curve": _read_curve(d / "curve.jsonl")}
     return views
 
 

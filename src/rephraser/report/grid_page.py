@@ -89,7 +89,10 @@ def _table(grid: GridReport, links: dict[str, list[tuple[str, str]]], rewrites: 
         s, rw = c.summary, rewrites.get(c.name, {})
         mean, std = c.mean_std("macro")
         bmean, bstd = c.mean_std("heldout_bpb")
-        cls, text = noise_marker(s.get("macro_gap_over_se"))
+        reference = c.name == grid.baseline
+        if reference:  # its gaps to itself are zero by construction: say what it is instead
+            s = {k: v for k, v in s.items() if "_gap" not in k and not k.endswith("_cohens_d")}
+        cls, text = ("reference", "reference") if reference else noise_marker(s.get("macro_gap_over_se"))
         planned = s.get("seeds_planned")
         link = " ".join(f'<a class="rows-link" href="{e(href)}">{e(label)}</a>' for label, href in links.get(c.name, [])) \
             or ('<span class="note">original documents only</span>' if c.is_baseline else "")
@@ -159,7 +162,7 @@ table.results tr.reading td { border-top: none; color: var(--muted); font-size: 
 table.results tr.cell-row td { border-bottom: none; }
 .beyond-noise { font-weight: 700; white-space: nowrap; }
 .beyond-noise.above { color: var(--ok); } .beyond-noise.below { color: var(--fail); }
-.within-noise { color: var(--muted); white-space: nowrap; }
+.within-noise, .reference { color: var(--muted); white-space: nowrap; }
 table.results { font-size: 12.5px; }
 table.results td, table.results th { padding: 3px 6px; }
 table.results td.num { white-space: nowrap; }

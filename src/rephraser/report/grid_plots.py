@@ -125,7 +125,7 @@ def seed_strip(grid: GridReport) -> Any | None:
         ax.grid(axis="x", color="0.92", zorder=0)
     axes[0][0].set_yticks(range(len(cells)), [c.name for c in cells])
     axes[0][0].invert_yaxis()  # the table's order, top to bottom
-    handles = [Line2D([], [], marker="o", linestyle="", color="0.4", label="one training seed"),
+    handles = [Line2D([], [], marker="o", linestyle="", color="0.4", label="one run (training seed)"),
                Line2D([], [], color="0.4", linewidth=2.2, label="mean over seeds")]
     if base is not None:
         handles += [Line2D([], [], color="0.3", linestyle="--", label=f"{base.name} mean"),
@@ -324,7 +324,7 @@ def grid_figures(grid: GridReport, export_dir: Path | None = None) -> list[Figur
     wanted = [
         ("seed-noise", "Seed noise", seed_strip,
          "Each dot is one training seed; the bar is the cell's mean. The grey band is the baseline's seed range "
-         "and the dashed line its mean. Held-out bits per byte are measured on the common split: " + grid.heldout),
+         "and the dashed line its mean. Held-out bits per byte are measured on the common split: " + grid.heldout + "."),
         ("score-vs-share", "Score vs synthetic share", ratio_plot,
          "Cells of one series (same prompt, generator and source) are joined by a grey line; dashed lines are "
          "baselines without synthetic data."),

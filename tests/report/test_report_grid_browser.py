@@ -7,19 +7,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from helpers import ECHO_PROMPT, spawn_fake
 from rephraser.report.html import write_report
 
-REPO = Path(__file__).resolve().parents[2]
-ECHO = REPO / "tests" / "generate" / "fixtures" / "echo.yaml"
-FAKE_SERVER = REPO / "tests" / "fakes" / "openai_server.py"
 CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if os.path.exists(p)), None)
 CHROMEDRIVER = "/usr/bin/chromedriver"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -37,7 +33,7 @@ def _grid_config(tmp: Path, url: str, ratios: list[float]) -> Path:
             for i in range(60):
                 words = " ".join(f"word{(i * 7 + j) % 97}" for j in range(30 + i % 30))
                 f.write(json.dumps({"id": f"doc-{i:05d}", "text": f"Document {i} says {i * 3} apples. {words}."}) + "\n")
-    cfg = {"name": "tiny", "output": str(tmp / "grid"), "prompts": [str(ECHO)],
+    cfg = {"name": "tiny", "output": str(tmp / "grid"), "prompts": [ECHO_PROMPT],
            "generators": {"fake": {"engine": {"kind": "openai", "base_url": url, "model": "fake-model"}}},
            "sources": {"docs": {"source": {"path": str(corpus)}, "rephrase_docs": 30}},
            "generation": {"sampling": {"max_tokens": 64}},
@@ -58,10 +54,9 @@ def reports(tmp_path_factory) -> dict[str, Path]:
     from rephraser.experiments.grid import run_grid
 
     tmp = tmp_path_factory.mktemp("grid")
-    proc = subprocess.Popen([sys.executable, str(FAKE_SERVER), "--port", "0"], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+    proc, port = spawn_fake()
     try:
-        url = f"http://127.0.0.1:{int(proc.stdout.readline().split()[1])}"
+        url = f"http://127.0.0.1:{port}"
         run_grid(load_yaml(_grid_config(tmp, url, [0.5, 1.0]), ExperimentConfig), log=lambda _msg: None)
         shutil.copytree(tmp / "grid", tmp / "grid-one")
         one = load_yaml(_grid_config(tmp, url, [0.5]), ExperimentConfig)

@@ -17,10 +17,10 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 
+from helpers import ECHO_PROMPT
 from rephraser.cli import main
 
-REPO = Path(__file__).resolve().parents[2]
-ECHO = REPO / "tests" / "generate" / "fixtures" / "echo.yaml"
+ECHO = Path(ECHO_PROMPT)
 
 
 def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:

@@ -108,13 +108,11 @@ def run_trial(prompt_ref: str, base: RunConfig, *, docs: int = DEFAULT_DOCS, wor
     order = check_documents(cfg)
     stats = run_config(cfg, progress=False)
     folder = Path(cfg.output.dir)
-    rows = _rows(folder, spec, order)
-    session = stats.get("session", {})
-    return Trial(prompt=spec, prompt_ref=prompt_ref, folder=folder, model=str(stats.get("model", "")),
-                 engine=str(stats.get("engine", "")), rows=rows, diversity=_diversity(folder, spec.name),
-                 engine_calls=int(session.get("engine_calls", 0)), cache_hits=int(session.get("cache_hits", 0)),
-                 reused_units=int(session.get("units_done_before", 0)), wall_s=float(session.get("wall_s", 0.0)))
-
+    session = stats.session
+    return Trial(prompt=spec, prompt_ref=prompt_ref, folder=folder, model=stats.model or "",
+                 engine=stats.engine or "", rows=_rows(folder, spec, order), diversity=_diversity(folder, spec.name),
+                 engine_calls=session.engine_calls if session else 0, cache_hits=session.cache_hits if session else 0,
+                 reused_units=session.units_done_before if session else 0, wall_s=session.wall_s if session else 0.0)
 
 def _rows(folder: Path, spec: PromptSpec, order: list[str]) -> list[TrialRow]:
     position = {doc_id: i for i, doc_id in enumerate(order)}

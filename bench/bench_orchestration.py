@@ -8,14 +8,20 @@ wiki documents), greedy decoding, same max_tokens:
 (b) `rephraser run` machinery (run_config: source reading, prompt rendering, truncation, cache,
     retries, contracts, Parquet commits, accounting) with the in-process llama.cpp engine.
 Prints both and the ratio (b)/(a). Only meaningful on a quiet machine.
+(c) the single-writer lease's cost: the same run with an instant in-process engine and a commit every
+    few rows (so commits, where the lease is checked, dominate), with the lease and with it replaced
+    by a no-op, alternated; prints the ratio of the median wall times.
 
-    .venv/bin/python bench/bench_orchestration.py [--docs 16 --batch 8 --tokens 128]
+    .venv/bin/python bench/bench_orchestration.py [--docs 16 --batch 8 --tokens 128] [--lease-only]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
+import statistics
 import sys
 import tempfile
 import time
@@ -25,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_engine_llamacpp import raw_loop  # noqa: E402
 
 from rephraser.config import EngineConfig, RunConfig, SourceConfig  # noqa: E402
-from rephraser.engines.base import GenerationRequest, Sampling  # noqa: E402
+from rephraser.engines.base import Capabilities, Completion, GenerationRequest, Sampling  # noqa: E402
 from rephraser.engines.llamacpp import LlamaCppEngine  # noqa: E402
 from rephraser.engines.llamacpp_model import LoadedModel  # noqa: E402
 from rephraser.engines.models import resolve_model  # noqa: E402
@@ -46,13 +52,68 @@ async def engine_direct(msgs: list, args: argparse.Namespace) -> tuple[int, floa
         await engine.stop()
 
 
+class InstantEngine:
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(model_id="instant", engine="bench", max_context=4096, batch_slots=64,
+                            count_tokens=lambda t: len(t) // 4 + 1)
+
+    async def generate(self, request: GenerationRequest) -> Completion:
+        return Completion(text="Q: What is it?\nA: A document.\n\nQ: Why?\nA: It is.", finish_reason="stop",
+                          prompt_tokens=10, completion_tokens=12)
+
+
+class NoLease:
+    def ensure_held(self, **_: object) -> None:
+        pass
+
+
+def lease_cost(docs: int, rows_per_part: int, repeats: int) -> None:
+    """(c): wall time of a commit-bound run with the lease vs without it (no-op), alternated."""
+    from rephraser.generate import runner
+
+    real = runner.shard_writer, runner.folder_change
+    off = (lambda *a, **k: contextlib.nullcontext(NoLease()), lambda *a, **k: contextlib.nullcontext())
+    times: dict[str, list[float]] = {"with": [], "without": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp) / "in.jsonl"
+        corpus.write_text("".join(json.dumps({"id": f"d{i}", "text": f"Document {i} about topic {i % 97}."}) + "\n"
+                                  for i in range(docs)))
+        for r in range(repeats):
+            for mode in ("with", "without"):
+                runner.shard_writer, runner.folder_change = real if mode == "with" else off
+                cfg = RunConfig.model_validate({
+                    "source": {"path": str(corpus)}, "prompts": ["faq"], "postprocess": {"enabled": False},
+                    "output": {"dir": str(Path(tmp) / f"{mode}{r}"), "rows_per_part": rows_per_part}})
+                t0 = time.perf_counter()
+                run_config(cfg, progress=False, engine=InstantEngine())
+                times[mode].append(time.perf_counter() - t0)
+    runner.shard_writer, runner.folder_change = real
+    w, wo = statistics.median(times["with"]), statistics.median(times["without"])
+    print(f"(c) lease cost: {docs} docs, a commit every {rows_per_part} rows, median of {repeats}: with lease "
+          f"{w:.2f}s, without {wo:.2f}s, ratio with/without {w / wo:.3f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--docs", type=int, default=16)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--tokens", type=int, default=128)
     ap.add_argument("--n-ctx", type=int, default=2048)
+    ap.add_argument("--lease-only", action="store_true", help="only (c), the lease's cost (no model needed)")
+    ap.add_argument("--lease-docs", type=int, default=3000)
+    ap.add_argument("--lease-rows-per-part", type=int, default=20)
+    ap.add_argument("--lease-repeats", type=int, default=3)
     args = ap.parse_args()
+    lease_cost(args.lease_docs, args.lease_rows_per_part, args.lease_repeats)
+    if args.lease_only:
+        return
     spec = resolve_prompt("faq")
     docs = list(iter_source(SourceConfig(limit=args.docs)))
     msgs = [({"role": "user", "content": spec.render(d.text)},) for d in docs]

@@ -46,21 +46,21 @@ def main() -> None:
             sys.exit(rc)
     except RephraserError as e:
         print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(getattr(e, "exit_code", 2))  # 2; 75 (EX_TEMPFAIL) when the folder is busy: retry later
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     except SystemExit:
         raise
     except Exception as e:  # noqa: BLE001 - the last line of defence against raw tracebacks
-        import click
-
-        if isinstance(e, click.exceptions.Exit):
-            sys.exit(e.exit_code)
-        if isinstance(e, click.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Abort):
+        # By class name: typer may bring its own copy of click, whose classes are not click's.
+        kinds = {c.__name__ for c in type(e).__mro__}
+        if "Exit" in kinds:
+            sys.exit(getattr(e, "exit_code", 0))
+        if "ClickException" in kinds:  # usage errors (unknown option, bad value): click's own message
+            e.show()  # type: ignore[attr-defined]
+            sys.exit(e.exit_code)  # type: ignore[attr-defined]
+        if "Abort" in kinds:
             print("aborted", file=sys.stderr)
             sys.exit(1)
         if debug:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,6 +17,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rephraser.errors import ConfigError
+
+ENV_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
 class Strict(BaseModel):
@@ -115,6 +118,15 @@ class EngineConfig(Strict):
     # auto = ask GET /v1/models who owns the model (vllm, llamacpp, sglang, openai), else generic
     dialect: Literal["auto", "vllm", "vllm-guided", "llama-server", "sglang", "openai", "generic"] = "auto"
 
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_var_name(cls, v: str | None) -> str | None:
+        # Users sometimes pass the key itself: refuse it without echoing it (it would land in config.yaml).
+        if v is not None and not ENV_VAR_NAME.fullmatch(v):
+            raise ValueError("must be the NAME of an environment variable holding the key (letters, digits, _), "
+                             "not the key itself; the value given is not shown or stored")
+        return v
+
     @model_validator(mode="after")
     def _openai_needs_url(self) -> EngineConfig:
         if self.kind == "openai" and not self.base_url and self.server is None:
@@ -170,6 +182,8 @@ class OutputConfig(Strict):
                                  "while the run goes on (needs rephraser[hub] and a token)")
     hub_private: bool = Field(False, description="create hub_repo as a private repo (an existing repo is kept as is)")
     hub_every_s: float = Field(600.0, gt=0, description="upload committed parts to hub_repo at most this often")
+    lease_ttl_s: float = Field(60.0, ge=1.0, description="a writer's lease is stale after this long without "
+                               "heartbeat (a writer on another machine that died is taken over after this)")
 
 
 class RunConfig(Strict):
@@ -216,6 +230,11 @@ class RunConfig(Strict):
 def load_yaml(path: str | Path, model: type[BaseModel] = RunConfig, *, what: str = "config file") -> Any:
     """Load a YAML file into `model`; every problem (missing, unreadable, invalid) is one ConfigError line.
     `what` names the kind of file in messages ("config file", "prompt file", ...)."""
+    return validate(read_yaml_mapping(path, what=what), model, origin=str(path))
+
+
+def read_yaml_mapping(path: str | Path, *, what: str = "config file") -> dict[str, Any]:
+    """The raw mapping of a YAML file, not yet validated (CLI flags are applied to a run config first)."""
     p = Path(path)
     try:
         raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
@@ -225,7 +244,7 @@ def load_yaml(path: str | Path, model: type[BaseModel] = RunConfig, *, what: str
         raise ConfigError(f"cannot read {what} {p}: {str(e).splitlines()[0]}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{what} {p} must be a mapping at the top level")
-    return validate(raw, model, origin=str(p))
+    return raw
 
 
 def validate(raw: dict[str, Any], model: type[BaseModel] = RunConfig, origin: str = "config") -> Any:

@@ -6,6 +6,14 @@ Per-record problems are never raised: they become rejected rows with a reason.
 """
 
 
+import sys
+
+
+def warn(message: str) -> None:
+    """A problem the run survives (e.g. a request cache that cannot be written), as one stderr line."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
 class RephraserError(Exception):
     """A fatal, user-fixable problem, reported as one line."""
 

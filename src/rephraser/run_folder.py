@@ -6,6 +6,7 @@
     rejected/<prompt>/*.parquet     rows that did not, each with its reason
     dead_letter/<prompt>/*.parquet  documents whose calls failed, each with its error
     manifests/<shard>/part-*.json   commit markers (generate/checkpoint.py)
+    leases/<shard>/, leases/_folder/  who writes each shard, and folder-wide changes (writer_leases.py)
     stats/<shard>.json, stats.json  per-shard and merged run statistics (generate/stats.py)
 
 A restart with a different config or an edited prompt is refused with the list of what changed (or
@@ -18,6 +19,9 @@ progress) are skipped. Reports read in two passes: `scan_rows` reads the light c
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,11 +32,15 @@ import pyarrow.parquet as pq
 import yaml
 
 from rephraser import storage
+from rephraser.atomic import fsync_dir
 from rephraser.config import RunConfig
 from rephraser.errors import RephraserError, ResumeError
+from rephraser.lease import LeaseHeld
 from rephraser.records import FATE_DIRS, OPTIONAL_COLUMNS, ROW_COLUMNS, ROW_SCHEMA
+from rephraser.writer_leases import LEASES_DIR, live_shard_writers
 
 RUN_JSON, CONFIG_YAML, STATS_JSON = "run.json", "config.yaml", "stats.json"
+OVERWRITE_PREFIX = ".overwrite-"  # results being deleted by --overwrite
 BATCH_ROWS = 2048
 # What reports need of every row (no text columns).
 LIGHT_COLUMNS: tuple[str, ...] = (
@@ -64,20 +72,28 @@ def identity(cfg: RunConfig, prompt_hashes: dict[str, str]) -> dict[str, Any]:
 
 
 def prepare(cfg: RunConfig, prompt_hashes: dict[str, str], *, force: bool = False,
-            overwrite: bool = False) -> storage.Location:
+            overwrite: bool = False, tag: str | None = None) -> storage.Location:
     """Create or validate the output folder (local or remote); write run.json and config.yaml.
-    `prompt_hashes`: prompt name -> hash."""
+    `prompt_hashes`: prompt name -> hash. Called under the folder lease (writer_leases.py) by the
+    writer of shard `tag`."""
     out = storage.as_location(cfg.output.dir)
     storage.check_writable(out)
     entries = storage.listdir(out)  # first touch of a remote output: a missing bucket or bad credentials fail here
-    if overwrite and entries:
-        if RUN_JSON not in entries:
-            raise ResumeError(f"refusing to --overwrite {out}: it is not empty and not a rephraser output folder")
-        storage.remove_tree(out)
-        entries = []
+    if overwrite and set(entries) - {LEASES_DIR}:
+        refuse_foreign_folder(out)
+        live = live_shard_writers(out, besides=tag)
+        if live:
+            name, holder = sorted(live.items())[0]
+            raise LeaseHeld(f"refusing to --overwrite {out}: shard {name} is being written by {holder.describe()}"
+                            f"{f' (and {len(live) - 1} more shards)' if len(live) > 1 else ''}; wait for it to finish")
+        clear_outputs(out)
+        entries = storage.listdir(out)
     if not entries and storage.exists(out) and not storage.is_dir(out):
         raise ResumeError(f"output path {out} exists and is not a folder")
     storage.makedirs(out)
+    for name in entries:
+        if name.startswith(OVERWRITE_PREFIX) and isinstance(out, Path):  # an --overwrite killed mid-way
+            shutil.rmtree(out / name, ignore_errors=True)  # (we hold the folder lease: its writer is gone)
     ident = identity(cfg, prompt_hashes)
     run_json = out / RUN_JSON
     if RUN_JSON in entries:
@@ -99,6 +115,37 @@ def prepare(cfg: RunConfig, prompt_hashes: dict[str, str], *, force: bool = Fals
     whole_run.source.shard_index = 0  # shards share one config; a worker adds --shard i/N
     storage.write_text(out / CONFIG_YAML, whole_run.to_yaml())
     return out
+
+
+def refuse_foreign_folder(out: storage.PathLike) -> None:
+    """--overwrite deletes only what a run wrote: refuse a non-empty folder that is not a run folder."""
+    names = set(storage.listdir(out)) - {LEASES_DIR}
+    ours = RUN_JSON in names or "manifests" in names or any(n.startswith(OVERWRITE_PREFIX) for n in names)
+    if names and not ours:
+        raise ResumeError(f"refusing to --overwrite {out}: it is not empty and not a rephraser output folder")
+
+
+def clear_outputs(out: storage.Location) -> None:
+    """--overwrite: the manifests go first, so from then on nothing is committed; run.json goes last, so
+    a kill -9 part-way leaves a folder that a plain rerun redoes from scratch and that --overwrite still
+    recognises. Locally every result is first renamed aside (atomic), then deleted; object stores have
+    no rename, so there each entry is deleted in the same order. The leases stay."""
+    names = [n for n in storage.listdir(out) if n != LEASES_DIR and not n.startswith(OVERWRITE_PREFIX)]
+    last = [n for n in (RUN_JSON, CONFIG_YAML) if n in names]
+    order = [n for n in names if n == "manifests"] + [n for n in names if n not in ("manifests", *last)] + last
+    if not isinstance(out, Path):
+        for name in order:
+            if storage.is_dir(out / name):
+                storage.remove_tree(out / name)
+            else:
+                storage.remove(out / name)
+        return
+    trash = out / f"{OVERWRITE_PREFIX}{uuid.uuid4().hex[:12]}"
+    trash.mkdir()
+    for name in order:
+        os.rename(out / name, trash / name)
+    fsync_dir(out)
+    shutil.rmtree(trash)
 
 
 def describe_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:

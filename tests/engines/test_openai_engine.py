@@ -94,6 +94,20 @@ def test_auth_and_model_errors_are_fatal(fake_server, monkeypatch):
     monkeypatch.delenv("FAKE_KEY")
     with pytest.raises(ConfigError, match="FAKE_KEY is not set"):
         asyncio.run(call(url, request(), api_key_env="FAKE_KEY"))
+    # a key passed where its variable's name belongs is never echoed
+    with pytest.raises(ConfigError) as e:
+        asyncio.run(call(url, request(), api_key_env="a1b2c3d4e5f6sekret"))
+    assert "sekret" not in str(e.value) and "not set" in str(e.value)
+
+
+def test_a_key_given_instead_of_a_variable_name_is_refused_unseen():
+    from rephraser.config import RunConfig, validate
+
+    with pytest.raises(ConfigError) as e:
+        validate({"engine": {"kind": "openai", "base_url": "http://x", "api_key_env": "sk-proj-SEKRET.42"}},
+                 RunConfig, origin="flags")
+    assert "engine.api_key_env" in str(e.value) and "NAME of an environment variable" in str(e.value)
+    assert "SEKRET" not in str(e.value)
 
 
 def test_other_client_errors_are_plain_engine_errors(fake_server):

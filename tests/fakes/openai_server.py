@@ -10,7 +10,8 @@ message (text after the last "Document:" line, else the whole message) with whit
 
 Faults are injected deterministically: request number k (1-based, in arrival order) faults when a
 hash of (--seed, k) falls below --fault-rate; the kinds in --faults are used in turn. A request
-may also force a kind with the header `X-Fake-Fault: <kind>` (handy for one-off tests).
+may also force a kind with the header `X-Fake-Fault: <kind>` (handy for one-off tests), and
+`POST /control {"delay_ms": N, "fail_all": bool}` changes the latency or the failing mode mid-run.
 
 `--dialect vllm|llama-server|sglang|openai` makes it report that owner in GET /v1/models and, with
 `--strict-fields`, answer HTTP 400 to any body field that server family does not understand (as
@@ -189,6 +190,13 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if self.path == "/control":  # tests change behaviour mid-run: {"delay_ms": 0, "fail_all": false}
+            changes = json.loads(raw or b"{}")
+            for key in ("delay_ms", "fail_all"):
+                if key in changes:
+                    setattr(self.server.state.args, key, changes[key])
+            self.send_json(200, {"delay_ms": self.server.state.args.delay_ms, "fail_all": self.server.state.args.fail_all})
+            return
         if self.path not in ("/v1/chat/completions", "/v1/completions"):
             self.error(404, f"no route POST {self.path}", "not_found_error")
             return

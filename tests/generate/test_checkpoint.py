@@ -57,3 +57,29 @@ def test_samples_of_one_unit_share_a_fates_string(tmp_path):
     rs = [Row(id="a", prompt="faq", status="ok", sample=0), Row(id="a", prompt="faq", status="rejected", sample=1)]
     ck.commit(rs, {})
     assert Checkpoint(tmp_path, "t").load().units == {("a", "faq"): "or"}
+
+
+@pytest.mark.parametrize("crash", [False, True])
+def test_a_retried_unit_replaces_its_dead_letter_exactly_once(tmp_path, monkeypatch, crash):
+    ck = Checkpoint(tmp_path, "t")
+    ck.load()
+    ck.commit(rows(["a"]) + rows(["b", "c"], status="failed"), {})
+    if crash:  # killed after the new part's manifest, before the old part was rewritten
+        monkeypatch.setattr(Checkpoint, "_retire", lambda self, part, units: (_ for _ in ()).throw(KeyboardInterrupt))
+        with pytest.raises(KeyboardInterrupt):
+            ck.commit(rows(["b"]), {}, retried={("b", "faq")})
+        monkeypatch.undo()
+    else:
+        ck.commit(rows(["b"]), {}, retried={("b", "faq")})
+    state = Checkpoint(tmp_path, "t").load()  # finishes an interrupted replacement
+    assert state.units == {("a", "faq"): "o", ("b", "faq"): "o", ("c", "faq"): "f"}
+    dead = pq.read_table(tmp_path / "dead_letter/faq/t-part-00000.parquet").column("id").to_pylist()
+    ok = [pq.read_table(f).column("id").to_pylist() for f in sorted((tmp_path / "data/faq").glob("*.parquet"))]
+    assert dead == ["c"] and ok == [["a"], ["b"]]
+    assert sum(s["counts"].get("faq|failed", 0) for s in state.parts) == 1  # stats count each row once
+    assert sum(s["counts"].get("faq|ok", 0) for s in state.parts) == 2
+    ck2 = Checkpoint(tmp_path, "t")
+    ck2.load()
+    ck2.commit(rows(["c"]), {}, retried={("c", "faq")})  # the last dead letter: its file disappears
+    assert not (tmp_path / "dead_letter/faq/t-part-00000.parquet").exists()
+    assert Checkpoint(tmp_path, "t").load().units[("c", "faq")] == "o"

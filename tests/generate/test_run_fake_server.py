@@ -117,6 +117,7 @@ def test_failure_budget_stops_a_broken_engine(tmp_path, fake_server):
     assert p.returncode == 2 and "engine looks broken" in p.stderr
     dead = read_rows(out, "dead_letter")
     assert 10 <= len(dead) < 80  # stopped early; what failed so far is committed, not lost
+    assert {r["attempts"] for r in dead} == {2}  # each dead letter records the calls it spent
 
 
 def test_same_run_from_yaml_and_flags_gives_identical_config(tmp_path, fake_server):

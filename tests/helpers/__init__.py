@@ -9,9 +9,12 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
+
+from rephraser.lease import Holder
 
 ECHO_PROMPT = str(Path(__file__).parent / "echo.yaml")  # a prompt whose output the fake server echoes
 FAKE_SERVER = Path(__file__).resolve().parents[1] / "fakes" / "openai_server.py"
@@ -72,3 +75,21 @@ def wiki_texts(n: int) -> list[str]:
 
     data = json.loads(wiki_data_path().read_text(encoding="utf-8"))
     return [data[k]["extract"] for k in sorted(data)[:n] if data[k].get("extract")]
+
+
+def lease_holder(out: Path, tag: str = "s00000-of-00001") -> Holder | None:
+    """The newest lease record of a shard, or None."""
+    folder = out / "leases" / tag
+    try:
+        records = sorted(f for f in os.listdir(folder) if f.endswith(".json") and not f.startswith("."))
+        return Holder.from_bytes((folder / records[-1]).read_bytes()) if records else None
+    except (OSError, IndexError):
+        return None
+
+
+def wait_for(condition, timeout: float = 180, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)

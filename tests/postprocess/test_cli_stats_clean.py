@@ -76,3 +76,12 @@ def test_bad_inputs_are_one_line_errors(make_run, mkrow, tmp_path):
     assert p.returncode == 2 and "NAME=PATH" in p.stderr
     p = _cli("clean", str(out), "--dedup", "maybe")
     assert p.returncode == 2 and "--dedup must be" in p.stderr
+
+
+def test_clean_takes_dash_o_and_unknown_options_are_usage_errors(make_run, mkrow, tmp_path):
+    out = make_run(_rows(mkrow))
+    p = _cli("clean", str(out), "-o", str(tmp_path / "cleaned"))
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "cleaned" / "clean.json").exists()
+    p = _cli("clean", str(out), "--no-such-flag")
+    assert p.returncode == 2 and "No such option: --no-such-flag" in p.stderr and "internal error" not in p.stderr

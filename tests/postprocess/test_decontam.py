@@ -102,6 +102,24 @@ def test_missing_column_is_a_clear_error(tmp_path, index):
         scan_dataset(run, index, "nope")
     with pytest.raises(SourceError, match="not found"):
         scan_dataset(tmp_path / "absent", index)
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text(json.dumps({"id": 1, "text": "a plain document"}) + "\n")
+    with pytest.raises(SourceError, match="no field 'generation' in any record"):
+        scan_dataset(plain, index, "generation")  # used to report "0 contaminated" after scanning nothing
+
+
+def test_default_column_follows_the_data(tmp_path):
+    from rephraser.postprocess.decontam import dataset_files, default_column
+
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text(json.dumps({"id": 1, "text": "a plain document"}) + "\n")
+    assert default_column(dataset_files(plain)[1]) == "text"
+    run = _write_run_folder(tmp_path, ["x"])
+    assert default_column(dataset_files(run)[1]) == "generation"
+    odd = tmp_path / "odd.jsonl"
+    odd.write_text(json.dumps({"body": "x"}) + "\n")
+    with pytest.raises(SourceError, match="--column"):
+        default_column([odd])
 
 
 def test_cli_report_and_filter(tmp_path):

@@ -130,3 +130,14 @@ def test_template_without_slot_is_a_config_error(tmp_path: Path):
     bad.write_text("name: noslot\nfamily: mine\nintent: x.\ntemplate: no slot here\n")
     with pytest.raises(ConfigError, match="exactly one"):
         load_prompt_file(bad)
+
+
+def test_two_prompts_with_one_name_are_refused_naming_both(tmp_path):
+    from rephraser.prompts.registry import resolve_prompts
+
+    mine = tmp_path / "my_faq.yaml"
+    mine.write_text((LIBRARY_DIR / "faq.yaml").read_text().replace("Instruction", "My instruction", 1))
+    with pytest.raises(ConfigError) as e:
+        resolve_prompts(["table", "faq", str(mine)])
+    assert "'faq'" in str(e.value) and "library prompt 'faq'" in str(e.value) and str(mine) in str(e.value)
+    assert [s.name for s in resolve_prompts(["table", "faq"])] == ["table", "faq"]

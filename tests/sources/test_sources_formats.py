@@ -153,3 +153,22 @@ def test_reading_is_deterministic(corpus):
     once = corpus.read(corpus.root / "x")
     again = corpus.read(corpus.root / "x")
     assert once == again
+
+
+def test_file_names_that_are_not_utf8_are_read_and_kept_printable(tmp_path):
+    """A name with a Latin-1 byte is opened by its bytes; lineage and fallback ids keep a printable form."""
+    import os
+
+    import pyarrow.parquet as pq
+
+    from rephraser.records import Row, rows_to_table
+
+    folder = tmp_path / "src"
+    folder.mkdir()
+    with open(os.path.join(os.fsencode(folder), b"caf\xe9.jsonl"), "wb") as f:
+        f.write(b'{"id": "a", "text": "one"}\n{"text": "two"}\n{broken\n')
+    items = list(iter_source(SourceConfig(path=str(folder))))
+    assert [i.origin for i in items] == [f"{folder}/caf\\xe9.jsonl:{n}" for n in (1, 2, 3)]
+    assert items[2].id == "caf\\xe9.jsonl:3"  # a record without a usable id
+    rows = [Row(id=i.id, prompt="p", status="ok", source_origin=i.origin) for i in items]
+    pq.write_table(rows_to_table(rows), tmp_path / "t.parquet")  # storable: no lone surrogates

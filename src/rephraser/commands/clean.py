@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
         ),
         dedup: str = typer.Option("off", "--dedup", help="off | report | drop (drop moves duplicates to rejected/)"),
         threshold: float = typer.Option(0.8, "--threshold", min=0.01, max=1.0, help="near-duplicate Jaccard"),
-        output: Path | None = typer.Option(None, "--output", help="the NEW folder (default: OUT_DIR-clean)"),
+        output: Path | None = typer.Option(None, "--output", "-o", help="the NEW folder (default: OUT_DIR-clean)"),
         allow_length_finish: bool | None = typer.Option(
             None, "--allow-length-finish/--reject-length-finish",
             help="accept outputs cut by max_tokens (default: as the run's config.yaml, else each prompt's contract)",

@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
     def decontam(
         dataset: Path = typer.Argument(..., help="rephraser output folder, Parquet file/folder, or JSONL file"),
         ngram: int = typer.Option(12, min=3, help="words per n-gram"),
-        column: str = typer.Option("generation", help="text column to check (generation or source_text, ...)"),
+        column: str = typer.Option(None, help="text column to check [default: generation if the data has it, else text]"),
         filter_dir: Path = typer.Option(None, "--filter", help="write the dataset without contaminated rows here"),
         report: Path = typer.Option(None, help="write the JSON report here"),
         tasks: str = typer.Option(None, help="comma-separated suite tasks (default: all)"),
@@ -25,12 +25,19 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Find word n-grams shared by a dataset and the benchmark suite's items."""
         from rephraser.atomic import atomic_write_json
-        from rephraser.postprocess.decontam import build_index, dataset_files, filter_dataset, scan_dataset
+        from rephraser.postprocess.decontam import (
+            build_index,
+            dataset_files,
+            default_column,
+            filter_dataset,
+            scan_dataset,
+        )
 
         console = Console()
-        if column.strip() == "":
+        if column is not None and column.strip() == "":
             raise RephraserError("--column must name a text column")
-        dataset_files(dataset)  # fail on a bad path before the (slower) index is built
+        _, files = dataset_files(dataset)  # fail on a bad path before the (slower) index is built
+        column = column or default_column(files)
         names = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
         index = build_index(ngram, names, max_items=max_items, seed=seed)
         result, flags = scan_dataset(dataset, index, column)

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rephraser.config import RunConfig, load_yaml, validate
+from rephraser.config import RunConfig, read_yaml_mapping, validate
 from rephraser.engines import ENGINE_MODULES
 from rephraser.errors import ConfigError
 
@@ -30,15 +30,18 @@ def parse_shard(value: str) -> tuple[int, int]:
 
 
 def build_config(config: Path | None, overrides: dict[str, Any]) -> RunConfig:
-    """YAML (if any) + flag overrides (dotted keys) -> validated RunConfig."""
-    base = load_yaml(config).model_dump(mode="json", exclude_unset=True) if config else {}
+    """YAML (if any) + flag overrides (dotted keys) -> validated RunConfig. The flags are applied before
+    validation, so a file may leave out what the command line supplies (e.g. engine.base_url)."""
+    base = read_yaml_mapping(config) if config else {}
     for dotted, value in overrides.items():
         if value is None:
             continue
         node = base
         *parents, leaf = dotted.split(".")
         for p in parents:
-            node = node.setdefault(p, {})
+            if not isinstance(node.get(p), dict):
+                node[p] = {}
+            node = node[p]
         node[leaf] = value
     return validate(base, RunConfig, origin=str(config) if config else "flags")
 
@@ -74,6 +77,8 @@ def register(app: typer.Typer) -> None:
         rows_per_part: int | None = typer.Option(None, help="commit a part every this many rows"),
         force: bool = typer.Option(False, help="continue although config, prompts or inputs changed"),
         overwrite: bool = typer.Option(False, help="delete the output folder's previous results first"),
+        retry_failed: bool = typer.Option(False, "--retry-failed", help="generate dead-lettered documents again (their old rows are replaced)"),
+        lease_wait: float = typer.Option(0.0, "--lease-wait", min=0.0, help="seconds to wait while another process writes the same shard (else exit 75 at once)"),
         resume: bool = typer.Option(False, "--resume", help="require an existing run in --output to continue (resuming is automatic; this only refuses to start a new one)"),
         ray: str | None = typer.Option(None, "--ray", help="run shards on a Ray cluster: ADDRESS or 'auto'"),
         ray_shards: int = typer.Option(0, help="with --ray: number of shards (default: the cluster's engine slots)"),
@@ -108,13 +113,14 @@ def register(app: typer.Typer) -> None:
             from rephraser.generate.stats import RunStats, load_run_stats
             from rephraser.scale.ray import run_on_ray
 
-            run_on_ray(cfg, ray, ray_shards or None)
+            run_on_ray(cfg, ray, ray_shards or None, retry_failed=retry_failed)
             # every shard merged its stats into OUT/stats.json as it finished
             stats = load_run_stats(out) or RunStats()
         else:
             from rephraser.generate.runner import run_config
 
-            stats = run_config(cfg, force=force, overwrite=overwrite, progress=progress)
+            stats = run_config(cfg, force=force, overwrite=overwrite, progress=progress, retry_failed=retry_failed,
+                               lease_wait_s=lease_wait)
         print_summary(stats, out)
 
 
@@ -140,6 +146,9 @@ def print_summary(stats: RunStats, out: Location) -> None:
             f"this session: {s.units_run} units in {s.wall_s:.1f}s, {s.engine_calls} calls, {s.cache_hits} cache "
             f"hits, {s.output_tok_per_s:,.1f} output tok/s; resumed past {s.units_done_before} finished units"
         )
+    if rows.failed:
+        con.print(f"{rows.failed} rows dead-lettered (see {out}/dead_letter/): rerun with --retry-failed to "
+                  "generate them again")
     con.print(f"outputs: {out}/data/<prompt>/*.parquet · stats: {out}/stats.json · config: {out}/config.yaml")
 
 

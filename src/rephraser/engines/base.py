@@ -11,6 +11,9 @@ Errors are classified so the runner can decide without knowing the transport:
 - `TransientEngineError`: try again later (timeouts, resets, 429/5xx, malformed responses);
 - `ContextOverflowError`: the prompt does not fit; the runner truncates and retries once;
 - `FatalEngineError`: the engine cannot work at all (missing model, cannot start); the run stops.
+
+Optional: an engine that sees tokens as they are decoded may expose `tokens_decoded` (an int: new
+tokens generated so far over all requests) so progress moves before a whole call finishes.
 """
 
 from __future__ import annotations

@@ -92,6 +92,7 @@ class LlamaCppEngine:
         self._thread: threading.Thread | None = None
         self._dead: str | None = None  # set when the decode thread crashed
         self._stopping = False
+        self.tokens_decoded = 0  # live count for progress (written by the decode thread only)
 
     # ---- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -289,6 +290,7 @@ class LlamaCppEngine:
                 self._finish(s, "stop")
                 continue
             s.generated.append(token)
+            self.tokens_decoded += 1
             if s.matcher is not None and s.matcher.is_stopped():  # the structure is complete: nothing may follow
                 self._finish(s, "stop")
             elif len(s.generated) >= s.limit:

@@ -112,7 +112,9 @@ class OpenAIEngine:
         if self.cfg.api_key_env:
             key = os.environ.get(self.cfg.api_key_env)
             if not key:
-                raise ConfigError(f"engine.api_key_env: environment variable {self.cfg.api_key_env} is not set")
+                name = self.cfg.api_key_env
+                shown = name if re.fullmatch(r"[A-Z_][A-Z0-9_]{0,63}", name) else "(name not shown: it may be a key)"
+                raise ConfigError(f"engine.api_key_env: environment variable {shown} is not set")
             self._headers = {"Authorization": f"Bearer {key}"}
         counter = token_counter(self.cfg.tokenizer)
         if self.cfg.server is not None:

@@ -5,10 +5,15 @@ sampling parameters (including the per-request seed) and the prompt's hash. Afte
 calls are replayed from here instead of being paid for again; adding a prompt or documents to a run
 costs only the new calls. One file per shard means concurrent workers never contend on a lock.
 WAL mode makes every committed entry survive `kill -9` of the process.
+
+The cache only saves money; it never decides a document's fate. When it cannot be opened, read or
+written (disk full, quota, read-only, corrupt file) it switches itself off with one warning and the
+run goes on without it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
@@ -16,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rephraser.engines.base import Completion
+from rephraser.errors import warn
 
 
 def cache_key(messages: tuple[dict[str, str], ...], *, model_id: str, sampling: dict[str, Any],
@@ -36,22 +42,43 @@ def cache_key(messages: tuple[dict[str, str], ...], *, model_id: str, sampling: 
 
 class RequestCache:
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.db = sqlite3.connect(path, isolation_level=None)  # autocommit: each put is durable on its own
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, text TEXT NOT NULL, finish_reason TEXT, "
-            "prompt_tokens INTEGER, completion_tokens INTEGER, attempts INTEGER)"
-        )
         self.hits = 0
         self.misses = 0
+        self.db: sqlite3.Connection | None = None
+        self.disabled: str | None = None  # why the cache was switched off
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, isolation_level=None)  # autocommit: each put is durable on its own
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, text TEXT NOT NULL, finish_reason TEXT, "
+                "prompt_tokens INTEGER, completion_tokens INTEGER, attempts INTEGER)"
+            )
+        except (sqlite3.Error, OSError) as e:
+            self._disable(e)
+
+    def _disable(self, e: BaseException) -> None:
+        if self.db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.close()
+        self.db = None
+        self.disabled = f"{type(e).__name__}: {e}"
+        warn(f"request cache {self.path} failed ({e}); continuing without it (calls finished from now on will "
+             "not be replayed after a crash)")
 
     def get(self, key: str) -> tuple[Completion, int] | None:
-        row = self.db.execute(
-            "SELECT text, finish_reason, prompt_tokens, completion_tokens, attempts FROM completions WHERE key=?", (key,)
-        ).fetchone()
+        if self.db is None:
+            return None
+        try:
+            row = self.db.execute(
+                "SELECT text, finish_reason, prompt_tokens, completion_tokens, attempts FROM completions WHERE key=?",
+                (key,),
+            ).fetchone()
+        except (sqlite3.Error, OSError) as e:
+            self._disable(e)
+            return None
         if row is None:
             self.misses += 1
             return None
@@ -60,10 +87,18 @@ class RequestCache:
         return Completion(text=text, finish_reason=finish, prompt_tokens=pt, completion_tokens=ct), attempts
 
     def put(self, key: str, c: Completion, attempts: int) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO completions VALUES (?,?,?,?,?,?)",
-            (key, c.text, c.finish_reason, c.prompt_tokens, c.completion_tokens, attempts),
-        )
+        if self.db is None:
+            return
+        try:
+            self.db.execute(
+                "INSERT OR REPLACE INTO completions VALUES (?,?,?,?,?,?)",
+                (key, c.text, c.finish_reason, c.prompt_tokens, c.completion_tokens, attempts),
+            )
+        except (sqlite3.Error, OSError) as e:
+            self._disable(e)
 
     def close(self) -> None:
-        self.db.close()
+        if self.db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.close()
+            self.db = None

@@ -30,7 +30,13 @@ from rephraser.generate.cache import RequestCache, cache_key
 
 
 class DeadLetter(Exception):
-    """The unit cannot be generated; `str(e)` is the last error."""
+    """The unit cannot be generated; `str(e)` is the last error. `transport` says whether it was the
+    wire or the endpoint (connection, timeout, 429/5xx, malformed reply) rather than the request."""
+
+    def __init__(self, message: str, *, attempts: int, transport: bool):
+        super().__init__(message)
+        self.attempts = attempts
+        self.transport = transport
 
 
 
@@ -83,7 +89,8 @@ class Caller:
         attempts = 0
         while True:
             if budget.remaining <= 0:
-                raise DeadLetter(f"attempt budget exhausted after {budget.used} attempts")
+                raise DeadLetter(f"attempt budget exhausted after {budget.used} attempts", attempts=budget.used,
+                                 transport=True)  # only transient errors spend more than one attempt per call
             budget.remaining -= 1
             budget.used += 1
             attempts += 1
@@ -95,11 +102,12 @@ class Caller:
             except TransientEngineError as e:
                 self.counters.transient_errors += 1
                 if budget.remaining <= 0:
-                    raise DeadLetter(f"{type(e).__name__}: {e} (after {budget.used} attempts)") from None
+                    raise DeadLetter(f"{type(e).__name__}: {e} (after {budget.used} attempts)", attempts=budget.used,
+                                     transport=True) from None
                 await asyncio.sleep(self._backoff(attempts, e.retry_after))
                 continue
             except EngineError as e:
-                raise DeadLetter(f"{type(e).__name__}: {e}") from None
+                raise DeadLetter(f"{type(e).__name__}: {e}", attempts=budget.used, transport=False) from None
             self.counters.completion_tokens_generated += completion.completion_tokens
             self.cache.put(key, completion, attempts)
             return completion, attempts

@@ -198,8 +198,8 @@ class Rollout:
             **o.faith,
         )
 
-    def failed_rows(self, doc: Document, error: str) -> list[Row]:
-        o = Outcome(False, "", "", error, None, 0, 0, 0, 0, False, 0)
+    def failed_rows(self, doc: Document, error: str, attempts: int = 0) -> list[Row]:
+        o = Outcome(False, "", "", error, None, 0, 0, 0, attempts, False, 0)
         rows = [self._row(doc, i, o) for i in range(self.rows_per_unit())]
         for r in rows:
             r.status = "failed"

@@ -11,38 +11,46 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import os
 import signal
+import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from rephraser import __version__, storage
 from rephraser.config import RunConfig
-from rephraser.cost import hours_per_billion
 from rephraser.engines import build_engine, engine_spec
 from rephraser.engines.base import Engine, FatalEngineError
-from rephraser.errors import ConfigError, FailureBudgetExceeded, RephraserError, ResumeError
+from rephraser.errors import ConfigError, FailureBudgetExceeded, RephraserError, ResumeError, WriteError
 from rephraser.generate.cache import RequestCache
 from rephraser.generate.calls import Caller, DeadLetter
 from rephraser.generate.checkpoint import INPUT_PROMPT, Checkpoint, shard_tag
 from rephraser.generate.custom_rollout import load_function
 from rephraser.generate.progress import RunProgress, estimate_total_units
 from rephraser.generate.rollouts import Rollout
-from rephraser.generate.stats import RunStats, aggregate_parts, merge_shard_stats
+from rephraser.generate.stats import RunStats, aggregate_parts, device_hours, merge_shard_stats
 from rephraser.hub.client import HubRepo, require_token
 from rephraser.hub.live import LiveUploads
 from rephraser.postprocess.dedup import dedup_folder
-from rephraser.prompts.registry import resolve_prompt
+from rephraser.prompts.registry import resolve_prompts
 from rephraser.prompts.spec import PromptSpec
 from rephraser.records import Document, Rejection, Row, dumps_json
-from rephraser.run_folder import prepare
+from rephraser.run_folder import prepare, refuse_foreign_folder
 from rephraser.sources import iter_source
 from rephraser.sources.sharding import record_plan, run_plan
+from rephraser.writer_leases import folder_change, shard_writer
 
 
 def run_config(cfg: RunConfig, *, force: bool = False, overwrite: bool = False, progress: bool = True,
-               engine: Engine | None = None) -> RunStats:
-    """Run (or resume) one shard of `cfg`; return its statistics (also written to OUT/stats/<tag>.json)."""
-    return asyncio.run(Runner(cfg, force=force, overwrite=overwrite, progress=progress, engine=engine).run())
+               engine: Engine | None = None, retry_failed: bool = False, lease_wait_s: float = 0.0) -> RunStats:
+    """Run (or resume) one shard of `cfg`; return its statistics (also written to OUT/stats/<tag>.json).
+    retry_failed: dead-lettered units are generated again (their old rows replaced). lease_wait_s: how
+    long to wait for another live writer of the same shard to finish before refusing (exit code 75)."""
+    return asyncio.run(Runner(cfg, force=force, overwrite=overwrite, progress=progress, engine=engine,
+                              retry_failed=retry_failed, lease_wait_s=lease_wait_s).run())
 
 
 class Interrupted(RephraserError):
@@ -50,10 +58,16 @@ class Interrupted(RephraserError):
 
 
 class Runner:
-    def __init__(self, cfg: RunConfig, *, force: bool, overwrite: bool, progress: bool, engine: Engine | None):
+    def __init__(self, cfg: RunConfig, *, force: bool, overwrite: bool, progress: bool, engine: Engine | None,
+                 retry_failed: bool = False, lease_wait_s: float = 0.0):
         self.cfg = cfg
         self.force = force
         self.overwrite = overwrite
+        self.retry_failed = retry_failed
+        self.lease_wait_s = lease_wait_s
+        self.retrying: set[tuple[str, str]] = set()  # dead-lettered units generated again this session
+        self.wire_failed = 0  # documents dead-lettered by transport/endpoint errors
+        self.last_wire_error = ""
         self.show_progress = progress
         self.engine = engine
         self.buffer: list[Row] = []
@@ -64,23 +78,38 @@ class Runner:
         self.skipped = 0
         self.last_flush = time.monotonic()
         self.hub = None  # LiveUploads when output.hub_repo is set
+        self.commit_failed = False
+        self._waiting: asyncio.Task | None = None
 
     # ---- main loop -------------------------------------------------------------------
     async def run(self) -> RunStats:
         cfg = self.cfg
 
-        prompts = [resolve_prompt(p) for p in cfg.prompts]
+        prompts = resolve_prompts(cfg.prompts)
         check_request_fields(cfg.engine.kind, prompts)
         if cfg.rollout.kind == "custom":  # a bad import path fails before any output or engine start
             load_function(cfg.rollout.function or "")
+        out = storage.as_location(cfg.output.dir)
         # Which files / row groups this shard owns: the plan recorded in the output folder, or a new one.
-        plan = run_plan(cfg.source, storage.as_location(cfg.output.dir), fresh=self.overwrite)
-        records = iter_source(cfg.source, plan=plan)  # checks the input now: a bad path fails before any output or engine start
-        out = prepare(cfg, {p.name: p.hash for p in prompts}, force=self.force, overwrite=self.overwrite)
-        record_plan(out, plan)  # OUT/sharding.json, written before any record is read
+        plan = run_plan(cfg.source, out, fresh=self.overwrite)
+        # Read the first record now: a missing or unreadable input fails before any output folder exists.
+        records = peek(iter_source(cfg.source, plan=plan))
+        check_output_outside_source(cfg)
         tag = shard_tag(cfg.source.shard_index, cfg.source.shard_count)
+        storage.check_writable(out)  # a read-only location (https://, hf://) is refused before the lease
+        if self.overwrite:
+            refuse_foreign_folder(out)  # before the lease creates OUT/leases in someone else's folder
+        with shard_writer(out, tag, wait_s=self.lease_wait_s, ttl_s=cfg.output.lease_ttl_s) as lease:
+            with folder_change(out, ttl_s=cfg.output.lease_ttl_s):
+                out = prepare(cfg, {p.name: p.hash for p in prompts}, force=self.force, overwrite=self.overwrite,
+                              tag=tag)
+                record_plan(out, plan)  # OUT/sharding.json, written before any record is read
+            return await self._run_shard(out, tag, prompts, records, lease)
+
+    async def _run_shard(self, out: storage.Location, tag: str, prompts, records, lease) -> RunStats:
+        cfg = self.cfg
         t0 = time.monotonic()
-        self.ckpt = Checkpoint(out, tag)
+        self.ckpt = Checkpoint(out, tag, guard=lambda: lease.ensure_held(check_store=True))
         state = self.ckpt.load()
         resume_s = time.monotonic() - t0
         self.hub = self._start_hub_uploads(out, tag, state.files)
@@ -108,12 +137,15 @@ class Runner:
                 raise ConfigError(f"prompt {name}: max_tokens {cfg.sampling.max_tokens} leaves {r.input_budget} tokens "
                                   f"for the document in a {caps.max_context}-token context; lower max_tokens or raise n_ctx")
         total = estimate_total_units(cfg, len(prompts)) if self.show_progress else None
-        self.progress = RunProgress(enabled=self.show_progress, total=total, caller=caller)
+        self.progress = RunProgress(enabled=self.show_progress, total=total, caller=caller, engine=engine,
+                                    tokens_per_call=cfg.sampling.max_tokens)
         scope_units: list[tuple[str, str]] = []
         scope_docs = scope_input_rejected = 0
         sem = asyncio.Semaphore(cfg.max_in_flight)
         tasks: set[asyncio.Task] = set()
+        self.progress.in_flight = lambda: len(tasks)
         self._install_signal_handlers()
+        self._waiting = asyncio.current_task()  # a signal wakes the loop from waiting on slow requests
         wall0 = time.monotonic()
         try:
             with self.progress:
@@ -133,9 +165,11 @@ class Runner:
                         unit = (item.id, p.name)
                         scope_units.append(unit)
                         if unit in state.units:
-                            self.skipped += 1
-                            self.progress.skip()
-                            continue
+                            if not (self.retry_failed and "f" in state.units[unit]):
+                                self.skipped += 1
+                                self.progress.skip()
+                                continue
+                            self.retrying.add(unit)
                         await sem.acquire()
                         if self.abort:
                             sem.release()
@@ -147,7 +181,11 @@ class Runner:
                         await asyncio.sleep(0)  # let finished units flush between documents
                 while tasks and not self.abort:
                     await asyncio.wait(set(tasks), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            if not isinstance(self.abort, Interrupted):  # woken by our signal handler; anything else goes on up
+                raise
         finally:
+            self._waiting = None
             for t in tasks:
                 t.cancel()
             if tasks:
@@ -160,6 +198,7 @@ class Runner:
                 await engine.stop()
         if self.abort:
             raise self.abort
+        self._check_endpoint()
         stats = self._stats(out, tag, state, scope_units, scope_docs, scope_input_rejected, caller, caps,
                             time.monotonic() - wall0, resume_s)
         if cfg.postprocess.dedup == "report":
@@ -173,7 +212,10 @@ class Runner:
         try:
             rows = await rollout.run(doc)
         except DeadLetter as e:
-            rows = rollout.failed_rows(doc, str(e))
+            rows = rollout.failed_rows(doc, str(e), e.attempts)
+            if e.transport:
+                self.wire_failed += 1
+                self.last_wire_error = str(e)
         except FatalEngineError as e:
             self.abort = self.abort or RephraserError(f"engine failed: {e}")
             return
@@ -199,8 +241,14 @@ class Runner:
     def _flush(self, force: bool = False) -> None:
         due = len(self.buffer) >= self.cfg.output.rows_per_part or (
             time.monotonic() - self.last_flush >= self.cfg.output.flush_seconds)
-        if self.buffer and (force or due):
-            files = self.ckpt.commit(self.buffer, self.buffer_hashes)
+        if self.buffer and (force or due) and not self.commit_failed:
+            retried = {(r.id, r.prompt) for r in self.buffer} & self.retrying
+            try:
+                files = self.ckpt.commit(self.buffer, self.buffer_hashes, retried)
+            except (OSError, RephraserError) as e:  # disk full, quota, read-only, lost lease: stop the run
+                self.commit_failed = True
+                self.abort = self.abort or commit_error(e, self.ckpt.out)
+                return
             if self.hub is not None:
                 self.hub.committed(files)  # only now: its manifest (the commit marker) is written
             self.buffer, self.buffer_hashes = [], {}
@@ -218,8 +266,6 @@ class Runner:
 
     @staticmethod
     def _report_hub(summary: dict[str, Any]) -> None:
-        import sys
-
         line = f"hub: {summary['uploaded_files']} file(s) uploaded to {summary['repo']} this session"
         if summary["pending_files"]:
             line += (f"; {summary['pending_files']} not yet — the next start of this shard or "
@@ -235,6 +281,15 @@ class Runner:
                 f"max_failure_rate {r.max_failure_rate:.0%}); stopping — the engine looks broken. Finished work is "
                 "committed; fix the engine and rerun the same command to resume")
 
+    def _check_endpoint(self) -> None:
+        """Every document of this session dead-lettered by the wire: the endpoint is broken, not the inputs
+        (small runs never reach the failure budget's minimum, so this is checked on its own)."""
+        if self.finished and self.wire_failed == self.finished:
+            raise RephraserError(
+                f"all {self.finished} documents of this run failed with transport/endpoint errors (last: "
+                f"{self.last_wire_error}); the endpoint looks broken — fix it (engine.base_url, the server) and "
+                "rerun with --retry-failed")
+
     def _check_input_unchanged(self, doc: Document, hashes: dict[str, str]) -> None:
         old = hashes.get(doc.id)
         if old is not None and old != doc.text_hash and not self.force:
@@ -245,8 +300,15 @@ class Runner:
         loop = asyncio.get_running_loop()
 
         def stop(signame: str) -> None:
+            if isinstance(self.abort, Interrupted):  # the second Ctrl-C: leave now; commits are atomic anyway
+                print(f"\n{signame} again: exiting at once; work since the last commit is redone on resume",
+                      file=sys.stderr, flush=True)
+                os._exit(130)
             self.abort = self.abort or Interrupted(
-                f"interrupted by {signame}; finished work is committed — rerun the same command to resume")
+                f"interrupted by {signame}; finished work is committed — rerun the same command to resume "
+                "(press Ctrl-C again to exit at once)")
+            if isinstance(self.abort, Interrupted) and self._waiting is not None:
+                self._waiting.cancel()
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -297,10 +359,12 @@ class Runner:
                 "units_run": self.finished,
                 "engine_calls": c.engine_calls,
                 "cache_hits": c.cache_hits,
+                "cache_off": caller.cache.disabled,  # why the request cache was switched off, if it was
+                "units_retried": len(self.retrying),
                 "transient_errors": c.transient_errors,
                 "fresh_completion_tokens": c.completion_tokens_generated,
                 "output_tok_per_s": round(fresh_tok_s, 2),
-                "gpu_hours_per_billion_tokens": round(hours_per_billion(fresh_tok_s), 2) if fresh_tok_s else None,
+                **device_hours(engine_spec(self.cfg.engine.kind).device, fresh_tok_s),
             },
         })
         storage.write_json(out / "stats" / f"{tag}.json", stats.to_json())
@@ -318,6 +382,29 @@ def check_request_fields(kind: str, prompts: list[PromptSpec]) -> None:
         if p.mode == "continuation" and "continuation" not in supported:
             raise ConfigError(f"prompt {p.name} is a raw-text continuation, which engine {kind} cannot send; "
                               "use a chat prompt or another engine")
+
+
+def peek(items: Iterator[Any]) -> Iterator[Any]:
+    """The same stream with its first item already read (so reading errors surface now)."""
+    first = list(itertools.islice(items, 1))
+    return itertools.chain(first, items)
+
+
+def check_output_outside_source(cfg: RunConfig) -> None:
+    src, out = cfg.source.path, storage.as_location(cfg.output.dir)
+    if src is None or not isinstance(out, Path) or storage.is_remote(src) or not Path(src).is_dir():
+        return
+    if out.resolve().is_relative_to(Path(src).resolve()):
+        raise ConfigError(f"output folder {out} is inside the source folder {src}: a rerun would read its own "
+                          "outputs as input; choose an output folder outside the source")
+
+
+def commit_error(e: Exception, out: storage.Location) -> RephraserError:
+    """A failed commit as one line naming the path and the cause; nothing committed before is lost."""
+    if isinstance(e, RephraserError) and not isinstance(e, OSError):
+        return e  # e.g. the lease was lost: its message says what to do
+    head = str(e) if isinstance(e, WriteError) else f"cannot write {getattr(e, 'filename', None) or out}: {e.strerror or e}"
+    return WriteError(f"{head}; everything committed before is kept — fix it and rerun the same command to resume")
 
 
 def input_rejection_row(rej: Rejection) -> Row:

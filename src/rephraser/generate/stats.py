@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from rephraser import storage
+from rephraser.cost import hours_per_billion
 from rephraser.run_folder import STATS_JSON, read_stats
 
 
@@ -66,7 +67,11 @@ class Session(_Stats):
     transient_errors: int = 0
     fresh_completion_tokens: int = 0
     output_tok_per_s: float = 0.0
-    gpu_hours_per_billion_tokens: float | None = None
+    device: str | None = None  # what the engine ran on: cpu, gpu, or server (unknown hardware)
+    device_hours_per_billion_tokens: float | None = None
+    gpu_hours_per_billion_tokens: float | None = None  # only when device == "gpu"
+    cache_off: str | None = None  # why the request cache was switched off, if it was
+    units_retried: int = 0  # dead-lettered units generated again (--retry-failed)
 
 
 class RunStats(_Stats):
@@ -161,3 +166,11 @@ def merge_shard_stats(out: storage.PathLike) -> dict[str, Any]:
         merged["per_shard"] = {s.get("shard"): s.get("session", {}) for s in shards}
     storage.write_json(out / STATS_JSON, merged)
     return merged
+
+
+def device_hours(device: str, tok_s: float) -> dict[str, Any]:
+    """Hours of one engine replica per 1B output tokens at this speed, named after what it ran on
+    (the engine spec's `device`): GPU-hours only for a GPU engine, never for a CPU run or a server."""
+    hours = round(hours_per_billion(tok_s), 2) if tok_s else None
+    return {"device": device, "device_hours_per_billion_tokens": hours,
+            **({"gpu_hours_per_billion_tokens": hours} if device == "gpu" else {})}

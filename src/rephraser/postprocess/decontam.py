@@ -142,11 +142,38 @@ def _file_texts(f: Path, column: str) -> list[tuple[str, str | None]]:
         texts = table.column(column).to_pylist()
         return [(str(ids[i]) if ids else f"{f.name}#{i}", t) for i, t in enumerate(texts)]
     out = []
+    fields: set[str] = set()
     for i, (_, obj) in enumerate(_jsonl_records(f)):
         text = obj.get(column) if obj else None
+        fields.update(obj or ())
         label = str(obj["id"]) if obj and "id" in obj else f"{f.name}:{i + 1}"
         out.append((label, text if isinstance(text, str) else None))
+    if fields and column not in fields:  # scanning nothing would report "0 contaminated": say why instead
+        raise SourceError(f"{f} has no field {column!r} in any record (fields: {', '.join(sorted(fields)[:12])})")
     return out
+
+
+def default_column(files: list[Path]) -> str:
+    """`generation` for rephraser outputs, `text` for plain data: whichever the first file has."""
+    f = files[0]
+    if _kind(f) == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            names = set(pq.read_schema(f).names)
+        except Exception as e:  # noqa: BLE001 - any unreadable file is one clear error
+            raise SourceError(f"cannot read {f}: {str(e).splitlines()[0]}") from e
+    else:
+        names = set()
+        for i, (_, obj) in enumerate(_jsonl_records(f)):
+            names.update(obj or ())
+            if i >= 100:
+                break
+    for column in ("generation", "text"):
+        if column in names:
+            return column
+    raise SourceError(f"{f} has neither a 'generation' nor a 'text' column (columns: "
+                      f"{', '.join(sorted(names)[:12]) or 'none'}); choose one with --column")
 
 
 # ---- scanning and filtering -----------------------------------------------------------------------

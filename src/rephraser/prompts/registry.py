@@ -30,3 +30,22 @@ def resolve_prompt(ref: str) -> PromptSpec:
     if ref not in specs:
         raise ConfigError(f"unknown prompt {ref!r}; see `rephraser prompts list` or pass a YAML file path")
     return specs[ref]
+
+
+def resolve_prompts(refs: list[str]) -> list[PromptSpec]:
+    """Resolve every prompt of a run; two refs that load prompts with the same `name` are refused,
+    because a prompt's name is its output folder and its identity in every row and manifest."""
+    specs: list[PromptSpec] = []
+    first_ref: dict[str, str] = {}
+    for ref in refs:
+        spec = resolve_prompt(ref)
+        if spec.name in first_ref:
+            raise ConfigError(f"two prompts are both named {spec.name!r}: {_source(first_ref[spec.name])} and "
+                              f"{_source(ref)}; give one of them another `name`")
+        first_ref[spec.name] = ref
+        specs.append(spec)
+    return specs
+
+
+def _source(ref: str) -> str:
+    return f"file {ref}" if ref.endswith((".yaml", ".yml")) or "/" in ref else f"library prompt {ref!r}"

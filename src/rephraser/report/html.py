@@ -110,8 +110,9 @@ def _summary_section(run: RunFolder, summary: RunSummary) -> str:
         ("licenses", dict(summary.licenses)),
         ("output tok/s (stats.json)", _first(st, "session.output_tok_per_s", "output_tok_per_s", "tokens_per_second")),
         ("wall time s (stats.json)", _first(st, "session.wall_s", "wall_s", "wall_seconds")),
-        ("GPU-hours per 1B output tokens at this speed",
-         _first(st, "session.gpu_hours_per_billion_tokens", "gpu_hours_per_billion_tokens")),
+        (f"{_first(st, 'session.device') or 'GPU'}-hours per 1B output tokens at this speed",
+         _first(st, "session.device_hours_per_billion_tokens", "session.gpu_hours_per_billion_tokens",
+                "gpu_hours_per_billion_tokens")),
     ]
     stats = ('<details><summary>all of stats.json</summary>' + _kv(_flatten(run.stats)) + '</details>') if run.stats else \
         '<p class="note">No stats.json in this folder (run statistics such as tok/s and wall time are unavailable).</p>'

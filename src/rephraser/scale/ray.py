@@ -48,10 +48,12 @@ def cluster_slots(cluster: dict[str, float], per_task: dict[str, float]) -> int:
     return max(1, int(cluster.get("CPU", 1) // max(cpus, 1e-9)))
 
 
-def rephraser_shard(cfg_data: dict[str, Any]) -> dict[str, Any]:
+def rephraser_shard(cfg_data: dict[str, Any], retry_failed: bool = False) -> dict[str, Any]:
     # Runs inside a Ray worker process: rebuild the config there; plain data travels well both ways.
     cfg = validate(cfg_data, origin="ray task")
-    return run_config(cfg, force=False, progress=False).to_json()
+    # A retry of a task whose worker died on another node finds that worker's lease until it goes stale.
+    return run_config(cfg, force=False, progress=False, retry_failed=retry_failed,
+                      lease_wait_s=2 * cfg.output.lease_ttl_s).to_json()
 
 
 def run_on_ray(
@@ -61,6 +63,7 @@ def run_on_ray(
     max_retries: int = 3,
     *,
     resources: dict[str, float] | None = None,
+    retry_failed: bool = False,
 ) -> dict[str, Any]:
     """Run shards 0..num_shards-1 of cfg as Ray tasks and wait for all of them.
 
@@ -91,7 +94,7 @@ def run_on_ray(
     configs = {i: shard_config(cfg, i, num_shards) for i in range(num_shards)}
     remote = ray.remote(rephraser_shard).options(name=TASK_NAME, max_retries=max_retries, retry_exceptions=False, **opts)
     start = time.monotonic()
-    refs = {i: remote.remote(c.model_dump(mode="json")) for i, c in configs.items()}
+    refs = {i: remote.remote(c.model_dump(mode="json"), retry_failed) for i, c in configs.items()}
     results: dict[int, dict[str, Any]] = {}
     failed: dict[int, str] = {}
     for i, ref in refs.items():

@@ -50,10 +50,11 @@ def checked_rows(batches: Iterable[Any], src: SourceFile, cols: Columns, max_cha
     import pyarrow as pa
 
     row = first_row
+    shown = src.shown
     try:
         for batch in batches:
             for values in batch.to_pylist():
-                yield check_record(values, cols, max_chars, f"{src.path}#{row}", f"{src.name}#{row}")
+                yield check_record(values, cols, max_chars, f"{shown}#{row}", f"{src.name}#{row}")
                 row += 1
     except (pa.ArrowException, OSError) as e:
         raise SourceError(f"cannot read {src.path} at row {row}: {_first_line(e)}") from None

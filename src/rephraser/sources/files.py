@@ -34,11 +34,22 @@ _ARROW_SUFFIXES = (".arrow",)
 KNOWN_SUFFIXES = ", ".join((".jsonl", ".json", ".ndjson", "(+ .gz/.zst)", *_PARQUET_SUFFIXES, *_ARROW_SUFFIXES))
 
 
+def printable(path: object) -> str:
+    """A file name that is safe to store: bytes that are not UTF-8 (kept by Python as lone surrogates,
+    which Parquet and JSON refuse) are written as \\xNN escapes."""
+    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
+
+
 @dataclass(frozen=True)
 class SourceFile:
-    path: Location  # as given / found (a Path, or a Url for remote input), for messages and origins
-    name: str  # path relative to the source root (the basename for a single file): stable ids
+    path: Location  # as given / found (a Path, or a Url for remote input): what is opened
+    name: str  # printable path relative to the source root (the basename for a single file): stable ids
     kind: Kind
+
+    @property
+    def shown(self) -> str:
+        """The printable path, for origins (lineage) and messages."""
+        return printable(self.path)
 
 
 @dataclass(frozen=True)
@@ -96,7 +107,7 @@ def list_files(cfg: SourceConfig) -> FileList:
                 f"cannot tell the format of {root} from its name (known: {KNOWN_SUFFIXES}); "
                 "set source.format to jsonl or parquet"
             )
-        return FileList([SourceFile(root, root.name, kind)], ignored=0)
+        return FileList([SourceFile(root, printable(root.name), kind)], ignored=0)
     chosen = hf_layout.dataset_files(root, cfg)
     if chosen is not None:
         return _named(root, chosen, wanted)
@@ -114,7 +125,7 @@ def _named(root: Location, names: list[str], wanted: Kind | None) -> FileList:
         if kind is None or (wanted is not None and kind != wanted):
             ignored += 1
             continue
-        found.append(SourceFile(root / name, name, kind))
+        found.append(SourceFile(root / name, printable(name), kind))
     return _listed(found, ignored, root, wanted)
 
 
@@ -138,7 +149,7 @@ def _walk(root: Path, wanted: Kind | None) -> FileList:
                 ignored += 1
                 continue
             path = Path(dirpath) / fname
-            found.append(SourceFile(path, path.relative_to(root).as_posix(), kind))
+            found.append(SourceFile(path, printable(path.relative_to(root).as_posix()), kind))
     return _listed(found, ignored, root, wanted)
 
 

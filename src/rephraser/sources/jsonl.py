@@ -44,6 +44,7 @@ def read_jsonl(src: SourceFile, cols: Columns, max_chars: int) -> Iterator[Check
 
 def _records(src: SourceFile, cols: Columns, max_chars: int) -> Iterator[tuple[Checked, bool]]:
     first = True
+    shown = src.shown
     for lineno, raw in iter_lines(src.path):
         if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]  # UTF-8 byte order mark written by some editors
@@ -55,7 +56,7 @@ def _records(src: SourceFile, cols: Columns, max_chars: int) -> Iterator[tuple[C
                 f"(line {lineno} is {raw.strip().decode()!r}); write one JSON object per line"
             )
         first = False
-        origin = f"{src.path}:{lineno}"
+        origin = f"{shown}:{lineno}"
         fallback_id = f"{src.name}:{lineno}"
         try:
             line = raw.decode("utf-8")

@@ -1,0 +1,108 @@
+"""Run-level resources, with real processes: a full disk stops the run with one line and resumes on a
+larger disk with nothing lost; a full cache disk only switches the cache off; a broken endpoint fails
+the run loudly and `--retry-failed` recovers every dead letter once it is fixed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from helpers import all_rows, cli, fake_run_args, read_rows, write_corpus
+from rephraser.generate.checkpoint import Checkpoint
+
+TAG = "s00000-of-00001"
+
+
+@contextmanager
+def tmpfs(path: Path, size: str):
+    """A small filesystem of its own at `path` (needs root: tests are skipped otherwise)."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small tmpfs needs root")
+    path.mkdir(parents=True, exist_ok=True)
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {p.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def keys(out: Path) -> list[tuple[str, str]]:
+    return [(r["id"], r["prompt"]) for r in all_rows(out)]
+
+
+def test_disk_full_is_one_line_and_resumes_on_a_larger_disk(tmp_path, fake_server):
+    url = fake_server()
+    n_docs = 400
+    corpus = write_corpus(tmp_path / "in.jsonl", n_docs)
+    with tmpfs(tmp_path / "small", "512k") as small:
+        out = small / "out"
+        p = cli(*fake_run_args(url, corpus, out, "--rows-per-part", "5", "--max-in-flight", "8"), check=False,
+                timeout=300)
+        assert p.returncode == 2, p.stdout + p.stderr
+        lines = p.stderr.strip().splitlines()
+        last = lines[-1]
+        assert last.startswith("error: cannot write ") and "No space left on device" in last and str(out) in last
+        assert "rerun the same command to resume" in last
+        noise = [x for x in lines[:-1] if not x.startswith("warning: request cache")]  # the cache may fill first
+        assert not noise, noise  # no tracebacks, no "Task exception was never retrieved", no unclosed sessions
+        done = len(Checkpoint(out, TAG).load().units)
+        assert 0 < done < n_docs
+        big = tmp_path / "big" / "out"
+        shutil.copytree(out, big)  # the operator moves the folder to a larger disk
+    before = httpx.get(f"{url}/stats").json()["requests"]
+    cli(*fake_run_args(url, corpus, big, "--rows-per-part", "5"), timeout=300)
+    got = keys(big)
+    assert len(got) == len(set(got)) == n_docs  # nothing lost, nothing twice
+    assert httpx.get(f"{url}/stats").json()["requests"] - before <= n_docs - done  # committed work was kept
+    assert json.loads((big / "stats.json").read_text())["conservation_ok"]
+
+
+def test_a_full_cache_disk_never_dead_letters(tmp_path, fake_server):
+    url = fake_server()
+    corpus = write_corpus(tmp_path / "in.jsonl", 60)
+    out = tmp_path / "out"
+    with tmpfs(out / "cache", "12k"):
+        p = cli(*fake_run_args(url, corpus, out, "--rows-per-part", "10"), timeout=300)
+        assert p.stderr.count("warning: request cache") == 1
+    assert len(read_rows(out, "data")) == 60 and not read_rows(out, "dead_letter")
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["conservation_ok"] and stats["session"]["cache_off"]
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_broken_endpoint_fails_loudly_then_retry_failed_recovers_everything(tmp_path, fake_server):
+    corpus = write_corpus(tmp_path / "in.jsonl", 6)
+    out = tmp_path / "out"
+    (tmp_path / "retry.yaml").write_text("retry: {max_attempts: 2, backoff_base_s: 0.01, backoff_max_s: 0.02}\n")
+    broken = f"http://127.0.0.1:{_closed_port()}"  # nothing listens there: every call is refused
+    args = ["--config", str(tmp_path / "retry.yaml"), "--rows-per-part", "2"]
+    p = cli(*fake_run_args(broken, corpus, out, *args), check=False, timeout=300)
+    assert p.returncode == 2 and "endpoint looks broken" in p.stderr and "--retry-failed" in p.stderr
+    dead = read_rows(out, "dead_letter")
+    assert len(dead) == 6 and {r["attempts"] for r in dead} == {2} and "cannot connect" in dead[0]["reason"]
+
+    url = fake_server()  # the endpoint is fixed
+    p = cli(*fake_run_args(url, corpus, out, *args), timeout=300)  # a plain rerun keeps dead letters ...
+    assert "rerun with --retry-failed" in p.stdout and len(read_rows(out, "dead_letter")) == 6
+    cli(*fake_run_args(url, corpus, out, *args, "--retry-failed"), timeout=300)  # ... this one retries them
+    assert not read_rows(out, "dead_letter") and len(read_rows(out, "data")) == 6
+    got = keys(out)
+    assert len(got) == len(set(got)) == 6
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["conservation_ok"] and stats["rows"]["failed"] == 0 and stats["rows"]["ok"] == 6
+    assert stats["per_prompt"]["echo"]["failed"] == 0 and stats["session"]["units_retried"] == 6

@@ -85,8 +85,8 @@ def measure(n_done: int) -> dict:
         runner = Runner(cfg, force=False, overwrite=False, progress=False, engine=engine)
         t0 = time.perf_counter()
         stats = asyncio.run(runner.run())
-        assert stats["session"]["units_run"] == 50 and stats["session"]["units_done_before"] == n_done
-        return {"done": n_done, "manifests_s": stats["session"]["resume_s"],
+        assert stats.session.units_run == 50 and stats.session.units_done_before == n_done
+        return {"done": n_done, "manifests_s": stats.session.resume_s,
                 "first_request_s": engine.first_call - t0, "parse_floor_s": floor}
 
 

@@ -140,8 +140,8 @@ def test_overwrite_refuses_while_another_shard_is_being_written(tmp_path, fake_s
 def test_overwrite_killed_part_way_leaves_a_usable_folder(tmp_path, fake_server, monkeypatch, crash_after):
     """--overwrite moves results aside one rename at a time (manifests first, run.json last); a crash
     after any of them leaves a folder that a plain rerun completes and --overwrite accepts."""
+    from rephraser import run_folder
     from rephraser.config import RunConfig
-    from rephraser.generate import run_folder
     from rephraser.generate.runner import run_config
 
     url = fake_server()

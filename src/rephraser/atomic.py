@@ -125,13 +125,17 @@ def atomic_write_text(dest: str | Path, text: str) -> Path:
     return atomic_write_bytes(dest, text.encode("utf-8"))
 
 
-def atomic_write_json(dest: str | Path, obj: Any, *, indent: int | None = 2, sort_keys: bool = False,
-                      strict: bool = False) -> Path:
+def json_text(obj: Any, *, indent: int | None = 2, sort_keys: bool = False, strict: bool = False) -> str:
     """JSON + a final newline. strict=True refuses NaN (a NaN score is a bug, not a value) and writes
     other non-JSON types (paths, dates) as strings."""
     text = json.dumps(obj, indent=indent, sort_keys=sort_keys, ensure_ascii=False, allow_nan=not strict,
                       default=str if strict else None)
-    return atomic_write_text(dest, text + "\n")
+    return text + "\n"
+
+
+def atomic_write_json(dest: str | Path, obj: Any, *, indent: int | None = 2, sort_keys: bool = False,
+                      strict: bool = False) -> Path:
+    return atomic_write_text(dest, json_text(obj, indent=indent, sort_keys=sort_keys, strict=strict))
 
 
 def atomic_write_table(table: pa.Table, dest: str | Path, *, compression: str = "zstd", sync_dir: bool = True) -> Path:

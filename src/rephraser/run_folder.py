@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import yaml
 
 from rephraser import storage
@@ -110,7 +109,7 @@ def prepare(cfg: RunConfig, prompt_hashes: dict[str, str], *, force: bool = Fals
             )
     elif any(name in FATE_DIRS.values() for name in entries):
         raise ResumeError(f"{out} holds outputs but no run.json; refusing to mix runs (use another --output)")
-    storage.write_json(run_json, ident)
+    storage.write_json(run_json, ident, sort_keys=True)
     whole_run = cfg.model_copy(deep=True)
     whole_run.source.shard_index = 0  # shards share one config; a worker adds --shard i/N
     storage.write_text(out / CONFIG_YAML, whole_run.to_yaml())
@@ -164,15 +163,13 @@ def describe_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 # ---- opening a folder --------------------------------------------------------------------------
-def check_output_folder(out_dir: str | Path) -> Path:
-    """The folder as a Path, or a one-line error when it is not a rephraser run output."""
-    p = Path(out_dir)
-    if not p.exists():
-        raise RunFolderError(f"output folder not found: {p}")
-    if not p.is_dir():
-        raise RunFolderError(f"not a folder: {p}")
-    markers = [p / d for d in FATE_DIRS.values()] + [p / "manifests", p / CONFIG_YAML]
-    if not any(m.exists() for m in markers):
+def check_output_folder(out_dir: storage.PathLike) -> storage.Location:
+    """The folder (a local Path or a remote Url), or a one-line error when it is not a rephraser run output."""
+    p = storage.as_location(out_dir)
+    entries = storage.listdir(p)
+    if not entries and not storage.is_dir(p):
+        raise RunFolderError(f"not a folder: {p}" if storage.exists(p) else f"output folder not found: {p}")
+    if not {*FATE_DIRS.values(), "manifests", CONFIG_YAML} & set(entries):
         raise RunFolderError(f"{p} is not a rephraser output folder (no data/, rejected/, dead_letter/ or config.yaml)")
     return p
 
@@ -221,14 +218,14 @@ def read_stats(out_dir: storage.PathLike) -> dict[str, Any]:
 class PartFile:
     status: str  # ok | rejected | failed (from the folder it lies in)
     prompt: str  # the prompt folder name
-    path: Path
+    path: storage.Location
 
     @property
     def name(self) -> str:
         return self.path.name
 
 
-def list_parts(out_dir: str | Path, statuses: Iterable[str] = tuple(FATE_DIRS)) -> list[PartFile]:
+def list_parts(out_dir: storage.PathLike, statuses: Iterable[str] = tuple(FATE_DIRS)) -> list[PartFile]:
     """Committed Parquet parts, sorted by (status, prompt, file name) for deterministic order."""
     root = check_output_folder(out_dir)
     parts: list[PartFile] = []
@@ -236,12 +233,11 @@ def list_parts(out_dir: str | Path, statuses: Iterable[str] = tuple(FATE_DIRS)) 
         if status not in FATE_DIRS:
             raise ValueError(f"unknown status {status!r}")
         base = root / FATE_DIRS[status]
-        if not base.is_dir():
-            continue
-        for prompt_dir in sorted(x for x in base.iterdir() if x.is_dir() and not x.name.startswith(".")):
-            for f in sorted(prompt_dir.glob("*.parquet")):
-                if not f.name.startswith("."):
-                    parts.append(PartFile(status=status, prompt=prompt_dir.name, path=f))
+        for name in storage.find(base):  # <prompt>/<part>.parquet; one listing, also on an object store
+            prompt, _, file = name.partition("/")
+            if "/" in file or not file.endswith(".parquet") or prompt.startswith(".") or file.startswith("."):
+                continue
+            parts.append(PartFile(status=status, prompt=prompt, path=base / prompt / file))
     return parts
 
 
@@ -249,7 +245,7 @@ def list_parts(out_dir: str | Path, statuses: Iterable[str] = tuple(FATE_DIRS)) 
 class RunFolder:
     """A run folder opened for reporting: its config, its stats and its committed parts."""
 
-    path: Path
+    path: storage.Location
     config: dict[str, Any] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
     parts: list[PartFile] = field(default_factory=list)
@@ -263,7 +259,7 @@ class RunFolder:
         return sorted(names)
 
 
-def open_run(out_dir: str | Path) -> RunFolder:
+def open_run(out_dir: storage.PathLike) -> RunFolder:
     """Check the folder and load its config.yaml and stats.json (both optional, parsed when present)."""
     path = check_output_folder(out_dir)
     return RunFolder(path=path, config=read_config(path), stats=read_stats(path), parts=list_parts(path))
@@ -281,20 +277,20 @@ def _check_columns(columns: Iterable[str]) -> list[str]:
 def iter_batches(part: PartFile, columns: Iterable[str]) -> Iterator[pa.RecordBatch]:
     cols = _check_columns(columns)
     try:
-        pf = pq.ParquetFile(part.path)
-        present = set(pf.schema_arrow.names)
-        missing = [c for c in cols if c not in present and c not in OPTIONAL_COLUMNS]
-        if missing:
-            raise RunFolderError(f"{part.path}: missing columns {missing} (not a rephraser row file)")
-        absent = [c for c in cols if c not in present]
-        for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=[c for c in cols if c in present]):
-            yield _with_nulls(batch, absent) if absent else batch
+        with storage.parquet_file(part.path) as pf:
+            present = set(pf.schema_arrow.names)
+            missing = [c for c in cols if c not in present and c not in OPTIONAL_COLUMNS]
+            if missing:
+                raise RunFolderError(f"{part.path}: missing columns {missing} (not a rephraser row file)")
+            absent = [c for c in cols if c not in present]
+            for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=[c for c in cols if c in present]):
+                yield _with_nulls(batch, absent) if absent else batch
     except (OSError, pa.ArrowException) as e:
         raise RunFolderError(f"cannot read {part.path}: {str(e).splitlines()[0]}") from None
 
 
 def iter_rows(
-    out_dir: str | Path,
+    out_dir: storage.PathLike,
     columns: Iterable[str],
     statuses: Iterable[str] = tuple(FATE_DIRS),
 ) -> Iterator[tuple[PartFile, dict[str, Any]]]:
@@ -308,7 +304,8 @@ def iter_rows(
 def read_part(part: PartFile) -> pa.Table:
     """One whole part with every row column (parts are bounded by rows_per_part)."""
     try:
-        table = pq.read_table(part.path)
+        with storage.parquet_file(part.path) as pf:
+            table = pf.read()
     except (OSError, pa.ArrowException) as e:
         raise RunFolderError(f"cannot read {part.path}: {str(e).splitlines()[0]}") from None
     missing = [c for c in ROW_COLUMNS if c not in table.column_names and c not in OPTIONAL_COLUMNS]
@@ -333,15 +330,16 @@ def _with_nulls(batch: pa.RecordBatch, absent: list[str]) -> pa.RecordBatch:
 class RowRef:
     """Where one row lives: enough to read its text columns later."""
 
-    file: Path
+    file: storage.Location
     index: int
 
 
-def _read_available(file: Path, columns: Iterable[str]) -> pa.Table:
+def _read_available(file: storage.Location, columns: Iterable[str]) -> pa.Table:
     """The requested columns a file has (files of older versions may lack newer columns)."""
     try:
-        names = set(pq.read_schema(file).names)
-        return pq.read_table(file, columns=[c for c in columns if c in names])
+        with storage.parquet_file(file) as pf:
+            names = set(pf.schema_arrow.names)
+            return pf.read(columns=[c for c in columns if c in names])
     except (OSError, pa.ArrowException) as e:
         raise RunFolderError(f"cannot read {file}: {str(e).splitlines()[0]}") from None
 
@@ -356,7 +354,7 @@ def scan_rows(run: RunFolder, columns: Iterable[str] = LIGHT_COLUMNS) -> Iterato
 
 def read_rows(refs: Iterable[RowRef], columns: Iterable[str] = ROW_COLUMNS) -> dict[RowRef, dict[str, Any]]:
     """Full rows for the given references, reading each file once."""
-    by_file: dict[Path, list[int]] = {}
+    by_file: dict[storage.Location, list[int]] = {}
     for r in refs:
         by_file.setdefault(r.file, []).append(r.index)
     out: dict[RowRef, dict[str, Any]] = {}

@@ -31,7 +31,7 @@ def test_same_operations_local_and_s3(root):
     assert json.loads(storage.read_text(base / "a.json")) == {"x": 1}
     assert storage.read_bytes(base / "sub" / "b.bin") == b"\x00\x01"
     assert storage.size(base / "sub" / "b.bin") == 2
-    assert storage.read_many([base / "sub" / "b.bin", base / "a.json"]) == [b"\x00\x01", b'{\n  "x": 1\n}']
+    assert storage.read_many([base / "sub" / "b.bin", base / "a.json"]) == [b"\x00\x01", b'{\n  "x": 1\n}\n']
     assert storage.listdir(base) == ["a.json", "sub"]
     assert storage.find(base) == ["a.json", "sub/b.bin", "sub/deeper/c.parquet"]
     assert [str(p.relative_to(base)) for p in storage.glob(base, "sub/*/*.parquet")] == ["sub/deeper/c.parquet"]

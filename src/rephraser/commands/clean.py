@@ -26,13 +26,13 @@ def _parse_prompt_files(values: list[str]) -> dict:
 def register(app: typer.Typer) -> None:
     @app.command("clean")
     def clean(
-        out_dir: Path = typer.Argument(..., help="a run output folder; it is only read"),
+        out_dir: str = typer.Argument(..., help="a run output folder (local or URL); it is only read"),
         prompt_file: list[str] = typer.Option(
             [], "--prompt-file", help="NAME=PATH: judge prompt NAME's rows with this prompt file's contract"
         ),
         dedup: str = typer.Option("off", "--dedup", help="off | report | drop (drop moves duplicates to rejected/)"),
         threshold: float = typer.Option(0.8, "--threshold", min=0.01, max=1.0, help="near-duplicate Jaccard"),
-        output: Path | None = typer.Option(None, "--output", "-o", help="the NEW folder (default: OUT_DIR-clean)"),
+        output: str | None = typer.Option(None, "--output", "-o", help="the NEW folder (default: OUT_DIR-clean)"),
         allow_length_finish: bool | None = typer.Option(
             None, "--allow-length-finish/--reject-length-finish",
             help="accept outputs cut by max_tokens (default: as the run's config.yaml, else each prompt's contract)",
@@ -49,7 +49,11 @@ def register(app: typer.Typer) -> None:
         if dedup not in ("off", "report", "drop"):
             raise ConfigError(f"--dedup must be off, report or drop (got {dedup!r})")
         overrides = _parse_prompt_files(prompt_file)
-        dest = output if output is not None else out_dir.resolve().with_name(out_dir.resolve().name + "-clean")
+        from rephraser import storage
+
+        src = storage.as_location(out_dir)
+        src = src.resolve() if isinstance(src, Path) else src
+        dest = output if output is not None else src.with_name(src.name + "-clean")
         summary = reapply_contracts(
             out_dir, dest, overrides=overrides, dedup=dedup, threshold=threshold,  # type: ignore[arg-type]
             allow_length_finish=allow_length_finish,

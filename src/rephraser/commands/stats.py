@@ -74,7 +74,7 @@ def _details(prompt: str, s: dict[str, Any]) -> Any:
 def register(app: typer.Typer) -> None:
     @app.command("stats")
     def stats(
-        out_dir: Path = typer.Argument(..., help="a run output folder (data/, rejected/, dead_letter/)"),
+        out_dir: str = typer.Argument(..., help="a run output folder (data/, rejected/, dead_letter/), local or URL"),
         as_json: bool = typer.Option(False, "--json", help="print the statistics as JSON instead of tables"),
         opening_words: int = typer.Option(3, "--opening-words", min=1, help="words that make an output's opening"),
         top: int = typer.Option(10, "--top", min=1, help="how many top openings to list"),
@@ -89,7 +89,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.markup import escape
 
-        from rephraser.atomic import atomic_write_text
+        from rephraser import storage
         from rephraser.postprocess.stats import compute_stats
 
         result = compute_stats(out_dir, opening_words=opening_words, top=top, quality=quality)
@@ -98,7 +98,7 @@ def register(app: typer.Typer) -> None:
 
             result["classifier_scores"] = score_folder(out_dir, [load_classifier(c, device) for c in classifier])
         blob = json.dumps(result, indent=2, ensure_ascii=False)
-        atomic_write_text(Path(out_dir) / "stats_quality.json", blob + "\n")
+        storage.write_text(storage.as_location(out_dir) / "stats_quality.json", blob + "\n")
         if as_json:
             typer.echo(blob)
             return

@@ -367,7 +367,7 @@ class Runner:
                 **device_hours(engine_spec(self.cfg.engine.kind).device, fresh_tok_s),
             },
         })
-        storage.write_json(out / "stats" / f"{tag}.json", stats.to_json())
+        storage.write_json(out / "stats" / f"{tag}.json", stats.to_json(), sort_keys=True)
         merge_shard_stats(out)
         if not conservation_ok:
             raise RephraserError(f"accounting check failed for {tag}: {missing} units missing, {bad_arity} with wrong "

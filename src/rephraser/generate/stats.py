@@ -164,7 +164,7 @@ def merge_shard_stats(out: storage.PathLike) -> dict[str, Any]:
         merged["conservation_ok"] = all(s.get("conservation_ok") for s in shards)
         merged["shards_complete"] = sum(1 for s in shards if s.get("complete"))
         merged["per_shard"] = {s.get("shard"): s.get("session", {}) for s in shards}
-    storage.write_json(out / STATS_JSON, merged)
+    storage.write_json(out / STATS_JSON, merged, sort_keys=True)
     return merged
 
 

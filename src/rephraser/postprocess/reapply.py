@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
-from rephraser.atomic import atomic_write, atomic_write_bytes, atomic_write_json, atomic_write_table
+from rephraser import storage
 from rephraser.errors import ConfigError, RephraserError
 from rephraser.postprocess.contract import apply_contract
 from rephraser.postprocess.dedup import DedupReport, RowKey, find_duplicates
@@ -58,7 +58,7 @@ class CleanSummary:
         }
 
 
-def _run_config(root: Path) -> dict[str, Any]:
+def _run_config(root: storage.Location) -> dict[str, Any]:
     """The run's config.yaml, read once ({} when absent or unreadable: the library still applies)."""
     try:
         return read_config(root)
@@ -142,8 +142,8 @@ def _key(row: dict[str, Any]) -> RowKey:
 
 
 def reapply_contracts(
-    out_dir: str | Path,
-    new_dir: str | Path,
+    out_dir: storage.PathLike,
+    new_dir: storage.PathLike,
     *,
     overrides: dict[str, PromptSpec] | None = None,
     dedup: DedupMode = "off",
@@ -151,10 +151,11 @@ def reapply_contracts(
     allow_length_finish: bool | None = None,
 ) -> CleanSummary:
     root = check_output_folder(out_dir)
-    dest = Path(new_dir)
-    if dest.resolve() == root.resolve() or root.resolve() in dest.resolve().parents:
+    dest = storage.as_location(new_dir)
+    if _inside(dest, root):
         raise RunFolderError(f"--output must be a new folder outside {root}")
-    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+    storage.check_writable(dest)
+    if storage.listdir(dest) or (storage.exists(dest) and not storage.is_dir(dest)):
         raise RunFolderError(f"output folder {dest} already exists and is not empty; choose a new one")
     parts = list_parts(root)
     groups = _groups([p for p in parts if p.status != "failed"])
@@ -180,7 +181,7 @@ def reapply_contracts(
         if dedup == "drop":
             dropped = report.duplicate_of
 
-    dest.mkdir(parents=True, exist_ok=True)
+    storage.makedirs(dest)
     for (prompt, name), group in sorted(groups.items()):
         out_rows: dict[str, list[dict[str, Any]]] = {"ok": [], "rejected": []}
         for row, text, status, reason, rule in _judged_rows(group, specs[prompt], allow_length_finish):
@@ -199,16 +200,16 @@ def reapply_contracts(
         for status, rows in out_rows.items():
             if rows:
                 table = pa.Table.from_pylist(rows, schema=ROW_SCHEMA)
-                atomic_write_table(table, dest / FATE_DIRS[status] / prompt / name)
+                storage.write_table(table, dest / FATE_DIRS[status] / prompt / name)
     for part in parts:
         if part.status == "failed":
             rows = read_part(part)
             summary.rows_in["failed"] += rows.num_rows
             summary.rows_out["failed"] += rows.num_rows
             target = dest / FATE_DIRS["failed"] / part.prompt / part.name
-            atomic_write(target, lambda f, src=part.path: f.write(src.read_bytes()))
-    if (root / CONFIG_YAML).is_file():
-        atomic_write_bytes(dest / CONFIG_YAML, (root / CONFIG_YAML).read_bytes())
+            storage.write_bytes(target, storage.read_bytes(part.path))
+    if storage.exists(root / CONFIG_YAML):
+        storage.write_bytes(dest / CONFIG_YAML, storage.read_bytes(root / CONFIG_YAML))
     record = {
         "source": str(root),
         "prompts": {p: {"hash": s.hash, "version": s.version} for p, s in sorted(specs.items())},
@@ -216,5 +217,12 @@ def reapply_contracts(
         "allow_length_finish": allow_length_finish,
         **summary.to_dict(),
     }
-    atomic_write_json(dest / "clean.json", record)
+    storage.write_json(dest / "clean.json", record)
     return summary
+
+
+def _inside(dest: storage.Location, root: storage.Location) -> bool:
+    """dest is root or below it (compared resolved for local paths, as URLs for remote ones)."""
+    if isinstance(dest, Path) and isinstance(root, Path):
+        return dest.resolve() == root.resolve() or root.resolve() in dest.resolve().parents
+    return str(dest) == str(root) or str(dest).startswith(str(root).rstrip("/") + "/")

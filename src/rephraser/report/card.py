@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from rephraser.atomic import atomic_write_text
+from rephraser import storage
 from rephraser.errors import RephraserError
 from rephraser.prompts.registry import resolve_prompt
 from rephraser.prompts.spec import PromptSpec
@@ -74,7 +74,7 @@ def _resolve_specs(run: RunFolder, summary: RunSummary) -> dict[str, tuple[Promp
 
 def _front_matter(run: RunFolder, summary: RunSummary) -> dict[str, Any]:
     total = summary.total
-    prompts = sorted(p for p, s in summary.prompts.items() if s.counts["ok"] or (run.path / "data" / p).is_dir())
+    prompts = sorted(p for p, s in summary.prompts.items() if s.counts["ok"] or storage.is_dir(run.path / "data" / p))
     configs: list[dict[str, Any]] = [
         {"config_name": "all", "default": True,
          "data_files": [{"split": "train", "path": "data/*/*.parquet"}]},
@@ -86,7 +86,7 @@ def _front_matter(run: RunFolder, summary: RunSummary) -> dict[str, Any]:
     if source.get("path") in (None, "wiki") or source.get("format") == "wiki":
         fm["language"] = ["en"]
     fm.update({
-        "pretty_name": f"{run.path.resolve().name} (rephraser synthetic rephrasings)",
+        "pretty_name": f"{storage.folder_name(run.path)} (rephraser synthetic rephrasings)",
         "task_categories": ["text-generation"],
         "tags": ["synthetic", "rephrased", "pretraining", "rephraser", *prompts],
         "size_categories": [size_category(total.counts["ok"])],
@@ -205,7 +205,7 @@ def build_card(out_dir: str | Path, *, repo: str = "<user>/<dataset>") -> str:
     if not total.counts["ok"]:
         intro += ("\n\n> No row passed its prompt's contract yet, so the data configs are empty; see the rejection "
                   "reasons below (`rejected/` and `dead_letter/` keep every row).")
-    body = [f"# {run.path.resolve().name}", "", intro, "",
+    body = [f"# {storage.folder_name(run.path)}", "", intro, "",
             *_source_section(run, summary, lic), "",
             *_generation_section(run, summary), "",
             *_prompts_section(run, summary),
@@ -214,7 +214,8 @@ def build_card(out_dir: str | Path, *, repo: str = "<user>/<dataset>") -> str:
     return "---\n" + yaml.safe_dump(fm, sort_keys=False, allow_unicode=True) + "---\n\n" + "\n".join(body)
 
 
-def write_card(out_dir: str | Path, output: str | Path | None = None, *, repo: str = "<user>/<dataset>") -> Path:
-    target = Path(output) if output else Path(out_dir) / "README.md"
+def write_card(out_dir: storage.PathLike, output: storage.PathLike | None = None, *,
+               repo: str = "<user>/<dataset>") -> storage.Location:
+    target = storage.as_location(output) if output else storage.as_location(out_dir) / "README.md"
     text = build_card(out_dir, repo=repo)
-    return atomic_write_text(target, text)
+    return storage.write_text(target, text)

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rephraser.atomic import atomic_write_text
+from rephraser import storage
 from rephraser.postprocess.stats import compute_stats
 from rephraser.report import plots
 from rephraser.report.grid import GridReport, load_grid_report
@@ -194,14 +194,16 @@ def experiment_section(grid: GridReport, *, assets: Path | None = None, assets_h
     return grid_section(grid, figures, links, rewrites, assets_href)
 
 
-def build_report(out_dir: str | Path, *, max_rows: int = 2000, seed: int = 0, max_chars: int = 20_000,
+def build_report(out_dir: storage.PathLike, *, max_rows: int = 2000, seed: int = 0, max_chars: int = 20_000,
                  page_size: int = 25, title: str | None = None, assets: Path | None = None,
                  assets_href: str = "") -> str:
     """The complete HTML page. A run folder gets summary, statistics, plots and viewer; a folder with
     experiment results (a grid's results.json, or evaluation results below it) gets the experiment part;
-    `assets` is where that part writes its plot files and rows pages (see experiment_section)."""
-    root = Path(out_dir)
-    grid = load_grid_report(root) if root.is_dir() else GridReport(root=root, name="", cells=[])
+    `assets` is where that part writes its plot files and rows pages (see experiment_section). Run
+    folders may be remote (s3://…); experiment folders are local."""
+    root = storage.as_location(out_dir)
+    local = isinstance(root, Path) and root.is_dir()
+    grid = load_grid_report(root) if local else GridReport(root=root, name="", cells=[])
     try:
         run: RunFolder | None = open_run(root)
     except RunFolderError:
@@ -218,7 +220,7 @@ def build_report(out_dir: str | Path, *, max_rows: int = 2000, seed: int = 0, ma
     sections.append(experiment_section(grid, assets=assets, assets_href=assets_href, viewer_kwargs=viewer_kwargs))
     if run is not None:
         sections.append(viewer_html(viewer_payload(run, **viewer_kwargs)))
-    name = title or f"rephraser report: {root.resolve().name}"
+    name = title or f"rephraser report: {storage.folder_name(root)}"
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -228,9 +230,11 @@ def build_report(out_dir: str | Path, *, max_rows: int = 2000, seed: int = 0, ma
 """
 
 
-def write_report(out_dir: str | Path, output: str | Path | None = None, **kwargs: Any) -> Path:
-    """Write the page; an experiment's plot exports and rows pages go to `<page stem>_files/` beside it."""
-    target = Path(output) if output else Path(out_dir) / "report.html"
-    assets = target.parent / f"{target.stem}_files"
-    text = build_report(out_dir, assets=assets, assets_href=assets.name, **kwargs)
-    return atomic_write_text(target, text)
+def write_report(out_dir: storage.PathLike, output: storage.PathLike | None = None,
+                 **kwargs: Any) -> storage.Location:
+    """Write the page; an experiment's plot exports and rows pages go to `<page stem>_files/` beside it
+    (experiments are local: a remote page gets no asset folder)."""
+    target = storage.as_location(output) if output else storage.as_location(out_dir) / "report.html"
+    assets = target.parent / f"{target.stem}_files" if isinstance(target, Path) else None
+    text = build_report(out_dir, assets=assets, assets_href=assets.name if assets else "", **kwargs)
+    return storage.write_text(target, text)

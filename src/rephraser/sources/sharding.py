@@ -225,7 +225,7 @@ def record_plan(out: Location, plan: ShardPlan) -> None:
         return
     data = plan.to_json()
     try:
-        storage.write_json(out / PLAN_FILE, data)
+        storage.write_json(out / PLAN_FILE, data, sort_keys=True)
     except OSError:
         # Shards starting together write the same plan; losing that race is fine when the winner's
         # plan is this one.

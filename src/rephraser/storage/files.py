@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -222,8 +221,10 @@ def write_text(path: PathLike, text: str) -> Location:
     return write_bytes(path, text.encode("utf-8"))
 
 
-def write_json(path: PathLike, obj: Any, *, indent: int | None = 2) -> Location:
-    return write_bytes(path, json.dumps(obj, indent=indent, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+def write_json(path: PathLike, obj: Any, *, indent: int | None = 2, sort_keys: bool = False,
+               strict: bool = False) -> Location:
+    """The same text as atomic.atomic_write_json (a final newline; strict=True refuses NaN)."""
+    return write_text(path, atomic.json_text(obj, indent=indent, sort_keys=sort_keys, strict=strict))
 
 
 def table_writer(table: Any, compression: str = "zstd") -> Callable[[BinaryIO], None]:
@@ -310,6 +311,12 @@ def remove_tree(path: PathLike) -> None:
         files = fs.find(p)
         if files:
             fs.rm(files)
+
+
+def folder_name(path: PathLike) -> str:
+    """The last part of a location's name, also for "." or a relative local path (titles, card names)."""
+    loc = as_location(path)
+    return loc.resolve().name if isinstance(loc, Path) else loc.name
 
 
 # ---- local scratch for remote outputs --------------------------------------------------------

@@ -24,9 +24,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from rephraser.errors import WriteError
 
 TEMP_SUFFIX = ".tmp"
@@ -138,7 +135,11 @@ def atomic_write_json(dest: str | Path, obj: Any, *, indent: int | None = 2, sor
     return atomic_write_text(dest, json_text(obj, indent=indent, sort_keys=sort_keys, strict=strict))
 
 
-def atomic_write_table(table: pa.Table, dest: str | Path, *, compression: str = "zstd", sync_dir: bool = True) -> Path:
+def atomic_write_table(table: Any, dest: str | Path, *, compression: str = "zstd", sync_dir: bool = True) -> Path:
+    """`table`: a pyarrow Table, written as Parquet (pyarrow is imported here, not at start-up: the CLI's
+    config and storage layers import this module)."""
+    import pyarrow.parquet as pq
+
     return atomic_write(dest, lambda f: pq.write_table(table, f, compression=compression), sync_dir=sync_dir)
 
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from rephraser import storage
 from rephraser.errors import ConfigError
 
 ENV_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
@@ -228,16 +229,17 @@ class RunConfig(Strict):
 
 
 def load_yaml(path: str | Path, model: type[BaseModel] = RunConfig, *, what: str = "config file") -> Any:
-    """Load a YAML file into `model`; every problem (missing, unreadable, invalid) is one ConfigError line.
-    `what` names the kind of file in messages ("config file", "prompt file", ...)."""
+    """Load a YAML file (local or a URL, e.g. OUT/config.yaml of a run on s3://) into `model`; every
+    problem (missing, unreadable, invalid) is one ConfigError line. `what` names the kind of file in messages."""
     return validate(read_yaml_mapping(path, what=what), model, origin=str(path))
 
 
 def read_yaml_mapping(path: str | Path, *, what: str = "config file") -> dict[str, Any]:
-    """The raw mapping of a YAML file, not yet validated (CLI flags are applied to a run config first)."""
-    p = Path(path)
+    """The raw mapping of a YAML file (local or URL), not yet validated (CLI flags are applied to a run
+    config first)."""
+    p = storage.as_location(path)
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        raw = yaml.safe_load(storage.read_text(p)) or {}
     except FileNotFoundError:
         raise ConfigError(f"{what} not found: {p}") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:

@@ -11,7 +11,7 @@ import pytest
 from helpers import ECHO_PROMPT, write_corpus
 from rephraser import storage
 from rephraser.cli import main
-from rephraser.config import validate
+from rephraser.config import load_yaml, validate
 from rephraser.generate.runner import run_config
 from rephraser.postprocess.reapply import reapply_contracts
 from rephraser.postprocess.stats import compute_stats
@@ -32,6 +32,7 @@ def test_reports_and_clean_on_an_s3_run_folder(s3, tmp_path, fake_server, monkey
     for f in sorted(p for p in local.rglob("*") if p.is_file()):
         storage.write_bytes(f"{remote}/{f.relative_to(local).as_posix()}", f.read_bytes())
 
+    assert load_yaml(f"{remote}/config.yaml") == load_yaml(local / "config.yaml")  # run --config OUT/config.yaml
     assert [(p.status, p.prompt, p.name) for p in list_parts(remote)] == [
         (p.status, p.prompt, p.name) for p in list_parts(local)]
     a, b = compute_stats(local), compute_stats(remote)

@@ -29,9 +29,9 @@ def parse_shard(value: str) -> tuple[int, int]:
         raise ConfigError(f"--shard must look like i/N (e.g. 3/10), got {value!r}") from None
 
 
-def build_config(config: Path | None, overrides: dict[str, Any]) -> RunConfig:
-    """YAML (if any) + flag overrides (dotted keys) -> validated RunConfig. The flags are applied before
-    validation, so a file may leave out what the command line supplies (e.g. engine.base_url)."""
+def build_config(config: str | Path | None, overrides: dict[str, Any]) -> RunConfig:
+    """YAML (if any, local or URL) + flag overrides (dotted keys) -> validated RunConfig. The flags are
+    applied before validation, so a file may leave out what the command line supplies (e.g. engine.base_url)."""
     base = read_yaml_mapping(config) if config else {}
     for dotted, value in overrides.items():
         if value is None:
@@ -49,7 +49,7 @@ def build_config(config: Path | None, overrides: dict[str, Any]) -> RunConfig:
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run(
-        config: Path | None = typer.Option(None, "--config", "-c", help="YAML RunConfig (flags override it)"),
+        config: str | None = typer.Option(None, "--config", "-c", help="YAML RunConfig, local or URL (flags override it)"),
         source: str | None = typer.Option(None, "--source", "-i", help="input file/folder (jsonl[.gz|.zst], parquet); default: embedded wiki"),
         text_column: str | None = typer.Option(None, help="column holding the document text"),
         id_column: str | None = typer.Option(None, help="column holding unique ids (derived from text when absent)"),

@@ -83,7 +83,8 @@ def prepare(cfg: RunConfig, prompt_hashes: dict[str, str], *, force: bool = Fals
         live = live_shard_writers(out, besides=tag)
         if live:
             name, holder = sorted(live.items())[0]
-            raise LeaseHeld(f"refusing to --overwrite {out}: shard {name} is being written by {holder.describe()}"
+            what = f"shard {name}" if not name.startswith("_") else f"its {name[1:]}"  # _push: a push
+            raise LeaseHeld(f"refusing to --overwrite {out}: {what} is being written by {holder.describe()}"
                             f"{f' (and {len(live) - 1} more shards)' if len(live) > 1 else ''}; wait for it to finish")
         clear_outputs(out)
         entries = storage.listdir(out)

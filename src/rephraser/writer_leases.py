@@ -12,6 +12,9 @@ for their own shard never block the other shards of a Slurm array from starting.
 A refused start exits with code 75 (EX_TEMPFAIL) and one line naming the holder (host, pid, start
 time): a job script may simply retry later. A lease left by a killed process is taken over at once
 on the same machine, and after `lease_ttl_s` without heartbeat from another machine.
+
+One-shot writers of a whole folder (`mix`, `tokenize`) and `push` (its staging folder inside the run
+folder) hold `sole_writer` for their whole run, by the same rules.
 """
 
 from __future__ import annotations
@@ -59,6 +62,19 @@ def folder_change(out: storage.PathLike, *, ttl_s: float = LEASE_TTL_S) -> Itera
     lease = Lease(_store(out), FOLDER_LEASE, purpose="rephraser run, preparing the output folder",
                   what=f"output folder {out}", ttl_s=ttl_s)
     _acquire(lease, FOLDER_WAIT_S)
+    try:
+        yield lease
+    finally:
+        lease.release()
+
+
+@contextlib.contextmanager
+def sole_writer(out: storage.PathLike, purpose: str, *, name: str = FOLDER_LEASE,
+                ttl_s: float = LEASE_TTL_S) -> Iterator[Lease]:
+    """Hold lease `name` of `out` for a whole command that writes the folder (mix, tokenize, push);
+    LeaseHeld (exit 75) naming the holder if another live process has it."""
+    lease = Lease(_store(out), name, purpose=purpose, what=f"{out}", ttl_s=ttl_s)
+    _acquire(lease, 0.0)
     try:
         yield lease
     finally:

@@ -105,3 +105,25 @@ def test_push_uploads_committed_data_then_the_card_and_is_idempotent(finished_ru
     datasets = pytest.importorskip("datasets")
     rows = datasets.load_dataset(str(repo), "echo", split="train")
     assert sorted(rows["id"]) == [f"doc-{i:05d}" for i in range(30)]
+
+
+def test_one_push_of_a_folder_at_a_time(finished_run, monkeypatch, tmp_path):
+    """Two pushes would share the staging folder and the upload's state: the second is refused (exit 75)
+    before touching the Hub, and an --overwrite of the run waits for the push too."""
+    from rephraser.config import RunConfig
+    from rephraser.lease import LeaseHeld
+    from rephraser.report.hub_push import PUSH_LEASE
+    from rephraser.run_folder import prepare
+    from rephraser.writer_leases import sole_writer
+
+    monkeypatch.setenv("HF_TOKEN", "hf_placeholder_for_the_stand_in")
+    hub = LocalHubApi(tmp_path / "hub")
+    plan = plan_push(finished_run, "org/rephrased")
+    with sole_writer(finished_run, "rephraser push", name=PUSH_LEASE):
+        with pytest.raises(LeaseHeld, match="held by another writer: .*rephraser push") as e:
+            push(plan, api=hub)
+        assert e.value.exit_code == 75 and not (tmp_path / "hub").exists()
+        cfg = RunConfig.model_validate({"output": {"dir": str(finished_run)}})
+        with pytest.raises(LeaseHeld, match="refusing to --overwrite .*: its push is being written"):
+            prepare(cfg, {}, force=False, overwrite=True, tag="s00000-of-00001")
+    assert push(plan, api=hub)["data_files"] == 5

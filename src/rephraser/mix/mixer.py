@@ -26,11 +26,13 @@ import yaml
 
 from rephraser import storage
 from rephraser.errors import ConfigError, SourceError
+from rephraser.lease import Lease
 from rephraser.mix.components import ComponentReader, no_documents_error, open_component
 from rephraser.mix.config import MixConfig
 from rephraser.mix.counting import TokenCounter, make_counter
 from rephraser.mix.selection import Picks, allocate, select
 from rephraser.mix.spill import PartBuckets
+from rephraser.writer_leases import sole_writer
 
 __all__ = ["MIX_SCHEMA", "allocate", "run_mix"]
 
@@ -73,8 +75,15 @@ class _Component:
 
 
 def run_mix(cfg: MixConfig, overwrite: bool = False, *, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> dict[str, Any]:
-    """Build the mixture described by cfg under cfg.output; returns the manifest."""
+    """Build the mixture described by cfg under cfg.output; returns the manifest. The folder's lease is
+    held throughout: a second mix into the same folder is refused (exit 75) instead of mixing parts."""
     out = storage.as_location(cfg.output)
+    storage.check_writable(out)
+    with sole_writer(out, "rephraser mix") as lease:
+        return _build_mix(cfg, out, overwrite, memory_budget, lease)
+
+
+def _build_mix(cfg: MixConfig, out: storage.Location, overwrite: bool, memory_budget: int, lease: Lease) -> dict[str, Any]:
     spill = storage.local_work_dir(out) / SPILL_DIR  # scratch stays on this machine's disk, also for a remote output
     _prepare_output(out, spill, overwrite)
     counter = make_counter(cfg.tokenizer)
@@ -143,6 +152,7 @@ def run_mix(cfg: MixConfig, overwrite: bool = False, *, memory_budget: int = DEF
         "components": stats,
         "parts": parts,
     }
+    lease.ensure_held(check_store=True)  # a writer whose lease was taken over never writes the commit marker
     storage.write_text(out / "mix.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
     storage.write_json(out / "manifest.json", manifest)  # last: the commit marker
     return manifest

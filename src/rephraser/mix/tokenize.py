@@ -31,6 +31,7 @@ import numpy as np
 
 from rephraser.atomic import atomic_write_json, atomic_write_text
 from rephraser.errors import ConfigError, SourceError
+from rephraser.lease import Lease
 from rephraser.mix.token_shards import (
     DEFAULT_SHARD_TOKENS,
     FORMAT,
@@ -41,6 +42,7 @@ from rephraser.mix.token_shards import (
     remove_shards,
 )
 from rephraser.storage import is_remote
+from rephraser.writer_leases import sole_writer
 
 __all__ = ["EOS", "TokenShard", "is_heldout", "load_tokenizer", "open_split", "read_meta", "tokenize_texts",
            "train_bpe"]
@@ -123,6 +125,13 @@ def tokenize_texts(
                           "local or shared-filesystem folder (the input may be remote)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    with sole_writer(out, "rephraser tokenize") as lease:  # a second tokenize into `out` is refused (exit 75)
+        return _tokenize_into(texts, out, tokenizer, tokenizer_source, heldout_fraction, batch_docs, shard_tokens,
+                              lease)
+
+
+def _tokenize_into(texts: Iterable[str], out: Path, tokenizer: Any, tokenizer_source: str, heldout_fraction: float,
+                   batch_docs: int, shard_tokens: int, lease: Lease) -> dict[str, Any]:
     (out / "meta.json").unlink(missing_ok=True)  # the commit marker goes first
     remove_shards(out)
     vocab = tokenizer.get_vocab_size(with_added_tokens=True)
@@ -160,6 +169,7 @@ def tokenize_texts(
     }
     if meta["splits"]["train"]["tokens"] == 0:
         raise SourceError("no training tokens were produced (every document was empty or held out)")
+    lease.ensure_held(check_store=True)  # a writer whose lease was taken over never writes the commit marker
     atomic_write_json(out / "meta.json", meta)  # last: the commit marker
     return meta
 

@@ -29,8 +29,10 @@ from rephraser.records import FATE_DIRS
 from rephraser.report.card import build_card
 from rephraser.run_folder import RunFolderError, committed_files, open_run
 from rephraser.sizes import human_bytes
+from rephraser.writer_leases import sole_writer
 
 STAGE_DIR = ".hub-push"
+PUSH_LEASE = "_push"
 META_FILES = ("config.yaml", "stats.json", "sharding.json", "dedup.json")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -163,8 +165,14 @@ def stage(plan: PushPlan) -> Path:
 
 
 def push(plan: PushPlan, api: Any | None = None) -> dict[str, Any]:
-    """Execute the plan; returns what was sent. `api` is an HfApi (default: a new one)."""
+    """Execute the plan; returns what was sent. `api` is an HfApi (default: a new one). One push of a
+    folder at a time (its `_push` lease): two would share the staging folder and the upload's state."""
     require_token()
+    with sole_writer(plan.out, "rephraser push", name=PUSH_LEASE):
+        return _push(plan, api)
+
+
+def _push(plan: PushPlan, api: Any | None) -> dict[str, Any]:
     repo = HubRepo(plan.repo, api)
     repo.ensure(plan.private)
     if plan.data:

@@ -53,7 +53,9 @@ def test_mix_and_tokenize_from_s3_match_local(s3, tmp_path, monkeypatch):
         for c in m["components"]:
             c.pop("path")
     assert remote == local and len(local["parts"]) > 1
-    assert storage.find(f"{s3}/mix") == sorted(["manifest.json", "mix.yaml", *local["parts"]])
+    lease = "leases/_folder/0000000001.json"  # the mix's single-writer lease, taken by a conditional PUT
+    assert storage.find(f"{s3}/mix") == sorted(["manifest.json", "mix.yaml", lease, *local["parts"]])
+    assert json.loads(storage.read_bytes(f"{s3}/mix/{lease}"))["released"]
     for part in local["parts"]:
         assert storage.read_bytes(f"{s3}/mix/{part}") == (tmp_path / "mix" / part).read_bytes()
 

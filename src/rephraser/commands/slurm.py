@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from rephraser import storage
 from rephraser.errors import ConfigError, RephraserError
 
 
@@ -47,7 +48,8 @@ def register(app: typer.Typer) -> None:
 
         cfg = load_yaml(config)
         console = Console()
-        out_dir = Path(cfg.output.dir)
+        out_dir = storage.as_location(cfg.output.dir)  # a URL stays a URL in the scripts (s3://…)
+        out_dir = out_dir.resolve() if isinstance(out_dir, Path) else out_dir
         if check:
             _check(console, out_dir, array)
             return
@@ -68,7 +70,7 @@ def register(app: typer.Typer) -> None:
             opts.validate()
         except ValueError as e:
             raise ConfigError(str(e)) from None
-        written = write_scripts(config.resolve(), out_dir.resolve(), opts, output_script, followups)
+        written = write_scripts(config.resolve(), out_dir, opts, output_script, followups)
         if written.array:
             console.print(f"array script   {written.array}  ({len(tasks) if tasks else array} tasks, shard i/{array} "
                           f"each, {gpus} GPU(s) per task, up to {retries + 1} attempts)")
@@ -93,7 +95,7 @@ def engine_gpus(cfg) -> int:  # noqa: ANN001 - RunConfig, imported lazily
     return int(task_resources(cfg)["num_gpus"])
 
 
-def _check(console, out_dir: Path, count: int) -> None:  # noqa: ANN001 - rich Console
+def _check(console, out_dir: storage.Location, count: int) -> None:  # noqa: ANN001 - rich Console
     from rephraser.generate.stats import merge_shard_stats
     from rephraser.scale.slurm import shard_status
 
@@ -113,9 +115,7 @@ def _check(console, out_dir: Path, count: int) -> None:  # noqa: ANN001 - rich C
 
 def _notes(cfg, gpus: int, derived: bool) -> list[str]:  # noqa: ANN001 - RunConfig, imported lazily
     notes = []
-    from rephraser.storage import is_remote
-
-    if not is_remote(cfg.output.dir) and not Path(cfg.output.dir).is_absolute():
+    if not storage.is_remote(cfg.output.dir) and not Path(cfg.output.dir).is_absolute():
         notes.append(f"output.dir {cfg.output.dir!r} is relative: tasks resolve it from this folder")
     from rephraser.engines import engine_spec
 

@@ -7,7 +7,6 @@ Writes OUT_DIR/stats_quality.json next to the runner's stats.json (never overwri
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -116,4 +115,4 @@ def register(app: typer.Typer) -> None:
             from rephraser.postprocess.classifiers import print_scores
 
             print_scores(console, result["classifier_scores"])
-        console.print(escape(f"wrote {Path(out_dir) / 'stats_quality.json'}"))
+        console.print(escape(f"wrote {storage.as_location(out_dir) / 'stats_quality.json'}"))

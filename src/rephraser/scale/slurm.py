@@ -18,13 +18,16 @@ so the submit script can be run from anywhere.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rephraser import storage
 from rephraser.atomic import atomic_write_text
+from rephraser.errors import StorageError
 from rephraser.generate.checkpoint import shard_tag
 from rephraser.lease import LEASE_EXIT_CODE, LEASE_TTL_S
 
@@ -174,7 +177,7 @@ def render_array_script(config: str | Path, opts: SlurmOptions, workdir: str | P
     return render_script(d, workdir, opts.setup, body)
 
 
-def followup_commands(config: str | Path, out_dir: str | Path, count: int,
+def followup_commands(config: str | Path, out_dir: storage.PathLike, count: int,
                       rephraser: str = "rephraser") -> list[list[str]]:
     """What runs once every shard is done: check that all shards are complete (and merge their statistics
     again: shards that finish together may each have merged before seeing the other), then quality
@@ -184,7 +187,7 @@ def followup_commands(config: str | Path, out_dir: str | Path, count: int,
             [*base, "stats", str(out_dir), "--json"], [*base, "card", str(out_dir)]]
 
 
-def render_followup_script(config: str | Path, out_dir: str | Path, opts: SlurmOptions, workdir: str | Path) -> str:
+def render_followup_script(config: str | Path, out_dir: storage.PathLike, opts: SlurmOptions, workdir: str | Path) -> str:
     workdir = Path(workdir)
     name = f"{opts.job_name}-finish"
     d = common_directives(opts, name, log_path(opts, workdir, "%x-%j.out"), workdir) + ["--ntasks=1"]
@@ -232,7 +235,7 @@ class WrittenScripts:
 
 
 def write_scripts(
-    config: str | Path, out_dir: str | Path, opts: SlurmOptions, script_path: str | Path, followups: bool,
+    config: str | Path, out_dir: storage.PathLike, opts: SlurmOptions, script_path: str | Path, followups: bool,
     workdir: str | Path | None = None,
 ) -> WrittenScripts:
     """Write <script> (unless opts.tasks is empty), optionally <stem>.finish.sbatch, and <stem>.submit.sh."""
@@ -263,16 +266,27 @@ class ShardStatus:
     state: str  # "complete" | "incomplete" (ran, missing units) | "not started"
 
 
-def shard_status(out_dir: str | Path, count: int) -> list[ShardStatus]:
+def shard_status(out_dir: storage.PathLike, count: int) -> list[ShardStatus]:
+    """Each shard's state, from OUT/stats/<shard>.json and OUT/manifests/<shard>/ (local or a URL: two
+    listings and one concurrent fetch of the stats files, not a round trip per shard)."""
+    out = storage.as_location(out_dir)
+    tags = [shard_tag(i, count) for i in range(count)]
+    stats_names = set(storage.listdir(out / "stats"))
+    started = set(storage.listdir(out / "manifests"))
+    have = [t for t in tags if f"{t}.json" in stats_names]
+    try:
+        stats = dict(zip(have, storage.read_many([out / "stats" / f"{t}.json" for t in have]), strict=True))
+    except (OSError, StorageError):  # one removed since the listing (--overwrite): read them one by one
+        stats = {}
+        for t in have:
+            with contextlib.suppress(OSError, StorageError):
+                stats[t] = storage.read_bytes(out / "stats" / f"{t}.json")
     found = []
-    for i in range(count):
-        tag = shard_tag(i, count)
-        f = Path(out_dir) / "stats" / f"{tag}.json"
+    for i, tag in enumerate(tags):
         try:
-            s = json.loads(f.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            found.append(ShardStatus(i, tag, "not started" if not (Path(out_dir) / "manifests" / tag).is_dir()
-                                     else "incomplete"))
+            s = json.loads(stats[tag])
+        except (KeyError, ValueError):
+            found.append(ShardStatus(i, tag, "incomplete" if tag in started else "not started"))
             continue
         done = bool(s.get("complete")) and bool(s.get("conservation_ok"))
         found.append(ShardStatus(i, tag, "complete" if done else "incomplete"))

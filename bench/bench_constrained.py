@@ -12,7 +12,9 @@ Variants are sampling presets (config.SAMPLING_PRESETS) or `<preset>+exemplar` (
 the library prompts with one short worked example added).
 
 Ratio mode keeps one engine loaded and alternates rounds of the same requests without and with their
-structures, so both see the same machine load; it prints tok/s per round and the median ratio.
+structures (ABBA order), so both see the same machine load; it prints tok/s and the load average per
+round and the median ratio. With a small --max-tokens (64) nearly every sequence runs to the limit either
+way, so both sides decode equally full batches and the ratio is the cost of the masks alone.
 Numbers on a shared machine are noisy: read the ratio, not the absolute tok/s.
 """
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import time
@@ -157,10 +160,17 @@ async def _ratio(args: argparse.Namespace) -> None:
     ratios = []
     try:
         for k in range(args.rounds):
-            free = await round_(False)
-            cons = await round_(True)
+            # alternate which goes first (ABBA) so a load change during a round does not favour one side
+            if k % 2:
+                cons = await round_(True)
+                free = await round_(False)
+            else:
+                free = await round_(False)
+                cons = await round_(True)
             ratios.append(cons / free)
-            print(f"round {k + 1}: unconstrained {free:.1f} tok/s, constrained {cons:.1f} tok/s, ratio {cons / free:.3f}")
+            load = os.getloadavg()[0]  # the machine is shared: say how busy it was
+            print(f"round {k + 1}: unconstrained {free:.1f} tok/s, constrained {cons:.1f} tok/s, "
+                  f"ratio {cons / free:.3f}, load average {load:.1f} on {os.cpu_count()} cores", flush=True)
     finally:
         await engine.stop()
     print(f"median ratio constrained/unconstrained: {statistics.median(ratios):.3f} over {len(ratios)} rounds "

@@ -1,9 +1,10 @@
 """Run-level resources, with real processes: a full disk stops the run with one line and resumes on a
-larger disk with nothing lost; a full cache disk only switches the cache off; a broken endpoint fails
-the run loudly and `--retry-failed` recovers every dead letter once it is fixed."""
+larger disk with nothing lost; a read-only filesystem is one line too; a full cache disk only switches
+the cache off; a broken endpoint fails the run loudly and `--retry-failed` recovers every dead letter once it is fixed."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from helpers import all_rows, cli, fake_run_args, read_rows, write_corpus
+from rephraser.errors import WriteError
 from rephraser.generate.checkpoint import Checkpoint
 
 TAG = "s00000-of-00001"
@@ -106,3 +108,37 @@ def test_broken_endpoint_fails_loudly_then_retry_failed_recovers_everything(tmp_
     stats = json.loads((out / "stats.json").read_text())
     assert stats["conservation_ok"] and stats["rows"]["failed"] == 0 and stats["rows"]["ok"] == 6
     assert stats["per_prompt"]["echo"]["failed"] == 0 and stats["session"]["units_retried"] == 6
+
+
+def test_a_read_only_filesystem_is_one_line_and_the_rerun_resumes(tmp_path, fake_server):
+    url = fake_server()
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        out = disk / "out"
+        cli(*fake_run_args(url, write_corpus(tmp_path / "in.jsonl", 10), out))
+        corpus = write_corpus(tmp_path / "in.jsonl", 20)  # the same 10 documents and 10 new ones
+        assert subprocess.run(["mount", "-o", "remount,ro", str(disk)], capture_output=True).returncode == 0
+        p = cli(*fake_run_args(url, corpus, out), check=False, timeout=300)
+        assert p.returncode == 2 and "Traceback" not in p.stderr
+        line = p.stderr.strip()
+        assert "\n" not in line and str(out) in line and "Read-only file system" in line, line
+        subprocess.run(["mount", "-o", "remount,rw", str(disk)], check=True, capture_output=True)
+        before = httpx.get(f"{url}/stats").json()["requests"]
+        cli(*fake_run_args(url, corpus, out), timeout=300)
+        assert httpx.get(f"{url}/stats").json()["requests"] - before == 10  # only the new documents
+        got = keys(out)
+        assert len(got) == len(set(got)) == 20
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES])
+def test_every_resource_error_reads_as_one_line_naming_the_file(tmp_path, code):
+    from rephraser.generate.checkpoint import naming
+    from rephraser.generate.runner import commit_error
+
+    target = tmp_path / "data" / "faq" / "part-00007.parquet"
+    with pytest.raises(WriteError) as e, naming(target):
+        raise OSError(code, os.strerror(code), str(target))
+    msg = str(commit_error(e.value, tmp_path))
+    assert msg.startswith(f"cannot write {target}: {os.strerror(code)};") and "rerun the same command" in msg
+    assert "\n" not in msg
+    raw = commit_error(OSError(code, os.strerror(code), str(target)), tmp_path)  # not wrapped on the way
+    assert str(raw).startswith(f"cannot write {target}: {os.strerror(code)};")

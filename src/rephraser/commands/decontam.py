@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -14,17 +12,17 @@ from rephraser.errors import RephraserError
 def register(app: typer.Typer) -> None:
     @app.command()
     def decontam(
-        dataset: Path = typer.Argument(..., help="rephraser output folder, Parquet file/folder, or JSONL file"),
+        dataset: str = typer.Argument(..., help="rephraser output folder, Parquet file/folder, or JSONL file (local or URL)"),
         ngram: int = typer.Option(12, min=3, help="words per n-gram"),
         column: str = typer.Option(None, help="text column to check [default: generation if the data has it, else text]"),
-        filter_dir: Path = typer.Option(None, "--filter", help="write the dataset without contaminated rows here"),
-        report: Path = typer.Option(None, help="write the JSON report here"),
+        filter_dir: str = typer.Option(None, "--filter", help="write the dataset without contaminated rows here (local or URL)"),
+        report: str = typer.Option(None, help="write the JSON report here (local or URL)"),
         tasks: str = typer.Option(None, help="comma-separated suite tasks (default: all)"),
         max_items: int = typer.Option(1000, min=1, help="items per task indexed (the full profile's selection)"),
         seed: int = typer.Option(1234, help="the evaluation seed whose items are indexed"),
     ) -> None:
         """Find word n-grams shared by a dataset and the benchmark suite's items."""
-        from rephraser.atomic import atomic_write_json
+        from rephraser import storage
         from rephraser.postprocess.decontam import (
             build_index,
             dataset_files,
@@ -55,5 +53,5 @@ def register(app: typer.Typer) -> None:
             console.print(f"wrote {result['filter']['rows_kept']} rows to {filter_dir} "
                           f"({result['filter']['rows_removed']} removed)")
         if report is not None:
-            atomic_write_json(report, result)
+            storage.write_json(report, result)
             console.print(f"wrote {report}")

@@ -12,17 +12,21 @@ A dataset is a rephraser output folder (its data/ Parquet files), a Parquet file
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from rephraser.errors import SourceError
+import pyarrow as pa
+
+from rephraser import storage
+from rephraser.errors import RephraserError, SourceError
 from rephraser.evaluate.suite import resolve_tasks
 from rephraser.evaluate.tasks import TaskMissing, load_task
+from rephraser.sources.lines import iter_lines
+from rephraser.storage import Location
 
 WORD = re.compile(r"\w+")
 MAX_EXAMPLES = 5
@@ -74,26 +78,27 @@ def build_index(n: int = 12, tasks: Sequence[str] | None = None, max_items: int 
 
 # ---- reading datasets -----------------------------------------------------------------------------
 
-def dataset_files(path: str | Path) -> tuple[Path, list[Path]]:
-    """(base that relative output paths start from, files to scan).
+def dataset_files(path: storage.PathLike) -> tuple[Location, list[Location]]:
+    """(base that relative output paths start from, files to scan); local or a URL (rephraser.storage).
 
     For a rephraser run folder only data/ is scanned, and the base stays the run folder so a filtered
-    copy keeps the data/<prompt>/ layout.
+    copy keeps the data/<prompt>/ layout. Hidden files (temps of a commit in progress) are skipped.
     """
-    p = Path(path)
-    if not p.exists():
+    p = storage.as_location(path)
+    if not storage.exists(p):
         raise SourceError(f"dataset not found: {p}")
-    if p.is_file():
+    if not storage.is_dir(p):
         return p.parent, [p]
-    root = p / "data" if (p / "data").is_dir() else p  # a rephraser run folder: only status=ok rows
-    files = sorted(f for f in root.rglob("*") if f.is_file() and _kind(f))
+    root = p / "data" if storage.is_dir(p / "data") else p  # a rephraser run folder: only status=ok rows
+    files = [root / name for name in storage.find(root)
+             if _kind(name) and not any(part.startswith(".") for part in name.split("/"))]
     if not files:
         raise SourceError(f"no .parquet or .jsonl[.gz|.zst] files under {root}")
     return p, files
 
 
-def _kind(f: Path) -> str | None:
-    name = f.name.lower()
+def _kind(name: str | Location) -> str | None:
+    name = (name if isinstance(name, str) else name.name).lower()
     if name.endswith(".parquet"):
         return "parquet"
     if name.endswith((".jsonl", ".jsonl.gz", ".jsonl.zst")):
@@ -101,41 +106,54 @@ def _kind(f: Path) -> str | None:
     return None
 
 
-def _open_text(f: Path, mode: str = "rt") -> io.TextIOBase:
-    if f.name.endswith(".gz"):
-        return gzip.open(f, mode, encoding="utf-8")
-    if f.name.endswith(".zst"):
-        import zstandard
-
-        raw = f.open(mode[0] + "b")
-        stream = (zstandard.ZstdDecompressor().stream_reader(raw) if "r" in mode
-                  else zstandard.ZstdCompressor().stream_writer(raw))
-        return io.TextIOWrapper(stream, encoding="utf-8")
-    return f.open(mode, encoding="utf-8")
-
-
-def _jsonl_records(f: Path) -> Iterator[tuple[str, dict[str, Any] | None]]:
+def _jsonl_records(f: Location) -> Iterator[tuple[str, dict[str, Any] | None]]:
     """(raw line, parsed object or None when the line is not a JSON object)."""
-    with _open_text(f) as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError:
-                obj = None
-            yield line, obj if isinstance(obj, dict) else None
+    for lineno, raw in iter_lines(f):  # gzip/zstd by magic bytes; a truncated file is an error
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise SourceError(f"{f} line {lineno} is not UTF-8") from None
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            obj = None
+        yield line, obj if isinstance(obj, dict) else None
 
 
-def _file_texts(f: Path, column: str) -> list[tuple[str, str | None]]:
+def _read_table(f: Location, columns: list[str] | None = None) -> pa.Table:
+    try:
+        with storage.parquet_file(f) as pf:
+            return pf.read(columns=columns)
+    except RephraserError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any unreadable file is one clear error
+        raise SourceError(f"cannot read {f}: {str(e).splitlines()[0]}") from None
+
+
+def _jsonl_writer(lines: list[str], name: str) -> Callable[[BinaryIO], None]:
+    """Fill a file with `lines`, compressed as its name says (.gz, .zst or plain)."""
+    data = "".join(line if line.endswith("\n") else line + "\n" for line in lines).encode("utf-8")
+
+    def fill(fh: BinaryIO) -> None:
+        if name.endswith(".gz"):
+            with gzip.GzipFile(fileobj=fh, mode="wb") as z:
+                z.write(data)
+        elif name.endswith(".zst"):
+            import zstandard
+
+            fh.write(zstandard.ZstdCompressor().compress(data))
+        else:
+            fh.write(data)
+
+    return fill
+
+
+def _file_texts(f: Location, column: str) -> list[tuple[str, str | None]]:
     """(row label, text or None) for every row of one file, in file order."""
     if _kind(f) == "parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            table = pq.read_table(f)
-        except Exception as e:  # noqa: BLE001 - any unreadable file is one clear error
-            raise SourceError(f"cannot read {f}: {str(e).splitlines()[0]}") from e
+        table = _read_table(f)
         if column not in table.column_names:
             raise SourceError(f"{f} has no column {column!r} (columns: {', '.join(table.column_names)})")
         ids = table.column("id").to_pylist() if "id" in table.column_names else None
@@ -153,16 +171,17 @@ def _file_texts(f: Path, column: str) -> list[tuple[str, str | None]]:
     return out
 
 
-def default_column(files: list[Path]) -> str:
+def default_column(files: list[Location]) -> str:
     """`generation` for rephraser outputs, `text` for plain data: whichever the first file has."""
     f = files[0]
     if _kind(f) == "parquet":
-        import pyarrow.parquet as pq
-
         try:
-            names = set(pq.read_schema(f).names)
+            with storage.parquet_file(f) as pf:
+                names = set(pf.schema_arrow.names)
+        except RephraserError:
+            raise
         except Exception as e:  # noqa: BLE001 - any unreadable file is one clear error
-            raise SourceError(f"cannot read {f}: {str(e).splitlines()[0]}") from e
+            raise SourceError(f"cannot read {f}: {str(e).splitlines()[0]}") from None
     else:
         names = set()
         for i, (_, obj) in enumerate(_jsonl_records(f)):
@@ -178,11 +197,12 @@ def default_column(files: list[Path]) -> str:
 
 # ---- scanning and filtering -----------------------------------------------------------------------
 
-def scan_dataset(path: str | Path, index: BenchmarkIndex, column: str = "generation") -> tuple[dict[str, Any], dict[Path, list[bool]]]:
+def scan_dataset(path: storage.PathLike, index: BenchmarkIndex,
+                 column: str = "generation") -> tuple[dict[str, Any], dict[Location, list[bool]]]:
     """Report overlap per task; also returns, per file, a contaminated flag for each row."""
     root, files = dataset_files(path)
     per_task = {t: {"contaminated_docs": 0, "matching_ngrams": set(), "examples": []} for t in index.items_indexed}
-    flags: dict[Path, list[bool]] = {}
+    flags: dict[Location, list[bool]] = {}
     scanned = without_text = contaminated = 0
     for f in files:
         row_flags = []
@@ -219,31 +239,34 @@ def scan_dataset(path: str | Path, index: BenchmarkIndex, column: str = "generat
     return report, flags
 
 
-def filter_dataset(path: str | Path, flags: dict[Path, list[bool]], out_dir: str | Path) -> dict[str, int]:
-    """Write every scanned file to out_dir (same relative path) without its contaminated rows."""
+def filter_dataset(path: storage.PathLike, flags: dict[Location, list[bool]], out_dir: storage.PathLike) -> dict[str, int]:
+    """Write every scanned file to out_dir (same relative path) without its contaminated rows; each file
+    is committed whole (rephraser.storage), local or remote."""
     root, files = dataset_files(path)
-    out = Path(out_dir)
-    if Path(path).is_dir() and (out.resolve() == root.resolve() or root.resolve() in out.resolve().parents):
+    out = storage.as_location(out_dir)
+    storage.check_writable(out)
+    if storage.is_dir(storage.as_location(path)) and _same_or_below(out, root):
         raise SourceError(f"--filter folder {out} must be outside the dataset {root}")
-    if any((out / f.relative_to(root)).resolve() == f.resolve() for f in files):
+    if any(_same_or_below(out / f.relative_to(root), f) for f in files):
         raise SourceError(f"--filter folder {out} would overwrite the input files")
     kept = removed = 0
     for f in files:
         row_flags = flags[f]
         target = out / f.relative_to(root)
-        target.parent.mkdir(parents=True, exist_ok=True)
         if _kind(f) == "parquet":
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            table = pq.read_table(f)
             keep = pa.array([not c for c in row_flags], type=pa.bool_())
-            pq.write_table(table.filter(keep), target)
+            storage.write_table(_read_table(f).filter(keep), target)
         else:
-            with _open_text(target, "wt") as dst:
-                for (line, _), bad in zip(_jsonl_records(f), row_flags, strict=True):
-                    if not bad:
-                        dst.write(line if line.endswith("\n") else line + "\n")
+            lines = [line for (line, _), bad in zip(_jsonl_records(f), row_flags, strict=True) if not bad]
+            storage.write_with(target, _jsonl_writer(lines, target.name))
         removed += sum(row_flags)
         kept += len(row_flags) - sum(row_flags)
     return {"rows_kept": kept, "rows_removed": removed, "files": len(files)}
+
+
+def _same_or_below(a: Location, b: Location) -> bool:
+    """True when `a` is `b` or lies inside it (local paths resolved; URLs compared as written)."""
+    if isinstance(a, Path) and isinstance(b, Path):
+        a, b = a.resolve(), b.resolve()
+        return a == b or b in a.parents
+    return str(a) == str(b) or str(a).startswith(str(b).rstrip("/") + "/")

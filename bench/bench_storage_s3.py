@@ -26,7 +26,7 @@ sys.path.insert(0, str(HERE.parent / "tests" / "fakes"))
 from bench_plan import start_server, write_docs  # noqa: E402 - sibling bench helper
 from s3_server import s3_env, start_s3_server  # noqa: E402 - moto on loopback (tests/fakes)
 
-ECHO_PROMPT = str(HERE.parent / "tests" / "generate" / "fixtures" / "echo.yaml")  # keeps every row: data/ is written
+ECHO_PROMPT = str(HERE.parent / "tests" / "helpers" / "echo.yaml")  # keeps every row: data/ is written
 
 
 COMMIT_SECONDS = [0.0, 0]  # seconds the event loop spent inside part commits, number of commits
@@ -62,8 +62,8 @@ def run_once(source: str, out: str, port: int, in_flight: int, rows_per_part: in
     t0, c0 = time.perf_counter(), time.process_time()
     stats = run_config(cfg, progress=False)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    assert stats["conservation_ok"], "accounting failed"
-    return wall, cpu, stats["inputs"]["documents"]
+    assert stats.conservation_ok, "accounting failed"
+    return wall, cpu, stats.inputs.documents
 
 
 def main() -> None:

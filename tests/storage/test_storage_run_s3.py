@@ -19,6 +19,7 @@ from helpers import ECHO_PROMPT, cli, write_corpus
 from rephraser import storage
 
 N_DOCS = 150
+LIVES = 3  # killed with SIGKILL mid-run this many times, then resumed on "another node"
 
 
 def _run_args(url: str, source: str, out: str) -> list[str]:
@@ -51,7 +52,7 @@ def test_s3_to_s3_run_killed_and_resumed_is_exactly_once(s3, s3_credentials, tmp
     rng = random.Random(7)
     manifests = f"{out}/manifests/s00000-of-00001"
     kills = 0
-    for _ in range(4):  # each life commits a few more parts, then is killed at a random moment
+    for _ in range(LIVES):  # each life commits a few more parts, then is killed at a random moment
         before = len(storage.listdir(manifests))
         p = subprocess.Popen([sys.executable, "-m", "rephraser.cli", *args], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
@@ -63,7 +64,7 @@ def test_s3_to_s3_run_killed_and_resumed_is_exactly_once(s3, s3_credentials, tmp
             os.kill(p.pid, signal.SIGKILL)
             kills += 1
         p.wait()
-    assert kills == 4, "a run finished before it could be killed mid-run"
+    assert kills == LIVES, "a run finished before it could be killed mid-run"
     # The last resume runs as if on another node: its local cache folder is empty.
     monkeypatch.setenv("REPHRASER_LOCAL_DIR", str(tmp_path / "other-node"))
     final = cli(*args, timeout=300)

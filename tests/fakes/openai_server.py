@@ -11,7 +11,8 @@ message (text after the last "Document:" line, else the whole message) with whit
 Faults are injected deterministically: request number k (1-based, in arrival order) faults when a
 hash of (--seed, k) falls below --fault-rate; the kinds in --faults are used in turn. A request
 may also force a kind with the header `X-Fake-Fault: <kind>` (handy for one-off tests), and
-`POST /control {"delay_ms": N, "fail_all": bool}` changes the latency or the failing mode mid-run.
+`POST /control {"delay_ms": N, "fail_all": bool}` changes the latency or the failing mode mid-run (a
+lowered delay also releases the requests waiting out a long one).
 
 `--dialect vllm|llama-server|sglang|openai` makes it report that owner in GET /v1/models and, with
 `--strict-fields`, answer HTTP 400 to any body field that server family does not understand (as
@@ -86,6 +87,15 @@ def make_reply(prompt_text: str, max_tokens: int, how: str) -> tuple[str, str]:
 
 
 # ---- server state --------------------------------------------------------------------------------
+
+def wait(args) -> None:
+    """The added latency. A long one (a test holding a run open) is waited in slices against the current
+    setting, so POST /control {"delay_ms": 0} also releases the requests already waiting; a short one is
+    one sleep (benchmarks run hundreds of requests in flight)."""
+    start = time.monotonic()
+    while (left := args.delay_ms / 1000 - (time.monotonic() - start)) > 0:
+        time.sleep(left if args.delay_ms < 1000 else min(left, 0.1))
+
 class State:
     def __init__(self, args: argparse.Namespace):
         self.args = args
@@ -226,7 +236,7 @@ class Handler(BaseHTTPRequestHandler):
         forced = self.headers.get("X-Fake-Fault")
         fault = state.next_request(forced if forced in FAULT_KINDS else None)
         if args.delay_ms:
-            time.sleep(args.delay_ms / 1000)
+            wait(args)
         if args.context_chars is not None and len(all_text) > args.context_chars:
             state.count("context")
             self.error(400, f"This model's maximum context length is {args.context_chars} characters; "

@@ -41,7 +41,7 @@ def assert_exactly_once(out: Path, n_docs: int) -> None:
 
 
 def test_a_second_run_on_a_busy_folder_is_refused_naming_the_holder(tmp_path, fake_server):
-    url = fake_server("--delay-ms", "3000")  # slow until the second start has been refused
+    url = fake_server("--delay-ms", "600000")  # the first run waits until the second start has been refused
     corpus = write_corpus(tmp_path / "in.jsonl", 30)
     out = tmp_path / "out"
     args = fake_run_args(url, corpus, out, "--max-in-flight", "2", "--rows-per-part", "4")
@@ -83,7 +83,7 @@ def test_a_kill9_writers_lease_is_taken_over_by_the_next_start(tmp_path, fake_se
 def test_requeue_storm_never_damages_the_live_writer(tmp_path, fake_server):
     """A writer runs while the same command is started 20+ times and each start is killed after a
     fraction of a second (a requeue loop, an impatient user): exactly-once, nothing deleted."""
-    url = fake_server("--delay-ms", "3000")  # the writer outlives the storm; sped up afterwards
+    url = fake_server("--delay-ms", "300")
     n_docs = 40
     corpus = write_corpus(tmp_path / "in.jsonl", n_docs)
     out = tmp_path / "out"
@@ -93,6 +93,7 @@ def test_requeue_storm_never_damages_the_live_writer(tmp_path, fake_server):
     outcomes: Counter = Counter()
     try:
         wait_for(lambda: committed_parts(out) >= 1, what="the writer's first commit")
+        control(url, delay_ms=600000)  # the writer outlives the storm however slow the machine; released after
         for i in range(int(os.environ.get("REPHRASER_STORM_STARTS", "22"))):
             p = subprocess.Popen([*CLI, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             try:  # most starts die young (even before the lease on a busy machine); every 4th gets to it
@@ -101,7 +102,7 @@ def test_requeue_storm_never_damages_the_live_writer(tmp_path, fake_server):
                 p.kill()
                 p.wait()
             outcomes[p.returncode] += 1
-            assert writer.poll() is None, "the writer ended during the storm: raise the server delay"
+            assert writer.poll() is None, "the writer ended during the storm"
             assert p.returncode in (75, -signal.SIGKILL), p.stderr.read()
             p.stderr.close()
         control(url, delay_ms=0)

@@ -31,12 +31,19 @@ def test_mini_ablation_shape(repo_root):
     assert any(c.kind == "baseline" for c in cells)
 
 
-def test_finephrase_is_the_production_setup(repo_root):
+def test_finephrase_is_the_study_grid(repo_root):
     cfg = load_yaml(repo_root / "examples" / "finephrase.yaml", ExperimentConfig)
-    gen = next(iter(cfg.generators.values())).engine
-    assert gen.kind == "vllm" and gen.model == "HuggingFaceTB/SmolLM2-1.7B-Instruct"
-    assert cfg.prompts == ["math", "table", "faq", "tutorial"] and cfg.mix.ratios == [0.7]
-    assert cfg.train["preset"] == "1.7b" and cfg.eval.profile == "full"
+    best = cfg.generators["smollm2_1.7b"].engine
+    assert best.kind == "vllm" and best.model == "HuggingFaceTB/SmolLM2-1.7B-Instruct"
+    assert len(cfg.prompts) == 21 and cfg.mix.ratios == [0.5] and cfg.train["preset"] == "1.7b"
+    assert cfg.eval.profile == "full" and cfg.train["batch_size"] * cfg.train["seq_len"] == 2_097_152
+    cells = {c.name: c for c in expand(cfg)}
+    assert {c.baseline for c in cells.values() if c.kind == "baseline"} >= {"dclm", "fineweb_edu_hq", "cosmopedia"}
+    share = [c for c in cells.values() if c.generator == "smollm2_1.7b_share"]
+    assert {c.ratio for c in share} == {0.3, 0.6, 0.7, 0.8, 0.9, 1.0} and all(c.decay_from for c in share)
+    assert {c.mix_with for c in cells.values() if c.generator == "gemma3_1b_mixin"} == {"dclm", "fineweb_edu_lq"}
+    assert len(cells["baseline-dclm-p1.7b"].train) == 9  # the 3 x 3 seed grid
+    assert {c.student for c in cells.values()} == {"p1.7b", "p500m"}
 
 
 def dry_run(path, out_dir) -> str:
@@ -51,7 +58,7 @@ def dry_run(path, out_dir) -> str:
 @pytest.mark.parametrize("name", ["mini_ablation", "finephrase"])
 def test_dry_run_expands_with_estimates(repo_root, tmp_path, name):
     out = dry_run(repo_root / "examples" / f"{name}.yaml", tmp_path / "grid")
-    last = out.strip().splitlines()[-1]
+    last = next(line for line in out.splitlines() if line.startswith("planned:"))
     assert last.startswith("planned:") and "estimated time" in last and "?" not in last
     if name == "mini_ablation":
         minutes = float(last.split("estimated time ")[1].split("min")[0])
@@ -59,3 +66,5 @@ def test_dry_run_expands_with_estimates(repo_root, tmp_path, name):
         assert "table-smollm2/mix50" in out and "continue-gemma3/mix50" in out
     else:
         assert "GPU-hours" in last and "study table: SmolLM2-1.7B" in out
+        projected = next(line for line in out.splitlines() if line.startswith("projected:"))
+        assert "days wall on 8x8 GPUs" in projected and "32 shard(s) per generation" in projected

@@ -56,7 +56,7 @@ def test_changing_sampling_redoes_generation_but_not_the_baseline():
     changed = cfg(generation={"sampling": {"temperature": 0.7}})
     base_cells = {c.name: c for c in expand(cfg())}
     new_cells = {c.name: c for c in expand(changed)}
-    assert new_cells["baseline-source_only"].evaluate[0].key == base_cells["baseline-source_only"].evaluate[0].key
+    assert new_cells["baseline-source_only"].evaluate[(0, None)].key == base_cells["baseline-source_only"].evaluate[(0, None)].key
     assert new_cells["faq/mix50"].generate.key != base_cells["faq/mix50"].generate.key
     # a speed-only engine knob is not part of any key
     faster = cfg(generators={"small": {"engine": {"kind": "llamacpp", "model": "smollm2-135m", "parallel": 2}}})

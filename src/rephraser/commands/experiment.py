@@ -27,7 +27,7 @@ def _fmt_s(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
-def _print_plan(cfg, cells, out: Path) -> None:
+def _print_plan(cfg, cells, out: Path, cluster: str | None) -> None:
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -65,10 +65,23 @@ def _print_plan(cfg, cells, out: Path) -> None:
     device_h = sum(s.device_hours or 0.0 for s in est.stages)
     cost = sum(s.cost or 0.0 for s in est.stages)
     console.print(f"planned: {gen_tokens:,.0f} generated tokens, {train_tokens:,.0f} training tokens; "
-                  f"estimated time {_fmt_s(total)}" + ("" if total is not None else " (some stages have no estimate)")
-                  + (f"; {device_h:,.1f} GPU-hours ≈ ${cost:,.0f} at ${cfg.estimate.price_per_hour}/h"
-                     f" on {cfg.estimate.devices} device(s): {_fmt_s(device_h * 3600 / cfg.estimate.devices)} wall"
-                     if device_h else ""))
+                  f"estimated time {_fmt_s(total)} one stage after another"
+                  + ("" if total is not None else " (some stages have no estimate)")
+                  + (f"; {device_h:,.1f} GPU-hours ≈ ${cost:,.0f} at ${cfg.estimate.price_per_hour}/h" if device_h else ""))
+    if device_h or cluster:
+        _print_projection(cfg, cells, out, est, cluster, console)
+
+
+def _print_projection(cfg, cells, out: Path, est, cluster: str | None, console) -> None:  # noqa: ANN001
+    from rephraser.experiments.jobs import plan_jobs
+    from rephraser.experiments.projection import parse_cluster, project
+
+    nodes, gpus = parse_cluster(cluster) if cluster else (cfg.cluster.nodes, cfg.cluster.gpus_per_node)
+    jobs = plan_jobs(cfg, cells, out, out / "experiment.yaml")
+    p = project(jobs, est, nodes, gpus)
+    console.print(f"projected: {p.wall_s / 86400:,.1f} days wall on {nodes}x{gpus} GPUs (nodes x GPUs; "
+                  f"{cfg.generation.shards} shard(s) per generation, {cfg.cluster.train_nodes}x{gpus} per training run), "
+                  f"GPUs busy {p.utilization:.0%}" + (f"; {len(p.missing)} stage(s) without estimate" if p.missing else ""))
 
 
 @experiment_app.command("run")
@@ -77,27 +90,130 @@ def run_cmd(
     output: str = typer.Option(None, "--output", "-o", help="output folder [default: output: in the YAML]"),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the cells, planned tokens and estimated time; run nothing"),
     only: list[str] = typer.Option(None, "--only", help="run only cells matching this name or glob (repeatable)"),
+    executor: str = typer.Option("local", "--executor", help="local (one stage after another, here) | slurm (one "
+                                 "sbatch job per stage) | ray (one Ray task per stage)"),
+    no_submit: bool = typer.Option(False, "--no-submit", help="slurm: write the job scripts and submit.sh only"),
+    cluster: str = typer.Option(None, "--cluster", help='--dry-run: project the wall time on NODESxGPUS, e.g. "8x8" '
+                                "[default: cluster.nodes x cluster.gpus_per_node]"),
 ) -> None:
     """Run (or resume) every cell; each finished stage is cached by the hash of its inputs."""
     from rich.console import Console
     from rich.markup import escape
 
+    from rephraser.errors import ConfigError
     from rephraser.experiments.cells import expand, select_cells
     from rephraser.experiments.grid import output_dir, run_grid
     from rephraser.experiments.results import print_table
 
+    if executor not in ("local", "slurm", "ray"):
+        raise ConfigError(f"--executor {executor!r}: use local, slurm or ray")
     cfg = _load(config)
     out = output_dir(cfg, output)
     if dry_run:
-        _print_plan(cfg, select_cells(expand(cfg), only), out)
+        _print_plan(cfg, select_cells(expand(cfg), only), out, cluster)
         return
     console = Console()
     if not console.is_terminal:  # piped/logged: do not squeeze the results table into 80 columns
         console = Console(width=200)
-    doc = run_grid(cfg, out=out, only=only, log=lambda msg: console.print(escape(msg), highlight=False))
+
+    def log(msg: str) -> None:
+        console.print(escape(msg), highlight=False)
+
+    if executor != "local":
+        _dispatch(cfg, out, only, executor, no_submit, log)
+        return
+    doc = run_grid(cfg, out=out, only=only, log=log)
     print_table(doc, console)
     console.print(f"wrote {out / 'results.csv'}, {out / 'results_summary.csv'}, {out / 'results.json'}; "
                   f"`rephraser report {out}` renders plots")
+
+
+def _dispatch(cfg, out: Path, only, executor: str, no_submit: bool, log) -> None:  # noqa: ANN001
+    from rephraser.experiments.cells import expand, select_cells
+    from rephraser.experiments.grid import check_inputs, prepare_output
+    from rephraser.experiments.jobs import plan_jobs
+
+    cells = select_cells(expand(cfg), only)
+    check_inputs(cfg)
+    resolved = prepare_output(cfg, out).resolve()
+    if executor == "slurm":
+        from rephraser.experiments.slurm_executor import live_jobs, submit_jobs, write_slurm_jobs
+
+        live = live_jobs(out)
+        jobs = plan_jobs(cfg, cells, out.resolve(), resolved, cfg.cluster.slurm.rephraser)
+        submit = write_slurm_jobs(cfg, jobs, resolved, out, live)
+        if no_submit:
+            log(f"wrote {len(jobs) - len(live)} stage jobs to {submit.parent}; submit with: bash {submit}")
+            return
+        log(submit_jobs(submit).strip())
+        log(f"follow with: rephraser experiment status {resolved}")
+        return
+    from rephraser.experiments.ray_executor import raise_on_failures, run_on_ray
+    from rephraser.experiments.results import write_results
+
+    jobs = plan_jobs(cfg, cells, out.resolve(), resolved, cfg.cluster.slurm.rephraser)
+    state = run_on_ray(cfg, jobs, out, cfg.cluster.ray.address, log=log)
+    from rephraser.experiments.grid import write_cell_views
+
+    write_cell_views(expand(cfg), out)
+    write_results(cfg, expand(cfg), out)
+    raise_on_failures(state)
+    log(f"wrote {out / 'results.csv'}; `rephraser experiment results {resolved}` prints the table")
+
+
+@experiment_app.command("stage")
+def stage_cmd(
+    config: Path = typer.Argument(..., help="experiment grid YAML (executors pass OUT/experiment.yaml)"),
+    key: str = typer.Argument(..., help="the stage key (OUT/stages/<kind>/<key>)"),
+    output: str = typer.Option(None, "--output", "-o", help="output folder [default: output: in the YAML]"),
+    shard: str = typer.Option(None, "--shard", help="generate stages: run only shard i/N (no marker)"),
+    prepare: bool = typer.Option(False, "--prepare", help="train stages: only write <stage>/train.yaml, for "
+                                 "`torchrun ... rephraser train --config` (run the stage again afterwards to finish it)"),
+) -> None:
+    """Run one stage whose upstream stages are done (what every executor job runs)."""
+    from rephraser.experiments.grid import output_dir, run_one_stage
+
+    cfg = _load(config)
+    run_one_stage(cfg, output_dir(cfg, output), key, shard, prepare=prepare)
+
+
+@experiment_app.command("status")
+def status_cmd(
+    config: Path = typer.Argument(..., help="experiment grid YAML"),
+    output: str = typer.Option(None, "--output", "-o", help="output folder [default: output: in the YAML]"),
+    as_json: bool = typer.Option(False, "--json", help="print the states as JSON"),
+) -> None:
+    """Every stage's state: done / running / pending / failed (with its log) / not started, on any executor."""
+    import json
+    from dataclasses import asdict
+
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from rephraser.experiments.cells import expand
+    from rephraser.experiments.grid import output_dir
+    from rephraser.experiments.status import grid_status
+
+    cfg = _load(config)
+    out = output_dir(cfg, output)
+    rows = grid_status(expand(cfg), out)
+    if as_json:
+        print(json.dumps([asdict(r) for r in rows], indent=2))
+        return
+    console = Console() if Console().is_terminal else Console(width=200)
+    table = Table(title=f"{cfg.name}: {len(rows)} stages in {out}")
+    for col in ("stage", "cells", "state", "where", "log / detail"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        cells = r.cells[0] + (f" +{len(r.cells) - 1}" if len(r.cells) > 1 else "") if r.cells else "-"
+        table.add_row(f"{r.kind} {r.key[:8]}", escape(cells), r.state, r.where,
+                      escape(" ".join(x for x in (r.log or "", r.detail) if x)))
+    console.print(table)
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.state] = counts.get(r.state, 0) + 1
+    console.print(", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
 
 
 @experiment_app.command("results")
@@ -118,8 +234,12 @@ def results_cmd(
         from rephraser.errors import ConfigError
 
         raise ConfigError(f"{out} holds no experiment stages yet; run `rephraser experiment run {config}` first")
+    from rephraser.experiments.grid import write_cell_views
+
+    cells = expand(cfg)
+    write_cell_views(cells, out)
     console = Console()
-    print_table(write_results(cfg, expand(cfg), out), console if console.is_terminal else Console(width=200))
+    print_table(write_results(cfg, cells, out), console if console.is_terminal else Console(width=200))
 
 
 def register(app: typer.Typer) -> None:

@@ -44,6 +44,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from rephraser.config import load_yaml
+        from rephraser.scale.ray import engine_gpus
         from rephraser.scale.slurm import SlurmOptions, shard_status, write_scripts
 
         cfg = load_yaml(config)
@@ -88,13 +89,6 @@ def register(app: typer.Typer) -> None:
         console.print(res.stdout.rstrip(), highlight=False)
 
 
-def engine_gpus(cfg) -> int:  # noqa: ANN001 - RunConfig, imported lazily
-    """GPUs one replica of the run's engine needs (the same figure Ray schedules with)."""
-    from rephraser.scale.ray import task_resources
-
-    return int(task_resources(cfg)["num_gpus"])
-
-
 def _check(console, out_dir: storage.Location, count: int) -> None:  # noqa: ANN001 - rich Console
     from rephraser.generate.stats import merge_shard_stats
     from rephraser.scale.slurm import shard_status
@@ -125,6 +119,8 @@ def _notes(cfg, gpus: int, derived: bool) -> list[str]:  # noqa: ANN001 - RunCon
         notes.append("engine.base_url points at localhost: every node needs its own server (or use engine.server)")
     if spec.device == "server" and e.server is not None and derived:
         notes.append("engine.server starts a server on each node: pass --gpus-per-task if it needs GPUs")
+    from rephraser.scale.ray import engine_gpus
+
     need = engine_gpus(cfg)
     if gpus < need:
         notes.append(f"engine.kind={e.kind} needs {need} GPU(s) per replica but --gpus-per-task is {gpus}")

@@ -43,7 +43,7 @@ from rephraser.mix.tokenize import read_meta
 # Fields that may differ between an interrupted run and its resumption: where and how fast it runs,
 # never what it computes.
 _RESUME_FREE = {"output", "resume", "threads", "device", "compile", "log_every", "eval_every", "checkpoint_every",
-                "keep_checkpoints", "micro_batch_size", "parallel", "activation_checkpointing", "peak_tflops"}
+                "keep_checkpoints", "keep_steps", "micro_batch_size", "parallel", "activation_checkpointing", "peak_tflops"}
 
 
 class TrainConfig(BaseModel):
@@ -75,6 +75,10 @@ class TrainConfig(BaseModel):
     log_every: int = Field(10, ge=1)
     checkpoint_every: int = Field(0, ge=0, description="steps between resumable checkpoints; 0 = only at the end")
     keep_checkpoints: int = Field(2, ge=1)
+    keep_steps: list[int] = Field(default_factory=list, description="also checkpoint at these steps and keep those "
+                                  "checkpoints (the starting points of decay branches)")
+    init_from: str | None = Field(None, description="start from another run's checkpoints/step-N folder (weights, "
+                                  "optimizer state, step) and continue on this run's data and schedule")
     resume: bool = True
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = Field(None, ge=1, description="torch CPU threads per rank (default: cores / local ranks)")
@@ -155,6 +159,8 @@ def _train(cfg: TrainConfig, ranks: Any, progress: Any) -> dict[str, Any]:
     if resume_from:
         train_state.load(ranks, Path(resume_from), model, opt)
         start = int(train_state.read_state(Path(resume_from))["step"])
+        if start >= total:
+            raise ConfigError(f"{resume_from} is at step {start}, but this run has only {total} steps")
     if ranks.main:
         atomic_write_text(out / "train.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
@@ -233,9 +239,9 @@ def _train(cfg: TrainConfig, ranks: Any, progress: Any) -> dict[str, Any]:
             window_loss.zero_()
             window_steps = 0
             window_t0 = time.perf_counter()
-        if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < total:
+        if ((cfg.checkpoint_every and done % cfg.checkpoint_every == 0) or done in cfg.keep_steps) and done < total:
             train_state.save(ranks, out, done, model, opt, {"config": _resume_key(cfg)}, small_files,
-                             cfg.keep_checkpoints)
+                             cfg.keep_checkpoints, pinned=set(cfg.keep_steps))
     if curve is not None:
         curve.close()
     seconds = time.perf_counter() - run_t0
@@ -303,7 +309,7 @@ def _prepare_output(cfg: TrainConfig, out: Path) -> str | None:
     found = train_state.checkpoints(out)
     if not cfg.resume or not found:
         _reset_outputs(out)
-        return None
+        return _start_point(cfg)
     ckpt = found[-1]
     state = train_state.read_state(ckpt)
     if state.get("config") != _resume_key(cfg):
@@ -313,6 +319,19 @@ def _prepare_output(cfg: TrainConfig, out: Path) -> str | None:
     if not (ckpt / train_state.DCP_DIR).is_dir():
         raise ResumeError(f"{ckpt} was written by an older rephraser (no {train_state.DCP_DIR}/); use --no-resume")
     _truncate_curve(out / "curve.jsonl", int(state["step"]))
+    return str(ckpt)
+
+
+def _start_point(cfg: TrainConfig) -> str | None:
+    """`init_from`: a committed checkpoint of another run (any world size) to start this run from."""
+    from rephraser.evaluate import train_state
+
+    if cfg.init_from is None:
+        return None
+    ckpt = Path(cfg.init_from)
+    if not (ckpt / "state.json").is_file() or not (ckpt / train_state.DCP_DIR).is_dir():
+        raise ConfigError(f"init_from {ckpt} is not a training checkpoint (checkpoints/step-N with state.json and "
+                          f"{train_state.DCP_DIR}/)")
     return str(ckpt)
 
 

@@ -46,9 +46,10 @@ def remove_partial(out: Path) -> None:
 
 
 def save(ranks: Ranks, out: Path, step: int, model: nn.Module, opt: Optimizer, meta: dict[str, Any],
-         small_files: dict[str, bytes], keep: int) -> Path:
+         small_files: dict[str, bytes], keep: int, pinned: set[int] = frozenset()) -> Path:
     """Write checkpoints/step-N (collective: every rank calls it). `meta` goes to state.json,
-    `small_files` (name -> bytes: config.json, tokenizer.json) are written by rank 0."""
+    `small_files` (name -> bytes: config.json, tokenizer.json) are written by rank 0. Of the others, the
+    newest `keep` stay, plus those at the `pinned` steps."""
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import get_state_dict
 
@@ -70,7 +71,7 @@ def save(ranks: Ranks, out: Path, step: int, model: nn.Module, opt: Optimizer, m
         shutil.rmtree(final, ignore_errors=True)  # a rerun after a crash between rename and prune
         tmp.rename(final)
         fsync_dir(final.parent)
-        for old in checkpoints(out)[:-keep]:
+        for old in [c for c in checkpoints(out) if int(c.name.split("-")[1]) not in pinned][:-keep]:
             shutil.rmtree(old, ignore_errors=True)
     barrier(ranks)
     return final

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
 from rephraser.config import RunConfig
 from rephraser.errors import ConfigError
+from rephraser.evaluate.train import TrainConfig
 from rephraser.experiments.config import ExperimentConfig, ratio_label
 from rephraser.prompts.registry import resolve_prompt
 
@@ -49,27 +52,46 @@ class Stage:
         raise KeyError(f"{self.kind} stage has no {kind} dependency")
 
 
+Run = tuple[int, "int | None"]  # (training seed, data seed; None = the training seed)
+
+
+def run_label(run: Run) -> str:
+    """Folder name of one run of a cell: seed0, or seed0-data2 with explicit data seeds."""
+    seed, data = run
+    return f"seed{seed}" if data is None else f"seed{seed}-data{data}"
+
+
 @dataclass
 class Cell:
-    """One point of the grid: a training mixture, trained and evaluated once per seed."""
+    """One point of the grid: a training mixture and a student, trained and evaluated once per run (seeds)."""
 
     name: str  # folder path under OUT/cells, e.g. "table-smollm2/mix50" or "baseline-source_only"
     kind: str  # "synthetic" | "baseline"
-    prompt: str | None = None  # prompt name (resolved from a library name or YAML path)
+    prompt: str | None = None  # prompt name, or a prompt mix's name
     generator: str | None = None
     source: str | None = None
     ratio: float | None = None  # synthetic share of the mixture
     baseline: str | None = None
+    mix_with: str | None = None  # the real share of a synthetic cell: "source" or a corpus
+    student: str | None = None
+    decay_from: str | None = None  # the trunk cell of a decay ablation
+    base_name: str = ""  # the name without the student part (what decay rules refer to)
     mix: Stage | None = None
-    generate: Stage | None = None
-    train: dict[int, Stage] = field(default_factory=dict)  # seed -> stage
-    evaluate: dict[int, Stage] = field(default_factory=dict)
+    generates: list[Stage] = field(default_factory=list)
+    train: dict[Run, Stage] = field(default_factory=dict)
+    evaluate: dict[Run, Stage] = field(default_factory=dict)
+
+    @property
+    def generate(self) -> Stage | None:
+        return self.generates[0] if self.generates else None
 
     def stages(self) -> list[Stage]:
         """Every stage this cell needs, upstream first, shared ones included."""
         seen: dict[str, Stage] = {}
 
         def visit(s: Stage) -> None:
+            if s.key in seen:
+                return
             for d in s.deps:
                 visit(d)
             seen.setdefault(s.key, s)
@@ -80,7 +102,8 @@ class Cell:
 
     def describe(self) -> dict[str, Any]:
         return {"cell": self.name, "kind": self.kind, "prompt": self.prompt, "generator": self.generator,
-                "source": self.source, "ratio": self.ratio, "baseline": self.baseline}
+                "source": self.source, "ratio": self.ratio, "baseline": self.baseline, "mix_with": self.mix_with,
+                "student": self.student, "decay_from": self.decay_from}
 
 
 def _source_stage(cfg: ExperimentConfig, name: str) -> Stage:
@@ -99,70 +122,196 @@ def _generate_stage(cfg: ExperimentConfig, gen: str, prompt_ref: str, source: St
                     rollout=g.rollout, postprocess=cfg.generators[gen].postprocess_for(g.postprocess))
     outcome = run.outcome_fields()
     outcome.pop("source")  # replaced by the source stage's key
-    outcome["prompts"] = [_prompt_identity(prompt_ref)[1]]  # the prompt's content hash, not its path
+    name, digest = _prompt_identity(prompt_ref)
+    outcome["prompts"] = [digest]  # the prompt's content hash, not its path
     return Stage("generate", {"run": outcome, "rephrase_docs": cfg.sources[src_name].rephrase_docs},
-                 (source,), meta={"generator": gen, "prompt_ref": prompt_ref})
+                 (source,), meta={"generator": gen, "prompt_ref": prompt_ref, "prompt": name})
 
 
-def _chain(cfg: ExperimentConfig, cell: Cell, mix: Stage, tokenizer: Stage, sources: dict[str, Stage]) -> None:
-    """mix -> tokenize -> train(seed) -> evaluate(seed) for one cell."""
-    cell.mix = mix
-    tok = Stage("tokenize", {"heldout_fraction": 0.02}, (mix, tokenizer))
+def _corpus_component(cfg: ExperimentConfig, name: str, weight: float) -> dict[str, Any]:
+    c = cfg.corpora[name]
+    return {"kind": "dataset", "path": c.path, "prompt": c.prompt, "text_column": c.text_column, "weight": weight}
+
+
+def _train_spec(cfg: ExperimentConfig, cell: Cell, run: Run) -> dict[str, Any]:
+    student = (cfg.students or {}).get(cell.student or "")
+    spec: dict[str, Any] = {"train": {**cfg.train, **(student.train if student else {})}, "seed": run[0]}
+    if run[1] is not None:  # only with explicit data seeds, so default grids keep their keys
+        spec["data_seed"] = run[1]
+    return spec
+
+
+class _Builder:
+    """Cells first (mixtures), then their runs, trunk cells before the decay branches that start from them."""
+
+    def __init__(self, cfg: ExperimentConfig):
+        self.cfg = cfg
+        self.sources = {n: _source_stage(cfg, n) for n in cfg.sources}
+        self.tokenizer = Stage("tokenizer", cfg.tokenizer.model_dump(mode="json"),
+                               tuple(self.sources[n] for n in sorted(self.sources)))
+        self.tokenize: dict[str, Stage] = {}  # cell name -> its tokenize stage
+        self.cells: list[Cell] = []
+
+    def add(self, cell: Cell, mix: Stage) -> None:
+        every = list(self.cfg.students or {}) or [None]
+        students = [s for s in every if s is None or self.cfg.students[s].cells is None
+                    or any(fnmatchcase(cell.name, p) for p in self.cfg.students[s].cells)]
+        for student in students:
+            c = replace(cell, student=student, base_name=cell.name, generates=list(cell.generates), train={},
+                        evaluate={})
+            if len(every) > 1:  # the student joins the series part, before mix<R>, so plots keep series apart
+                head, sep, tail = cell.name.rpartition("/")
+                c.name = f"{head}-{student}{sep}{tail}" if sep else f"{cell.name}-{student}"
+            c.mix = mix
+            self.tokenize[c.name] = Stage("tokenize", {"heldout_fraction": 0.02}, (mix, self.tokenizer))
+            self.cells.append(c)
+
+    def runs(self) -> None:
+        cfg = self.cfg
+        branch = {c.name: _decay_rule(cfg, c) for c in self.cells}
+        by_base = {(c.base_name, c.student): c for c in self.cells}
+        trunk: dict[str, Cell] = {}
+        for c in self.cells:
+            rule = branch[c.name]
+            if rule is None:
+                continue
+            t = by_base.get((rule.from_cell, c.student))
+            if t is None:
+                raise ConfigError(f"decay: no cell named {rule.from_cell!r} to start {c.name} from "
+                                  f"(cells: {', '.join(sorted({x.base_name for x in self.cells}))})")
+            trunk[c.name] = t
+            c.decay_from = t.name
+        evals = _eval_spec(cfg)
+        heldout = tuple(self.sources[n] for n in sorted(self.sources))
+        for c in _trunks_first(self.cells, trunk):
+            rule = branch[c.name]
+            for run in cfg.replicates(c.base_name):
+                spec = _train_spec(cfg, c, run)
+                deps: tuple[Stage, ...] = (self.tokenize[c.name],)
+                if rule is not None:
+                    spec, deps = _decay_spec(cfg, c, trunk[c.name], run, rule, spec, deps)
+                # The spec (what the key hashes) stays the user's fields; meta carries them validated, once.
+                train = TrainConfig(data="-", **spec["train"], seed=run[0], data_seed=run[0] if run[1] is None else run[1])
+                c.train[run] = Stage("train", spec, deps, meta={"student": c.student, "train": train})
+                c.evaluate[run] = Stage("evaluate", evals, (c.train[run], *heldout), meta={"eval": cfg.eval})
+
+
+def _eval_spec(cfg: ExperimentConfig) -> dict[str, Any]:
     evals = {"eval": cfg.eval.model_dump(mode="json", exclude={"device"})}
     for key, default in (("definitions", "rephraser"), ("prob_variant", "gold"), ("datasets", None)):
         if evals["eval"][key] == default:  # left out at their defaults: existing grids keep their stage keys
             del evals["eval"][key]
-    heldout = tuple(sources[n] for n in sorted(sources))
-    for seed in cfg.seeds:
-        # The spec (what the key hashes) stays the user's fields; meta carries them validated, once.
-        train = Stage("train", {"train": cfg.train, "seed": seed}, (tok,), meta={"train": cfg.train_config(seed)})
-        cell.train[seed] = train
-        cell.evaluate[seed] = Stage("evaluate", evals, (train, *heldout), meta={"eval": cfg.eval})
+    return evals
+
+
+def _decay_rule(cfg: ExperimentConfig, cell: Cell) -> Any:
+    return next((r for r in cfg.decay if any(fnmatchcase(cell.base_name, p) for p in r.cells)), None)
+
+
+def _trunks_first(cells: list[Cell], trunk: dict[str, Cell]) -> list[Cell]:
+    """Cells ordered so that every decay trunk comes before its branches; a cycle is an error."""
+    done: dict[str, Cell] = {}
+    for c in cells:
+        path: list[str] = []
+        cur: Cell | None = c
+        while cur is not None and cur.name not in done:
+            if cur.name in path:
+                loop = " -> ".join([*path[path.index(cur.name):], cur.name])
+                raise ConfigError(f"decay: cycle in checkpoint dependencies: {loop}")
+            path.append(cur.name)
+            cur = trunk.get(cur.name)
+        for name in reversed(path):
+            done[name] = next(x for x in cells if x.name == name)
+    return list(done.values())
+
+
+def _decay_spec(cfg: ExperimentConfig, cell: Cell, trunk: Cell, run: Run, rule: Any, spec: dict[str, Any],
+                deps: tuple[Stage, ...]) -> tuple[dict[str, Any], tuple[Stage, ...]]:
+    """A branch run: the trunk's run with the same seeds, resumed at `at_step` on this cell's data, whose
+    schedule ends `steps` later with the decay phase covering exactly those steps."""
+    same = {(s, s if d is None else d): st for (s, d), st in trunk.train.items()}  # seed0 == seed0-data0
+    t_stage = same.get((run[0], run[0] if run[1] is None else run[1]))
+    if t_stage is None:
+        raise ConfigError(f"decay: {trunk.name} has no run {run_label(run)} for {cell.name} to start from")
+    k, n = rule.at_step, rule.steps
+    trunk_train = TrainConfig(data="-", **t_stage.spec["train"])
+    total = trunk_total_steps(trunk_train)
+    if total is not None:
+        stable_end = total - round(trunk_train.decay_frac * total)
+        if k > stable_end:
+            raise ConfigError(f"decay: at_step {k} is past the stable phase of {trunk.name} (it decays from step "
+                              f"{stable_end} of {total})")
+    t_stage.meta.setdefault("keep_steps", []).append(k)  # the trunk keeps this checkpoint (not part of its key)
+    train = {key: v for key, v in spec["train"].items() if key not in ("tokens", "steps")}
+    train.update(steps=k + n, decay_frac=n / (k + n))
+    return {**spec, "train": train, "decay": {"at_step": k, "steps": n}}, (*deps, t_stage)
+
+
+def trunk_total_steps(t: TrainConfig) -> int | None:
+    """Optimizer steps of a run, when its budget is known without the data."""
+    from rephraser.evaluate.model import preset_config  # torch
+
+    if t.steps:
+        return t.steps
+    if t.tokens:
+        seq = t.seq_len or preset_config(t.preset).max_seq_len
+        return math.ceil(t.tokens / (t.batch_size * seq))
+    return None
 
 
 def expand(cfg: ExperimentConfig) -> list[Cell]:
-    """All cells of the grid: baselines first, then prompts x generators x sources x ratios."""
-    sources = {n: _source_stage(cfg, n) for n in cfg.sources}
-    tok_spec = cfg.tokenizer.model_dump(mode="json")
-    tokenizer = Stage("tokenizer", tok_spec, tuple(sources[n] for n in sorted(sources)))
+    """All cells of the grid: baselines first, then prompts (and prompt mixes) x generators x sources x
+    mix-ins x ratios; each for every student."""
+    b = _Builder(cfg)
+    sources, tokenizer = b.sources, b.tokenizer
     first_source = next(iter(cfg.sources))
-    cells: list[Cell] = []
-    for bname, b in cfg.baselines.items():
+    for bname, base in cfg.baselines.items():
         cell = Cell(name=f"baseline-{bname}", kind="baseline", baseline=bname)
-        if b.kind == "source":
-            cell.source = b.source or first_source
+        if base.kind == "source":
+            cell.source = base.source or first_source
             comp = {"kind": "source", "weight": 1.0}
             mix_deps: tuple[Stage, ...] = (sources[cell.source], tokenizer)
         else:
-            comp = {"kind": "dataset", "path": b.path, "prompt": b.prompt, "text_column": b.text_column, "weight": 1.0}
+            comp = {"kind": "dataset", "path": base.path, "prompt": base.prompt, "text_column": base.text_column,
+                    "weight": 1.0}
             mix_deps = (tokenizer,)
-        mix = Stage("mix", {"components": [comp], "tokens": cfg.mix_tokens, "seed": cfg.mix.seed}, mix_deps)
-        _chain(cfg, cell, mix, tokenizer, sources)
-        cells.append(cell)
+        b.add(cell, Stage("mix", {"components": [comp], "tokens": cfg.mix_tokens, "seed": cfg.mix.seed}, mix_deps))
     many_gens, many_sources = len(cfg.generators) > 1, len(cfg.sources) > 1
-    for prompt_ref in _all_prompts(cfg):
-        pname = _prompt_identity(prompt_ref)[0]
-        for gen in cfg.generators:
-            if prompt_ref not in cfg.prompts_for(gen):
+    named_mix_in = any((g.mix_with or cfg.mix.mix_with) != ["source"] for g in cfg.generators.values())
+    for label, refs in _synthetic_series(cfg):
+        for gen, gspec in cfg.generators.items():
+            if any(r not in cfg.prompts_for(gen) for r in refs):
                 continue
             for src in cfg.sources:
-                generate = _generate_stage(cfg, gen, prompt_ref, sources[src], src)
-                series = "-".join([pname] + ([gen] if many_gens else []) + ([src] if many_sources else []))
-                for ratio in cfg.mix.ratios:
-                    cell = Cell(name=f"{series}/{ratio_label(ratio)}", kind="synthetic", prompt=pname,
-                                generator=gen, source=src, ratio=ratio, generate=generate)
-                    comps = [{"kind": "rephrased", "prompt": pname, "weight": ratio}]
-                    if ratio < 1:
-                        comps.append({"kind": "source", "weight": round(1 - ratio, 10)})
-                    mix = Stage("mix", {"components": comps, "tokens": cfg.mix_tokens, "seed": cfg.mix.seed},
-                                (generate, sources[src], tokenizer))
-                    _chain(cfg, cell, mix, tokenizer, sources)
-                    cells.append(cell)
-    names = [c.name for c in cells]
+                gens = [_generate_stage(cfg, gen, r, sources[src], src) for r in refs]
+                for mix_in in gspec.mix_with or cfg.mix.mix_with:
+                    series = "-".join([label] + ([gen] if many_gens else []) + ([src] if many_sources else [])
+                                      + ([f"with_{mix_in}"] if named_mix_in else []))
+                    for ratio in gspec.ratios or cfg.mix.ratios:
+                        cell = Cell(name=f"{series}/{ratio_label(ratio)}", kind="synthetic", prompt=label,
+                                    generator=gen, source=src, ratio=ratio, generates=gens,
+                                    mix_with=mix_in if named_mix_in else None)
+                        share = ratio if len(gens) == 1 else round(ratio / len(gens), 10)
+                        comps = [{"kind": "rephrased", "prompt": g.meta["prompt"], "weight": share} for g in gens]
+                        deps: tuple[Stage, ...] = (*gens, sources[src], tokenizer)
+                        if ratio < 1 and mix_in == "source":
+                            comps.append({"kind": "source", "weight": round(1 - ratio, 10)})
+                        elif ratio < 1:
+                            comps.append(_corpus_component(cfg, mix_in, round(1 - ratio, 10)))
+                        b.add(cell, Stage("mix", {"components": comps, "tokens": cfg.mix_tokens, "seed": cfg.mix.seed},
+                                          deps))
+    names = [c.name for c in b.cells]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"two cells share a name ({', '.join(dupes)}): give prompts distinct names")
-    return cells
+    b.runs()
+    return b.cells
+
+
+def _synthetic_series(cfg: ExperimentConfig) -> list[tuple[str, list[str]]]:
+    """(series label, prompt refs): every prompt alone, then every prompt mix."""
+    series = [(_prompt_identity(r)[0], [r]) for r in _all_prompts(cfg)]
+    return series + [(name, list(refs)) for name, refs in cfg.prompt_mixes.items()]
 
 
 def _all_prompts(cfg: ExperimentConfig) -> list[str]:
@@ -175,8 +324,6 @@ def _all_prompts(cfg: ExperimentConfig) -> list[str]:
 
 def select_cells(cells: list[Cell], patterns: list[str] | None) -> list[Cell]:
     """Cells whose name (or series, the part before '/') matches one of the glob patterns."""
-    from fnmatch import fnmatchcase
-
     if not patterns:
         return cells
     chosen = [c for c in cells if any(fnmatchcase(c.name, p) or fnmatchcase(c.name.split("/")[0], p)

@@ -22,9 +22,10 @@ Every model forbids unknown keys, so a typo is an error rather than a silent def
 from __future__ import annotations
 
 import re
+from fnmatch import fnmatchcase
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from rephraser.config import (
     EngineConfig,
@@ -35,7 +36,8 @@ from rephraser.config import (
     SourceConfig,
     Strict,
 )
-from rephraser.evaluate.train import TrainConfig
+from rephraser.errors import ConfigError
+from rephraser.evaluate.train import TrainConfig, accumulation
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")  # no '-' or '/': they separate name parts in cell paths
 # TrainConfig fields the grid owns: each cell gets its own data, output folder and seed.
@@ -57,6 +59,8 @@ class GenerationSpec(Strict):
     postprocess: PostprocessConfig = Field(default_factory=PostprocessConfig)
     max_in_flight: int = Field(64, ge=1)
     rows_per_part: int = Field(1000, ge=1)
+    shards: int = Field(1, ge=1, description="shards per generate stage: a Slurm array / Ray tasks of this size "
+                        "(the local executor runs them one after another); not part of any stage key")
 
 
 class GeneratorSpec(Strict):
@@ -64,6 +68,9 @@ class GeneratorSpec(Strict):
     prompts: list[str] | None = Field(
         None, description="use this generator only with these prompts (e.g. a base model with `continue`)"
     )
+    ratios: list[float] | None = Field(None, min_length=1, description="this generator's synthetic shares "
+                                       "instead of mix.ratios (e.g. a share sweep for one generator only)")
+    mix_with: list[str] | None = Field(None, min_length=1, description="this generator's mix-ins instead of mix.mix_with")
     tok_s: float | None = Field(None, gt=0, description="output tok/s for --dry-run when nothing was measured yet")
     constrain: Literal["auto", "on", "off"] | None = Field(
         None, description="overrides generation.postprocess.constrain for this generator, so constrained and "
@@ -72,6 +79,11 @@ class GeneratorSpec(Strict):
 
     def postprocess_for(self, base: PostprocessConfig) -> PostprocessConfig:
         return base if self.constrain is None else base.model_copy(update={"constrain": self.constrain})
+
+    @field_validator("ratios")
+    @classmethod
+    def _ratios_ok(cls, v: list[float] | None) -> list[float] | None:
+        return None if v is None else check_ratios(v)
 
 
 class SourceSpec(Strict):
@@ -104,16 +116,51 @@ class MixSpec(Strict):
                                 description="synthetic share of the mixture's tokens, each in (0, 1]")
     tokens: int | None = Field(None, ge=1, description="mixture size in tokens (default: the training token budget)")
     seed: int = Field(0, description="mixture selection seed (fixed across training seeds)")
+    mix_with: list[str] = Field(default_factory=lambda: ["source"], min_length=1,
+                                description="the real share of synthetic cells (an axis): `source` = the rephrased "
+                                "source's own training split, or a `corpora:` name")
 
     @field_validator("ratios")
     @classmethod
     def _ratios_ok(cls, v: list[float]) -> list[float]:
-        if any(not 0 < r <= 1 for r in v):
-            raise ValueError("mix ratios must be in (0, 1]; the 0% point is a `source` baseline")
-        labels = [ratio_label(r) for r in v]
-        if len(set(labels)) != len(labels):
-            raise ValueError(f"mix ratios must differ in whole percent: {labels}")
-        return v
+        return check_ratios(v)
+
+
+class CorpusSpec(Strict):
+    """A real dataset to mix synthetic data with (`mix.mix_with`): text files, a Parquet/JSONL folder, or a
+    rephraser output folder (`prompt`: one prompt's rows)."""
+
+    path: str
+    text_column: str = "text"
+    prompt: str | None = None
+
+
+class StudentSpec(Strict):
+    """One point of the student-size axis: TrainConfig fields that differ from `train:` (e.g. the preset)."""
+
+    train: dict[str, Any] = Field(default_factory=dict)
+    cells: list[str] | None = Field(None, description="train this student only on these cells (names or globs)")
+    train_nodes: int | None = Field(None, ge=1, description="CUDA training: nodes per run [cluster.train_nodes]")
+
+
+class SeedGridSpec(Strict):
+    """Other training x data seeds for some cells, e.g. the 3 x 3 grid the seed noise is measured on."""
+
+    cells: list[str] = Field(..., min_length=1, description="cell names or globs")
+    seeds: list[int] = Field(..., min_length=1)
+    data_seeds: list[int] | None = None
+
+
+class DecaySpec(Strict):
+    """Decay ablation: the matching cells do not train from scratch; each starts from the `from` cell's
+    checkpoint at `at_step` (same seeds, same student) and decays the learning rate over `steps` more steps
+    on its own data: the cost of `steps`, not of a whole run."""
+
+    model_config = {**Strict.model_config, "populate_by_name": True}
+    cells: list[str] = Field(..., min_length=1, description="cell names or globs trained this way")
+    from_cell: str = Field(..., alias="from", description="the cell whose run provides the checkpoint")
+    at_step: int = Field(..., ge=1)
+    steps: int = Field(..., ge=1)
 
 
 class TokenizerSpec(Strict):
@@ -139,7 +186,37 @@ class EvalSpec(Strict):
 
 class EstimateSpec(Strict):
     price_per_hour: float = Field(2.5, ge=0, description="USD per device-hour in --dry-run costs")
-    devices: int = Field(1, ge=1)
+
+
+class SlurmSpec(Strict):
+    """sbatch settings of every stage job (`--executor slurm`)."""
+
+    partition: str | None = None
+    account: str | None = None
+    time: str = "24:00:00"
+    mem: str | None = Field(None, description='memory per job, e.g. "64G"')
+    setup: list[str] = Field(default_factory=list, description="shell lines run first in every job")
+    rephraser: str = Field("rephraser", description="how jobs call the CLI")
+    extra_sbatch: list[str] = Field(default_factory=list, description='raw directives, e.g. "--qos=high"')
+
+
+class RaySpec(Strict):
+    address: str = Field("auto", description="`auto` (a running cluster), `local`, or ray://host:10001")
+
+
+class ClusterSpec(Strict):
+    """Where stages run under `--executor slurm|ray`; never part of a stage key, so a grid can move between
+    executors. `nodes x gpus_per_node` is also what `--dry-run` projects the wall time on."""
+
+    nodes: int = Field(1, ge=1, description="nodes of the cluster (wall-time projection)")
+    gpus_per_node: int = Field(8, ge=0)
+    train_nodes: int = Field(1, ge=1, description="nodes per CUDA training stage (torchrun on each)")
+    cpu_train_ranks: int = Field(1, ge=1, description="CPU training stages: gloo ranks under torchrun (1 = one process)")
+    python: str = Field("python", description="the interpreter with rephraser and torch on the nodes (torchrun is "
+                        "started as `python -m torch.distributed.run`)")
+    retries: int = Field(2, ge=0, description="reruns of a crashed stage job (stages resume)")
+    slurm: SlurmSpec = Field(default_factory=SlurmSpec)
+    ray: RaySpec = Field(default_factory=RaySpec)
 
 
 class ExperimentConfig(Strict):
@@ -151,27 +228,33 @@ class ExperimentConfig(Strict):
     generation: GenerationSpec = Field(default_factory=GenerationSpec)
     mix: MixSpec = Field(default_factory=MixSpec)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    data_seeds: list[int] | None = Field(None, description="data-order seeds crossed with `seeds` (default: each "
+                                         "run's data seed is its training seed)")
+    seed_grids: list[SeedGridSpec] = Field(default_factory=list, description="other seeds for some cells")
     baselines: dict[str, BaselineSpec] = Field(default_factory=lambda: {"source_only": BaselineSpec()})
+    corpora: dict[str, CorpusSpec] = Field(default_factory=dict, description="real datasets for mix.mix_with")
+    prompt_mixes: dict[str, list[str]] = Field(default_factory=dict, description="cells whose synthetic share "
+                                               "mixes several prompts' outputs in equal parts: name -> prompts")
+    students: dict[str, StudentSpec] | None = Field(None, description="the student axis (default: one, `train:`)")
+    decay: list[DecaySpec] = Field(default_factory=list)
     compare_to: str | None = Field(None, description="baseline the gaps are measured against (default: the first)")
     tokenizer: TokenizerSpec = Field(default_factory=TokenizerSpec)
     train: dict[str, Any] = Field(default_factory=dict, description="TrainConfig fields shared by every cell")
     eval: EvalSpec = Field(default_factory=EvalSpec)
     estimate: EstimateSpec = Field(default_factory=EstimateSpec)
+    cluster: ClusterSpec = Field(default_factory=ClusterSpec)
 
-    @field_validator("prompts", "seeds")
+    @field_validator("prompts", "seeds", "data_seeds")
     @classmethod
-    def _unique(cls, v: list[Any]) -> list[Any]:
-        if len(set(v)) != len(v):
+    def _unique(cls, v: list[Any] | None) -> list[Any] | None:
+        if v is not None and len(set(v)) != len(v):
             raise ValueError("values must be unique")
         return v
 
     @field_validator("train")
     @classmethod
-    def _train_fields(cls, v: dict[str, Any]) -> dict[str, Any]:
-        owned = sorted(_GRID_OWNED_TRAIN_FIELDS & set(v))
-        if owned:
-            raise ValueError(f"train: {', '.join(owned)} are set by the grid per cell (use `seeds:` for seeds)")
-        TrainConfig(data="-", **v)  # raises a ValidationError naming the bad field
+    def _train_ok(cls, v: dict[str, Any]) -> dict[str, Any]:
+        _train_fields(v, "train")
         return v
 
     @model_validator(mode="after")
@@ -186,6 +269,23 @@ class ExperimentConfig(Strict):
             raise ValueError(f"compare_to {self.compare_to!r} is not a baseline (have: {', '.join(self.baselines)})")
         if self.mix.tokens is None and self.train.get("tokens") is None:
             raise ValueError("give mix.tokens or train.tokens (the mixture size defaults to the training budget)")
+        _check_names([*self.corpora, *self.prompt_mixes, *(self.students or {})], "corpus/prompt mix/student")
+        mix_ins = [("mix.mix_with", self.mix.mix_with)]
+        mix_ins += [(f"generators.{g}.mix_with", s.mix_with) for g, s in self.generators.items() if s.mix_with]
+        for where, names in mix_ins:
+            for name in names:
+                if name != "source" and name not in self.corpora:
+                    raise ValueError(f"{where}: unknown corpus {name!r} (have: source"
+                                     f"{''.join(', ' + c for c in self.corpora)})")
+        for name, prompts in self.prompt_mixes.items():
+            if len(prompts) < 2 or len(set(prompts)) != len(prompts):
+                raise ValueError(f"prompt_mixes.{name}: give at least two different prompts")
+        for name, st in (self.students or {}).items():
+            _train_fields({**self.train, **st.train}, f"students.{name}")
+        for n in list(self.seeds) + list(self.data_seeds or []):
+            if n < 0:
+                raise ValueError("seeds must be >= 0")
+        check_world_size(self)
         return self
 
     # ---- derived ---------------------------------------------------------------------------
@@ -202,9 +302,53 @@ class ExperimentConfig(Strict):
     def mix_tokens(self) -> int:
         return int(self.mix.tokens if self.mix.tokens is not None else self.train["tokens"])
 
+    def replicates(self, cell: str) -> list[tuple[int, int | None]]:
+        """(training seed, data seed) runs of a cell; data seed None = the training seed (the default)."""
+        grid = next((g for g in self.seed_grids if any(fnmatchcase(cell, p) for p in g.cells)), None)
+        seeds, data = (grid.seeds, grid.data_seeds) if grid else (self.seeds, self.data_seeds)
+        return [(s, d) for s in seeds for d in (data or [None])]
+
     def prompts_for(self, generator: str) -> list[str]:
         restricted = self.generators[generator].prompts
         return list(restricted) if restricted is not None else list(self.prompts)
+
+
+def _train_fields(v: dict[str, Any], where: str) -> None:
+    from rephraser.evaluate.model import PRESETS
+
+    owned = sorted(_GRID_OWNED_TRAIN_FIELDS & set(v))
+    if owned:
+        raise ValueError(f"{where}: {', '.join(owned)} are set by the grid per cell (use `seeds:` for seeds)")
+    if v.get("preset", "tiny-1m") not in PRESETS:
+        raise ValueError(f"{where}: unknown preset {v['preset']!r} (choose one of {', '.join(PRESETS)})")
+    try:
+        TrainConfig(data="-", **v)
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise ValueError(f"{where}.{'.'.join(str(x) for x in first['loc'])}: {first['msg']}") from None
+
+
+def check_world_size(cfg: ExperimentConfig) -> None:
+    """Every rank of a torchrun training stage takes the same share of each global batch (train.accumulation)."""
+    for name, st in (cfg.students or {"": StudentSpec()}).items():
+        t = {**cfg.train, **st.train}
+        if t.get("device") == "cuda":
+            nodes, ranks = st.train_nodes or cfg.cluster.train_nodes, cfg.cluster.gpus_per_node
+        else:
+            nodes, ranks = 1, cfg.cluster.cpu_train_ranks
+        try:
+            accumulation(TrainConfig(data="-", **t), max(1, nodes * ranks))
+        except ConfigError as e:
+            raise ValueError(f"{'students.' + name if name else 'train'}: {e} ({nodes} node(s) x {ranks} ranks)") from None
+
+
+def check_ratios(v: list[float]) -> list[float]:
+    if any(not 0 < r <= 1 for r in v):
+        raise ValueError("mix ratios must be in (0, 1]; the 0% point is a `source` baseline")
+    labels = [ratio_label(r) for r in v]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"mix ratios must differ in whole percent: {labels}")
+    return v
 
 
 def ratio_label(ratio: float) -> str:

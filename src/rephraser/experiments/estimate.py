@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rephraser.config import SourceConfig
+from rephraser.config import RunConfig, SourceConfig
 from rephraser.cost import MEAN_OUTPUT_TOKENS_PER_SAMPLE, SECONDS_PER_HOUR
 from rephraser.engines import engine_spec
 from rephraser.evaluate.suite import PROFILES, resolve_tasks
@@ -23,6 +23,7 @@ from rephraser.experiments.cells import Cell, Stage, unique_stages
 from rephraser.experiments.config import EvalSpec, ExperimentConfig
 from rephraser.experiments.stages import is_done, read_marker
 from rephraser.prompts.registry import resolve_prompt
+from rephraser.scale.ray import engine_gpus
 from rephraser.sources.count import count_records
 
 # Proxy training tok/s on 2 CPU cores (fp32), and evaluation seconds per scored item.
@@ -118,7 +119,8 @@ def _generate(cfg: ExperimentConfig, stage: Stage, out: Path, est: Estimate) -> 
     if tok_s:
         s.seconds = s.tokens / tok_s + spec.startup_s
         if spec.device != "cpu":  # a GPU's hours, in process or behind a server: priced
-            s.device_hours = s.seconds / SECONDS_PER_HOUR
+            # a tensor-parallel replica holds several GPUs for the whole time
+            s.device_hours = s.seconds / SECONDS_PER_HOUR * max(1, engine_gpus(RunConfig(engine=engine)))
             s.cost = s.device_hours * cfg.estimate.price_per_hour
     return s
 
@@ -129,6 +131,8 @@ def _train(cfg: ExperimentConfig, stage: Stage, out: Path) -> StageEstimate:
     t: TrainConfig = stage.meta["train"]
     seq = t.seq_len or preset_config(t.preset).max_seq_len
     tokens = t.tokens or (t.steps * t.batch_size * seq if t.steps else cfg.mix_tokens)
+    if "decay" in stage.spec:  # a decay branch trains only its last steps (it starts from the trunk's checkpoint)
+        tokens = stage.spec["decay"]["steps"] * t.batch_size * seq
     measured = [m["outputs"].get("tok_s_this_session") for m in _markers(out, "train")
                 if m["spec"]["train"].get("preset", _DEFAULT_PRESET) == t.preset]
     measured = [v for v in measured if v]

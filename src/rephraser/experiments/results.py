@@ -16,7 +16,7 @@ from typing import Any
 from rephraser.atomic import atomic_open, atomic_write_json
 from rephraser.evaluate.definitions import primary_metric
 from rephraser.evaluate.score import PRIMARY_METRIC
-from rephraser.experiments.cells import Cell
+from rephraser.experiments.cells import Cell, Run
 from rephraser.experiments.classifier_correlation import classifier_correlation, print_correlation
 from rephraser.experiments.config import ExperimentConfig
 from rephraser.experiments.significance import coefficient_of_variation, compare, mean_std
@@ -26,40 +26,52 @@ from rephraser.experiments.stages import read_marker
 SUMMARY_METRICS = ("macro", "micro", "heldout_bpb")
 
 
-def evaluation_of(cell: Cell, seed: int, out: Path) -> dict[str, Any] | None:
-    stage = cell.evaluate[seed]
+def evaluation_of(cell: Cell, run: Run, out: Path) -> dict[str, Any] | None:
+    stage = cell.evaluate[run]
     if read_marker(stage, out) is None:
         return None
     return json.loads((stage.dir(out) / "evaluation.json").read_text(encoding="utf-8"))
 
 
-def seed_row(cell: Cell, seed: int, out: Path) -> dict[str, Any] | None:
-    """The flat row of one trained+evaluated seed of a cell, or None when it has not run yet."""
-    ev = evaluation_of(cell, seed, out)
+def seed_row(cell: Cell, run: Run, out: Path) -> dict[str, Any] | None:
+    """The flat row of one trained+evaluated run of a cell, or None when it has not run yet."""
+    ev = evaluation_of(cell, run, out)
     if ev is None:
         return None
     suite = ev["suite"]
     bpbs = [v["bpb"] for v in ev["heldout_bpb"].values() if v]
-    row: dict[str, Any] = {**cell.describe(), "seed": seed, "macro": suite.get("macro"), "micro": suite.get("micro"),
+    seed, data_seed = run
+    row: dict[str, Any] = {**cell.describe(), "seed": seed, "data_seed": seed if data_seed is None else data_seed,
+                           "macro": suite.get("macro"), "micro": suite.get("micro"),
                            "heldout_bpb": math.fsum(bpbs) / len(bpbs) if bpbs else None}
     for cat, v in (suite.get("categories") or {}).items():
         row[f"cat_{cat}"] = v
     for task, res in (suite.get("results") or {}).items():
         row[f"task_{task}"] = res.get(suite.get("metric", PRIMARY_METRIC))
-    gen = read_marker(cell.generate, out) if cell.generate else None
-    g = (gen or {}).get("outputs", {})
-    row.update(gen_tokens=g.get("ok_completion_tokens"), compliance=g.get("format_compliance"),
-               opening_collapse=g.get("opening_collapse"))
-    tr = (read_marker(cell.train[seed], out) or {}).get("outputs", {})
+    gens = [(read_marker(g, out) or {}).get("outputs", {}) for g in cell.generates]
+    row.update(gen_tokens=_total([g.get("ok_completion_tokens") for g in gens]),
+               compliance=_mean([g.get("format_compliance") for g in gens]),
+               opening_collapse=_mean([g.get("opening_collapse") for g in gens]))
+    tr = (read_marker(cell.train[run], out) or {}).get("outputs", {})
     row.update(train_tokens=tr.get("tokens"), parameters=tr.get("parameters"), mix_heldout_bpb=tr.get("final_bpb"))
     return row
+
+
+def _mean(values: list[Any]) -> float | None:
+    vals = [v for v in values if isinstance(v, (int, float))]
+    return math.fsum(vals) / len(vals) if vals and len(vals) == len(values) else None
+
+
+def _total(values: list[Any]) -> int | None:
+    vals = [v for v in values if isinstance(v, (int, float))]
+    return sum(vals) if vals and len(vals) == len(values) else None
 
 
 def collect(cells: list[Cell], out: Path) -> list[dict[str, Any]]:
     rows = []
     for cell in cells:
-        for seed in cell.evaluate:
-            r = seed_row(cell, seed, out)
+        for run in cell.evaluate:
+            r = seed_row(cell, run, out)
             if r is not None:
                 rows.append(r)
     return rows

@@ -14,23 +14,24 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from rephraser.atomic import atomic_open, atomic_write_json, atomic_write_text
+from rephraser.atomic import atomic_open, atomic_write_bytes, atomic_write_json, atomic_write_text
 from rephraser.config import OutputConfig, RunConfig, SourceConfig
 from rephraser.errors import RephraserError
 from rephraser.evaluate.bpb import bits_per_byte
 from rephraser.evaluate.scoring_models import load_scoring_model
 from rephraser.evaluate.suite import run_suite, write_results
-from rephraser.evaluate.train import train
+from rephraser.evaluate.train import TrainConfig, train
 from rephraser.experiments.cells import Stage
 from rephraser.experiments.config import EvalSpec, ExperimentConfig
 from rephraser.generate.runner import run_config
-from rephraser.generate.stats import Session
+from rephraser.generate.stats import RunStats, Session
 from rephraser.mix.config import MixComponent, MixConfig
 from rephraser.mix.mixer import run_mix
 from rephraser.mix.text_files import iter_texts
 from rephraser.mix.tokenize import is_heldout, load_tokenizer, tokenize_texts, train_bpe
 from rephraser.postprocess.stats import compute_stats
 from rephraser.records import Rejection
+from rephraser.scale.slurm import shard_status
 from rephraser.sources import iter_source
 
 MARKER = "stage.json"
@@ -108,12 +109,16 @@ def _tokenizer(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any
 
 
 # ---- generate: rephrase the source's training split with one prompt and one generator -----------
-def generation_config(stage: Stage, cfg: ExperimentConfig, out: Path) -> Any:
-    """The RunConfig of a generate stage: the grid's generation settings on the source's training split."""
+def generation_config(stage: Stage, cfg: ExperimentConfig, out: Path, shard: int = 0) -> Any:
+    """The RunConfig of one shard of a generate stage: the grid's generation settings on the source's
+    training split (its first `rephrase_docs` documents)."""
     g = cfg.generation
+    docs, limit = stage.dep("source").dir(out) / "train.jsonl", stage.spec["rephrase_docs"]
+    if g.shards > 1 and limit is not None:  # `limit` counts per shard: shard a file of the first N instead
+        docs, limit = _first_documents(docs, limit, stage.dir(out) / "input.jsonl"), None
     return RunConfig(
-        source=SourceConfig(path=str(stage.dep("source").dir(out) / "train.jsonl"), format="jsonl", id_column="id",
-                            limit=stage.spec["rephrase_docs"]),
+        source=SourceConfig(path=str(docs), format="jsonl", id_column="id", limit=limit, shard_index=shard,
+                            shard_count=g.shards),
         prompts=[stage.meta["prompt_ref"]], engine=cfg.generators[stage.meta["generator"]].engine,
         sampling=g.sampling, rollout=g.rollout, retry=g.retry,
         postprocess=cfg.generators[stage.meta["generator"]].postprocess_for(g.postprocess),
@@ -121,17 +126,37 @@ def generation_config(stage: Stage, cfg: ExperimentConfig, out: Path) -> Any:
     )
 
 
+def _first_documents(src: Path, n: int, dest: Path) -> Path:
+    """The first n lines of src, written once (every shard task writes the same bytes: any winner is right)."""
+    if not dest.is_file():
+        with open(src, "rb") as fh:
+            head = b"".join(line for _, line in zip(range(n), fh, strict=False))
+        atomic_write_bytes(dest, head)
+    return dest
+
+
+def run_generate_shard(stage: Stage, cfg: ExperimentConfig, out: Path, shard: int, log: Any = print) -> dict[str, Any]:
+    """One shard of a generate stage (a Slurm array task or a Ray task); resumable, no marker."""
+    run = generation_config(stage, cfg, out, shard)
+    log(f"generate: {run.prompts[0]} with {run.engine.model} ({run.engine.kind}), shard {shard}/{cfg.generation.shards}"
+        f" -> {stage.dir(out)}")
+    return run_config(run, progress=sys.stderr.isatty())  # a live bar only on a terminal
+
+
 def _generate(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any) -> dict[str, Any]:
-    run = generation_config(stage, cfg, out)
-    log(f"generate: {run.prompts[0]} with {run.engine.model} ({run.engine.kind}) -> {d}")
-    stats = run_config(run, progress=sys.stderr.isatty())  # a live bar only on a terminal
+    n = cfg.generation.shards
+    for s in shard_status(d, n):  # shards finished elsewhere (array tasks) are not started again
+        if s.state != "complete":
+            run_generate_shard(stage, cfg, out, s.index, log)
+    shards = [RunStats.model_validate_json((d / "stats" / f"{s.tag}.json").read_text(encoding="utf-8"))
+              for s in shard_status(d, n)]
+    rows, tokens, session = _sum_shards(shards)
     per_prompt = compute_stats(d, quality=False)["prompts"]
     prompt_stats = next(iter(v for k, v in per_prompt.items() if k != "_input"), {}) if per_prompt else {}
-    session = stats.session or Session()
     return {
-        "rows": stats.rows.model_dump(), "tokens": stats.tokens.model_dump(), "model": stats.model,
-        "engine": stats.engine, "output_tok_per_s": session.output_tok_per_s,
-        "engine_calls": session.engine_calls, "wall_s": session.wall_s,
+        "rows": rows, "tokens": tokens, "model": shards[0].model, "engine": shards[0].engine,
+        "output_tok_per_s": session.output_tok_per_s, "engine_calls": session.engine_calls,
+        "wall_s": session.wall_s, "shards": n,
         "format_compliance": prompt_stats.get("format_compliance"),
         "opening_collapse": prompt_stats.get("opening_collapse"),
         "length_ratio_p50": (prompt_stats.get("length_ratio") or {}).get("p50"),
@@ -140,14 +165,35 @@ def _generate(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any)
     }
 
 
+def _sum_shards(shards: list[RunStats]) -> tuple[dict[str, int], dict[str, int], Session]:
+    """Rows and tokens summed over shards; throughput per replica = fresh tokens / the summed wall time of
+    each shard's last session (what one device achieved: what the time estimates use)."""
+    rows: Counter[str] = Counter()
+    tokens: Counter[str] = Counter()
+    session = Session()
+    fresh = 0
+    for s in shards:
+        rows.update(s.rows.model_dump())
+        tokens.update(s.tokens.model_dump())
+        last = s.session or Session()
+        session.engine_calls += last.engine_calls
+        session.wall_s = round(session.wall_s + last.wall_s, 3)
+        fresh += last.fresh_completion_tokens
+    session.output_tok_per_s = round(fresh / session.wall_s, 2) if session.wall_s > 0 else 0.0
+    return dict(rows), dict(tokens), session
+
+
 # ---- mix: synthetic share + the source's training split (or a baseline corpus) ------------------
 def _mix(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any) -> dict[str, Any]:
     comps = []
+    generates = {g.meta["prompt"]: g for g in stage.deps if g.kind == "generate"}
     for c in stage.spec["components"]:
         if c["kind"] == "rephrased":
-            _require_rows(stage.dep("generate"), out)
-            comps.append(MixComponent(path=str(stage.dep("generate").dir(out)), kind="rephrased",
-                                      prompt=c["prompt"], weight=c["weight"], name="synthetic"))
+            gen = generates[c["prompt"]]
+            _require_rows(gen, out)
+            name = "synthetic" if len(generates) == 1 else f"synthetic_{c['prompt']}"
+            comps.append(MixComponent(path=str(gen.dir(out)), kind="rephrased",
+                                      prompt=c["prompt"], weight=c["weight"], name=name))
         elif c["kind"] == "source":
             comps.append(MixComponent(path=str(stage.dep("source").dir(out) / "train.jsonl"), kind="source",
                                       weight=c["weight"], name="original"))
@@ -182,12 +228,29 @@ def _tokenize(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any)
 
 
 # ---- train: one proxy model per seed ----------------------------------------------------------
+def train_config(stage: Stage, out: Path) -> TrainConfig:
+    """The TrainConfig of a train stage (what `rephraser train` runs for it, under torchrun or not)."""
+    spec = stage.spec
+    extra: dict[str, Any] = {"data": str(stage.dep("tokenize").dir(out)), "output": str(stage.dir(out))}
+    if "decay" in spec:  # a decay branch starts from its trunk's checkpoint
+        trunk = next(d for d in stage.deps if d.kind == "train")
+        step = spec["decay"]["at_step"]
+        ckpt = trunk.dir(out) / "checkpoints" / f"step-{step:08d}"
+        if not ckpt.is_dir():
+            raise RephraserError(f"decay: the trunk run {trunk.key} has no checkpoint at step {step} (it finished "
+                                 f"before the decay rule existed? delete {trunk.dir(out)} to train it again)")
+        extra["init_from"] = str(ckpt)
+    if stage.meta.get("keep_steps"):
+        extra["keep_steps"] = sorted(set(stage.meta["keep_steps"]))
+    return stage.meta["train"].model_copy(update=extra)
+
+
 def _train(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any) -> dict[str, Any]:
     summary_file = d / "summary.json"
-    if summary_file.is_file():  # finished before the marker was written: keep it
+    if summary_file.is_file():  # finished before the marker was written (or by torchrun): keep it
         return json.loads(summary_file.read_text(encoding="utf-8"))
-    tcfg = stage.meta["train"].model_copy(update={"data": str(stage.dep("tokenize").dir(out)), "output": str(d)})
-    log(f"train: {tcfg.preset}, seed {tcfg.seed} -> {d}")
+    tcfg = train_config(stage, out)
+    log(f"train: {tcfg.preset}, seed {tcfg.seed}, data seed {tcfg.data_seed} -> {d}")
     return train(tcfg)
 
 

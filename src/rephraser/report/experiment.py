@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 _SKIP_DIRS = {"data", "rejected", "dead_letter", "cache", "manifests", "stages", ".git"}  # stages/: grid internals, copied to cells/
-_SEED = re.compile(r"^(?:seed|s)[-_]?(\d+)$")
+_SEED = re.compile(r"^(?:seed|s)[-_]?(\d+)(?:-data\d+)?$")  # seed3, or seed3-data1 (grids with data seeds)
 _RATIO = re.compile(r"(?:^|[-_])(?:mix|ratio)[-_]?(\d+(?:\.\d+)?)(?:$|[-_])")
 MAX_CURVES = 24  # more lines than this make an unreadable plot
 

@@ -37,6 +37,11 @@ def task_resources(cfg: RunConfig) -> dict[str, float]:
     return engine_spec(cfg.engine.kind).resources(cfg.engine)
 
 
+def engine_gpus(cfg: RunConfig) -> int:
+    """GPUs one replica of the run's engine needs (a Slurm task asks for exactly these; 0 = none at all)."""
+    return int(task_resources(cfg)["num_gpus"])
+
+
 def cluster_slots(cluster: dict[str, float], per_task: dict[str, float]) -> int:
     """How many replicas fit on the cluster at once (the default shard count)."""
     gpus, cpus = per_task.get("num_gpus", 0.0), per_task.get("num_cpus", 1.0)

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-ECHO = str(REPO / "tests" / "generate" / "fixtures" / "echo.yaml")
-FAKE = REPO / "tests" / "fakes" / "openai_server.py"
+from helpers import ECHO_PROMPT as ECHO
+from helpers import spawn_fake
+
 RUNNER = f"{sys.executable} -m rephraser.cli"
 COMPARED = ("cell", "seed", "data_seed", "macro", "micro", "heldout_bpb", "gen_tokens", "compliance", "train_tokens",
             "mix_heldout_bpb")
@@ -36,10 +36,8 @@ def cli(*args: str, check: bool = True, cwd: Path | None = None) -> subprocess.C
 
 @pytest.fixture(scope="module")
 def fake_url():
-    proc = subprocess.Popen([sys.executable, str(FAKE), "--port", "0"], stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    assert line.startswith("PORT "), line
-    yield f"http://127.0.0.1:{int(line.split()[1])}"
+    proc, port = spawn_fake()
+    yield f"http://127.0.0.1:{port}"
     proc.kill()
     proc.wait()
 

@@ -96,8 +96,6 @@ def _shard_pid(cfg: Path, shard: str) -> int:
     raise AssertionError(f"no running process for shard {shard} of {cfg}")
 
 
-@pytest.mark.xfail(not hasattr(__import__("rephraser.atomic").atomic, "temp_path"), strict=False,
-                   reason="fixed temp names race until per-process temp names (#15) land")
 def test_tasks_starting_together_write_every_document_once(slurm_cluster, fake_server, tmp_path):
     """8 array tasks on 2 CPUs start in pairs at the same moment into one output folder; submitted from another
     folder. No task may need a retry (a retry would hide a race between tasks), and the follow-up runs."""

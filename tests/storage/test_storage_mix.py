@@ -79,6 +79,33 @@ def test_experiment_folder_must_be_local(repo_root):
     from rephraser.experiments.grid import output_dir
 
     cfg = load_yaml(repo_root / "examples" / "mini_ablation.yaml", ExperimentConfig)
-    with pytest.raises(ConfigError, match=r"experiment output s3://b/grid: .*local or on a shared filesystem"):
+    with pytest.raises(ConfigError, match=r"experiment output s3://b/grid: .*local or shared-filesystem folder"):
         output_dir(cfg, "s3://b/grid")
     assert output_dir(cfg, "out/grid") == Path("out/grid")
+
+
+@pytest.mark.parametrize("argv, url", [
+    (["train", "s3://b/tokens"], "s3://b/tokens"),
+    (["train", "tokens", "--output", "gs://b/train"], "gs://b/train"),
+    (["evaluate", "s3://b/ckpt"], "s3://b/ckpt"),
+    (["export-hf", "s3://b/ckpt", "out/hf"], "s3://b/ckpt"),
+    (["export-hf", "ckpt", "s3://b/hf"], "s3://b/hf"),
+    (["tokenize", "in.jsonl", "--output", "s3://b/tok"], "s3://b/tok"),
+    (["experiment", "run", "grid.yaml", "--output", "s3://b/grid"], "s3://b/grid"),
+])
+def test_training_side_paths_are_local_with_one_line_errors(repo_root, tmp_path, monkeypatch, capsys, argv, url):
+    """What memory-maps token shards or saves torch checkpoints refuses a URL by name (typer would turn
+    "s3://b" into a local "s3:/b" that is then "not found")."""
+    import sys
+
+    from rephraser.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.jsonl").write_text('{"text": "a b c"}\n')
+    (tmp_path / "grid.yaml").write_text((repo_root / "examples" / "mini_ablation.yaml").read_text())
+    monkeypatch.setattr(sys, "argv", ["rephraser", *argv])
+    with pytest.raises(SystemExit) as e:
+        main()
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith("error: ") and url in err and "local or shared-filesystem folder" in err

@@ -49,7 +49,7 @@ def _print_results(console: Console, results: dict) -> None:
 def register(app: typer.Typer) -> None:
     @app.command()
     def evaluate(
-        model_dir: Path = typer.Argument(None, help="proxy checkpoint folder or local Hugging Face model folder"),
+        model_dir: str = typer.Argument(None, help="proxy checkpoint folder or local Hugging Face model folder"),
         profile: str = typer.Option("quick", help="quick (30 items/task, CI) or full (≤1000 items/task)"),
         tasks: str = typer.Option(None, help="comma-separated task names (default: all 12)"),
         output: Path = typer.Option(None, help="results JSON path (details JSONL is written beside it)"),
@@ -79,6 +79,9 @@ def register(app: typer.Typer) -> None:
             raise RephraserError("give a MODEL_DIR to evaluate (or --list-tasks)")
         from rephraser.evaluate.scoring_models import load_scoring_model
         from rephraser.evaluate.suite import run_suite, write_results
+        from rephraser.storage import local_only
+
+        model_dir = local_only(model_dir, "model folder", "the model is loaded from files on disk")
 
         names = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
         model = load_scoring_model(model_dir, kind="hf" if hf else "auto", device=device)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 from rich.console import Console
 
@@ -11,14 +9,16 @@ from rich.console import Console
 def register(app: typer.Typer) -> None:
     @app.command("export-hf")
     def export_hf(
-        checkpoint: Path = typer.Argument(..., help="proxy checkpoint folder (config.json, model.pt, tokenizer.json)"),
-        out: Path = typer.Argument(..., help="new folder for the transformers model (must not exist or be empty)"),
+        checkpoint: str = typer.Argument(..., help="proxy checkpoint folder (config.json, model.pt, tokenizer.json)"),
+        out: str = typer.Argument(..., help="new folder for the transformers model (must not exist or be empty)"),
     ) -> None:
         """Write a proxy checkpoint as a standard transformers folder (LlamaForCausalLM, safetensors)."""
         from rephraser.evaluate.export_hf import export_hf as run_export
+        from rephraser.storage import local_only
 
         console = Console()
-        summary = run_export(checkpoint, out)
+        why = "the model is read and written with torch and safetensors on disk"
+        summary = run_export(local_only(checkpoint, "checkpoint", why), local_only(out, "export folder", why))
         console.print(f"wrote {summary['output']}: {summary['architecture']}, {summary['parameters']:,} parameters, "
                       f"BOS=EOS={summary['eos_token']!r} (id {summary['eos_id']})", highlight=False)
         if summary["dropped_tokenizer_post_processor"]:

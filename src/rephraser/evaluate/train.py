@@ -39,6 +39,7 @@ from rephraser.errors import ConfigError, ResumeError
 from rephraser.evaluate.schedule import wsd_lr
 from rephraser.evaluate.throughput import flops_per_token, mfu, peak_flops
 from rephraser.mix.tokenize import read_meta
+from rephraser.storage import local_only
 
 # Fields that may differ between an interrupted run and its resumption: where and how fast it runs,
 # never what it computes.
@@ -116,6 +117,8 @@ def train(cfg: TrainConfig, progress: Any = None) -> dict[str, Any]:
     Under torchrun every rank calls this; `progress(point, total)` is called on rank 0 only."""
     from rephraser.evaluate import distributed
 
+    local_only(cfg.output, "train output", "checkpoints are written with torch.save and resumed in place")
+    read_meta(cfg.data)  # a remote or missing data folder fails here, before any rank starts
     ranks = distributed.start(cfg.device)
     try:
         return _train(cfg, ranks, progress)

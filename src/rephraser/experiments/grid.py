@@ -28,17 +28,14 @@ from rephraser.experiments.cells import Cell, Run, expand, run_label, select_cel
 from rephraser.experiments.config import ExperimentConfig
 from rephraser.experiments.results import write_results
 from rephraser.experiments.stages import is_done, run_generate_shard, run_stage, train_config
-from rephraser.storage import is_remote
+from rephraser.storage import local_only
 
 
 def output_dir(cfg: ExperimentConfig, override: str | Path | None = None) -> Path:
     """The grid's folder: local or a shared filesystem, because its cells train on memory-mapped token
     shards and checkpoint there (their inputs — sources, datasets — may be remote URLs)."""
-    where = override or cfg.output
-    if is_remote(where):
-        raise ConfigError(f"experiment output {where}: a grid trains on memory-mapped token shards and writes "
-                          "checkpoints, so its folder must be local or on a shared filesystem (inputs may be remote)")
-    return Path(where)
+    return local_only(override or cfg.output, "experiment output",
+                      "a grid's cells train on memory-mapped token shards and write checkpoints there (inputs may be remote)")
 
 
 def run_grid(cfg: ExperimentConfig, *, out: str | Path | None = None, only: list[str] | None = None,

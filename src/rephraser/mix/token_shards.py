@@ -24,6 +24,7 @@ import numpy as np
 
 from rephraser.atomic import atomic_open, atomic_write, fsync_dir
 from rephraser.errors import SourceError
+from rephraser.storage import local_only
 
 FORMAT = "rephraser-tokens/2"
 DEFAULT_SHARD_TOKENS = 1 << 28  # 512 MiB of uint16 ids per shard file
@@ -159,7 +160,7 @@ class TokenShard:
 
 
 def read_meta(data_dir: str | Path) -> dict[str, Any]:
-    p = Path(data_dir) / "meta.json"
+    p = local_only(data_dir, "tokenized data", "training memory-maps the token shards") / "meta.json"
     if not p.is_file():
         raise SourceError(f"{data_dir} is not a tokenized folder (no meta.json); run `rephraser tokenize` first")
     return json.loads(p.read_text(encoding="utf-8"))

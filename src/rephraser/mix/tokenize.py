@@ -41,7 +41,7 @@ from rephraser.mix.token_shards import (
     read_meta,
     remove_shards,
 )
-from rephraser.storage import is_remote
+from rephraser.storage import local_only
 from rephraser.writer_leases import sole_writer
 
 __all__ = ["EOS", "TokenShard", "is_heldout", "load_tokenizer", "open_split", "read_meta", "tokenize_texts",
@@ -120,10 +120,7 @@ def tokenize_texts(
         raise ConfigError("heldout_fraction must be in [0, 1)")
     if shard_tokens < 1:
         raise ConfigError("shard_tokens must be at least 1")
-    if is_remote(out_dir):
-        raise ConfigError(f"tokenize output {out_dir}: token shards are memory-mapped by training, so they go to a "
-                          "local or shared-filesystem folder (the input may be remote)")
-    out = Path(out_dir)
+    out = local_only(out_dir, "tokenize output", "training memory-maps the token shards (the input may be remote)")
     out.mkdir(parents=True, exist_ok=True)
     with sole_writer(out, "rephraser tokenize") as lease:  # a second tokenize into `out` is refused (exit 75)
         return _tokenize_into(texts, out, tokenizer, tokenizer_source, heldout_fraction, batch_docs, shard_tokens,

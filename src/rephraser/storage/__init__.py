@@ -73,13 +73,14 @@ from rephraser.storage.location import (
     as_location,
     check_writable,
     is_remote,
+    local_only,
     scheme_of,
 )
 from rephraser.storage.remote import filesystem, remote_errors
 
 __all__ = [
     "Location", "PathLike", "Url", "as_location", "check_writable", "exists", "filesystem", "find", "folder_name", "glob",
-    "is_dir", "is_remote", "listdir", "local_work_dir", "makedirs", "open_read", "parquet_file", "read_bytes", "read_many", "read_text",
+    "is_dir", "is_remote", "listdir", "local_only", "local_work_dir", "makedirs", "open_read", "parquet_file", "read_bytes", "read_many", "read_text",
     "remote_errors", "remove", "remove_tree", "scheme_of", "size", "stamp", "sync_folder", "table_writer", "write_bytes", "write_json",
     "write_many", "write_table", "write_text", "write_with",
 ]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import parse_qsl, urlsplit
 
-from rephraser.errors import StorageError
+from rephraser.errors import ConfigError, StorageError
 
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]+)://")
 # Query parameters that carry a secret (presigned S3/GCS URLs, SAS tokens, API keys).
@@ -107,6 +107,14 @@ def _refuse_credentials(url: str) -> None:
         raise StorageError(
             f"{parts.scheme}://{parts.netloc}{parts.path}: the query string carries credentials ({', '.join(secret)}) "
             "that would be written into config.yaml, rows and logs; use credentials from the environment instead")
+
+
+def local_only(path: PathLike, what: str, why: str) -> Path:
+    """`path` as a local Path, for the few places that need a real file system (memory-mapped token
+    shards, torch checkpoints); a URL is one line: `WHAT URL: WHY, so ... local or shared filesystem`."""
+    if is_remote(path):
+        raise ConfigError(f"{what} {path}: {why}, so it must be a local or shared-filesystem folder")
+    return Path(as_location(path))
 
 
 def check_writable(loc: Location) -> None:

@@ -102,10 +102,15 @@ def test_grid_runs_resumes_and_reports(tmp_path, fake_server):
     syn = next(c for c in doc["cells"] if c["cell"] == "echo/mix50")
     base = next(c for c in doc["cells"] if c["cell"] == "baseline-source_only")
     assert syn["seeds"] == 2 and syn["gen_tokens"] > 0 and 0 <= syn["compliance"] <= 1
+    # diversity and faithfulness beside compliance: the fake server echoes each document, so its rewrites
+    # invent no number and keep the source's content words
+    assert 0 < syn["distinct_2"] <= 1 and syn["invented_number_rate"] == 0 and syn["content_recall"] > 0.9
+    assert base["distinct_2"] is None and base["content_recall"] is None  # the baseline generated nothing
     assert syn["macro_gap"] == pytest.approx(syn["macro_mean"] - base["macro_mean"])
     assert base["is_baseline"] and base["macro_gap"] == 0
     csv_lines = (out / "results.csv").read_text().splitlines()
     assert len(csv_lines) == 5 and csv_lines[0].startswith("cell,kind,prompt")
+    assert {"compliance", "distinct_2", "invented_number_rate", "content_recall"} <= set(csv_lines[0].split(","))
     assert len((out / "results_summary.csv").read_text().splitlines()) == 3
 
     # The folder is something `rephraser report` understands: one score per cell and seed.

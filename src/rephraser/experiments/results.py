@@ -24,6 +24,9 @@ from rephraser.experiments.stages import read_marker
 
 # Per-seed metrics aggregated per cell; for heldout_bpb lower is better.
 SUMMARY_METRICS = ("macro", "micro", "heldout_bpb")
+# What the cell's generate stages produced: the same for every seed of a cell.
+GENERATION_FIGURES = ("gen_tokens", "compliance", "opening_collapse", "distinct_2", "invented_number_rate",
+                      "content_recall")
 
 
 def evaluation_of(cell: Cell, run: Run, out: Path) -> dict[str, Any] | None:
@@ -51,7 +54,12 @@ def seed_row(cell: Cell, run: Run, out: Path) -> dict[str, Any] | None:
     gens = [(read_marker(g, out) or {}).get("outputs", {}) for g in cell.generates]
     row.update(gen_tokens=_total([g.get("ok_completion_tokens") for g in gens]),
                compliance=_mean([g.get("format_compliance") for g in gens]),
-               opening_collapse=_mean([g.get("opening_collapse") for g in gens]))
+               opening_collapse=_mean([g.get("opening_collapse") for g in gens]),
+               # diversity and faithfulness beside compliance (generate stages written before these were
+               # recorded show "-"; `rephraser report` recomputes them from the rows)
+               distinct_2=_mean([g.get("distinct_2") for g in gens]),
+               invented_number_rate=_mean([g.get("invented_number_rate") for g in gens]),
+               content_recall=_mean([g.get("content_recall") for g in gens]))
     tr = (read_marker(cell.train[run], out) or {}).get("outputs", {})
     row.update(train_tokens=tr.get("tokens"), parameters=tr.get("parameters"), mix_heldout_bpb=tr.get("final_bpb"))
     return row
@@ -91,7 +99,7 @@ def summarize(cells: list[Cell], rows: list[dict[str, Any]], baseline_cell: str 
         for m in (*SUMMARY_METRICS, *metric_cols):
             s[f"{m}_mean"], s[f"{m}_std"] = mean_std([r.get(m) for r in rs])
         s["macro_cv"] = coefficient_of_variation([r["macro"] for r in rs])
-        for k in ("gen_tokens", "compliance", "opening_collapse"):
+        for k in GENERATION_FIGURES:
             s[k] = rs[0].get(k) if rs else None
         s["is_baseline"] = cell.name == baseline_cell
         for m in ("macro", "heldout_bpb"):
@@ -158,7 +166,7 @@ def print_table(doc: dict[str, Any], console: Any = None) -> None:
     base = doc.get("baseline")
     table = Table(title=f"{doc['experiment']}: macro {doc['metric']} (mean ± std over seeds), gaps vs {base or '-'}")
     for col in ("cell", "seeds", "macro", "gap", "gap/SE", "d", "heldout bpb", "bpb gap", "compliance",
-                "opener", "gen tokens"):
+                "opener", "distinct-2", "invented #", "recall", "gen tokens"):
         table.add_column(col, justify="left" if col == "cell" else "right")
     for s in doc["cells"]:
         table.add_row(
@@ -166,6 +174,7 @@ def print_table(doc: dict[str, Any], console: Any = None) -> None:
             _pm(s["macro_mean"], s["macro_std"]), _fmt(s["macro_gap"]), _fmt(s["macro_gap_over_se"], 2),
             _fmt(s["macro_cohens_d"], 2), _pm(s["heldout_bpb_mean"], s["heldout_bpb_std"], 3),
             _fmt(s["heldout_bpb_gap"], 3), _fmt(s["compliance"], 2), _fmt(s["opening_collapse"], 2),
+            _fmt(s.get("distinct_2"), 2), _fmt(s.get("invented_number_rate"), 2), _fmt(s.get("content_recall"), 2),
             "-" if s["gen_tokens"] is None else f"{s['gen_tokens']:,}",
         )
     console.print(table)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import spawn_fake, wiki_texts
+from helpers import SLURM_LOCAL, real_slurm_missing, spawn_fake, wiki_texts
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"  # read-only fixtures; present in CI, never needed by the product
@@ -51,7 +51,6 @@ def fake_server():
 
 
 # ---- a real single-node Slurm cluster (../shared/tools/slurm-local.sh), shared by every test session --------
-SLURM_LOCAL = SHARED / "tools" / "slurm-local.sh"
 _SLURM_USERS = Path("/tmp/rephraser-slurm-local.users")  # one file per test session using the cluster
 TERMINAL_SLURM_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY",
                          "BOOT_FAIL", "DEADLINE", "PREEMPTED", "SPECIAL_EXIT"}
@@ -128,10 +127,9 @@ def slurm_cluster_session():
     one machine share it: it is stopped only by the last session that uses it, and only if tests started it."""
     import subprocess
 
-    if os.geteuid() != 0:
-        pytest.skip("the real local Slurm cluster needs root (../shared/tools/slurm-local.sh starts its daemons)")
-    if not SLURM_LOCAL.is_file():
-        pytest.skip(f"{SLURM_LOCAL} not found (the local Slurm cluster tool lives in ../shared)")
+    missing = real_slurm_missing()
+    if missing:
+        pytest.skip(missing)
     me = _SLURM_USERS / str(os.getpid())
     with _slurm_users_lock():
         was_up = _which("scontrol") and "is UP" in subprocess.run(["scontrol", "ping"], capture_output=True,

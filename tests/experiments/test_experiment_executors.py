@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from helpers import ECHO_PROMPT as ECHO
-from helpers import spawn_fake
+from helpers import real_slurm_missing, spawn_fake
 
 RUNNER = f"{sys.executable} -m rephraser.cli"
 COMPARED = ("cell", "seed", "data_seed", "macro", "micro", "heldout_bpb", "gen_tokens", "compliance", "train_tokens",
@@ -96,18 +96,44 @@ def local_results(tmp_path_factory, fake_url):
     return rows
 
 
-def test_slurm_job_scripts_run_in_dependency_order_match_the_local_executor(tmp_path, fake_url, local_results):
+def test_slurm_executor_writes_afterok_chains_arrays_and_torchrun_jobs(tmp_path, fake_url):
+    """What `--executor slurm --no-submit` writes: generation as an array plus a finish job, training as
+    `srun torchrun`, afterok chains, absolute logs and --chdir, and no GPU request for an HTTP engine on CPU."""
     grid = tiny_grid(tmp_path, fake_url)
     out = tmp_path / "out"
     written = cli("experiment", "run", str(grid), "--executor", "slurm", "--no-submit", cwd=tmp_path)
-    assert "submit with: bash" in written.stdout
+    assert "submit with: bash" in written.stdout and not (out / "slurm" / "jobs.tsv").exists()
     plan = json.loads((out / "slurm" / "plan.json").read_text())
     kinds = [p["kind"] for p in plan]
     assert kinds[:2] == ["source", "tokenizer"] and kinds[-1] == "results"
+    assert kinds.count("train") == 2 and kinds.count("evaluate") == 2
     shards = next(p for p in plan if p["array"])
     assert shards["array"] == 2 and "--array=0-1" in Path(shards["script"]).read_text()
     train = Path(next(p for p in plan if p["kind"] == "train")["script"]).read_text()
     assert "srun --nodes=1 --ntasks-per-node=1 --kill-on-bad-exit=1" in train and "--nproc-per-node 2" in train
+    logs = (out / "slurm" / "logs").resolve()
+    for job in plan:
+        text = Path(job["script"]).read_text()
+        assert f"#SBATCH --chdir={tmp_path.resolve()}" in text and f"#SBATCH --output={logs}/" in text, job
+        assert "--gres" not in text and "--gpus" not in text, job
+    submit = (out / "slurm" / "submit.sh").read_text()
+    keys = [p["key"] for p in plan]
+    for job in plan:  # every upstream job is submitted before it and named in its afterok
+        assert all(keys.index(d) < keys.index(job["key"]) for d in job["deps"]), job
+        if job["deps"] and job["kind"] != "results":
+            line = next(x for x in submit.splitlines() if f"submit {job['key']} " in x)
+            assert "afterok:" + ":".join(f"$J_{d.replace(':shards', '_s')}" for d in job["deps"]) in line, line
+
+
+@pytest.mark.skipif(real_slurm_missing() is None, reason="the real local Slurm cluster runs these job scripts "
+                    "(test_small_grid_dispatched_to_a_real_slurm_cluster)")
+def test_slurm_job_scripts_run_in_dependency_order_match_the_local_executor(tmp_path, fake_url, local_results):
+    """Where the real local Slurm cannot run (not root): the job scripts run here in submit order, array tasks
+    with their task ids, `srun`/`scontrol` stand-ins for a one-node allocation, from another folder."""
+    grid = tiny_grid(tmp_path, fake_url)
+    out = tmp_path / "out"
+    cli("experiment", "run", str(grid), "--executor", "slurm", "--no-submit", cwd=tmp_path)
+    plan = json.loads((out / "slurm" / "plan.json").read_text())
     done: set[str] = set()
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

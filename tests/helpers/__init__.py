@@ -18,6 +18,17 @@ from rephraser.lease import Holder
 
 ECHO_PROMPT = str(Path(__file__).parent / "echo.yaml")  # a prompt whose output the fake server echoes
 FAKE_SERVER = Path(__file__).resolve().parents[1] / "fakes" / "openai_server.py"
+# a real single-node Slurm cluster, started as root by the tests' fixture (tests/conftest.py)
+SLURM_LOCAL = Path(__file__).resolve().parents[2].parent / "shared" / "tools" / "slurm-local.sh"
+
+
+def real_slurm_missing() -> str | None:
+    """Why the real local Slurm cluster cannot run here, or None when the tests' fixture can start it."""
+    if os.geteuid() != 0:
+        return "the real local Slurm cluster needs root (../shared/tools/slurm-local.sh starts its daemons)"
+    if not SLURM_LOCAL.is_file():
+        return f"{SLURM_LOCAL} not found (the local Slurm cluster tool lives in ../shared)"
+    return None
 
 
 def spawn_fake(*args: str) -> tuple[subprocess.Popen, int]:

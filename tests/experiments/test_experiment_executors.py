@@ -172,6 +172,40 @@ def test_small_grid_dispatched_to_a_real_slurm_cluster(slurm_cluster, tmp_path, 
     slurm_cluster.track(*(line.split("\t")[1] for line in (out / "slurm" / "jobs.tsv").read_text().splitlines()))
 
 
+def test_failed_stage_on_slurm_is_named_and_a_rerun_finishes_the_grid(slurm_cluster, tmp_path, fake_url,
+                                                                       local_results):
+    """On the real local Slurm: a training job that fails (its interpreter does not exist, retries 0) cancels
+    only its dependents; `status` names the failed stage and its log; after the fix (cluster settings are in
+    no key) the same command submits only what is left, and the grid finishes with the local results."""
+    grid = tiny_grid(tmp_path, fake_url, retries=0, python="/nonexistent/python3")
+    out = tmp_path / "out"
+    first = cli("experiment", "run", str(grid), "--executor", "slurm", "--only", "baseline*", cwd=tmp_path)
+    assert "submitted 6 stage jobs + results" in first.stdout, first.stdout
+    jobs = dict(line.split("\t")[:2] for line in (out / "slurm" / "jobs.tsv").read_text().splitlines())
+    slurm_cluster.track(*jobs.values())
+    slurm_cluster.wait_finished(jobs["results"], timeout=600)  # afterany: it runs once the evaluation is cancelled
+    rows = {s["kind"]: s for s in json.loads(cli("experiment", "status", str(grid), "--json").stdout)
+            if s["cells"] == ["baseline-source_only"] or s["kind"] in ("source", "tokenizer")}
+    assert {k: rows[k]["state"] for k in ("source", "tokenizer", "mix", "tokenize")} == dict.fromkeys(
+        ("source", "tokenizer", "mix", "tokenize"), "done")
+    train, evaluate = rows["train"], rows["evaluate"]
+    assert train["state"] == "failed" and "FAILED" in train["detail"], train
+    assert "/nonexistent/python3" in Path(train["log"]).read_text(), train
+    assert evaluate["state"] == "failed" and "CANCELLED" in evaluate["detail"], evaluate
+
+    cfg = yaml.safe_load(grid.read_text())
+    cfg["cluster"]["python"] = sys.executable
+    grid.write_text(yaml.safe_dump(cfg))
+    again = cli("experiment", "run", str(grid), "--executor", "slurm", "--only", "baseline*", cwd=tmp_path)
+    assert "submitted 2 stage jobs + results" in again.stdout, again.stdout
+    jobs = dict(line.split("\t")[:2] for line in (out / "slurm" / "jobs.tsv").read_text().splitlines())
+    slurm_cluster.track(*jobs.values())
+    assert slurm_cluster.wait_finished(jobs["results"], timeout=600) == {jobs["results"]: "COMPLETED"}
+    assert results(out) == [r for r in local_results if r["cell"] == "baseline-source_only"]
+    status = json.loads(cli("experiment", "status", str(grid), "--json").stdout)
+    assert all(s["state"] == "done" for s in status if "baseline-source_only" in s["cells"])
+
+
 def test_small_grid_on_a_local_ray_cluster(tmp_path, fake_url, local_results):
     pytest.importorskip("ray")
     grid = tiny_grid(tmp_path, fake_url, ray={"address": "local"})

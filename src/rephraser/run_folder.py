@@ -227,8 +227,12 @@ class PartFile:
 
 
 def list_parts(out_dir: storage.PathLike, statuses: Iterable[str] = tuple(FATE_DIRS)) -> list[PartFile]:
-    """Committed Parquet parts, sorted by (status, prompt, file name) for deterministic order."""
+    """Committed Parquet parts, sorted by (status, prompt, file name) for deterministic order. A folder a
+    run is still writing (or that a kill left) may hold part files whose manifest was never written: they
+    are not output yet (a restart deletes and redoes them), so they are left out. A folder without
+    manifests (a `clean` copy) lists every part."""
     root = check_output_folder(out_dir)
+    committed = committed_files(root)
     parts: list[PartFile] = []
     for status in statuses:
         if status not in FATE_DIRS:
@@ -237,6 +241,8 @@ def list_parts(out_dir: storage.PathLike, statuses: Iterable[str] = tuple(FATE_D
         for name in storage.find(base):  # <prompt>/<part>.parquet; one listing, also on an object store
             prompt, _, file = name.partition("/")
             if "/" in file or not file.endswith(".parquet") or prompt.startswith(".") or file.startswith("."):
+                continue
+            if committed and f"{FATE_DIRS[status]}/{name}" not in committed:
                 continue
             parts.append(PartFile(status=status, prompt=prompt, path=base / prompt / file))
     return parts

@@ -28,9 +28,14 @@ def test_reports_and_clean_on_an_s3_run_folder(s3, tmp_path, fake_server, monkey
         "source": {"path": str(corpus)}, "prompts": [ECHO_PROMPT, "faq"], "output": {"dir": str(local), "rows_per_part": 9},
         "engine": {"kind": "openai", "base_url": fake_server(), "model": "fake-model"}, "sampling": {"max_tokens": 40},
     }), progress=False)
+    committed = len(list_parts(local))
+    # A part whose manifest was never written (a run killed mid-commit) is not output: reports skip it.
+    first = sorted((local / "data" / "echo").glob("*.parquet"))[0]
+    (first.parent / "s00000-of-00001-part-09999.parquet").write_bytes(first.read_bytes())
     remote = f"{s3}/runs/run"
     for f in sorted(p for p in local.rglob("*") if p.is_file()):
         storage.write_bytes(f"{remote}/{f.relative_to(local).as_posix()}", f.read_bytes())
+    assert len(list_parts(remote)) == committed and "part-09999" not in str(list_parts(remote))
 
     assert load_yaml(f"{remote}/config.yaml") == load_yaml(local / "config.yaml")  # run --config OUT/config.yaml
     assert [(p.status, p.prompt, p.name) for p in list_parts(remote)] == [

@@ -25,6 +25,7 @@ from rephraser import storage
 from rephraser.errors import RephraserError, SourceError
 from rephraser.evaluate.suite import resolve_tasks
 from rephraser.evaluate.tasks import TaskMissing, load_task
+from rephraser.run_folder import committed_files
 from rephraser.sources.lines import iter_lines
 from rephraser.storage import Location
 
@@ -92,6 +93,9 @@ def dataset_files(path: storage.PathLike) -> tuple[Location, list[Location]]:
     root = p / "data" if storage.is_dir(p / "data") else p  # a rephraser run folder: only status=ok rows
     files = [root / name for name in storage.find(root)
              if _kind(name) and not any(part.startswith(".") for part in name.split("/"))]
+    committed = committed_files(p) if root != p else set()  # parts without a manifest are not output yet
+    if committed:
+        files = [f for f in files if str(f.relative_to(p)) in committed]
     if not files:
         raise SourceError(f"no .parquet or .jsonl[.gz|.zst] files under {root}")
     return p, files

@@ -13,9 +13,10 @@ the library prompts with one short worked example added).
 
 Ratio mode keeps one engine loaded and alternates rounds of the same requests without and with their
 structures (ABBA order), so both see the same machine load; it prints tok/s and the load average per
-round and the median ratio. With a small --max-tokens (64) nearly every sequence runs to the limit either
-way, so both sides decode equally full batches and the ratio is the cost of the masks alone.
-Numbers on a shared machine are noisy: read the ratio, not the absolute tok/s.
+round and the median ratio. With a small --max-tokens (64) most sequences run to the limit either way, so
+both sides decode similarly full batches; the tokens per request of each side are printed to check that.
+Numbers on a shared machine are noisy: read the ratio, not the absolute tok/s. Recorded results:
+bench/results/constrained_2026-11-29.md (and the README, "Constrained decoding, measured").
 """
 
 from __future__ import annotations
@@ -155,7 +156,10 @@ async def _ratio(args: argparse.Namespace) -> None:
                                   structure=st if constrained else None) for m, st, i in pairs]
         t = time.perf_counter()
         outs = await asyncio.gather(*(engine.generate(r) for r in reqs))
-        return sum(o.completion_tokens for o in outs) / (time.perf_counter() - t)
+        tokens = sum(o.completion_tokens for o in outs)
+        # free sequences may stop early (emptier batches, lower tok/s); print it so the ratio can be read
+        print(f"  {'constrained' if constrained else 'unconstrained'}: {tokens / len(outs):.0f} tokens/request")
+        return tokens / (time.perf_counter() - t)
 
     ratios = []
     try:
@@ -174,7 +178,8 @@ async def _ratio(args: argparse.Namespace) -> None:
     finally:
         await engine.stop()
     print(f"median ratio constrained/unconstrained: {statistics.median(ratios):.3f} over {len(ratios)} rounds "
-          f"({len(pairs)} requests per round, 8 sequences decoded together)")
+          f"({len(pairs)} requests per round, up to {engine.cfg.parallel} decoded together, "
+          f"max_tokens {args.max_tokens}, {args.threads or 'default'} threads)")
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ several seeds, and one matcher per sequence (a batch never mixes constraints or 
 from __future__ import annotations
 
 import asyncio
+import queue
 
 import numpy as np
 import pytest
@@ -31,8 +32,10 @@ def _structure(spec) -> OutputStructure:
     return OutputStructure(st.kind, st.value)
 
 
-async def _with_engine(fn, **cfg):
+async def _with_engine(fn, job_queue: queue.Queue | None = None, **cfg):
     engine = LlamaCppEngine(EngineConfig(**({"n_ctx": 1024, "parallel": 3, "threads": 1} | cfg)))
+    if job_queue is not None:
+        engine._queue = job_queue  # before start: the decode thread reads it from its first admission
     await engine.start()
     try:
         return await fn(engine)
@@ -60,6 +63,29 @@ def test_constrained_faq_and_table_are_valid_under_their_contracts_for_several_s
         assert v.ok, f"{spec.name}: {v.reason}: {out.text[:300]!r}"
 
 
+class _PairedQueue(queue.Queue):
+    """The engine's job queue, releasing jobs two at a time in one locked step, so the decode thread always
+    admits both requests of a pair into the same batch. Without it, on a loaded machine the thread could
+    start the first request alone while the second was still being tokenised: a different batch shape,
+    different floats, and a test about constraint state failing on numerics."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._held: list = []
+
+    def put(self, item, block=True, timeout=None) -> None:  # noqa: ANN001
+        if item is None:  # the stop sentinel passes at once
+            return super().put(item, block, timeout)
+        self._held.append(item)
+        if len(self._held) == 2:
+            with self.not_empty:
+                for job in self._held:
+                    self._put(job)
+                    self.unfinished_tasks += 1
+                self._held = []
+                self.not_empty.notify()
+
+
 @pytest.mark.model
 def test_each_sequence_keeps_its_own_constraint_and_seed_in_a_batch():
     """A sequence's output does not depend on its batch neighbour's grammar or seed.
@@ -82,7 +108,7 @@ def test_each_sequence_keeps_its_own_constraint_and_seed_in_a_batch():
         c = await asyncio.gather(engine.generate(req(faq, table, 78)), engine.generate(req(table, table, 9)))
         return a, b, c
 
-    a, b, c = asyncio.run(_with_engine(go, parallel=2))
+    a, b, c = asyncio.run(_with_engine(go, job_queue=_PairedQueue(), parallel=2))
     assert a[0].text == b[0].text and a[1].text == c[1].text
     assert a[0].text.startswith("Q: ") and a[1].text.startswith("|")
     assert b[1].text.startswith("Q: ") and c[0].text.startswith("|")  # each neighbour followed its own grammar

@@ -66,6 +66,7 @@ EXAMPLES = {
     "wrap_qa": "Question: What is the Nile?\nAnswer: A river in Africa.\nQuestion: Where does it flow?\n"
                "Answer: North.",
 }
+CJK_FREE = {"faq": "Q: ", "table": "| ", "math": "Problem: ", "tutorial": "1. "}
 SOURCE = ("The Nile is a long river in Africa. It flows north for about 6,650 km to the Mediterranean Sea, "
           "through Egypt. The Amazon is 6,400 km long.")
 
@@ -94,4 +95,7 @@ def test_library_structures_admit_valid_outputs_that_their_contracts_accept():
         # And something the grammar must refuse: free prose.
         bad = llguidance.LLMatcher(tok, to_llguidance(st.form, st.value), log_level=0)
         assert not all(bad.consume_token(t) for t in model.tokenize("The Nile is a river.", special=False))
+        if name in CJK_FREE:  # full-width text costs 1-3 tokens a character: these grammars exclude it
+            cjk = llguidance.LLMatcher(tok, to_llguidance(st.form, st.value), log_level=0)
+            assert not all(cjk.consume_token(t) for t in model.tokenize(CJK_FREE[name] + "尼罗河；", special=False))
     model.close_context()

@@ -49,7 +49,7 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
-# Column order is the documented order (README "Row schema").
+# Column order is the documented order (README "Outputs", row schema).
 ROW_SCHEMA = pa.schema(
     [
         pa.field("id", pa.string(), nullable=False),  # source document id

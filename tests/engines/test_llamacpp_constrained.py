@@ -94,7 +94,7 @@ def test_each_sequence_keeps_its_own_constraint_and_seed_in_a_batch():
     grammars) so llama.cpp computes the same floats; only the neighbour's constraint and seed change.
     Against a solo decode the floats themselves can differ slightly (measured: an unconstrained table
     request diverged from its solo decode after 5 tokens in a batch), which is the model's numerics, not
-    constraint state: see README "Engines"."""
+    constraint state: see docs/engines.md."""
     faq, table = resolve_prompt("faq"), resolve_prompt("table")
 
     def req(spec, grammar_of, seed):

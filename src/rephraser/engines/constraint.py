@@ -5,7 +5,7 @@ the masks of all constrained sequences are computed together (in parallel, on ll
 into one bitmask array, and each sequence samples from its own row with its own seeded RNG. So a
 batch never mixes constraints, and a document's output still depends only on its seed and prompt.
 
-Why llguidance (measured on SmolLM2-135M's 49k vocabulary, README "Constrained decoding"): no
+Why llguidance (measured on SmolLM2-135M's 49k vocabulary, docs/engines.md "Constrained decoding"): no
 dependencies (xgrammar needs torch + transformers + triton), a ready bridge to llama.cpp vocabularies,
 GBNF / Lark / regex / JSON schema inputs, and ~0.1-0.8 ms per mask; llama.cpp's own grammar sampler
 took 11-13 ms per token on the same vocabulary, about the cost of a whole decode step.

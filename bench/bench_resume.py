@@ -18,8 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_orchestration import InstantEngine  # bench/ is the script's folder, so on sys.path
+
 from rephraser.config import RunConfig
-from rephraser.engines.base import Capabilities, Completion, GenerationRequest
+from rephraser.engines.base import Completion, GenerationRequest
 from rephraser.generate.checkpoint import Checkpoint, shard_tag
 from rephraser.generate.runner import Runner
 from rephraser.prompts.registry import resolve_prompt
@@ -27,22 +29,11 @@ from rephraser.records import Row, text_hash
 from rephraser.run_folder import prepare
 
 
-class FirstCallEngine:
+class FirstCallEngine(InstantEngine):
     """Answers instantly and remembers when the first request arrived."""
 
     def __init__(self) -> None:
         self.first_call: float | None = None
-
-    async def start(self) -> None:
-        pass
-
-    async def stop(self) -> None:
-        pass
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return Capabilities(model_id="instant", engine="bench", max_context=4096, batch_slots=64,
-                            count_tokens=lambda t: len(t) // 4 + 1)
 
     async def generate(self, request: GenerationRequest) -> Completion:
         if self.first_call is None:

@@ -8,8 +8,9 @@ Quality mode runs `rephraser run` once per (variant, constrain) with the same do
 prints, per prompt, format compliance next to faithfulness (invented-number / invented-entity rates,
 content recall, 3-gram novelty) and diversity (opening collapse, distinct-2): the study's lesson is that
 messy-but-varied outputs can beat tidy ones that all open the same way, so no figure is read alone.
-Variants are sampling presets (config.SAMPLING_PRESETS) or `<preset>+exemplar` (bench/prompts/*.yaml,
-the library prompts with one short worked example added).
+Variants are sampling presets (config.SAMPLING_PRESETS) or `<preset>+exemplar`, which reads
+bench/prompts/<prompt>_exemplar.yaml (a library prompt with one short worked example added; not written yet:
+the variant stops with a one-line error until they exist).
 
 Ratio mode keeps one engine loaded and alternates rounds of the same requests without and with their
 structures (ABBA order), so both see the same machine load; it prints tok/s and the load average per
@@ -40,8 +41,12 @@ HERE = Path(__file__).parent
 def prompt_refs(prompts: list[str], exemplar: bool) -> list[str]:
     if not exemplar:
         return prompts
-    return [str(HERE / "prompts" / f"{p}_exemplar.yaml") if (HERE / "prompts" / f"{p}_exemplar.yaml").exists() else p
-            for p in prompts]
+    paths = [HERE / "prompts" / f"{p}_exemplar.yaml" for p in prompts]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:  # never fall back to the plain prompt: the variant would silently measure the wrong thing
+        sys.exit(f"error: the exemplar variant needs {', '.join(missing)} (a copy of the library prompt with one "
+                 "short worked example added); none is written yet")
+    return [str(p) for p in paths]
 
 
 def run_variant(out: Path, variant: str, constrain: str, docs: int, prompts: list[str], max_tokens: int,

@@ -59,7 +59,9 @@ class SourceConfig(Strict):
 
 
 # Named sampling settings. `study` = the study's experiment settings (facts §4, the defaults);
-# `small` = what measured best on the shipped SmolLM2-135M (bench/bench_generation_settings.py, README).
+# `small` = a cooler preset for small generators (lower temperature, a repetition penalty), measured against
+# `study` on the shipped SmolLM2-135M by bench/bench_constrained.py (docs/results.md: slightly more compliant,
+# but opening collapse doubles, so `study` stays the default).
 SAMPLING_PRESETS: dict[str, dict[str, Any]] = {
     "study": {"temperature": 1.0, "top_p": 0.95, "top_k": 64, "repetition_penalty": 1.0},
     "small": {"temperature": 0.7, "top_p": 0.9, "top_k": 40, "repetition_penalty": 1.1},

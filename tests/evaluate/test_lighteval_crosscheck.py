@@ -35,17 +35,6 @@ def _drop_choices(r):
     return [x for x in [r["answer"]["number"], *r["answer"]["spans"], date] if x]
 
 
-@pytest.fixture(autouse=True)
-def keep_grad_mode():
-    """The evaluators switch autograd off process-wide (lighteval's model loader does); put it back so
-    later tests in this process can still train."""
-    import torch
-
-    before = torch.is_grad_enabled()
-    yield
-    torch.set_grad_enabled(before)
-
-
 def _lighteval_prompts():
     from lighteval.tasks.multilingual.adapters import winogrand_adapter
     from lighteval.tasks.templates.continuation import get_continuation_prompt_function

@@ -13,17 +13,6 @@ pytest.importorskip("transformers")
 ITEMS = 4
 
 
-@pytest.fixture(autouse=True)
-def keep_grad_mode():
-    """The evaluators switch autograd off process-wide (lighteval's model loader does); put it back so
-    later tests in this process can still train."""
-    import torch
-
-    before = torch.is_grad_enabled()
-    yield
-    torch.set_grad_enabled(before)
-
-
 def test_lm_eval_log_likelihoods_equal_ours(tiny_proxy_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     from lm_eval.api.instance import Instance

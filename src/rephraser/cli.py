@@ -16,6 +16,7 @@ import sys
 import typer
 
 from rephraser import commands
+from rephraser.commands import _crash_watch
 from rephraser.errors import RephraserError
 
 app = typer.Typer(
@@ -40,6 +41,7 @@ _register_commands()
 
 def main() -> None:
     debug = os.environ.get("REPHRASER_DEBUG") == "1"
+    _crash_watch.install()  # a segfault in llama.cpp/torch ends with one line, not a dead shell
     try:
         rc = app(standalone_mode=False)  # typer.Exit(n) comes back as a return value here
         if isinstance(rc, int) and rc:

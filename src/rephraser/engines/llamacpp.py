@@ -36,6 +36,7 @@ from rephraser.engines.base import (
     TransientEngineError,
 )
 from rephraser.engines.constraint import FORMS, ConstraintFactory, first_line
+from rephraser.engines.llamacpp_build import build_summary, check_safe, note_engine
 from rephraser.engines.llamacpp_model import LoadedModel
 from rephraser.engines.models import resolve_model
 from rephraser.engines.token_sampler import make_rng, sample_token
@@ -100,8 +101,10 @@ class LlamaCppEngine:
             return
 
         info = resolve_model(self.cfg.model)
+        build = check_safe()  # an AMX build on an AMX CPU would segfault on the first decode
         self._model = await asyncio.to_thread(self._load, info.path)
         m = self._model
+        note_engine(f"model {info.model_id}, {build_summary(build)}, {m.threads} threads")
         self._caps = Capabilities(
             model_id=info.model_id, engine="llamacpp", max_context=m.ctx_per_seq, batch_slots=m.parallel,
             count_tokens=m.count_tokens, exact_token_counts=True, structure_forms=FORMS,

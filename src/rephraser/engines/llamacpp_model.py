@@ -53,6 +53,7 @@ class LoadedModel:
         self.n_vocab = self.model.n_vocab()
         self.n_batch = n_batch
         self.parallel = parallel
+        self.threads = n_threads
         self.ctx_per_seq = int(llama_cpp.llama_n_ctx_seq(self.ctx))
         self.bos = self.model.token_bos()
         self.add_bos = bool(self.model.add_bos_token())

@@ -17,7 +17,8 @@ structures (ABBA order), so both see the same machine load; it prints tok/s and 
 round and the median ratio. With a small --max-tokens (64) most sequences run to the limit either way, so
 both sides decode similarly full batches; the tokens per request of each side are printed to check that.
 Numbers on a shared machine are noisy: read the ratio, not the absolute tok/s. Recorded results:
-bench/results/constrained_2026-11-29.md (and the README, "Constrained decoding, measured").
+bench/results/constrained_2026-11-29.md, and as figure files (`--figure NAME`, rendered into
+docs/results.md by bench/render_docs.py) bench/results/constrained_*.json.
 """
 
 from __future__ import annotations
@@ -92,28 +93,63 @@ def compliance_cells(s: dict) -> list[str]:
             "-" if tok is None else f"{tok:.0f}", others]
 
 
-FAITH_HEAD = "n | invented-number rate | invented-entity rate | content recall | 3-gram novelty | opening collapse | distinct-2 | distinct-3"
+COMPLIANCE_KEYS = ("ok", "compliance", "cut", "mean_tokens", "other")
+FAITH_KEYS = ("n", "invented_numbers", "invented_entities", "recall", "novelty3", "collapse", "distinct2", "distinct3")
+COMPLIANCE_HEAD = ["ok", "compliance", "cut at max_tokens", "mean tokens", "other rejections"]
+FAITH_HEAD = ["n", "invented-number rate", "invented-entity rate", "content recall", "3-gram novelty",
+              "opening collapse", "distinct-2", "distinct-3"]
+# How render_docs.py shows this bench's figure files (bench/results/<--figure>.json) in the docs.
+def _columns(head: list[str], keys: tuple[str, ...]) -> list[list[str]]:
+    return [["prompt", "{prompt}"], ["variant / constrain", "{run}"],
+            *[[h, f"{{{k}}}"] for h, k in zip(head, keys, strict=True)]]
 
 
-def print_tables(results: dict, prompts: list[str]) -> None:
+VIEWS = {"compliance": {"rows": "compliance", "columns": _columns(COMPLIANCE_HEAD, COMPLIANCE_KEYS)},
+         **{kind: {"rows": kind, "columns": _columns(FAITH_HEAD, FAITH_KEYS)} for kind in ("all_outputs", "ok_rows")}}
+RATIO_VIEWS = {"ratio": {"text": "constrained/unconstrained tok/s per round {rounds_text}, median **{median:.2f}**, "
+                                 "load average {load_first:.1f} → {load_last:.1f} on {cores} cores"}}
+
+
+def table_rows(results: dict, prompts: list[str]) -> dict[str, list[dict]]:
+    """The printed tables as rows (the figure file's data): compliance, all_outputs, ok_rows."""
     def group(r: dict, kind: str, p: str) -> dict:
         # exemplar variants run the bench copy of the prompt: same name inside the file
         return r[kind].get(p) or r[kind].get(f"{p}_exemplar") or {}
 
-    print("\n**Compliance** (ok / outputs judged by the contract; cut = finish_reason length)\n")
-    print("| prompt | variant / constrain | ok | compliance | cut at max_tokens | mean tokens | other rejections |")
-    print("|---|---|---|---|---|---|---|")
+    rows: dict[str, list[dict]] = {"compliance": [], "all_outputs": [], "ok_rows": []}
     for p in prompts:
         for label, r in results.items():
-            print("| " + " | ".join([p, label, *compliance_cells(group(r, "ok_rows", p))]) + " |")
+            rows["compliance"].append({"prompt": p, "run": label,
+                                       **dict(zip(COMPLIANCE_KEYS, compliance_cells(group(r, "ok_rows", p)), strict=True))})
+            for kind in ("all_outputs", "ok_rows"):
+                rows[kind].append({"prompt": p, "run": label, **dict(zip(FAITH_KEYS, cells(group(r, kind, p)), strict=True))})
+    return rows
+
+
+def print_tables(rows: dict[str, list[dict]]) -> None:
+    def table(head: list[str], keys: tuple[str, ...], items: list[dict]) -> None:
+        print("| prompt | variant / constrain | " + " | ".join(head) + " |")
+        print("|---|---|" + "---|" * len(head))
+        for it in items:
+            print("| " + " | ".join([it["prompt"], it["run"], *(it[k] for k in keys)]) + " |")
+
+    print("\n**Compliance** (ok / outputs judged by the contract; cut = finish_reason length)\n")
+    table(COMPLIANCE_HEAD, COMPLIANCE_KEYS, rows["compliance"])
     for kind, title in (("all_outputs", "every model output (what `enforce: false` would keep)"),
                         ("ok_rows", "ok rows only (what the contract keeps)")):
         print(f"\n**Faithfulness and diversity, {title}**\n")
-        print(f"| prompt | variant / constrain | {FAITH_HEAD} |")
-        print("|---|---|" + "---|" * 8)
-        for p in prompts:
-            for label, r in results.items():
-                print("| " + " | ".join([p, label, *cells(group(r, kind, p))]) + " |")
+        table(FAITH_HEAD, FAITH_KEYS, rows[kind])
+
+
+def command_line() -> str:
+    """This run's command, without --figure (what a reader reruns to measure again)."""
+    args, skip = [], False
+    for a in sys.argv[1:]:
+        if skip or a.startswith("--figure"):
+            skip = a == "--figure"
+            continue
+        args.append(a)
+    return " ".join(["bench/bench_constrained.py", *args])
 
 
 def quality(args: argparse.Namespace) -> None:
@@ -128,7 +164,8 @@ def quality(args: argparse.Namespace) -> None:
                                                             args.max_tokens, args.threads)
         print(f"# {variant} constrain={constrain}: {time.perf_counter() - t:.0f}s, {r['tok_s']:.1f} tok/s",
               file=sys.stderr)
-    print_tables(results, prompts)
+    rows = table_rows(results, prompts)
+    print_tables(rows)
     keys = ("ok", "contract_rejected", "format_compliance", "faithfulness", "opening_collapse", "distinct",
             "rejection_rules", "top_openings", "output_tokens")
     summary = {k: {"tok_s": v["tok_s"], "wall_s": v["wall_s"],
@@ -137,6 +174,12 @@ def quality(args: argparse.Namespace) -> None:
                for k, v in results.items()}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(f"\nwrote {out / 'summary.json'}; presets: {json.dumps(SAMPLING_PRESETS)}", file=sys.stderr)
+    if args.figure:
+        from figures import write_figure
+
+        where = (f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end; run times "
+                 + ", ".join(f"{k} {v['wall_s']:.0f} s ({v['tok_s']:.1f} tok/s)" for k, v in results.items()))
+        write_figure(args.figure, rows, VIEWS, how=command_line(), where=where)
 
 
 async def _ratio(args: argparse.Namespace) -> None:
@@ -166,7 +209,7 @@ async def _ratio(args: argparse.Namespace) -> None:
         print(f"  {'constrained' if constrained else 'unconstrained'}: {tokens / len(outs):.0f} tokens/request")
         return tokens / (time.perf_counter() - t)
 
-    ratios = []
+    ratios, loads = [], []
     try:
         for k in range(args.rounds):
             # alternate which goes first (ABBA) so a load change during a round does not favour one side
@@ -178,6 +221,7 @@ async def _ratio(args: argparse.Namespace) -> None:
                 cons = await round_(True)
             ratios.append(cons / free)
             load = os.getloadavg()[0]  # the machine is shared: say how busy it was
+            loads.append(load)
             print(f"round {k + 1}: unconstrained {free:.1f} tok/s, constrained {cons:.1f} tok/s, "
                   f"ratio {cons / free:.3f}, load average {load:.1f} on {os.cpu_count()} cores", flush=True)
     finally:
@@ -185,6 +229,14 @@ async def _ratio(args: argparse.Namespace) -> None:
     print(f"median ratio constrained/unconstrained: {statistics.median(ratios):.3f} over {len(ratios)} rounds "
           f"({len(pairs)} requests per round, up to {engine.cfg.parallel} decoded together, "
           f"max_tokens {args.max_tokens}, {args.threads or 'default'} threads)")
+    if args.figure:
+        from figures import write_figure
+
+        data = {"rounds": ratios, "rounds_text": ", ".join(f"{r:.2f}" for r in ratios),
+                "median": statistics.median(ratios), "load_first": loads[0], "load_last": loads[-1],
+                "cores": os.cpu_count()}
+        write_figure(args.figure, data, RATIO_VIEWS, how=command_line(),
+                     where=f"{len(pairs)} requests per round, {args.threads or 'default'} threads")
 
 
 def main() -> None:
@@ -199,6 +251,8 @@ def main() -> None:
     ap.add_argument("--out", default="out/bench_constrained")
     ap.add_argument("--ratio", action="store_true", help="measure the tok/s cost of constraints instead")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--figure", default=None, help="also write the tables to bench/results/<FIGURE>.json "
+                    "for the docs (bench/render_docs.py)")
     args = ap.parse_args()
     if args.ratio:
         asyncio.run(_ratio(args))

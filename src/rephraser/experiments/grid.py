@@ -23,6 +23,7 @@ import yaml
 
 from rephraser import storage
 from rephraser.atomic import atomic_write_json, atomic_write_text
+from rephraser.engines.models import missing_model
 from rephraser.errors import ConfigError, RephraserError
 from rephraser.experiments.cells import Cell, Run, expand, run_label, select_cells, unique_stages
 from rephraser.experiments.config import ExperimentConfig
@@ -44,8 +45,9 @@ def run_grid(cfg: ExperimentConfig, *, out: str | Path | None = None, only: list
     root = output_dir(cfg, out)
     cells = expand(cfg)
     check_inputs(cfg)
-    prepare_output(cfg, root)
     chosen = select_cells(cells, only)
+    check_models(cfg, chosen, root)
+    prepare_output(cfg, root)
     ran = skipped = 0
     for i, cell in enumerate(chosen, 1):
         log(f"[{i}/{len(chosen)}] cell {cell.name}")
@@ -79,6 +81,22 @@ def check_inputs(cfg: ExperimentConfig) -> None:
         loc = storage.as_location(path)
         if isinstance(loc, Path) and not loc.exists():
             raise ConfigError(f"{where}: {path} does not exist")
+
+
+def check_models(cfg: ExperimentConfig, cells: list[Cell], root: Path) -> None:
+    """Every embedded model a chosen cell still has to generate with must be installed here (the local
+    executor), checked before any stage runs: a grid that needs the Gemma packages says so at once, not
+    after an hour of other cells."""
+    for cell in cells:
+        for stage in cell.generates:
+            gen = stage.meta.get("generator")
+            engine = cfg.generators[gen].engine if gen in cfg.generators else None
+            if engine is None or engine.kind != "llamacpp" or is_done(stage, root):
+                continue
+            why = missing_model(engine.model)
+            if why:
+                hint = " (in a rephraser checkout: make install-gemma)" if "gemma" in why else ""
+                raise ConfigError(f"generators.{gen} (cell {cell.name}): {why}{hint}")
 
 
 def prepare_output(cfg: ExperimentConfig, root: Path) -> Path:

@@ -2,8 +2,11 @@
 
 A stage is `done` when its marker exists (the only proof, whatever the executor). Otherwise the newest
 record of an executor says where it is: Slurm (OUT/slurm/jobs.tsv + squeue: pending / running / failed
-with the job's log), Ray (OUT/ray/state.json, kept by the driver), or nothing: `started` when its folder
-exists (an interrupted local run resumes it), else `not started`.
+with the job's log), Ray (OUT/ray/state.json, kept by the driver; its `queued` reads `pending`), or the
+folder itself: `running` when a live process holds a writer lease in it (a local generate stage), else
+`pending` ("not started", or "partly done" when its folder exists: a rerun resumes it). The states are
+the docs' words: done, running, pending, failed (+ `upstream failed` on Ray, `submitted` when squeue
+cannot be asked).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from rephraser.experiments.cells import Cell, unique_stages
 from rephraser.experiments.ray_executor import ray_dir
 from rephraser.experiments.slurm_executor import job_states, recorded_jobs, slurm_dir
 from rephraser.experiments.stages import is_done
+from rephraser.writer_leases import LEASES_DIR, live_shard_writers
 
 _FAILED = {"FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "PREEMPTED"}
 _PENDING = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "SUSPENDED", "CONFIGURING"}
@@ -26,7 +30,7 @@ class StageStatus:
     kind: str
     key: str
     cells: list[str]
-    state: str  # done | running | pending | failed | upstream failed | queued | started | not started
+    state: str  # done | running | pending | failed | upstream failed | submitted
     where: str = "-"  # "slurm 1234", "ray", "local"
     log: str | None = None
     detail: str = ""
@@ -45,7 +49,7 @@ def grid_status(cells: list[Cell], out: Path) -> list[StageStatus]:
         not ray_file.is_file() or (slurm_dir(out) / "jobs.tsv").stat().st_mtime >= ray_file.stat().st_mtime)
     rows = []
     for stage in unique_stages(cells):
-        row = StageStatus(stage.kind, stage.key, users.get(stage.key, []), "not started")
+        row = StageStatus(stage.kind, stage.key, users.get(stage.key, []), "pending", detail="not started")
         if is_done(stage, out):
             row.state = "done"
             if stage.key in slurm and (slurm_newer or stage.key not in ray):
@@ -59,10 +63,22 @@ def grid_status(cells: list[Cell], out: Path) -> list[StageStatus]:
             row.state, row.where, row.log, row.detail = r["state"], "ray", r.get("log"), r.get("error", "")
             if row.state == "done":  # the task ended but left no marker
                 row.state, row.detail = "failed", "task ended without finishing the stage"
+            elif row.state == "queued":
+                row.state, row.detail = "pending", "queued on Ray"
         elif stage.dir(out).is_dir():
-            row.state = "started"
+            _from_folder(row, stage.dir(out))
         rows.append(row)
     return rows
+
+
+def _from_folder(row: StageStatus, folder: Path) -> None:
+    """A started stage with no executor record: running if a live process holds a lease in it."""
+    writers = live_shard_writers(folder) if (folder / LEASES_DIR).is_dir() else {}
+    if writers:
+        holder = next(iter(writers.values()))
+        row.state, row.where, row.detail = "running", "local", f"host {holder.host} pid {holder.pid}"
+    else:
+        row.state, row.detail = "pending", "partly done: a rerun resumes it"
 
 
 def _from_slurm(row: StageStatus, out: Path, slurm: dict, squeue: dict[str, list[str]] | None) -> None:

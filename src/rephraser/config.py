@@ -185,6 +185,9 @@ class OutputConfig(Strict):
                                  "while the run goes on (needs rephraser[hub] and a token)")
     hub_private: bool = Field(False, description="create hub_repo as a private repo (an existing repo is kept as is)")
     hub_every_s: float = Field(600.0, gt=0, description="upload committed parts to hub_repo at most this often")
+    layout: Literal["rephraser", "finephrase"] = Field(
+        "rephraser", description="finephrase: also write the published rows in the study's dataset layout under "
+        "finephrase/<prompt>/ (text = source, rollout_results = [{text, finish_reason, usage}]); `run --schema`")
     lease_ttl_s: float = Field(60.0, ge=1.0, description="a writer's lease is stale after this long without "
                                "heartbeat (a writer on another machine that died is taken over after this)")
 

@@ -2,8 +2,12 @@
 
 A row carries its whole lineage (source document, prompt name + hash, model, engine, sampling) so no
 stage ever needs to look anything up later. Files are plain Parquet: they load with pyarrow and with
-`datasets.load_dataset("parquet", data_files=...)`. Nested, free-form values (source metadata,
-sampling parameters) are stored as JSON strings so the schema never changes between shards.
+`datasets.load_dataset("parquet", data_files=...)`. Nested values are Arrow structs a `datasets` user can
+filter without parsing: `sampling` has one fixed struct type (a null field = not sent), `source_metadata`
+a struct whose fields are the source's metadata keys (typed per file from its rows; a key whose values
+disagree in type is kept as JSON text). Files written before this release hold both as JSON strings;
+every reader goes through `metadata_dict` / `sampling_dict`, which accept either form (the one-release
+compatibility path), and `rows_to_table` accepts either form when writing.
 """
 
 from __future__ import annotations
@@ -49,13 +53,22 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
+# The sampling parameters a row's calls were sent with (engines/base.Sampling); null = not sent.
+SAMPLING_TYPE = pa.struct([
+    pa.field("temperature", pa.float64()), pa.field("top_p", pa.float64()), pa.field("top_k", pa.int64()),
+    pa.field("max_tokens", pa.int64()), pa.field("seed", pa.int64()), pa.field("repetition_penalty", pa.float64()),
+])
+# source_metadata's type depends on the source's keys (metadata_type); this placeholder is the type of a
+# file whose rows carry no metadata at all (Parquet cannot store a struct without fields).
+NO_METADATA_TYPE = pa.null()
+
 # Column order is the documented order (README "Outputs", row schema).
 ROW_SCHEMA = pa.schema(
     [
         pa.field("id", pa.string(), nullable=False),  # source document id
         pa.field("sample", pa.int32(), nullable=False),  # sample index when n > 1, else 0
         pa.field("source_text", pa.string()),
-        pa.field("source_metadata", pa.string()),  # JSON object
+        pa.field("source_metadata", NO_METADATA_TYPE),  # struct of the source's metadata keys (per file)
         pa.field("source_origin", pa.string()),  # file:line of the record
         pa.field("prompt", pa.string(), nullable=False),
         pa.field("prompt_family", pa.string()),
@@ -63,7 +76,7 @@ ROW_SCHEMA = pa.schema(
         pa.field("prompt_hash", pa.string()),
         pa.field("model", pa.string()),
         pa.field("engine", pa.string()),
-        pa.field("sampling", pa.string()),  # JSON object of the sampling parameters actually sent
+        pa.field("sampling", SAMPLING_TYPE),  # the sampling parameters actually sent
         pa.field("rollout", pa.string()),  # single | samples | chunked
         pa.field("generation", pa.string()),  # cleaned text (what training uses)
         pa.field("raw_generation", pa.string()),  # model output before post-processing
@@ -98,14 +111,14 @@ class Row:
     status: Status
     sample: int = 0
     source_text: str | None = None
-    source_metadata: str | None = None
+    source_metadata: dict[str, Any] | str | None = None  # a dict (a JSON string is accepted: older files)
     source_origin: str | None = None
     prompt_family: str | None = None
     prompt_version: str | None = None
     prompt_hash: str | None = None
     model: str | None = None
     engine: str | None = None
-    sampling: str | None = None
+    sampling: dict[str, Any] | str | None = None
     rollout: str | None = None
     generation: str | None = None
     raw_generation: str | None = None
@@ -129,22 +142,97 @@ def dumps_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def loads_json_object(text: str | None) -> dict[str, Any]:
-    """A JSON-object column value (source_metadata, sampling); anything unparsable becomes {}."""
-    if not text:
+def loads_json_object(value: Any) -> dict[str, Any]:
+    """A JSON-object column value (source_metadata, sampling) as a dict, from either form: a struct (read as a
+    dict; null fields dropped, as they mean 'absent') or a JSON string (files of earlier releases); anything
+    unparsable becomes {}."""
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if v is not None}
+    if not value:
         return {}
     try:
-        value = json.loads(text)
+        parsed = json.loads(value)
     except (json.JSONDecodeError, TypeError):
         return {}
-    return value if isinstance(value, dict) else {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+metadata_dict = loads_json_object  # the names readers use for the two columns
+sampling_dict = loads_json_object
+
+
+def _key_type(values: list[Any]) -> tuple[pa.DataType, list[Any]]:
+    """The Arrow type of one metadata key over a file's rows, and the values to store: inferred when the
+    values agree; JSON text when they do not (e.g. a year given as 1999 in one record and "1999" in the next),
+    so no value is lost and the file's schema stays writable."""
+    try:
+        inferred = pa.array(values).type
+        if _writable(inferred):
+            return inferred, values
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        pass
+    return pa.string(), [v if v is None or isinstance(v, str) else dumps_json(v) for v in values]
+
+
+def _writable(t: pa.DataType) -> bool:
+    """Parquet stores neither a null-typed field inside a struct reliably nor a struct without fields."""
+    if pa.types.is_struct(t):
+        return t.num_fields > 0 and all(_writable(t.field(i).type) for i in range(t.num_fields))
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return _writable(t.value_type)
+    return not pa.types.is_null(t)
+
+
+def metadata_array(values: list[Any]) -> pa.Array:
+    """The source_metadata column of one file: a struct of the union of its rows' keys (sorted, so files of one
+    source get one type), or an all-null column when no row has metadata."""
+    dicts = [loads_json_object(v) if isinstance(v, str) else (v if isinstance(v, dict) else None) for v in values]
+    keys = sorted({k for d in dicts if d for k in d})
+    if not keys:
+        return pa.nulls(len(values), NO_METADATA_TYPE)
+    fields, children = [], []
+    for k in keys:
+        t, column = _key_type([d.get(k) if d else None for d in dicts])
+        fields.append(pa.field(k, t))
+        children.append(pa.array(column, type=t))
+    mask = pa.array([d is None for d in dicts], type=pa.bool_())
+    return pa.StructArray.from_arrays(children, fields=fields, mask=mask if any(d is None for d in dicts) else None)
+
+
+def sampling_array(values: list[Any]) -> pa.Array:
+    dicts = [loads_json_object(v) if isinstance(v, str) else v for v in values]
+    return pa.array(dicts, type=SAMPLING_TYPE)
+
+
+def row_schema(metadata_type: pa.DataType = NO_METADATA_TYPE) -> pa.Schema:
+    """ROW_SCHEMA with one file's source_metadata type."""
+    i = ROW_SCHEMA.get_field_index("source_metadata")
+    return ROW_SCHEMA.set(i, pa.field("source_metadata", metadata_type))
 
 
 def rows_to_table(rows: list[Row]) -> pa.Table:
     # Attribute access, not dataclasses.asdict: asdict deep-copies every value and dominated commit time.
-    cols = {name: [getattr(r, name) for r in rows] for name in ROW_COLUMNS}
-    return pa.table(cols, schema=ROW_SCHEMA)
+    return dicts_to_table({name: [getattr(r, name) for r in rows] for name in ROW_COLUMNS})
+
+
+def dicts_to_table(columns: dict[str, list[Any]] | list[dict[str, Any]]) -> pa.Table:
+    """A row table from columns (name -> values) or row dicts; metadata and sampling may be dicts or the JSON
+    strings of earlier files (both are written as structs)."""
+    if isinstance(columns, list):
+        rows = columns
+        columns = {name: [r.get(name) for r in rows] for name in ROW_COLUMNS}
+    arrays: dict[str, pa.Array] = {}
+    for name in ROW_COLUMNS:
+        values = columns[name]
+        if name == "source_metadata":
+            arrays[name] = metadata_array(values)
+        elif name == "sampling":
+            arrays[name] = sampling_array(values)
+        else:
+            arrays[name] = pa.array(values, type=ROW_SCHEMA.field(name).type)
+    return pa.table(arrays, schema=row_schema(arrays["source_metadata"].type))
 
 
 def table_to_rows(table: pa.Table) -> list[Row]:
     return [Row(**{k: d.get(k) for k in ROW_COLUMNS}) for d in table.to_pylist()]
+

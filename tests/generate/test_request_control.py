@@ -3,7 +3,6 @@ faithfulness columns, best-of-N, and custom rollouts named by import path."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -43,7 +42,7 @@ def test_system_prompt_structure_and_faithfulness_columns(tmp_path, fake_server)
     assert len(rows) == 4
     r = rows[0]
     assert r["constraint"] == "regex"
-    assert json.loads(r["sampling"])["repetition_penalty"] == 1.1
+    assert r["sampling"]["repetition_penalty"] == 1.1
     # The fake echoes the document after "Q: What is this about?\nA: ": nothing is invented, everything recalled.
     assert r["invented_numbers"] == 0 and r["invented_entities"] == 0 and r["content_recall"] == 1.0
     assert 0 < r["novelty_3gram"] < 0.5

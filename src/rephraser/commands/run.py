@@ -75,6 +75,8 @@ def register(app: typer.Typer) -> None:
         output: str | None = typer.Option(None, "--output", "-o", help="output folder"),
         max_in_flight: int | None = typer.Option(None, help="requests kept in flight"),
         rows_per_part: int | None = typer.Option(None, help="commit a part every this many rows"),
+        schema: str | None = typer.Option(None, "--schema", help="rephraser | finephrase: finephrase also writes the "
+                                          "published rows in the study's dataset layout (OUT/finephrase/<prompt>/)"),
         force: bool = typer.Option(False, help="continue although config, prompts or inputs changed"),
         overwrite: bool = typer.Option(False, help="delete the output folder's previous results first"),
         retry_failed: bool = typer.Option(False, "--retry-failed", help="generate dead-lettered documents again (their old rows are replaced)"),
@@ -97,6 +99,7 @@ def register(app: typer.Typer) -> None:
             "sampling.repetition_penalty": repetition_penalty, "sampling.preset": sampling_preset,
             "postprocess.constrain": constrain,
             "output.dir": output, "output.rows_per_part": rows_per_part, "max_in_flight": max_in_flight,
+            "output.layout": schema,
         }
         if shard:
             overrides["source.shard_index"], overrides["source.shard_count"] = parse_shard(shard)
@@ -122,6 +125,16 @@ def register(app: typer.Typer) -> None:
             stats = run_config(cfg, force=force, overwrite=overwrite, progress=progress, retry_failed=retry_failed,
                                lease_wait_s=lease_wait)
         print_summary(stats, out)
+        if cfg.output.layout == "finephrase":
+            print_export(out)
+
+
+def print_export(out: Location) -> None:
+    from rephraser.report.finephrase import write_finephrase
+
+    done = write_finephrase(out)
+    typer.echo(f"finephrase layout: {done.rows} documents with {done.rollouts} rollouts in {done.files} file(s) "
+               f"under {done.folder}/<prompt>/ (a card made now lists them as finephrase-* configs)")
 
 
 def print_summary(stats: RunStats, out: Location) -> None:

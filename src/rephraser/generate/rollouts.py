@@ -33,7 +33,7 @@ from rephraser.generate.truncate import fit_tokens, split_chunks
 from rephraser.postprocess.contract import NOT_ENFORCED, apply_contract
 from rephraser.postprocess.faithfulness import measure
 from rephraser.prompts.spec import PromptSpec
-from rephraser.records import Document, Row, dumps_json
+from rephraser.records import Document, Row
 
 TEMPLATE_MARGIN_TOKENS = 32  # chat-template tokens around the message (role markers, BOS/EOS)
 
@@ -188,9 +188,9 @@ class Rollout:
         sent = {k: v for k, v in s.as_dict().items() if k in self.caps.sampling_fields}
         return Row(
             id=doc.id, sample=sample, prompt=self.spec.name, status="ok" if o.ok else "rejected",
-            source_text=doc.text, source_metadata=dumps_json(doc.metadata), source_origin=doc.origin,
+            source_text=doc.text, source_metadata=doc.metadata, source_origin=doc.origin,
             prompt_family=self.spec.family, prompt_version=self.spec.version, prompt_hash=self.spec.hash,
-            model=self.caps.model_id, engine=self.caps.engine, sampling=dumps_json(sent),
+            model=self.caps.model_id, engine=self.caps.engine, sampling=sent,
             rollout=self.cfg.kind, generation=o.text if o.ok else (o.text or None), raw_generation=o.raw or None,
             finish_reason=o.finish_reason, prompt_tokens=o.prompt_tokens, completion_tokens=o.completion_tokens,
             calls=o.calls, input_truncated=o.input_truncated, input_chars_used=o.input_chars, reason=o.reason,

@@ -37,7 +37,7 @@ from rephraser.hub.live import LiveUploads
 from rephraser.postprocess.dedup import dedup_folder
 from rephraser.prompts.registry import resolve_prompts
 from rephraser.prompts.spec import PromptSpec
-from rephraser.records import Document, Rejection, Row, dumps_json
+from rephraser.records import Document, Rejection, Row
 from rephraser.run_folder import prepare, refuse_foreign_folder
 from rephraser.sources import iter_source
 from rephraser.sources.sharding import record_plan, run_plan
@@ -409,5 +409,5 @@ def commit_error(e: Exception, out: storage.Location) -> RephraserError:
 
 def input_rejection_row(rej: Rejection) -> Row:
     return Row(id=rej.id, prompt=INPUT_PROMPT, status="rejected", source_text=rej.text,
-               source_metadata=dumps_json(rej.metadata), source_origin=rej.origin, reason=rej.reason, calls=0,
+               source_metadata=rej.metadata, source_origin=rej.origin, reason=rej.reason, calls=0,
                attempts=0)

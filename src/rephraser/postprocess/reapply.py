@@ -16,15 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import pyarrow as pa
-
 from rephraser import storage
 from rephraser.errors import ConfigError, RephraserError
 from rephraser.postprocess.contract import apply_contract
 from rephraser.postprocess.dedup import DedupReport, RowKey, find_duplicates
 from rephraser.prompts.registry import resolve_prompt
 from rephraser.prompts.spec import PromptSpec
-from rephraser.records import FATE_DIRS, ROW_SCHEMA
+from rephraser.records import FATE_DIRS, dicts_to_table
 from rephraser.run_folder import (
     CONFIG_YAML,
     PartFile,
@@ -199,7 +197,7 @@ def reapply_contracts(
             summary.rows_out[status] += 1
         for status, rows in out_rows.items():
             if rows:
-                table = pa.Table.from_pylist(rows, schema=ROW_SCHEMA)
+                table = dicts_to_table(rows)
                 storage.write_table(table, dest / FATE_DIRS[status] / prompt / name)
     for part in parts:
         if part.status == "failed":

@@ -18,6 +18,7 @@ from rephraser.errors import RephraserError
 from rephraser.prompts.registry import resolve_prompt
 from rephraser.prompts.spec import PromptSpec
 from rephraser.records import ROW_SCHEMA
+from rephraser.report.finephrase import FINEPHRASE_DIR
 from rephraser.report.markdown import fenced, num, pct, table
 from rephraser.report.summary import RunSummary, summarize
 from rephraser.run_folder import RunFolder, open_run
@@ -81,6 +82,7 @@ def _front_matter(run: RunFolder, summary: RunSummary) -> dict[str, Any]:
     ]
     configs += [{"config_name": p, "data_files": [{"split": "train", "path": f"data/{p}/*.parquet"}]}
                 for p in prompts if p != "all"]
+    configs += _finephrase_configs(run)
     fm: dict[str, Any] = license_fields(dict(summary.licenses))
     source = run.config.get("source") or {}
     if source.get("path") in (None, "wiki") or source.get("format") == "wiki":
@@ -93,6 +95,19 @@ def _front_matter(run: RunFolder, summary: RunSummary) -> dict[str, Any]:
         "configs": configs,
     })
     return fm
+
+
+def _finephrase_configs(run: RunFolder) -> list[dict[str, Any]]:
+    """The study's layout (report/finephrase.py), when it was written: `finephrase-<prompt>` and `finephrase-all`."""
+    root = run.path / FINEPHRASE_DIR
+    if not storage.is_dir(root):
+        return []
+    names = sorted(n for n in storage.listdir(root) if not n.startswith(".") and storage.is_dir(root / n))
+    if not names:
+        return []
+    return [{"config_name": "finephrase-all", "data_files": [{"split": "train", "path": f"{FINEPHRASE_DIR}/*/*.parquet"}]},
+            *({"config_name": f"finephrase-{p}", "data_files": [{"split": "train", "path": f"{FINEPHRASE_DIR}/{p}/*.parquet"}]}
+              for p in names)]
 
 
 def _source_section(run: RunFolder, summary: RunSummary, lic: dict[str, Any]) -> list[str]:
@@ -174,7 +189,7 @@ def _statistics_section(summary: RunSummary) -> list[str]:
     return lines
 
 
-def _usage_section(summary: RunSummary, repo: str) -> list[str]:
+def _usage_section(summary: RunSummary, repo: str, finephrase: bool = False) -> list[str]:
     first = next((p for p, s in summary.prompts.items() if s.counts["ok"]), next(iter(summary.prompts), "faq"))
     code = (
         "from datasets import load_dataset\n\n"
@@ -185,9 +200,17 @@ def _usage_section(summary: RunSummary, repo: str) -> list[str]:
         f'ds = load_dataset("{repo}", name="{first}", split="train")\n'
     )
     cols = ", ".join(f"`{n}`" for n in ROW_SCHEMA.names)
-    return ["## Usage", "", fenced(code, "python"), "",
-            f"Columns (one schema for every file): {cols}. Train on `generation`; `source_text` and the prompt "
-            "hash give each row's full lineage; `source_metadata` and `sampling` are JSON strings.", ""]
+    lines = ["## Usage", "", fenced(code, "python"), "",
+             f"Columns (one schema for every file): {cols}. Train on `generation`; `source_text` and the prompt "
+             "hash give each row's full lineage; `source_metadata` (the source's metadata keys) and `sampling` "
+             "are structs you can filter on directly, e.g. `ds.filter(lambda r: r['source_metadata']['license'] "
+             "== ...)`. Files written before rephraser stored these two as JSON strings; rephraser reads both.", ""]
+    if finephrase:
+        lines += ["The `finephrase-*` configs hold the same published rows in the layout of the study's released "
+                  "dataset (HuggingFaceFW/finephrase): one row per source document with `id`, `text` (the source), "
+                  "`metadata`, and `rollout_results`, a list of `{text, finish_reason, usage, sample, sampling}`; "
+                  "`lineage` keeps the prompt, its hash and the model.", ""]
+    return lines
 
 
 def build_card(out_dir: str | Path, *, repo: str = "<user>/<dataset>") -> str:
@@ -210,7 +233,7 @@ def build_card(out_dir: str | Path, *, repo: str = "<user>/<dataset>") -> str:
             *_generation_section(run, summary), "",
             *_prompts_section(run, summary),
             *_statistics_section(summary),
-            *_usage_section(summary, repo)]
+            *_usage_section(summary, repo, any(c["config_name"].startswith("finephrase-") for c in fm["configs"]))]
     return "---\n" + yaml.safe_dump(fm, sort_keys=False, allow_unicode=True) + "---\n\n" + "\n".join(body)
 
 

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from rephraser.records import loads_json_object
+from rephraser.records import dumps_json, metadata_dict, sampling_dict
 from rephraser.run_folder import RunFolder, scan_rows
 
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
@@ -93,16 +93,29 @@ def summarize(run: RunFolder) -> RunSummary:
             s.finish_reasons[row["finish_reason"]] += 1
         if row.get("input_truncated"):
             s.truncated_inputs += 1
-        meta = loads_json_object(row.get("source_metadata"))
-        licenses[str(meta.get("license") or "unknown")] += 1
-        if meta.get("attribution"):
-            attributions[str(meta["attribution"])] += 1
-        if row.get("sampling"):
-            samplings[row["sampling"]] += 1
+        meta = metadata_dict(row.get("source_metadata"))
+        licenses[str(source_license(meta) or "unknown")] += 1
+        if source_attribution(meta):
+            attributions[str(source_attribution(meta))] += 1
+        sent = sampling_dict(row.get("sampling"))
+        if sent:
+            samplings[dumps_json(sent)] += 1
         if row.get("engine"):
             engines[row["engine"]] += 1
     return RunSummary(prompts=prompts, licenses=licenses, attributions=attributions, samplings=samplings,
                       engines=engines)
+
+
+def source_license(meta: dict[str, Any]) -> Any:
+    """The licence a row's source metadata names; also under `meta`, where grids before this release nested
+    the source's metadata (experiments/stages.py wrote {"id", "text", "meta"})."""
+    nested = meta.get("meta") if isinstance(meta.get("meta"), dict) else {}
+    return meta.get("license") or nested.get("license")
+
+
+def source_attribution(meta: dict[str, Any]) -> Any:
+    nested = meta.get("meta") if isinstance(meta.get("meta"), dict) else {}
+    return meta.get("attribution") or nested.get("attribution")
 
 
 def opening(text: str, words: int = 3) -> str:

@@ -8,6 +8,7 @@ Command modules must import heavy libraries (torch, llama_cpp, vllm) inside thei
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 import pkgutil
@@ -39,6 +40,22 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def usage_line(e: Exception) -> str:
+    """A click usage error as one line: the command, what is wrong, the nearest option, where help is."""
+    ctx, names = getattr(e, "ctx", None), []
+    while ctx is not None and ctx.parent is not None:  # the root's name depends on how it was started
+        names.insert(0, ctx.info_name)
+        ctx = ctx.parent
+    command = " ".join(["rephraser", *names])
+    name, possible = getattr(e, "option_name", None), sorted(getattr(e, "possibilities", None) or [])
+    if name and possible is not None and type(e).__name__ == "NoSuchOption":
+        near = difflib.get_close_matches(name, possible, n=1, cutoff=0.5)
+        hint = f"did you mean {near[0]}?; " if near else ""
+        return f"{command}: no such option {name} ({hint}{command} --help lists them)"
+    message = " ".join(e.format_message().split())  # type: ignore[attr-defined]
+    return f"{command}: {message} (see {command} --help)"
+
+
 def main() -> None:
     debug = os.environ.get("REPHRASER_DEBUG") == "1"
     _crash_watch.install()  # a segfault in llama.cpp/torch ends with one line, not a dead shell
@@ -59,7 +76,10 @@ def main() -> None:
         kinds = {c.__name__ for c in type(e).__mro__}
         if "Exit" in kinds:
             sys.exit(getattr(e, "exit_code", 0))
-        if "ClickException" in kinds:  # usage errors (unknown option, bad value): click's own message
+        if "UsageError" in kinds:  # unknown option or command, bad value: one line, not click's usage block
+            print(f"error: {usage_line(e)}", file=sys.stderr)
+            sys.exit(e.exit_code)  # type: ignore[attr-defined]
+        if "ClickException" in kinds:
             e.show()  # type: ignore[attr-defined]
             sys.exit(e.exit_code)  # type: ignore[attr-defined]
         if "Abort" in kinds:

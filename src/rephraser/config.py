@@ -7,17 +7,19 @@ reproduces the run. Every model forbids unknown keys so a typo is an error, not 
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rephraser import storage
 from rephraser.errors import ConfigError
+from rephraser.yaml_errors import excerpt, locate, syntax_message
 
 ENV_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
@@ -235,35 +237,80 @@ class RunConfig(Strict):
 
 def load_yaml(path: str | Path, model: type[BaseModel] = RunConfig, *, what: str = "config file") -> Any:
     """Load a YAML file (local or a URL, e.g. OUT/config.yaml of a run on s3://) into `model`; every
-    problem (missing, unreadable, invalid) is one ConfigError line. `what` names the kind of file in messages."""
-    return validate(read_yaml_mapping(path, what=what), model, origin=str(path))
+    problem (missing, unreadable, invalid) is one ConfigError line, with `file:line:column` and the line
+    itself under it when the file says where. `what` names the kind of file in messages."""
+    raw, text = read_yaml_document(path, what=what)
+    return validate(raw, model, origin=str(path), text=text)
 
 
 def read_yaml_mapping(path: str | Path, *, what: str = "config file") -> dict[str, Any]:
     """The raw mapping of a YAML file (local or URL), not yet validated (CLI flags are applied to a run
     config first)."""
+    return read_yaml_document(path, what=what)[0]
+
+
+def read_yaml_document(path: str | Path, *, what: str = "config file") -> tuple[dict[str, Any], str]:
+    """(mapping, text): the text lets a later validation error point at its line."""
     p = storage.as_location(path)
     try:
-        raw = yaml.safe_load(storage.read_text(p)) or {}
+        text = storage.read_text(p)
     except FileNotFoundError:
         raise ConfigError(f"{what} not found: {p}") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+    except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot read {what} {p}: {str(e).splitlines()[0]}") from None
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{what} {syntax_message(e, str(p), text)}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{what} {p} must be a mapping at the top level")
-    return raw
+    return raw, text
 
 
-def validate(raw: dict[str, Any], model: type[BaseModel] = RunConfig, origin: str = "config") -> Any:
+def validate(raw: dict[str, Any], model: type[BaseModel] = RunConfig, origin: str = "config",
+             text: str | None = None, flags: frozenset[str] = frozenset()) -> Any:
+    """`text`: the YAML `raw` came from, so the error can name line and column; `flags`: dotted keys set on
+    the command line (an error about them is not pointed at the file)."""
     try:
         return model.model_validate(raw)
     except ValidationError as e:
-        raise one_line_error(e, origin) from None
+        raise one_line_error(e, origin, text, flags, model) from None
 
 
-def one_line_error(e: ValidationError, origin: str) -> ConfigError:
-    """The first validation error as `origin: field.path: message (+N more)`."""
+def _field_names(model: type[BaseModel], path: list[Any]) -> list[str]:
+    """The keys allowed at `path` of `model` (for the nearest match of an unknown key)."""
+    for step in path:
+        if isinstance(step, int):
+            continue  # an item of a list or dict of models
+        field = model.model_fields.get(str(step))
+        if field is None:
+            return []
+        inner = _model_in(field.annotation)
+        if inner is None:
+            return []
+        model = inner
+    return list(model.model_fields)
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((m for a in get_args(annotation) if (m := _model_in(a)) is not None), None)
+
+
+def one_line_error(e: ValidationError, origin: str, text: str | None = None,
+                   flags: frozenset[str] = frozenset(), model: type[BaseModel] | None = None) -> ConfigError:
+    """The first validation error as `origin[:line:column]: field.path: message (+N more)`, followed by the
+    line and a caret when the YAML text is known."""
     first = e.errors()[0]
-    where = ".".join(str(x) for x in first["loc"]) or "(top level)"
+    loc = [x for x in first["loc"] if not (isinstance(x, str) and x.startswith("function-"))]
+    where = ".".join(str(x) for x in loc) or "(top level)"
     more = f" (+{e.error_count() - 1} more)" if e.error_count() > 1 else ""
-    return ConfigError(f"{origin}: {where}: {first['msg']}{more}")
+    if first["type"] == "extra_forbidden" and model is not None and loc:
+        near = difflib.get_close_matches(str(loc[-1]), _field_names(model, loc[:-1]), n=1, cutoff=0.6)
+        more = (f" (did you mean {near[0]}?)" if near else "") + more
+    from_flag = any(where == f or where.startswith(f + ".") or f.startswith(where + ".") for f in flags)
+    pos = locate(text, loc, key=first["type"] == "extra_forbidden") if text and not from_flag else None
+    if pos is None:
+        return ConfigError(f"{origin}: {where}: {first['msg']}{more}")
+    return ConfigError(f"{origin}:{pos[0]}:{pos[1]}: {where}: {first['msg']}{more}\n{excerpt(text or '', *pos)}")

@@ -84,4 +84,4 @@ def test_clean_takes_dash_o_and_unknown_options_are_usage_errors(make_run, mkrow
     assert p.returncode == 0, p.stderr
     assert (tmp_path / "cleaned" / "clean.json").exists()
     p = _cli("clean", str(out), "--no-such-flag")
-    assert p.returncode == 2 and "No such option: --no-such-flag" in p.stderr and "internal error" not in p.stderr
+    assert p.returncode == 2 and "no such option --no-such-flag" in p.stderr and "internal error" not in p.stderr

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rephraser.config import RunConfig, read_yaml_mapping, validate
+from rephraser.config import RunConfig, read_yaml_document, validate
 from rephraser.engines import ENGINE_MODULES
 from rephraser.errors import ConfigError
 
@@ -32,7 +32,7 @@ def parse_shard(value: str) -> tuple[int, int]:
 def build_config(config: str | Path | None, overrides: dict[str, Any]) -> RunConfig:
     """YAML (if any, local or URL) + flag overrides (dotted keys) -> validated RunConfig. The flags are
     applied before validation, so a file may leave out what the command line supplies (e.g. engine.base_url)."""
-    base = read_yaml_mapping(config) if config else {}
+    base, text = read_yaml_document(config) if config else ({}, None)
     for dotted, value in overrides.items():
         if value is None:
             continue
@@ -43,7 +43,8 @@ def build_config(config: str | Path | None, overrides: dict[str, Any]) -> RunCon
                 node[p] = {}
             node = node[p]
         node[leaf] = value
-    return validate(base, RunConfig, origin=str(config) if config else "flags")
+    flags = frozenset(k for k, v in overrides.items() if v is not None)
+    return validate(base, RunConfig, origin=str(config) if config else "flags", text=text, flags=flags)
 
 
 def register(app: typer.Typer) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
-from rephraser import storage
+from rephraser import manifests, storage
 from rephraser.atomic import fsync_dir
 from rephraser.config import RunConfig
 from rephraser.errors import RephraserError, ResumeError
@@ -175,19 +175,54 @@ def check_output_folder(out_dir: storage.PathLike) -> storage.Location:
     return p
 
 
-def committed_files(out_dir: storage.PathLike) -> set[str]:
-    """Every file a manifest of any shard names (paths relative to the output folder): the committed
-    output. A file in data/, rejected/ or dead_letter/ that no manifest names is an unfinished part."""
-    root = storage.as_location(out_dir) / "manifests"
-    manifests = [root / tag / n for tag in storage.listdir(root)
-                 for n in storage.listdir(root / tag) if n.startswith("part-") and n.endswith(".json")]
-    files: set[str] = set()
+def committed_files(out_dir: storage.PathLike, *, check: bool = True) -> set[str]:
+    """Every file an accepted manifest of any shard names (paths relative to the output folder): the
+    committed output. A file in data/, rejected/ or dead_letter/ that no accepted manifest names is an
+    unfinished part or the late write of a fenced-off writer (manifests.py): never output.
+    check: refuse (one line naming it) a folder where a committed file is missing."""
+    out = storage.as_location(out_dir)
+    mans = committed_manifests(out)
+    named_by = {f: name for name, m in mans.items() for f in _files_of(name, m, out)}
+    if check and named_by:
+        present = {f"{d}/{n}": size for d in FATE_DIRS.values() for n, size in storage.find_sizes(out / d).items()}
+        gone = sorted(set(named_by) - set(present))
+        if gone:
+            raise RunFolderError(missing_file_message(out, gone[0], named_by[gone[0]], len(gone)))
+        for name, m in sorted(mans.items()):  # sizes recorded at commit: a file cut short is refused too
+            for rel, chk in sorted((m.get("file_checks") or {}).items()):
+                if rel in present and present[rel] != chk.get("bytes", present[rel]):
+                    raise RunFolderError(f"committed file {out / rel} has {present[rel]} bytes, {chk['bytes']} "
+                                         f"were committed (manifests/{name}); restore it, or regenerate its units "
+                                         f"with `rephraser run --config {out / CONFIG_YAML} --repair`")
+    return set(named_by)
+
+
+def _files_of(name: str, m: dict, out: storage.Location) -> list[str]:
     try:
-        for raw in storage.read_many(manifests):
-            files.update(json.loads(raw)["files"])
-    except (OSError, ValueError, KeyError) as e:
+        return list(m["files"])
+    except (KeyError, TypeError) as e:
+        raise ResumeError(f"manifest {name} in {out} is unreadable ({e})") from None
+
+
+def missing_file_message(out: storage.Location, rel: str, manifest: str, n: int = 1) -> str:
+    more = f" (and {n - 1} more)" if n > 1 else ""
+    return (f"committed file {out / rel} is missing{more} (named by manifests/{manifest}); refusing to read an "
+            f"incomplete folder — restore it, or regenerate its units with `rephraser run --config "
+            f"{out / CONFIG_YAML} --repair` (`rephraser verify {out}` checks the whole folder)")
+
+
+def committed_manifests(out_dir: storage.PathLike) -> dict[str, dict]:
+    """The accepted manifest of every committed part: 'tag/name' -> its content."""
+    root = storage.as_location(out_dir) / "manifests"
+    names: list[str] = []
+    for tag in storage.listdir(root):
+        if tag.startswith("."):
+            continue
+        names += [f"{tag}/{n}" for n in manifests.select(root / tag).names]
+    try:
+        return {n: json.loads(raw) for n, raw in zip(names, storage.read_many([root / n for n in names]), strict=True)}
+    except (OSError, ValueError) as e:
         raise ResumeError(f"a manifest in {root} is unreadable ({e}); the output folder was modified by hand") from None
-    return files
 
 
 def _read_document(path: storage.Location, parse: Any) -> dict[str, Any]:

@@ -56,7 +56,7 @@ def test_dry_run_prints_the_exact_plan_and_sends_nothing(finished_run, monkeypat
     monkeypatch.setenv("HF_HOME", str(tmp_path / "no-login"))
     monkeypatch.delenv("HF_TOKEN", raising=False)
     stray = finished_run / "data" / "echo" / "s00000-of-00001-part-00099.parquet"  # a part without manifest
-    stray.write_bytes((finished_run / "data" / "echo" / "s00000-of-00001-part-00000.parquet").read_bytes())
+    stray.write_bytes(sorted((finished_run / "data" / "echo").glob("*-part-00000-*.parquet"))[0].read_bytes())
     before = _tree(finished_run)
     p = cli("push", str(finished_run), "--repo", "org/rephrased", "--dry-run")
     assert _tree(finished_run) == before  # nothing written: no card, no staging folder

@@ -81,6 +81,7 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, help="continue although config, prompts or inputs changed"),
         overwrite: bool = typer.Option(False, help="delete the output folder's previous results first"),
         retry_failed: bool = typer.Option(False, "--retry-failed", help="generate dead-lettered documents again (their old rows are replaced)"),
+        repair: bool = typer.Option(False, "--repair", help="generate again the units of committed files that went missing (see `rephraser verify`)"),
         lease_wait: float = typer.Option(0.0, "--lease-wait", min=0.0, help="seconds to wait while another process writes the same shard (else exit 75 at once)"),
         resume: bool = typer.Option(False, "--resume", help="require an existing run in --output to continue (resuming is automatic; this only refuses to start a new one)"),
         ray: str | None = typer.Option(None, "--ray", help="run shards on a Ray cluster: ADDRESS or 'auto'"),
@@ -124,7 +125,7 @@ def register(app: typer.Typer) -> None:
             from rephraser.generate.runner import run_config
 
             stats = run_config(cfg, force=force, overwrite=overwrite, progress=progress, retry_failed=retry_failed,
-                               lease_wait_s=lease_wait)
+                               lease_wait_s=lease_wait, repair=repair)
         print_summary(stats, out)
         if cfg.output.layout == "finephrase":
             print_export(out)

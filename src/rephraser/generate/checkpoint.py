@@ -9,34 +9,47 @@ the number of parts, not with the bytes already written.
 Each shard of a run (`tag` = "s00003-of-00010") has its own manifests folder and file names, so many
 workers can commit into one output folder without coordination; each shard has one writer at a time
 (writer_leases.py), and `guard` (the writer's lease check) runs before every manifest is written.
+A writer that lost its lease while frozen cannot do harm either: every name carries the writer's
+epoch (its lease generation) and each writer fences off the older epochs before it commits
+(manifests.py), so a late file or manifest of the old writer is never taken by any reader.
+
+Every manifest records each file's row count, size and SHA-256 (`file_checks`), which is what
+`rephraser verify` checks; a committed file that went missing stops a resume with one line, or with
+`repair` its units are dropped from the committed state and generated again.
 
 The protocol needs no rename, so it holds on object stores too (rephraser.storage): there every file
 is one PUT, visible whole or not at all, and the manifest PUT comes last.
 
 Retrying dead letters (`rephraser run --retry-failed`): a unit's new rows are committed in a new part
 whose manifest lists the unit under `retried`; that manifest is the atomic switch. The unit's old rows
-are then removed from the older part (its files and its manifest rewritten without them). A crash in
-between leaves the older part still naming the unit; the next start sees the `retried` mark, finishes
-the removal, and the unit counts once either way.
+are then removed from the older part (a new version of it, new files and manifest, without them). A
+crash in between leaves the older part still naming the unit; the next start sees the `retried` mark,
+finishes the removal, and the unit counts once either way.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, BinaryIO
 
 import pyarrow.parquet as pq
 
-from rephraser import storage
+from rephraser import manifests, storage
 from rephraser.atomic import is_stale_temp
 from rephraser.errors import ResumeError, WriteError
+from rephraser.lease import LeaseLost
+from rephraser.manifests import ManifestName
 from rephraser.records import FATE_DIRS, Row, rows_to_table, table_to_rows
 from rephraser.storage import Location
 
 FATE_CODES = {"ok": "o", "rejected": "r", "failed": "f"}
+FATE_STATUS = {folder: status for status, folder in FATE_DIRS.items()}
 INPUT_PROMPT = "_input"  # pseudo-prompt of records rejected before any model call
 
 
@@ -61,38 +74,49 @@ class DoneState:
 
 
 class Checkpoint:
-    def __init__(self, out_dir: Location | str, tag: str, guard: Callable[[], None] | None = None):
+    """One shard's commits. `epoch`: the writer's lease generation (manifests.py); without a lease (tests,
+    single-process tools) the next number after every epoch seen. `repair`: a committed file that has
+    gone missing drops its units from the committed state (so the run generates them again) instead of
+    refusing to resume."""
+
+    def __init__(self, out_dir: Location | str, tag: str, guard: Callable[[], None] | None = None,
+                 epoch: int | None = None, repair: bool = False):
         self.out = storage.as_location(out_dir)
         self.tag = tag
         self.manifest_dir = self.out / "manifests" / tag
         self.guard = guard or (lambda: None)
+        self.epoch = epoch
+        self.repair = repair
+        self.repaired: dict[str, int] = {}  # missing file -> units dropped for regeneration (--repair)
         self.state = DoneState()
-
-    def _manifest(self, part: int) -> Location:
-        return self.manifest_dir / f"part-{part:05d}.json"
+        self._current: dict[int, ManifestName] = {}  # part -> the manifest that counts
 
     # ---- restart -------------------------------------------------------------------
     def load(self) -> DoneState:
-        """Read this shard's manifests, finish interrupted retries, delete uncommitted leftovers, return
-        what is done."""
+        """Fence off older writers, read this shard's manifests, finish interrupted retries, delete
+        uncommitted leftovers, return what is done."""
         storage.makedirs(self.manifest_dir)
+        sel = manifests.select(self.manifest_dir)
+        self._take_epoch(sel)
         self.state = DoneState()
         committed_files: set[str] = set()
         unfinished: dict[int, set[tuple[str, str]]] = {}  # older part -> units a later part retried
-        names = [n for n in storage.listdir(self.manifest_dir) if n.startswith("part-") and n.endswith(".json")]
-        paths = [self.manifest_dir / n for n in names]
+        paths = [self.manifest_dir / m.name for m in sel.current]
         try:
             contents = storage.read_many(paths)  # remote: fetched concurrently, not one round trip each
         except OSError as e:
             raise ResumeError(f"cannot read the manifests in {self.manifest_dir}: {e.strerror or e}") from None
-        manifests = []
+        loaded = []
         for mf, raw in zip(paths, contents, strict=True):
             try:
-                manifests.append(json.loads(raw))
+                loaded.append(json.loads(raw))
             except ValueError as e:  # a manifest is written atomically, so this is outside damage
                 raise ResumeError(f"manifest {mf} is unreadable ({e}); the output folder was modified by hand") from None
-        for m in sorted(manifests, key=lambda m: int(m["part"])):  # later parts override retried units
+        self._current = {m.part: m for m in sel.current}
+        by_part = {}
+        for m in sorted(loaded, key=lambda m: int(m["part"])):  # later parts override retried units
             part = int(m["part"])
+            by_part[part] = m
             retried = {(d, p) for d, p in m.get("retried", ())}
             committed_files.update(m["files"])
             units, part_of = self.state.units, self.state.part_of
@@ -101,7 +125,7 @@ class Checkpoint:
                 if unit in units:
                     if unit not in retried or unit not in part_of:  # exactly-once violated: say it loudly
                         raise ResumeError(f"unit ({doc_id!r}, {prompt!r}) is committed twice (second time in "
-                                          f"part-{part:05d}.json)")
+                                          f"{self._current[part].name})")
                     unfinished.setdefault(part_of[unit], set()).add(unit)
                 units[unit] = fates
                 if "f" in fates:  # only dead letters can be retried, so only they need their part
@@ -113,58 +137,131 @@ class Checkpoint:
             for part, units in sorted(unfinished.items()):
                 self._retire(part, units)
             return self.load()
+        present = self._remove_uncommitted(committed_files, sel)
+        lost = self._missing(by_part, present)
+        if lost:
+            for part, (units, gone) in sorted(lost.items()):
+                self._retire(part, units, skip=set(gone))
+            return self.load()
         self.state.files = sorted(committed_files)
-        self._remove_uncommitted(committed_files)
         return self.state
 
-    def _remove_uncommitted(self, committed: set[str]) -> None:
+    def _take_epoch(self, sel: manifests.Selection) -> None:
+        """Settle this writer's epoch and write its fence (before any commit or clean-up of its own)."""
+        seen = max([sel.fence, *(m.epoch for m in sel.current + sel.superseded + sel.fenced_out)], default=0)
+        if self.epoch is None:
+            self.epoch = seen + 1
+        if sel.fence > self.epoch:
+            raise LeaseLost(f"shard {self.tag} of {self.out} was taken over by a newer writer (epoch {sel.fence} > "
+                            f"{self.epoch}); stopped writing — rerun the same command to resume")
+        if sel.fence < self.epoch:
+            fence = {"epoch": self.epoch, "accepted": [m.name for m in sel.current]}
+            with naming(self.manifest_dir / manifests.fence_name(self.epoch)):
+                storage.write_bytes(self.manifest_dir / manifests.fence_name(self.epoch), json.dumps(fence).encode())
+
+    def _missing(self, by_part: dict[int, dict], present: dict[str, int]) -> dict[int, tuple[set, list[str]]]:
+        """Committed files that are gone or not the size they were committed with: a ResumeError naming the
+        first, or with `repair`, per part the units whose rows they held (and the files)."""
+        lost: dict[int, tuple[set, list[str]]] = {}
+        for part, m in sorted(by_part.items()):
+            checks = m.get("file_checks") or {}
+            gone = [rel for rel in m["files"] if present.get(rel, -1) != checks.get(rel, {}).get("bytes", present.get(rel))]
+            if not gone:
+                continue
+            if not self.repair:
+                what = "is missing" if gone[0] not in present else (
+                    f"has {present[gone[0]]} bytes, {checks[gone[0]]['bytes']} were committed")
+                raise ResumeError(f"committed file {self.out / gone[0]} {what} (named by {self.manifest_dir.name}/"
+                                  f"{self._current[part].name}); restore it, or rerun with --repair to generate "
+                                  "its units again")
+            units: set[tuple[str, str]] = set()
+            for rel in gone:
+                fate_dir, prompt = rel.split("/")[:2]
+                code = FATE_CODES[FATE_STATUS[fate_dir]]
+                hit = {(d, p) for d, p, fates in m["units"] if p == prompt and code in fates}
+                units |= hit
+                self.repaired[rel] = len(hit)
+            lost[part] = (units, gone)
+        return lost
+
+    def _remove_uncommitted(self, committed: set[str], sel: manifests.Selection) -> dict[str, int]:
+        """Delete what no accepted manifest names (a writer's part whose manifest never followed, a fenced-out
+        writer's late files, superseded versions); returns the committed files present with their sizes.
+        Only names of this epoch or older are touched: a newer writer's files are never ours to delete."""
         prefix = f"{self.tag}-part-"
+        present: dict[str, int] = {}
+        mine = self.epoch or 0
         for fate_dir in FATE_DIRS.values():
-            for f in storage.glob(self.out / fate_dir, "*/*"):
-                if f.name.startswith(prefix) and str(f.relative_to(self.out)) not in committed:
+            for name, size in storage.find_sizes(self.out / fate_dir).items():
+                rel = f"{fate_dir}/{name}"
+                f = self.out / rel
+                if rel in committed:
+                    present[rel] = size
+                elif f.name.startswith(prefix) and manifests.file_epoch(f.name) <= mine:
                     storage.remove(f)  # renamed into place, but its manifest never followed
                 elif f.name.startswith(f".{prefix}") and is_stale_temp(f):  # a local temp of a writer that is gone
                     storage.remove(f)
+        for m in sel.fenced_out + sel.superseded:
+            if m.epoch <= mine:
+                storage.remove(self.manifest_dir / m.name)
+        for e in sel.fences:
+            if e < mine:
+                storage.remove(self.manifest_dir / manifests.fence_name(e))
         for f in storage.glob(self.manifest_dir, ".part-*.tmp"):
             if is_stale_temp(f):
                 storage.remove(f)
+        return present
 
-    def _retire(self, part: int, units: set[tuple[str, str]]) -> list[str]:
-        """Remove `units`' rows from an older part: rewrite its files and then its manifest without them;
-        returns the files rewritten. Idempotent, so a crash part-way is finished by the next start."""
-        mf = self._manifest(part)
-        m = json.loads(storage.read_bytes(mf))
+    def _retire(self, part: int, units: set[tuple[str, str]], skip: set[str] = frozenset()) -> list[str]:
+        """Remove `units`' rows from an older part: a new version of it (new file names, manifest version + 1)
+        without them; returns the files written. Idempotent, so a crash part-way is finished by the next
+        start; files already gone are skipped (--repair)."""
+        cur = self._current[part]
+        m = json.loads(storage.read_bytes(self.manifest_dir / cur.name))
+        old_files = set(m["files"])
         kept_rows: list[Row] = []
-        kept_files: list[str] = []
-        rewritten: list[str] = []
-        emptied: list[Location] = []
+        tables: dict[Location, Any] = {}
+        token = manifests.new_token()
         for rel in m["files"]:
             path = self.out / rel
-            if not storage.exists(path):  # emptied by an interrupted earlier retire
+            if rel in skip or not storage.exists(path):  # missing or damaged (--repair): its units are dropped
                 continue
             with storage.open_read(path) as f:
                 rows = table_to_rows(pq.read_table(f))
             keep = [r for r in rows if (r.id, r.prompt) not in units]
-            if len(keep) != len(rows):
-                if not keep:
-                    emptied.append(path)
-                    continue
-                with naming(path):
-                    storage.write_table(rows_to_table(keep), path)
-                rewritten.append(rel)
-            kept_rows += keep
-            kept_files.append(rel)
-        m["files"] = kept_files
+            if keep:
+                name = manifests.data_file_name(self.tag, part, self.epoch or 0, token)
+                tables[path.parent / name] = rows_to_table(keep)
+                kept_rows += keep
+        encoded = {path: encode_table(t) for path, t in tables.items()}
+        with naming(f"the part-{part:05d} files of {self.tag} in {self.out}"):
+            storage.write_many({path: _filler(data) for path, (data, _) in encoded.items()})
+        m["files"] = sorted(str(p.relative_to(self.out)) for p in encoded)
+        m["file_checks"] = {str(p.relative_to(self.out)): check for p, (_, check) in encoded.items()}
         m["units"] = [u for u in m["units"] if (u[0], u[1]) not in units]
         m["summary"] = summarize(kept_rows)
-        with naming(mf):
-            storage.write_bytes(mf, json.dumps(m).encode())
-        for path in emptied:  # named by no manifest any more
-            storage.remove(path)
+        m["epoch"], m["version"] = self.epoch, cur.version + 1
+        new = manifests.manifest_name(part, self.epoch or 0, cur.version + 1)
+        self._write_manifest(new, m)
+        self._current[part] = manifests.parse_manifest(new)
+        old_files -= set(m["files"])
+        self.guard()  # only the lease holder deletes the superseded version (readers already ignore it)
+        storage.remove(self.manifest_dir / cur.name)
+        for rel in sorted(old_files):
+            storage.remove(self.out / rel)
         self.state.summaries[part] = m["summary"]
-        gone = {str(p.relative_to(self.out)) for p in emptied}
-        self.state.files = [f for f in self.state.files if f not in gone]
-        return rewritten
+        self.state.files = sorted((set(self.state.files) - old_files) | set(m["files"]))
+        return list(m["files"])
+
+    def _write_manifest(self, name: str, manifest: dict) -> None:
+        """The commit marker, after the lease check and the epoch check on the output store itself."""
+        self.guard()  # still the shard's only writer? (a lost lease stops here, before the commit marker)
+        newer = [e for e in manifests.fence_epochs(storage.listdir(self.manifest_dir)) if e > (self.epoch or 0)]
+        if newer:
+            raise LeaseLost(f"shard {self.tag} of {self.out} was taken over by a newer writer (epoch {newer[-1]}); "
+                            "stopped writing — rerun the same command to resume")
+        with naming(self.manifest_dir / name):
+            storage.write_bytes(self.manifest_dir / name, json.dumps(manifest).encode())
 
     # ---- commit --------------------------------------------------------------------
     def commit(self, rows: list[Row], text_hashes: dict[str, str],
@@ -178,28 +275,33 @@ class Checkpoint:
         for r in sorted(rows, key=lambda r: (r.id, r.prompt, r.sample)):
             units[(r.id, r.prompt)] = units.get((r.id, r.prompt), "") + FATE_CODES[r.status]
         part = self.state.next_part
+        token = manifests.new_token()
         by_file: dict[Location, list[Row]] = {}
         for r in rows:
             folder = self.out / FATE_DIRS[r.status] / r.prompt
-            by_file.setdefault(folder / f"{self.tag}-part-{part:05d}.parquet", []).append(r)
+            by_file.setdefault(folder / manifests.data_file_name(self.tag, part, self.epoch or 0, token), []).append(r)
+        encoded = {path: encode_table(rows_to_table(group)) for path, group in by_file.items()}
         where = next(iter(by_file)) if len(by_file) == 1 else f"the part-{part:05d} files of {self.tag} in {self.out}"
         with naming(where):
-            storage.write_many({path: storage.table_writer(rows_to_table(group)) for path, group in by_file.items()})
+            storage.write_many({path: _filler(data) for path, (data, _) in encoded.items()})
         summary = summarize(rows)
         replaced = {u: self.state.part_of[u] for u in units if u in retried and u in self.state.part_of}
         manifest = {
             "part": part,
             "tag": self.tag,
+            "epoch": self.epoch,
+            "version": 0,
             "files": sorted(str(p.relative_to(self.out)) for p in by_file),
+            "file_checks": {str(p.relative_to(self.out)): check for p, (_, check) in encoded.items()},
             "units": [[doc_id, prompt, fates] for (doc_id, prompt), fates in units.items()],
             "text_hashes": text_hashes,
             "summary": summary,
         }
         if replaced:
             manifest["retried"] = [list(u) for u in sorted(replaced)]
-        self.guard()  # still the shard's only writer? (a lost lease stops here, before the commit marker)
-        with naming(self._manifest(part)):
-            storage.write_bytes(self._manifest(part), json.dumps(manifest).encode())
+        name = manifests.manifest_name(part, self.epoch or 0)
+        self._write_manifest(name, manifest)
+        self._current[part] = manifests.parse_manifest(name)
         self.state.next_part = part + 1
         self.state.units.update(units)
         self.state.part_of.update((u, part) for u, fates in units.items() if "f" in fates)
@@ -216,6 +318,18 @@ class Checkpoint:
         for old, us in sorted(by_old_part.items()):
             written += self._retire(old, us)
         return written
+
+
+def encode_table(table: Any) -> tuple[bytes, dict]:
+    """A part file's bytes and what `rephraser verify` checks later: rows, size, SHA-256."""
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    data = buf.getvalue()
+    return data, {"rows": table.num_rows, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _filler(data: bytes) -> Callable[[BinaryIO], object]:
+    return lambda f: f.write(data)
 
 
 @contextlib.contextmanager

@@ -45,12 +45,14 @@ from rephraser.writer_leases import folder_change, shard_writer
 
 
 def run_config(cfg: RunConfig, *, force: bool = False, overwrite: bool = False, progress: bool = True,
-               engine: Engine | None = None, retry_failed: bool = False, lease_wait_s: float = 0.0) -> RunStats:
+               engine: Engine | None = None, retry_failed: bool = False, lease_wait_s: float = 0.0,
+               repair: bool = False) -> RunStats:
     """Run (or resume) one shard of `cfg`; return its statistics (also written to OUT/stats/<tag>.json).
     retry_failed: dead-lettered units are generated again (their old rows replaced). lease_wait_s: how
-    long to wait for another live writer of the same shard to finish before refusing (exit code 75)."""
+    long to wait for another live writer of the same shard to finish before refusing (exit code 75).
+    repair: units of a committed file that went missing are generated again (else the resume refuses)."""
     return asyncio.run(Runner(cfg, force=force, overwrite=overwrite, progress=progress, engine=engine,
-                              retry_failed=retry_failed, lease_wait_s=lease_wait_s).run())
+                              retry_failed=retry_failed, lease_wait_s=lease_wait_s, repair=repair).run())
 
 
 class Interrupted(RephraserError):
@@ -59,8 +61,9 @@ class Interrupted(RephraserError):
 
 class Runner:
     def __init__(self, cfg: RunConfig, *, force: bool, overwrite: bool, progress: bool, engine: Engine | None,
-                 retry_failed: bool = False, lease_wait_s: float = 0.0):
+                 retry_failed: bool = False, lease_wait_s: float = 0.0, repair: bool = False):
         self.cfg = cfg
+        self.repair = repair
         self.force = force
         self.overwrite = overwrite
         self.retry_failed = retry_failed
@@ -109,7 +112,8 @@ class Runner:
     async def _run_shard(self, out: storage.Location, tag: str, prompts, records, lease) -> RunStats:
         cfg = self.cfg
         t0 = time.monotonic()
-        self.ckpt = Checkpoint(out, tag, guard=lambda: lease.ensure_held(check_store=True))
+        self.ckpt = Checkpoint(out, tag, guard=lambda: lease.ensure_held(check_store=True), epoch=lease.gen,
+                               repair=self.repair)  # the lease generation fences off older writers
         state = self.ckpt.load()
         resume_s = time.monotonic() - t0
         self.hub = self._start_hub_uploads(out, tag, state.files)

@@ -42,6 +42,7 @@ commit are paid again), never rows: rows exist only once their manifest is commi
 from rephraser.storage.files import (
     exists,
     find,
+    find_sizes,
     folder_name,
     glob,
     is_dir,
@@ -79,7 +80,7 @@ from rephraser.storage.location import (
 from rephraser.storage.remote import filesystem, remote_errors
 
 __all__ = [
-    "Location", "PathLike", "Url", "as_location", "check_writable", "exists", "filesystem", "find", "folder_name", "glob",
+    "Location", "PathLike", "Url", "as_location", "check_writable", "exists", "filesystem", "find", "find_sizes", "folder_name", "glob",
     "is_dir", "is_remote", "listdir", "local_only", "local_work_dir", "makedirs", "open_read", "parquet_file", "read_bytes", "read_many", "read_text",
     "remote_errors", "remove", "remove_tree", "scheme_of", "size", "stamp", "sync_folder", "table_writer", "write_bytes", "write_json",
     "write_many", "write_table", "write_text", "write_with",

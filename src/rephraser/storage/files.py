@@ -115,6 +115,27 @@ def find(path: PathLike) -> list[str]:
     return sorted(r for r in (_relative(f, p) for f in files) if r)
 
 
+def find_sizes(path: PathLike) -> dict[str, int]:
+    """Like `find`, with each file's size in bytes: one walk locally, one listing on an object store."""
+    loc = as_location(path)
+    if isinstance(loc, Path):
+        found = {}
+        for dirpath, _, filenames in os.walk(loc):
+            rel = Path(dirpath).relative_to(loc)
+            for f in filenames:
+                with contextlib.suppress(FileNotFoundError):  # removed since the walk listed it
+                    found[(rel / f).as_posix()] = (Path(dirpath) / f).stat().st_size
+        return found
+    fs, p = _fs(loc, fresh=True)
+    with remote_errors("list", loc):
+        try:
+            files = fs.find(p, detail=True)
+        except FileNotFoundError:
+            _raise_if_bucket_missing(fs, loc, p)
+            return {}
+    return {r: int(info.get("size") or 0) for f, info in files.items() if (r := _relative(f, p))}
+
+
 def glob(path: PathLike, pattern: str) -> list[Location]:
     """Files and folders below `path` matching `pattern` (relative, e.g. "*/*.parquet"), sorted."""
     loc = as_location(path)

@@ -56,18 +56,23 @@ def usage_line(e: Exception) -> str:
     return f"{command}: {message} (see {command} --help)"
 
 
+INTERRUPTED = "interrupted; finished work is kept — rerun the same command to resume"
+
+
 def main() -> None:
     debug = os.environ.get("REPHRASER_DEBUG") == "1"
     _crash_watch.install()  # a segfault in llama.cpp/torch ends with one line, not a dead shell
     try:
         rc = app(standalone_mode=False)  # typer.Exit(n) comes back as a return value here
         if isinstance(rc, int) and rc:
+            if rc == 130:  # typer turns Ctrl-C (KeyboardInterrupt) into a silent exit code 130
+                print(INTERRUPTED, file=sys.stderr)
             sys.exit(rc)
     except RephraserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(getattr(e, "exit_code", 2))  # 2; 75 (EX_TEMPFAIL) when the folder is busy: retry later
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         sys.exit(130)
     except SystemExit:
         raise

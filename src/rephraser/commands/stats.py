@@ -97,7 +97,8 @@ def register(app: typer.Typer) -> None:
 
             result["classifier_scores"] = score_folder(out_dir, [load_classifier(c, device) for c in classifier])
         blob = json.dumps(result, indent=2, ensure_ascii=False)
-        storage.write_text(storage.as_location(out_dir) / "stats_quality.json", blob + "\n")
+        target = storage.as_location(out_dir) / "stats_quality.json"
+        written = _save(storage, target, blob + "\n")
         if as_json:
             typer.echo(blob)
             return
@@ -115,4 +116,18 @@ def register(app: typer.Typer) -> None:
             from rephraser.postprocess.classifiers import print_scores
 
             print_scores(console, result["classifier_scores"])
-        console.print(escape(f"wrote {storage.as_location(out_dir) / 'stats_quality.json'}"))
+        if written:
+            console.print(escape(f"wrote {target}"))
+
+
+def _save(storage: Any, target: Any, text: str) -> bool:
+    """stats_quality.json is a copy of what is printed: a read-only folder (or URL) still gets its statistics,
+    with one warning instead of the file."""
+    from rephraser.errors import StorageError, WriteError, warn
+
+    try:
+        storage.write_text(target, text)
+        return True
+    except (OSError, WriteError, StorageError) as e:
+        warn(f"cannot write {target} ({getattr(e, 'strerror', None) or e}); statistics printed only")
+        return False

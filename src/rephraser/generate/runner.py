@@ -122,6 +122,10 @@ class Runner:
             await engine.start()
         except FatalEngineError as e:
             raise RephraserError(f"engine {cfg.engine.kind} could not start: {e}") from None
+        except BaseException:  # Ctrl-C while starting: close what it opened (no "unclosed session" noise)
+            with contextlib.suppress(Exception):
+                await engine.stop()
+            raise
         caps = engine.capabilities
         # SQLite needs a local disk: for a remote output the cache stays on this node (storage.local_work_dir)
         cache = RequestCache(storage.local_work_dir(out) / "cache" / f"{tag}.sqlite")

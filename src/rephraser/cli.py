@@ -19,6 +19,7 @@ import typer
 from rephraser import commands
 from rephraser.commands import _crash_watch
 from rephraser.errors import RephraserError
+from rephraser.redact import register_env, scrub
 
 app = typer.Typer(
     name="rephraser",
@@ -61,6 +62,7 @@ INTERRUPTED = "interrupted; finished work is kept — rerun the same command to 
 
 def main() -> None:
     debug = os.environ.get("REPHRASER_DEBUG") == "1"
+    register_env()  # credentials in the environment are scrubbed from every line printed
     _crash_watch.install()  # a segfault in llama.cpp/torch ends with one line, not a dead shell
     try:
         rc = app(standalone_mode=False)  # typer.Exit(n) comes back as a return value here
@@ -69,7 +71,7 @@ def main() -> None:
                 print(INTERRUPTED, file=sys.stderr)
             sys.exit(rc)
     except RephraserError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {scrub(str(e))}", file=sys.stderr)
         sys.exit(getattr(e, "exit_code", 2))  # 2; 75 (EX_TEMPFAIL) when the folder is busy: retry later
     except KeyboardInterrupt:
         print(INTERRUPTED, file=sys.stderr)
@@ -92,7 +94,7 @@ def main() -> None:
             sys.exit(1)
         if debug:
             raise
-        msg = str(e).splitlines()[0] if str(e) else ""
+        msg = scrub(str(e).splitlines()[0]) if str(e) else ""
         print(f"internal error: {type(e).__name__}: {msg} (set REPHRASER_DEBUG=1 for a traceback)", file=sys.stderr)
         sys.exit(1)
 

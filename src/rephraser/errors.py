@@ -8,10 +8,12 @@ Per-record problems are never raised: they become rejected rows with a reason.
 
 import sys
 
+from rephraser.redact import scrub
+
 
 def warn(message: str) -> None:
     """A problem the run survives (e.g. a request cache that cannot be written), as one stderr line."""
-    print(f"warning: {message}", file=sys.stderr, flush=True)
+    print(f"warning: {scrub(message)}", file=sys.stderr, flush=True)
 
 
 class RephraserError(Exception):

@@ -215,6 +215,10 @@ class Handler(BaseHTTPRequestHandler):
         if args.api_key and self.headers.get("Authorization") != f"Bearer {args.api_key}":
             self.error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
             return
+        if args.echo_headers == "fail":  # a careless server: the request headers, key included, in its error body
+            seen = "; ".join(f"{k}: {v}" for k, v in self.headers.items())
+            self.error(500, f"internal error while handling request with headers {seen}", "server_error")
+            return
         try:
             body = json.loads(raw or b"null")
             if not isinstance(body, dict):
@@ -270,6 +274,8 @@ class Handler(BaseHTTPRequestHandler):
         args = self.server.state.args
         max_tokens = int(body.get("max_tokens") or args.default_max_tokens)
         text, finish = make_reply(prompt_text, max_tokens, args.transform)
+        if args.echo_headers == "reply":
+            text += f" (key seen: {(self.headers.get('Authorization') or '').removeprefix('Bearer ')})"
         rid = hashlib.sha256(all_text.encode()).hexdigest()[:12]
         usage = {"prompt_tokens": count_words(all_text), "completion_tokens": count_words(text)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
@@ -322,6 +328,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--transform", choices=("echo", "reverse", "upper"), default="echo")
     p.add_argument("--default-max-tokens", type=int, default=512)
     p.add_argument("--api-key", default=None, help="require `Authorization: Bearer KEY` (else 401)")
+    p.add_argument("--echo-headers", choices=("off", "fail", "reply"), default="off",
+                   help="fail: HTTP 500 whose body repeats the request headers; reply: the bearer key appended to replies")
     p.add_argument("--strict-model", action="store_true", help="unknown model in a request => 404")
     p.add_argument("--dialect", choices=("generic", *DIALECT_FIELDS), default="generic",
                    help="server family to imitate: its /v1/models owner and, with --strict-fields, its body fields")

@@ -32,6 +32,7 @@ from rephraser.engines.openai_dialects import DIALECTS, Dialect, dialect_from_mo
 from rephraser.engines.server import ManagedServer
 from rephraser.engines.tokencount import token_counter
 from rephraser.errors import ConfigError
+from rephraser.redact import register_env, scrub
 
 if TYPE_CHECKING:
     from rephraser.config import EngineConfig
@@ -46,7 +47,7 @@ def _transport_error(e: httpx.HTTPError, url: str, timeout_s: float) -> Transien
     timeout class, so the original aiohttp exception (the cause) is checked first."""
     cause = e.__cause__
     name = type(cause).__name__ if cause is not None else ""
-    detail = _one_line(str(cause or e)) or name or type(e).__name__
+    detail = scrub(_one_line(str(cause or e))) or name or type(e).__name__
     if name in ("ClientConnectorError", "ClientConnectorDNSError", "ClientConnectorCertificateError") or isinstance(
             e, httpx.ConnectError):
         return TransientEngineError(f"cannot connect to {url}: {detail or 'refused'}")
@@ -64,7 +65,12 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 
 def _error_message(r: httpx.Response) -> str:
-    """The server's error message from an OpenAI-style body, or the start of the raw body."""
+    """The server's error message from an OpenAI-style body, or the start of the raw body; a key the
+    server echoes back (request headers in an error body) is scrubbed here, before anything stores it."""
+    return scrub(_raw_error_message(r))
+
+
+def _raw_error_message(r: httpx.Response) -> str:
     try:
         body = r.json()
     except ValueError:
@@ -115,6 +121,7 @@ class OpenAIEngine:
                 name = self.cfg.api_key_env
                 shown = name if re.fullmatch(r"[A-Z_][A-Z0-9_]{0,63}", name) else "(name not shown: it may be a key)"
                 raise ConfigError(f"engine.api_key_env: environment variable {shown} is not set")
+            register_env(self.cfg.api_key_env)  # the key never appears in a stored or printed text
             self._headers = {"Authorization": f"Bearer {key}"}
         counter = token_counter(self.cfg.tokenizer)
         if self.cfg.server is not None:
@@ -235,7 +242,7 @@ class OpenAIEngine:
         prompt_tokens = usage.get("prompt_tokens")
         completion_tokens = usage.get("completion_tokens")
         return Completion(
-            text=text, finish_reason=str(finish),
+            text=scrub(text, headers=False), finish_reason=str(finish),
             prompt_tokens=int(prompt_tokens) if isinstance(prompt_tokens, int) else 0,
             completion_tokens=int(completion_tokens) if isinstance(completion_tokens, int) else count(text),
         )

@@ -30,6 +30,7 @@ finishes the removal, and the unit counts once either way.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -46,6 +47,7 @@ from rephraser.errors import ResumeError, WriteError
 from rephraser.lease import LeaseLost
 from rephraser.manifests import ManifestName
 from rephraser.records import FATE_DIRS, Row, rows_to_table, table_to_rows
+from rephraser.redact import scrub
 from rephraser.storage import Location
 
 FATE_CODES = {"ok": "o", "rejected": "r", "failed": "f"}
@@ -271,6 +273,7 @@ class Checkpoint:
         committed before (dead-lettered) and their old rows are replaced."""
         if not rows:
             return []
+        rows = [scrubbed(r) for r in rows]
         units: dict[tuple[str, str], str] = {}
         for r in sorted(rows, key=lambda r: (r.id, r.prompt, r.sample)):
             units[(r.id, r.prompt)] = units.get((r.id, r.prompt), "") + FATE_CODES[r.status]
@@ -318,6 +321,21 @@ class Checkpoint:
         for old, us in sorted(by_old_part.items()):
             written += self._retire(old, us)
         return written
+
+
+def scrubbed(r: Row) -> Row:
+    """The row with secrets scrubbed from its error/reason (header-looking values too) and its texts
+    (known key values only: generated prose about APIs stays as written) — the last stop before disk."""
+    changes = {}
+    if r.reason:
+        reason = scrub(r.reason)
+        if reason != r.reason:
+            changes["reason"] = reason
+    for name in ("generation", "raw_generation"):
+        text = getattr(r, name)
+        if text and scrub(text, headers=False) != text:
+            changes[name] = scrub(text, headers=False)
+    return dataclasses.replace(r, **changes) if changes else r
 
 
 def encode_table(table: Any) -> tuple[bytes, dict]:

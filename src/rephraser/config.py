@@ -172,10 +172,11 @@ class PostprocessConfig(Strict):
                           "with reason 'not enforced: ...', so compliance is measured but nothing is filtered "
                           "(the study trained on unfiltered outputs)")
     allow_length_finish: bool = False
-    constrain: Literal["auto", "on", "off"] = Field(
-        "auto", description="constrained decoding from each prompt's contract.structure: auto = where the engine "
-        "can enforce it (else free text, with a warning); on = required (a one-line error where the engine cannot); "
-        "off = never")
+    constrain: Literal["auto", "on", "off", "grounded"] = Field(
+        "auto", description="constrained decoding from each prompt's contract (its per-document layout where the "
+        "engine takes Lark grammars, else its structure): auto = where the engine can enforce it (else free text, "
+        "with a warning); on = required (a one-line error where the engine cannot); off = never; grounded = on, and "
+        "numbers only from the source, capitalised words biased toward the source's (docs/prompts.md)")
     dedup: Literal["off", "report"] = Field("off", description="report near/exact duplicates at the end (drop them with `rephraser clean --dedup drop`)")
 
 

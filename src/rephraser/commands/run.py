@@ -70,7 +70,7 @@ def register(app: typer.Typer) -> None:
         seed: int | None = typer.Option(None),
         repetition_penalty: float | None = typer.Option(None, help="1.0 = off; >1 discourages repeated tokens"),
         sampling_preset: str | None = typer.Option(None, "--sampling-preset", help="study | small: fills the sampling fields not given"),
-        constrain: str | None = typer.Option(None, help="auto | on | off: decode under each prompt's contract.structure"),
+        constrain: str | None = typer.Option(None, help="auto | on | off | grounded: decode under each prompt's layout/structure (grounded: source numbers only)"),
         samples: int | None = typer.Option(None, "--samples", help="samples per document (rollout samples)"),
         rollout: str | None = typer.Option(None, help="single | samples | chunked"),
         output: str | None = typer.Option(None, "--output", "-o", help="output folder"),

@@ -64,6 +64,9 @@ class GenerationRequest:
     request_id: str = ""  # for logs only; never part of a cache key
     continuation: bool = False  # raw text continuation (no chat template): messages[-1]["content"] is the prefix
     structure: OutputStructure | None = None  # enforce this structure while decoding (None = free text)
+    # Soft steering (engines that list it in Capabilities.steering; others ignore it, see docs/engines.md):
+    bias_source: str | None = None  # favour this text's words, disfavour capitalised words it lacks ("grounded")
+    contrast: tuple[dict[str, str], ...] | None = None  # the same prompt without the source (context-aware decoding)
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ class Capabilities:
     # sampling fields it sends (Sampling.as_dict keys); others are dropped and not recorded in rows
     sampling_fields: frozenset[str] = frozenset({"temperature", "top_p", "top_k", "max_tokens", "seed",
                                                  "repetition_penalty"})
+    steering: frozenset[str] = frozenset()  # soft controls it honours: "source_bias", "context_aware"
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
 

@@ -72,7 +72,7 @@ class GeneratorSpec(Strict):
                                        "instead of mix.ratios (e.g. a share sweep for one generator only)")
     mix_with: list[str] | None = Field(None, min_length=1, description="this generator's mix-ins instead of mix.mix_with")
     tok_s: float | None = Field(None, gt=0, description="output tok/s for --dry-run when nothing was measured yet")
-    constrain: Literal["auto", "on", "off"] | None = Field(
+    constrain: Literal["auto", "on", "off", "grounded"] | None = Field(
         None, description="overrides generation.postprocess.constrain for this generator, so constrained and "
         "free decoding of one model are two generators (cells) of one grid")
     note: str | None = None

@@ -73,11 +73,16 @@ class Caller:
 
     async def call(self, messages: tuple[dict[str, str], ...], sampling: Sampling, *, prompt_hash: str,
                    continuation: bool, budget: AttemptBudget,
-                   structure: OutputStructure | None = None) -> tuple[Completion, int]:
+                   structure: OutputStructure | None = None, bias_source: str | None = None,
+                   contrast: tuple[dict[str, str], ...] | None = None) -> tuple[Completion, int]:
         """Return (completion, attempts that produced it). Raises DeadLetter / ContextOverflowError / FatalEngineError."""
         options = dict(self.request_options)
-        if structure is not None:  # the structure text itself is covered by the prompt hash
-            options["structure"] = f"{structure.form}:{hashlib.sha256(structure.value.encode()).hexdigest()[:12]}"
+        if structure is not None:  # a per-document grammar is not covered by the prompt hash: hash its text
+            options["structure"] = f"{structure.form}:{_short_hash(structure.value)}"
+        if bias_source is not None:
+            options["bias_source"] = _short_hash(bias_source)
+        if contrast is not None:
+            options["contrast"] = _short_hash(repr(contrast))
         key = cache_key(messages, model_id=self.model_id, sampling=sampling.as_dict(),
                         prompt_hash=prompt_hash, continuation=continuation, options=options)
         hit = self.cache.get(key)
@@ -85,7 +90,7 @@ class Caller:
             self.counters.cache_hits += 1
             return hit
         request = GenerationRequest(messages=messages, sampling=sampling, request_id=key[:12], continuation=continuation,
-                                    structure=structure)
+                                    structure=structure, bias_source=bias_source, contrast=contrast)
         attempts = 0
         while True:
             if budget.remaining <= 0:
@@ -118,3 +123,7 @@ class Caller:
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.retry.backoff_max_s))
         return delay
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]

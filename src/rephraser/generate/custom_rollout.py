@@ -57,7 +57,7 @@ class RolloutContext:
         self._r = rollout
         self.doc = doc
         self.spec = rollout.spec
-        self.structure: OutputStructure | None = rollout.structure
+        self.structure: OutputStructure | None = rollout.structure_for(doc.text)
         self.document, self.truncated = fit_tokens(doc.text, rollout.caps.count_tokens, rollout.input_budget)
         self.budget = AttemptBudget(rollout.max_attempts * 4)
         self.calls = 0

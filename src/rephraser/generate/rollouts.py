@@ -13,7 +13,11 @@
   model any number of times through a context object (generate/custom_rollout.py).
 
 When the prompt's contract declares a structure and postprocess.constrain allows it, every call carries
-it (engines enforce it while decoding); the contract still judges every output.
+it (engines enforce it while decoding); the contract still judges every output. A contract that names a
+layout gets a grammar built for each document (prompts/layouts.py) where the engine takes Lark grammars;
+`constrain: grounded` builds it with the source's numbers only and asks the engine to favour the source's
+words (`bias_source`, where the engine can). An engine with context-aware decoding on also gets the prompt
+without the document (`contrast`).
 
 Prompt logic lives here, transport lives in the engine, retries and caching in calls.py.
 """
@@ -32,6 +36,7 @@ from rephraser.generate.custom_rollout import load_function, run_custom
 from rephraser.generate.truncate import fit_tokens, split_chunks
 from rephraser.postprocess.contract import NOT_ENFORCED, apply_contract
 from rephraser.postprocess.faithfulness import measure
+from rephraser.prompts.layouts import build_layout
 from rephraser.prompts.spec import PromptSpec
 from rephraser.records import Document, Row
 
@@ -104,6 +109,29 @@ class Rollout:
     def _messages(self, text: str) -> tuple[dict[str, str], ...]:
         return self.spec.messages(text)
 
+    def structure_for(self, text: str) -> OutputStructure | None:
+        """The structure of a call on `text`: the contract's layout built for this document where the
+        engine takes Lark grammars, else the prompt's fixed structure."""
+        layout = self.spec.contract.layout
+        if self.structure is None or layout is None or "lark" not in self.caps.structure_forms:
+            return self.structure
+        return OutputStructure("lark", build_layout(layout, text, max_tokens=self.sampling.max_tokens,
+                                                    grounded=self.post.constrain == "grounded"))
+
+    def _constraint_form(self) -> str | None:
+        if self.structure is None:
+            return None
+        return "lark" if self.spec.contract.layout and "lark" in self.caps.structure_forms else self.structure.form
+
+    def steering_for(self, text: str) -> dict[str, Any]:
+        """The soft controls of a call on `text` (only those the engine honours)."""
+        extra: dict[str, Any] = {}
+        if self.post.constrain == "grounded" and "source_bias" in self.caps.steering:
+            extra["bias_source"] = text
+        if "context_aware" in self.caps.steering and self.spec.mode == "chat":
+            extra["contrast"] = self.spec.messages("")
+        return extra
+
     async def _single(self, doc: Document, sample: int) -> Outcome:
         budget = AttemptBudget(self.max_attempts)
         text, truncated = fit_tokens(doc.text, self.caps.count_tokens, self.input_budget)
@@ -114,7 +142,8 @@ class Rollout:
             try:
                 comp, attempts = await self.caller.call(
                     self._messages(text), sampling, prompt_hash=self.spec.hash,
-                    continuation=self.spec.mode == "continuation", budget=budget, structure=self.structure)
+                    continuation=self.spec.mode == "continuation", budget=budget, structure=self.structure_for(text),
+                    **self.steering_for(text))
                 break
             except ContextOverflowError as e:
                 if overflow_retry:
@@ -150,7 +179,7 @@ class Rollout:
             try:
                 comp, a = await self.caller.call(messages, sampling, prompt_hash=self.spec.hash,
                                                  continuation=self.spec.mode == "continuation", budget=budget,
-                                                 structure=self.structure)
+                                                 structure=self.structure_for(chunk), **self.steering_for(chunk))
             except ContextOverflowError as e:
                 return self._rejected(f"context overflow in chunk {i + 1}/{len(chunks)}: {e}", False, len(doc.text))
             o = self._judge(comp.text, comp.finish_reason, chunk, comp.prompt_tokens, comp.completion_tokens, 1, a,
@@ -194,7 +223,7 @@ class Rollout:
             rollout=self.cfg.kind, generation=o.text if o.ok else (o.text or None), raw_generation=o.raw or None,
             finish_reason=o.finish_reason, prompt_tokens=o.prompt_tokens, completion_tokens=o.completion_tokens,
             calls=o.calls, input_truncated=o.input_truncated, input_chars_used=o.input_chars, reason=o.reason,
-            attempts=o.attempts, constraint=self.structure.form if self.structure and o.calls else None,
+            attempts=o.attempts, constraint=self._constraint_form() if o.calls else None,
             **o.faith,
         )
 
@@ -228,7 +257,7 @@ def enforced_structure(spec: PromptSpec, caps: Capabilities, constrain: str) -> 
         return OutputStructure(form=st.kind, value=st.value)
     forms = ", ".join(sorted(caps.structure_forms)) or "none"
     what = f"prompt {spec.name} declares a {st.kind} structure; engine {caps.engine} can enforce: {forms}"
-    if constrain == "on":
+    if constrain in ("on", "grounded"):
         raise ConfigError(f"{what} (set postprocess.constrain: auto or off, or pick another engine/dialect)")
     print(f"warning: {what}; generating {spec.name} without constraints", file=sys.stderr)
     return None

@@ -20,6 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rephraser.config import load_yaml
+from rephraser.prompts.layouts import LAYOUTS
 from rephraser.prompts.structure import Structure
 from rephraser.prompts.validators import VALIDATORS
 
@@ -28,7 +29,7 @@ SLOT = "{document}"
 # so the hash of every prompt that does not use them stays what it was.
 _OMIT_WHEN_UNSET = {
     "system": None,
-    "contract": {"structure", "max_invented_numbers", "max_invented_entities", "min_content_recall", "max_novelty"},
+    "contract": {"structure", "layout", "max_invented_numbers", "max_invented_entities", "min_content_recall", "max_novelty"},
 }
 
 
@@ -45,6 +46,9 @@ class Contract(BaseModel):
     reject_preambles: bool = Field(True, description="reject refusals; strip 'Here is ...' preambles")
     structure: Structure | None = Field(None, description="output structure enforced while decoding "
                                         "(postprocess.constrain); the validator still judges the output")
+    layout: str | None = Field(None, description="per-document grammar (prompts/layouts.py) used instead of "
+                               "`structure` where the engine takes Lark grammars: sized from the source, labels "
+                               "in its language, and with constrain: grounded, only the source's numbers")
     # Faithfulness thresholds (postprocess/faithfulness.py); unset = measured, not enforced.
     max_invented_numbers: int | None = Field(None, ge=0, description="numbers absent from the source")
     max_invented_entities: int | None = Field(None, ge=0, description="capitalised spans absent from the source")
@@ -56,6 +60,13 @@ class Contract(BaseModel):
     def _known_validator(cls, v: str | None) -> str | None:
         if v is not None and v not in VALIDATORS:
             raise ValueError(f"unknown validator {v!r}; known: {', '.join(sorted(VALIDATORS))}")
+        return v
+
+    @field_validator("layout")
+    @classmethod
+    def _known_layout(cls, v: str | None) -> str | None:
+        if v is not None and v not in LAYOUTS:
+            raise ValueError(f"unknown layout {v!r}; known: {', '.join(sorted(LAYOUTS))}")
         return v
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from rephraser.prompts.repeats import repeated_unit
+
 Validator = Callable[[str], "str | None"]
 
 # Markdown decorations that may wrap a label: headings, quotes, bold/italic, list bullets, numbering.
@@ -232,5 +234,5 @@ def get_validator(name: str) -> Validator:
 
 
 def validate(name: str | None, text: str) -> str | None:
-    """Run the named validator (None = no format imposed)."""
-    return None if name is None else get_validator(name)(text)
+    """Run the named validator (None = no format imposed); a format also refuses repeated units."""
+    return None if name is None else get_validator(name)(text) or repeated_unit(text)

@@ -10,6 +10,11 @@ through `loop.call_soon_threadsafe`.
 A request with a structure (a prompt contract's grammar / regex / JSON schema) gets its own matcher in
 its slot (engines/constraint.py): the masks of all constrained slots are computed together after each
 decode step, and each slot samples from its own mask with its own RNG.
+
+Soft steering (engines/steering.py) acts on a slot's scores before the mask: a request's `bias_source`
+becomes a per-slot bias row, and with `context_aware_alpha` > 0 a request's `contrast` prompt (the same
+prompt without the document) is decoded as a second sequence of the slot (seq id parallel + slot) in
+the same batch, fed the same generated tokens.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from rephraser.engines.constraint import FORMS, ConstraintFactory, first_line
 from rephraser.engines.llamacpp_build import build_summary, check_safe, note_engine
 from rephraser.engines.llamacpp_model import LoadedModel
 from rephraser.engines.models import resolve_model
+from rephraser.engines.steering import VocabIndex, contrast, source_bias
 from rephraser.engines.token_sampler import make_rng, sample_token
 
 if TYPE_CHECKING:
@@ -52,6 +58,8 @@ class _Job:
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future
     structure: OutputStructure | None = None
+    bias_source: str | None = None
+    contrast_tokens: list[int] | None = None  # the prompt without the document (context-aware decoding)
 
 
 @dataclass
@@ -64,10 +72,18 @@ class _Slot:
     rng: Any = None
     matcher: Any = None  # llguidance matcher of this slot's structure (None = unconstrained)
     logit_index: int = -1  # row of this slot's logits in the last batch, -1 = none
+    bias: Any = None  # float32 row added to the logits (source bias), None = none
+    cseq: int = -1  # sequence id of the contrast prompt (context-aware decoding)
+    c_fed: int = 0  # contrast prompt tokens already decoded
+    c_logit_index: int = -1
 
     @property
     def prefilling(self) -> bool:
         return self.job is not None and self.n_fed < len(self.job.tokens)
+
+    @property
+    def contrasting(self) -> bool:
+        return self.job is not None and self.job.contrast_tokens is not None
 
 
 def _resolve(job: _Job, result: Completion | BaseException) -> None:
@@ -94,6 +110,8 @@ class LlamaCppEngine:
         self._dead: str | None = None  # set when the decode thread crashed
         self._stopping = False
         self.tokens_decoded = 0  # live count for progress (written by the decode thread only)
+        self.alpha = cfg.context_aware_alpha
+        self._vocab_index: VocabIndex | None = None
 
     # ---- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -106,8 +124,9 @@ class LlamaCppEngine:
         m = self._model
         note_engine(f"model {info.model_id}, {build_summary(build)}, {m.threads} threads")
         self._caps = Capabilities(
-            model_id=info.model_id, engine="llamacpp", max_context=m.ctx_per_seq, batch_slots=m.parallel,
+            model_id=info.model_id, engine="llamacpp", max_context=m.ctx_per_seq, batch_slots=self.cfg.parallel,
             count_tokens=m.count_tokens, exact_token_counts=True, structure_forms=FORMS,
+            steering=frozenset({"source_bias"} | ({"context_aware"} if self.alpha > 0 else set())),
             extra={"model_path": str(info.path), "n_vocab": m.n_vocab},
         )
         self._constraints = ConstraintFactory(m.vocab, m.n_vocab, m.end_tokens())
@@ -117,8 +136,9 @@ class LlamaCppEngine:
 
     def _load(self, path: Any) -> LoadedModel:
         try:
-            return LoadedModel(path, self.cfg.n_ctx, self.cfg.parallel, self.cfg.threads,
-                               n_batch=max(512, self.cfg.parallel))
+            # context-aware decoding: one more sequence per slot for the prompt without the document
+            seqs = self.cfg.parallel * (2 if self.alpha > 0 else 1)
+            return LoadedModel(path, self.cfg.n_ctx, seqs, self.cfg.threads, n_batch=max(512, seqs))
         except ImportError as e:
             raise FatalEngineError(f"llama-cpp-python is not installed ({e}): pip install 'rephraser[cpu]'") from None
 
@@ -149,9 +169,14 @@ class LlamaCppEngine:
         ctx = self._model.ctx_per_seq
         if len(tokens) >= ctx:
             raise ContextOverflowError(f"prompt has {len(tokens)} tokens; the context holds {ctx} per sequence")
+        ctokens = None
+        if self.alpha > 0 and request.contrast is not None and not request.continuation:
+            ctokens = self._model.prompt_tokens(request.contrast, False, self.cfg.chat_template_kwargs)
+            if not ctokens or len(ctokens) >= ctx:
+                ctokens = None
         loop = asyncio.get_running_loop()
         job = _Job(tokens=tokens, sampling=request.sampling, loop=loop, future=loop.create_future(),
-                   structure=request.structure)
+                   structure=request.structure, bias_source=request.bias_source, contrast_tokens=ctokens)
         self._queue.put(job)
         return await job.future
 
@@ -161,7 +186,7 @@ class LlamaCppEngine:
         assert m is not None
         lib = m.lib
         batch = lib.llama_batch_init(m.n_batch, 0, 1)
-        slots = [_Slot(seq_id=i) for i in range(m.parallel)]
+        slots = [_Slot(seq_id=i, cseq=self.cfg.parallel + i) for i in range(self.cfg.parallel)]
         try:
             while not self._stopping:
                 if not self._admit(slots, block=not any(s.job for s in slots)):
@@ -213,6 +238,8 @@ class LlamaCppEngine:
                     continue
             slot.job, slot.n_fed, slot.generated, slot.logit_index = job, 0, [], -1
             slot.matcher = matcher
+            slot.bias = self._bias(job.bias_source) if job.bias_source else None
+            slot.c_fed, slot.c_logit_index = 0, -1
             room = self._model.ctx_per_seq - len(job.tokens)  # type: ignore[union-attr]
             slot.limit = max(1, min(job.sampling.max_tokens, room))
             slot.rng = make_rng(job.sampling.seed)
@@ -236,11 +263,14 @@ class LlamaCppEngine:
 
         # Generating slots first: one token each keeps every running document moving.
         for s in active:
-            s.logit_index = -1
+            s.logit_index = s.c_logit_index = -1
             if not s.prefilling and s.generated:
                 s.logit_index = j
                 put(s.generated[-1], len(s.job.tokens) + len(s.generated) - 1, s.seq_id, True)  # type: ignore[union-attr]
                 wanting += 1
+                if s.contrasting:  # the contrast sequence reads the same token
+                    s.c_logit_index = j
+                    put(s.generated[-1], len(s.job.contrast_tokens) + len(s.generated) - 1, s.cseq, True)  # type: ignore[union-attr,arg-type]
         for s in active:
             if not s.prefilling or j >= m.n_batch:
                 continue
@@ -251,7 +281,14 @@ class LlamaCppEngine:
             # document's output independent of what its batch neighbours happen to be.
             if s.n_fed == 0 and left > m.n_batch - j and left <= m.n_batch - len(active):
                 continue
-            take = min(left, m.n_batch - j)
+            if s.contrasting:  # all of the contrast prompt but its last token goes first
+                ctoks = s.job.contrast_tokens  # type: ignore[union-attr]
+                while s.c_fed < len(ctoks) - 1 and j < m.n_batch - 2:
+                    put(ctoks[s.c_fed], s.c_fed, s.cseq, False)
+                    s.c_fed += 1
+                if s.c_fed < len(ctoks) - 1:
+                    continue
+            take = min(left, m.n_batch - j - (1 if s.contrasting else 0))
             for k in range(s.n_fed, s.n_fed + take):
                 last = k == len(toks) - 1
                 if last:
@@ -259,6 +296,10 @@ class LlamaCppEngine:
                     wanting += 1
                 put(toks[k], k, s.seq_id, last)
             s.n_fed += take
+            if s.contrasting and s.n_fed == len(toks):  # both prompts end in this batch: logits side by side
+                s.c_logit_index = j
+                put(ctoks[-1], len(ctoks) - 1, s.cseq, True)
+                s.c_fed = len(ctoks)
         batch.n_tokens = j
         return wanting
 
@@ -284,6 +325,11 @@ class LlamaCppEngine:
                     continue
             ptr = m.lib.llama_get_logits_ith(m.ctx, s.logit_index)
             logits = np.ctypeslib.as_array(ptr, shape=(m.n_vocab,))
+            if s.c_logit_index >= 0:
+                plain = np.ctypeslib.as_array(m.lib.llama_get_logits_ith(m.ctx, s.c_logit_index), shape=(m.n_vocab,))
+                logits = contrast(logits, plain, self.alpha)
+            if s.bias is not None:
+                logits = logits + s.bias
             token = sample_token(logits, s.job.sampling, s.rng, allowed=allowed,  # type: ignore[union-attr]
                                  history=s.generated)
             if s.matcher is not None and not s.matcher.consume_token(token):
@@ -310,7 +356,16 @@ class LlamaCppEngine:
         elif isinstance(outcome, BaseException):
             _resolve(job, outcome)
         m.lib.llama_memory_seq_rm(m.memory, s.seq_id, -1, -1)  # free this slot's KV cells
-        s.job, s.generated, s.n_fed, s.logit_index, s.matcher = None, [], 0, -1, None
+        if job.contrast_tokens is not None:
+            m.lib.llama_memory_seq_rm(m.memory, s.cseq, -1, -1)
+        s.job, s.generated, s.n_fed, s.logit_index, s.matcher, s.bias = None, [], 0, -1, None, None
+
+    def _bias(self, source: str) -> np.ndarray:
+        m = self._model
+        assert m is not None
+        if self._vocab_index is None:  # built on first use, in the decode thread
+            self._vocab_index = VocabIndex([m.piece(t).decode("utf-8", errors="replace") for t in range(m.n_vocab)])
+        return source_bias(self._vocab_index, source, lambda text: m.tokenize(text, special=False))
 
     def _fail_queued(self, err: EngineError) -> None:
         while True:

@@ -129,8 +129,10 @@ class Runner:
         caps = engine.capabilities
         # SQLite needs a local disk: for a remote output the cache stays on this node (storage.local_work_dir)
         cache = RequestCache(storage.local_work_dir(out) / "cache" / f"{tag}.sqlite")
-        options = {"chat_template_kwargs": cfg.engine.chat_template_kwargs} if cfg.engine.chat_template_kwargs else None
-        caller = Caller(engine, cache, caps.model_id, cfg.retry, request_options=options)
+        options = {"chat_template_kwargs": cfg.engine.chat_template_kwargs} if cfg.engine.chat_template_kwargs else {}
+        if "context_aware" in caps.steering:  # changes every output: part of the request cache key
+            options["context_aware_alpha"] = cfg.engine.context_aware_alpha
+        caller = Caller(engine, cache, caps.model_id, cfg.retry, request_options=options or None)
         try:
             self.rollouts = {p.name: Rollout(p, caps, caller, cfg.sampling, cfg.rollout, cfg.postprocess,
                                              cfg.retry.max_attempts) for p in prompts}

@@ -17,9 +17,9 @@ LANGS: tuple[Lang, ...] = ("en", "fr", "es")
 
 # Frequent words that mostly belong to one language ("de", "la", "en" are shared: left out).
 _MARKERS: dict[Lang, frozenset[str]] = {
-    "en": frozenset("the and of is was which with from that this are were has have for by its".split()),
-    "fr": frozenset("le les des est une du et dans sont qui au aux pour avec sur été ces il elle par".split()),
-    "es": frozenset("el los las del es y una que por con para fue su sus está como son al se".split()),
+    "en": frozenset("the and of is was which with from that this are were has have for by its".split()),  # noqa: SIM905
+    "fr": frozenset("le les des est une du et dans sont qui au aux pour avec sur été ces il elle par".split()),  # noqa: SIM905
+    "es": frozenset("el los las del es y una que por con para fue su sus está como son al se".split()),  # noqa: SIM905
 }
 _WORD = re.compile(r"[^\W\d_]+")
 

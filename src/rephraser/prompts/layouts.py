@@ -145,7 +145,7 @@ def table(p: Plan, grounded: bool, numbers: list[str]) -> str:
         cell -= 1
     lines = ["%llguidance {}",
              f'start: (t2 | t3 | t4) "\\n\\n" {_lit(lab["question"])} question "\\n" {_lit(lab["answer"])} short',
-             f"hc: w (SEP w){{0,3}}",
+             "hc: w (SEP w){0,3}",
              f"c: w (SEP w){{0,{cell - 1}}}",
              _question("question", 20),
              "short: w (SEP w){0,14} END?"]

@@ -274,6 +274,8 @@ class Handler(BaseHTTPRequestHandler):
         args = self.server.state.args
         max_tokens = int(body.get("max_tokens") or args.default_max_tokens)
         text, finish = make_reply(prompt_text, max_tokens, args.transform)
+        if args.bloat_bytes:  # an engine that ignores max_tokens: one endless "word" after the reply
+            text += " " + "x" * args.bloat_bytes
         if args.echo_headers == "reply":
             text += f" (key seen: {(self.headers.get('Authorization') or '').removeprefix('Bearer ')})"
         rid = hashlib.sha256(all_text.encode()).hexdigest()[:12]
@@ -330,6 +332,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--api-key", default=None, help="require `Authorization: Bearer KEY` (else 401)")
     p.add_argument("--echo-headers", choices=("off", "fail", "reply"), default="off",
                    help="fail: HTTP 500 whose body repeats the request headers; reply: the bearer key appended to replies")
+    p.add_argument("--bloat-bytes", type=int, default=0, help="append this many bytes to every reply (max_tokens ignored)")
     p.add_argument("--strict-model", action="store_true", help="unknown model in a request => 404")
     p.add_argument("--dialect", choices=("generic", *DIALECT_FIELDS), default="generic",
                    help="server family to imitate: its /v1/models owner and, with --strict-fields, its body fields")

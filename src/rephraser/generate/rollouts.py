@@ -31,6 +31,7 @@ from typing import Any
 from rephraser.config import PostprocessConfig, RolloutConfig, SamplingConfig
 from rephraser.engines.base import Capabilities, ContextOverflowError, OutputStructure, Sampling
 from rephraser.errors import ConfigError
+from rephraser.generate.bounds import clipped, oversize
 from rephraser.generate.calls import AttemptBudget, Caller, DeadLetter, derive_seed
 from rephraser.generate.custom_rollout import load_function, run_custom
 from rephraser.generate.truncate import fit_tokens, split_chunks
@@ -185,7 +186,7 @@ class Rollout:
             o = self._judge(comp.text, comp.finish_reason, chunk, comp.prompt_tokens, comp.completion_tokens, 1, a,
                             False, len(chunk))
             pt, ct, attempts, finish = pt + comp.prompt_tokens, ct + comp.completion_tokens, attempts + a, comp.finish_reason
-            raws.append(comp.text)
+            raws.append(o.raw)  # the completion's text, or its marked head when over the size cap
             if not o.ok:
                 return Outcome(False, o.text, "\n\n".join(raws), f"chunk {i + 1}/{len(chunks)}: {o.reason}", finish,
                                pt, ct, i + 1, attempts, False, len(doc.text))
@@ -199,6 +200,9 @@ class Rollout:
     # ---- judging & rows -------------------------------------------------------------
     def _judge(self, raw: str, finish: str, source: str, pt: int, ct: int, calls: int, attempts: int,
                truncated: bool, input_chars: int) -> Outcome:
+        too_big = oversize(raw, ct, self.sampling.max_tokens)
+        if too_big:  # before the contract: its cost grows with the text (bounds.py)
+            return Outcome(False, "", clipped(raw), too_big, finish, pt, ct, calls, attempts, truncated, input_chars)
         if not self.post.enabled:
             return Outcome(True, raw, raw, None, finish, pt, ct, calls, attempts, truncated, input_chars)
         v = apply_contract(self.spec, raw, source_text=source, finish_reason=finish,

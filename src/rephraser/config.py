@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from rephraser import storage
 from rephraser.errors import ConfigError
+from rephraser.route_config import RoutingConfig
 from rephraser.yaml_errors import excerpt, locate, syntax_message
 
 ENV_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
@@ -207,6 +208,8 @@ class RunConfig(Strict):
     postprocess: PostprocessConfig = Field(default_factory=PostprocessConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     max_in_flight: int = Field(64, ge=1, description="requests kept in flight so the engine's batch stays full")
+    routing: RoutingConfig | None = Field(None, description="which prompts each document gets (route_config.py); "
+                                          "None = every document gets every prompt")
 
     @field_validator("prompts")
     @classmethod
@@ -214,6 +217,27 @@ class RunConfig(Strict):
         if len(set(v)) != len(v):
             raise ValueError("prompts must be unique")
         return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _prompts_from_routes(cls, data: Any) -> Any:
+        # With routes and no `prompts:`, the run's prompts are the ones its routes name.
+        if isinstance(data, dict) and isinstance(data.get("routing"), dict) and "prompts" not in data:
+            try:
+                names = RoutingConfig.model_validate(data["routing"]).prompt_names()
+            except ValueError:
+                return data  # the field validation reports it, with its path
+            data = {**data, "prompts": names}
+        return data
+
+    @model_validator(mode="after")
+    def _routes_use_listed_prompts(self) -> RunConfig:
+        if self.routing is not None:
+            for name in self.routing.prompt_names():
+                if name not in self.prompts:
+                    raise ValueError(f"routing names prompt {name!r}, which is not in prompts "
+                                     f"({', '.join(self.prompts)}); list it there")
+        return self
 
     # ---- serialisation -------------------------------------------------------------
     def to_yaml(self) -> str:
@@ -231,6 +255,8 @@ class RunConfig(Strict):
                 data["source"].pop(key, None)
         for key in ("parallel", "threads", "request_timeout_s", "server", "base_url", "api_key_env"):
             data["engine"].pop(key, None)
+        if data.get("routing") is None:  # a run without routes keeps the fingerprint it had before routing existed
+            data.pop("routing", None)
         return data
 
     def fingerprint(self) -> str:

@@ -95,12 +95,16 @@ ROW_SCHEMA = pa.schema(
         pa.field("invented_entities", pa.int32()),  # distinct capitalised spans absent from the source
         pa.field("content_recall", pa.float64()),  # share of the source's content words kept
         pa.field("novelty_3gram", pa.float64()),  # share of output word 3-grams not in the source
+        # document routing (route_config.py): the route that gave this row's prompt, and the facts that decided
+        # it as a JSON object (e.g. {"numbers": 4, "score.edu": 2.7}); null in runs without routes
+        pa.field("route", pa.string()),
+        pa.field("route_values", pa.string()),
     ]
 )
 ROW_COLUMNS: tuple[str, ...] = tuple(ROW_SCHEMA.names)
 # Columns added after the first release: files written before them read as nulls, not as errors.
 OPTIONAL_COLUMNS: frozenset[str] = frozenset(
-    {"constraint", "invented_numbers", "invented_entities", "content_recall", "novelty_3gram"})
+    {"constraint", "invented_numbers", "invented_entities", "content_recall", "novelty_3gram", "route", "route_values"})
 FAITHFULNESS_COLUMNS: tuple[str, ...] = ("invented_numbers", "invented_entities", "content_recall", "novelty_3gram")
 
 
@@ -135,6 +139,8 @@ class Row:
     invented_entities: int | None = None
     content_recall: float | None = None
     novelty_3gram: float | None = None
+    route: str | None = None
+    route_values: str | None = None
 
 
 def dumps_json(value: Any) -> str:

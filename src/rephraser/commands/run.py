@@ -15,6 +15,7 @@ from rich.table import Table
 from rephraser.config import RunConfig, read_yaml_document, validate
 from rephraser.engines import ENGINE_MODULES
 from rephraser.errors import ConfigError
+from rephraser.route_config import RoutingConfig
 
 if TYPE_CHECKING:
     from rephraser.generate.stats import RunStats
@@ -27,6 +28,16 @@ def parse_shard(value: str) -> tuple[int, int]:
         return int(i), int(n)
     except ValueError:
         raise ConfigError(f"--shard must look like i/N (e.g. 3/10), got {value!r}") from None
+
+
+def read_routes(path: str) -> dict[str, Any]:
+    """A routes file: the `routing:` mapping itself (or a file whose only key is `routing`), validated here so
+    an error names the file."""
+    raw, text = read_yaml_document(path, what="routes file")
+    if set(raw) == {"routing"} and isinstance(raw["routing"], dict):
+        raw, text = raw["routing"], None  # nested: line numbers would point at the wrong key
+    validate(raw, RoutingConfig, origin=path, text=text)
+    return raw
 
 
 def build_config(config: str | Path | None, overrides: dict[str, Any]) -> RunConfig:
@@ -57,6 +68,8 @@ def register(app: typer.Typer) -> None:
         limit: int | None = typer.Option(None, "--limit", "-n", help="at most this many input records (per shard)"),
         shard: str | None = typer.Option(None, help="process shard i of N, e.g. 0/8"),
         prompts: str | None = typer.Option(None, "--prompts", "-p", help="comma-separated prompt names or YAML paths"),
+        routes: str | None = typer.Option(None, "--routes", help="YAML file of document routes (which prompts each "
+                                          "document gets; see `rephraser route --help`); replaces the config's routing"),
         engine: str | None = typer.Option(None, help=" | ".join(ENGINE_MODULES)),
         model: str | None = typer.Option(None, "--model", "-m", help="model alias, GGUF path or served model name"),
         base_url: str | None = typer.Option(None, help="OpenAI-compatible endpoint (engine openai)"),
@@ -105,6 +118,7 @@ def register(app: typer.Typer) -> None:
         }
         if shard:
             overrides["source.shard_index"], overrides["source.shard_count"] = parse_shard(shard)
+        overrides["routing"] = read_routes(routes) if routes else None
         cfg = build_config(config, overrides)
         if print_config:
             typer.echo(cfg.to_yaml())
@@ -167,4 +181,4 @@ def print_summary(stats: RunStats, out: Location) -> None:
     con.print(f"outputs: {out}/data/<prompt>/*.parquet · stats: {out}/stats.json · config: {out}/config.yaml")
 
 
-__all__ = ["register", "build_config", "print_summary"]
+__all__ = ["register", "build_config", "print_summary", "read_routes"]

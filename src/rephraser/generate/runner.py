@@ -38,6 +38,7 @@ from rephraser.postprocess.dedup import dedup_folder
 from rephraser.prompts.registry import resolve_prompts
 from rephraser.prompts.spec import PromptSpec
 from rephraser.records import Document, Rejection, Row
+from rephraser.routing import Decision, Router, RoutingError, prepare_router
 from rephraser.run_folder import prepare, refuse_foreign_folder
 from rephraser.sources import iter_source
 from rephraser.sources.sharding import record_plan, run_plan
@@ -83,6 +84,7 @@ class Runner:
         self.hub = None  # LiveUploads when output.hub_repo is set
         self.commit_failed = False
         self._waiting: asyncio.Task | None = None
+        self.router: Router | None = None
 
     # ---- main loop -------------------------------------------------------------------
     async def run(self) -> RunStats:
@@ -107,7 +109,17 @@ class Runner:
                 out = prepare(cfg, {p.name: p.hash for p in prompts}, force=self.force, overwrite=self.overwrite,
                               tag=tag)
                 record_plan(out, plan)  # OUT/sharding.json, written before any record is read
+            self.router = self._router(out, tag, plan)
             return await self._run_shard(out, tag, prompts, records, lease)
+
+    def _router(self, out: storage.Location, tag: str, plan) -> Router | None:
+        """Routes (cfg.routing) decide each document's prompts; classifier scores they read are computed
+        (or read from OUT/scores) for this shard first, before the engine takes memory."""
+        routing = self.cfg.routing
+        if routing is None:
+            return None
+        log = (lambda m: print(m, file=sys.stderr)) if self.show_progress else None
+        return prepare_router(routing, lambda: iter_source(self.cfg.source, plan=plan), out=out, tag=tag, log=log)
 
     async def _run_shard(self, out: storage.Location, tag: str, prompts, records, lease) -> RunStats:
         cfg = self.cfg
@@ -162,6 +174,9 @@ class Runner:
                 for item in records:
                     if self.abort:
                         break
+                    decision = self._route(item)
+                    if isinstance(decision, Rejection):  # a user routing function raised on this document
+                        item, decision = decision, None
                     if isinstance(item, Rejection):
                         scope_input_rejected += 1
                         unit = (item.id, INPUT_PROMPT)
@@ -172,6 +187,8 @@ class Runner:
                     scope_docs += 1
                     self._check_input_unchanged(item, state.text_hashes)
                     for p in prompts:
+                        if decision is not None and p.name not in decision.prompts:
+                            continue  # routed elsewhere
                         unit = (item.id, p.name)
                         scope_units.append(unit)
                         if unit in state.units:
@@ -184,7 +201,7 @@ class Runner:
                         if self.abort:
                             sem.release()
                             break
-                        task = asyncio.create_task(self._unit(item, p.name, sem))
+                        task = asyncio.create_task(self._unit(item, p.name, sem, decision))
                         tasks.add(task)
                         task.add_done_callback(tasks.discard)
                     if tasks:
@@ -217,7 +234,15 @@ class Runner:
             stats.dedup = {k: report[k] for k in ("items", "exact_dupes", "near_dupes")}
         return stats
 
-    async def _unit(self, doc: Document, prompt: str, sem: asyncio.Semaphore) -> None:
+    def _route(self, doc: Document | Rejection) -> Decision | Rejection | None:
+        if self.router is None or isinstance(doc, Rejection):
+            return None
+        try:
+            return self.router.decide(doc)
+        except RoutingError as e:
+            return Rejection(id=doc.id, reason=str(e), origin=doc.origin, text=doc.text, metadata=doc.metadata)
+
+    async def _unit(self, doc: Document, prompt: str, sem: asyncio.Semaphore, decision: Decision | None = None) -> None:
         rollout = self.rollouts[prompt]
         try:
             rows = await rollout.run(doc)
@@ -235,6 +260,9 @@ class Runner:
             rows = rollout.failed_rows(doc, f"unexpected {type(e).__name__}: {e}")
         finally:
             sem.release()
+        if decision is not None:  # lineage: the row says which route gave it this prompt, and why
+            for r in rows:
+                r.route, r.route_values = decision.route, decision.values_json()
         self._add_rows(rows, doc)
 
     def _add_rows(self, rows: list[Row], doc: Document | None) -> None:
@@ -342,7 +370,8 @@ class Runner:
             bad_arity += len(fates) != expected
             for c in fates:
                 counts[codes[c]] += 1
-        expected_rows = scope_input_rejected + sum(scope_docs * n for n in per_unit.values())
+        # per routed unit, not docs x prompts: with routes a document gets only its route's prompts
+        expected_rows = sum(1 if p == INPUT_PROMPT else per_unit.get(p, 1) for _, p in scope_units)
         conservation_ok = missing == 0 and bad_arity == 0 and sum(counts.values()) == expected_rows
         c = caller.counters
         per_prompt = aggregate_parts(state.parts)

@@ -18,7 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "rephraser"
 
 # Lowest first. A name is a top-level module or package of src/rephraser; each may use any floor below.
 FLOORS: list[tuple[str, ...]] = [
-    ("__init__",), ("redact",), ("errors",), ("yaml_errors",), ("sizes",), ("atomic",), ("lease",), ("storage",), ("manifests",), ("writer_leases",), ("hub",), ("config",),
+    ("__init__",), ("redact",), ("errors",), ("yaml_errors",), ("sizes",), ("atomic",), ("lease",), ("storage",), ("manifests",), ("writer_leases",), ("hub",), ("route_config",), ("config",),
     ("records",), ("cost",), ("run_folder",), ("verify",),  # ground floor ends: shared by every stage, knows none of them
     ("sources",),  # documents in
     ("prompts",),  # prompt specs: template, contract, validators
@@ -26,6 +26,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("mix",),  # token-ratio mixtures and token shards
     ("evaluate",),  # proxy training and the benchmark suite (reads mix's token shards)
     ("postprocess",),  # contracts applied, stats, dedup, decontamination (needs the benchmark items)
+    ("routing",),  # which prompts each document gets: facts, classifier scores (postprocess), routes
     ("generate",),  # the runner: judges every output by its prompt's contract as it arrives
     ("report",),
     ("scale",),  # Ray, Slurm, plan: run the runner somewhere else

@@ -257,6 +257,9 @@ class RunConfig(Strict):
             data["engine"].pop(key, None)
         if data.get("routing") is None:  # a run without routes keeps the fingerprint it had before routing existed
             data.pop("routing", None)
+        else:
+            for key in ("score_batch", "device"):  # how scores are computed, not which
+                data["routing"].pop(key, None)
         return data
 
     def fingerprint(self) -> str:

@@ -70,6 +70,24 @@ def _details(prompt: str, s: dict[str, Any]) -> Any:
     return t
 
 
+def _print_routes(console: Any, result: dict[str, Any]) -> None:
+    """Counts and outcomes by route (runs with routes): each route over all its prompts, then per prompt,
+    and the cached source scores that routed them."""
+    from rich.markup import escape
+
+    rows = {}
+    for route, s in result["routes"].items():
+        rows[route] = s
+        rows.update({f"  {route} / {p}": ps for p, ps in s["prompts"].items()})
+    console.print(_table("by route (route, then route / prompt)", rows, "route"))
+    console.print("no-digit share of outputs by route: " + escape(", ".join(
+        f"{name.strip()} {_fmt(s.get('no_digit_share'), pct=True)}" for name, s in rows.items())))
+    scores = result.get("route_source_scores") or {}
+    for route, per in (scores.get("routes") or {}).items():
+        console.print(escape(f"source scores of route {route}: " + ", ".join(
+            f"{n} mean {v['mean']:.3f} (n={v['n']})" for n, v in per.items())))
+
+
 def register(app: typer.Typer) -> None:
     @app.command("stats")
     def stats(
@@ -96,6 +114,10 @@ def register(app: typer.Typer) -> None:
             from rephraser.postprocess.classifiers import load_classifier, score_folder
 
             result["classifier_scores"] = score_folder(out_dir, [load_classifier(c, device) for c in classifier])
+        if result["routes"]:
+            from rephraser.routing.scores import scores_by_route
+
+            result["route_source_scores"] = scores_by_route(out_dir)  # the routing pass's cache, no model loaded
         blob = json.dumps(result, indent=2, ensure_ascii=False)
         target = storage.as_location(out_dir) / "stats_quality.json"
         written = _save(storage, target, blob + "\n")
@@ -112,6 +134,8 @@ def register(app: typer.Typer) -> None:
                 console.print(_table(escape(f"{prompt} by model"), models, "model"))
         for prompt, s in result["prompts"].items():
             console.print(_details(prompt, s))
+        if result["routes"]:
+            _print_routes(console, result)
         if classifier:
             from rephraser.postprocess.classifiers import print_scores
 

@@ -75,6 +75,7 @@ class Cell:
     mix_with: str | None = None  # the real share of a synthetic cell: "source" or a corpus
     student: str | None = None
     decay_from: str | None = None  # the trunk cell of a decay ablation
+    routing: str | None = None  # a routed cell: the name of its routes (cfg.routings)
     base_name: str = ""  # the name without the student part (what decay rules refer to)
     mix: Stage | None = None
     generates: list[Stage] = field(default_factory=list)
@@ -103,7 +104,7 @@ class Cell:
     def describe(self) -> dict[str, Any]:
         return {"cell": self.name, "kind": self.kind, "prompt": self.prompt, "generator": self.generator,
                 "source": self.source, "ratio": self.ratio, "baseline": self.baseline, "mix_with": self.mix_with,
-                "student": self.student, "decay_from": self.decay_from}
+                "student": self.student, "decay_from": self.decay_from, "routing": self.routing}
 
 
 def _source_stage(cfg: ExperimentConfig, name: str) -> Stage:
@@ -126,6 +127,21 @@ def _generate_stage(cfg: ExperimentConfig, gen: str, prompt_ref: str, source: St
     outcome["prompts"] = [digest]  # the prompt's content hash, not its path
     return Stage("generate", {"run": outcome, "rephrase_docs": cfg.sources[src_name].rephrase_docs},
                  (source,), meta={"generator": gen, "prompt_ref": prompt_ref, "prompt": name})
+
+
+def _routed_generate_stage(cfg: ExperimentConfig, gen: str, name: str, source: Stage, src_name: str) -> Stage:
+    """One generate stage for a routed cell: every route prompt in one run, each document given only its
+    route's prompts (the routes, with the prompts' content hashes, are in the key)."""
+    g, routing = cfg.generation, cfg.routings[name].routing()
+    refs = routing.prompt_names()
+    run = RunConfig(prompts=refs, engine=cfg.generators[gen].engine, sampling=g.sampling, rollout=g.rollout,
+                    postprocess=cfg.generators[gen].postprocess_for(g.postprocess), routing=routing)
+    outcome = run.outcome_fields()
+    outcome.pop("source")
+    outcome["prompts"] = [_prompt_identity(r)[1] for r in refs]
+    return Stage("generate", {"run": outcome, "rephrase_docs": cfg.sources[src_name].rephrase_docs},
+                 (source,), meta={"generator": gen, "prompt_ref": refs[0], "prompt_refs": refs, "prompt": name,
+                                  "routing": routing})
 
 
 def _corpus_component(cfg: ExperimentConfig, name: str, weight: float) -> dict[str, Any]:
@@ -300,12 +316,36 @@ def expand(cfg: ExperimentConfig) -> list[Cell]:
                             comps.append(_corpus_component(cfg, mix_in, round(1 - ratio, 10)))
                         b.add(cell, Stage("mix", {"components": comps, "tokens": cfg.mix_tokens, "seed": cfg.mix.seed},
                                           deps))
+    _routed_cells(cfg, b)
     names = [c.name for c in b.cells]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"two cells share a name ({', '.join(dupes)}): give prompts distinct names")
     b.runs()
     return b.cells
+
+
+def _routed_cells(cfg: ExperimentConfig, b: _Builder) -> None:
+    """A routed cell per routing x generator (that has its prompts) x source x ratio: its synthetic share is
+    every output of one routed generation, so it meets a prompt mix of the same prompts at the same tokens."""
+    many_gens, many_sources = len(cfg.generators) > 1, len(cfg.sources) > 1
+    for name, routing in cfg.routings.items():
+        for gen, gspec in cfg.generators.items():
+            if any(p not in cfg.prompts_for(gen) for p in routing.prompt_names()):
+                continue
+            if routing.generators is not None and gen not in routing.generators:
+                continue
+            for src in cfg.sources:
+                stage = _routed_generate_stage(cfg, gen, name, b.sources[src], src)
+                series = "-".join([f"routed_{name}"] + ([gen] if many_gens else []) + ([src] if many_sources else []))
+                for ratio in gspec.ratios or cfg.mix.ratios:
+                    cell = Cell(name=f"{series}/{ratio_label(ratio)}", kind="synthetic", prompt=f"routed_{name}",
+                                generator=gen, source=src, ratio=ratio, generates=[stage], routing=name)
+                    comps = [{"kind": "rephrased", "prompt": name, "routed": True, "weight": ratio}]
+                    if ratio < 1:
+                        comps.append({"kind": "source", "weight": round(1 - ratio, 10)})
+                    b.add(cell, Stage("mix", {"components": comps, "tokens": cfg.mix_tokens, "seed": cfg.mix.seed},
+                                      (stage, b.sources[src], b.tokenizer)))
 
 
 def _synthetic_series(cfg: ExperimentConfig) -> list[tuple[str, list[str]]]:

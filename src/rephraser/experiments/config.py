@@ -38,6 +38,7 @@ from rephraser.config import (
 )
 from rephraser.errors import ConfigError
 from rephraser.evaluate.train import TrainConfig, accumulation
+from rephraser.route_config import RoutingConfig
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")  # no '-' or '/': they separate name parts in cell paths
 # TrainConfig fields the grid owns: each cell gets its own data, output folder and seed.
@@ -133,6 +134,17 @@ class CorpusSpec(Strict):
     path: str
     text_column: str = "text"
     prompt: str | None = None
+
+
+class RoutedCellSpec(RoutingConfig):
+    """A routed cell's routes (RoutingConfig), optionally only for some generators."""
+
+    generators: list[str] | None = Field(None, min_length=1, description="routed cells only for these generators "
+                                         "(default: every generator that has the routes' prompts)")
+
+    def routing(self) -> RoutingConfig:
+        """The routes alone: what the generate stage runs and its key hashes."""
+        return RoutingConfig.model_validate(self.model_dump(exclude={"generators"}, by_alias=True))
 
 
 class StudentSpec(Strict):
@@ -235,6 +247,9 @@ class ExperimentConfig(Strict):
     corpora: dict[str, CorpusSpec] = Field(default_factory=dict, description="real datasets for mix.mix_with")
     prompt_mixes: dict[str, list[str]] = Field(default_factory=dict, description="cells whose synthetic share "
                                                "mixes several prompts' outputs in equal parts: name -> prompts")
+    routings: dict[str, RoutedCellSpec] = Field(default_factory=dict, description="routed cells: name -> routes "
+                                                "(route_config.py); each document gets only its route's prompts, "
+                                                "and the cell's synthetic share is every routed output")
     students: dict[str, StudentSpec] | None = Field(None, description="the student axis (default: one, `train:`)")
     decay: list[DecaySpec] = Field(default_factory=list)
     compare_to: str | None = Field(None, description="baseline the gaps are measured against (default: the first)")
@@ -269,7 +284,16 @@ class ExperimentConfig(Strict):
             raise ValueError(f"compare_to {self.compare_to!r} is not a baseline (have: {', '.join(self.baselines)})")
         if self.mix.tokens is None and self.train.get("tokens") is None:
             raise ValueError("give mix.tokens or train.tokens (the mixture size defaults to the training budget)")
-        _check_names([*self.corpora, *self.prompt_mixes, *(self.students or {})], "corpus/prompt mix/student")
+        _check_names([*self.corpora, *self.prompt_mixes, *self.routings, *(self.students or {})],
+                     "corpus/prompt mix/routing/student")
+        for name, routing in self.routings.items():
+            unknown = [g for g in routing.generators or [] if g not in self.generators]
+            if unknown:
+                raise ValueError(f"routings.{name}: unknown generator {unknown[0]!r} (have: {', '.join(self.generators)})")
+            for p in routing.prompt_names():
+                if p not in self.prompts:
+                    raise ValueError(f"routings.{name} names prompt {p!r}, which is not in prompts "
+                                     f"({', '.join(self.prompts)}); list it there")
         mix_ins = [("mix.mix_with", self.mix.mix_with)]
         mix_ins += [(f"generators.{g}.mix_with", s.mix_with) for g, s in self.generators.items() if s.mix_with]
         for where, names in mix_ins:

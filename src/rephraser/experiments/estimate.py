@@ -88,7 +88,8 @@ def _generate(cfg: ExperimentConfig, stage: Stage, out: Path, est: Estimate) -> 
     gen = cfg.generators[stage.meta["generator"]]
     engine = gen.engine
     spec = engine_spec(engine.kind)
-    label = f"{resolve_prompt(stage.meta['prompt_ref']).name} x {stage.meta['generator']}"
+    what = stage.meta["prompt"] if "routing" in stage.meta else resolve_prompt(stage.meta["prompt_ref"]).name
+    label = f"{what} x {stage.meta['generator']}"  # a routed stage: ~1 prompt per document assumed
     docs = _train_docs(cfg, stage.dep("source"), out)
     if stage.spec["rephrase_docs"] is not None:
         docs = stage.spec["rephrase_docs"] if docs is None else min(docs, stage.spec["rephrase_docs"])

@@ -132,7 +132,8 @@ def generation_config(stage: Stage, cfg: ExperimentConfig, out: Path, shard: int
     return RunConfig(
         source=SourceConfig(path=str(docs), format="jsonl", id_column="id", limit=limit, shard_index=shard,
                             shard_count=g.shards),
-        prompts=[stage.meta["prompt_ref"]], engine=cfg.generators[stage.meta["generator"]].engine,
+        prompts=stage.meta.get("prompt_refs") or [stage.meta["prompt_ref"]], routing=stage.meta.get("routing"),
+        engine=cfg.generators[stage.meta["generator"]].engine,
         sampling=g.sampling, rollout=g.rollout, retry=g.retry,
         postprocess=cfg.generators[stage.meta["generator"]].postprocess_for(g.postprocess),
         max_in_flight=g.max_in_flight, output=OutputConfig(dir=str(stage.dir(out)), rows_per_part=g.rows_per_part),
@@ -151,7 +152,8 @@ def _first_documents(src: Path, n: int, dest: Path) -> Path:
 def run_generate_shard(stage: Stage, cfg: ExperimentConfig, out: Path, shard: int, log: Any = print) -> dict[str, Any]:
     """One shard of a generate stage (a Slurm array task or a Ray task); resumable, no marker."""
     run = generation_config(stage, cfg, out, shard)
-    log(f"generate: {run.prompts[0]} with {run.engine.model} ({run.engine.kind}), shard {shard}/{cfg.generation.shards}"
+    what = f"routes {stage.meta['prompt']} ({', '.join(run.prompts)})" if run.routing else run.prompts[0]
+    log(f"generate: {what} with {run.engine.model} ({run.engine.kind}), shard {shard}/{cfg.generation.shards}"
         f" -> {stage.dir(out)}")
     return run_config(run, progress=sys.stderr.isatty())  # a live bar only on a terminal
 
@@ -164,8 +166,10 @@ def _generate(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any)
     shards = [RunStats.model_validate_json((d / "stats" / f"{s.tag}.json").read_text(encoding="utf-8"))
               for s in shard_status(d, n)]
     rows, tokens, session = _sum_shards(shards)
-    per_prompt = compute_stats(d, quality=False)["prompts"]
-    prompt_stats = next(iter(v for k, v in per_prompt.items() if k != "_input"), {}) if per_prompt else {}
+    computed = compute_stats(d, quality=False)
+    per_prompt = {k: v for k, v in computed["prompts"].items() if k != "_input"}
+    # one prompt: its stats; a routed stage (several prompts): pooled over them, weighted by rows
+    prompt_stats = next(iter(per_prompt.values()), {}) if len(per_prompt) <= 1 else _pooled(per_prompt)
     return {
         "rows": rows, "tokens": tokens, "model": shards[0].model, "engine": shards[0].engine,
         "output_tok_per_s": session.output_tok_per_s, "engine_calls": session.engine_calls,
@@ -178,6 +182,36 @@ def _generate(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any)
         "length_ratio_p50": (prompt_stats.get("length_ratio") or {}).get("p50"),
         "ok_completion_tokens": (prompt_stats.get("output_tokens") or {}).get("ok_completion_total"),
         "rejection_reasons": dict(list((prompt_stats.get("rejection_reasons") or {}).items())[:5]),
+        "per_prompt": {p: {"ok": v["ok"], "documents": v["documents"], "format_compliance": v["format_compliance"],
+                           "no_digit_share": v.get("no_digit_share")} for p, v in per_prompt.items()},
+        **({"routes": {r: {"documents": v["documents"], "ok": v["ok"],
+                           "prompts": {p: ps["documents"] for p, ps in v["prompts"].items()}}
+                       for r, v in computed["routes"].items()}} if computed["routes"] else {}),
+    }
+
+
+def _pooled(per_prompt: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Several prompts' stats as one: rates weighted by the rows they are measured on, totals summed."""
+    def mean(get: Any, weight: Any) -> float | None:
+        pairs = [(get(v), weight(v)) for v in per_prompt.values() if get(v) is not None and weight(v)]
+        total = sum(w for _, w in pairs)
+        return round(sum(x * w for x, w in pairs) / total, 4) if total else None
+
+    ok = lambda v: v["ok"]  # noqa: E731
+    reasons: Counter[str] = Counter()
+    for v in per_prompt.values():
+        reasons.update(v.get("rejection_reasons") or {})
+    return {
+        "format_compliance": mean(lambda v: v["format_compliance"], lambda v: v["ok"] + v["contract_rejected"]),
+        "opening_collapse": mean(lambda v: v["opening_collapse"], ok),
+        "distinct": {"distinct_2": mean(lambda v: (v.get("distinct") or {}).get("distinct_2"), ok)},
+        "faithfulness": {
+            "invented_number_rate": mean(lambda v: (v.get("faithfulness") or {}).get("invented_number_rate"), ok),
+            "mean_content_recall": mean(lambda v: (v.get("faithfulness") or {}).get("mean_content_recall"), ok)},
+        "length_ratio": {"p50": mean(lambda v: (v.get("length_ratio") or {}).get("p50"), ok)},
+        "output_tokens": {"ok_completion_total": sum((v.get("output_tokens") or {}).get("ok_completion_total") or 0
+                                                     for v in per_prompt.values())},
+        "rejection_reasons": dict(reasons.most_common()),
     }
 
 
@@ -208,8 +242,8 @@ def _mix(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any) -> d
             gen = generates[c["prompt"]]
             _require_rows(gen, out)
             name = "synthetic" if len(generates) == 1 else f"synthetic_{c['prompt']}"
-            comps.append(MixComponent(path=str(gen.dir(out)), kind="rephrased",
-                                      prompt=c["prompt"], weight=c["weight"], name=name))
+            comps.append(MixComponent(path=str(gen.dir(out)), kind="rephrased",  # routed: every prompt's rows
+                                      prompt=None if c.get("routed") else c["prompt"], weight=c["weight"], name=name))
         elif c["kind"] == "source":
             comps.append(MixComponent(path=str(stage.dep("source").dir(out) / "train.jsonl"), kind="source",
                                       weight=c["weight"], name="original"))

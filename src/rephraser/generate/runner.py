@@ -17,6 +17,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,7 @@ class Runner:
         self.commit_failed = False
         self._waiting: asyncio.Task | None = None
         self.router: Router | None = None
+        self.prompt_names: dict[str, str] = {}  # prompt ref (as listed in cfg.prompts) -> its name
 
     # ---- main loop -------------------------------------------------------------------
     async def run(self) -> RunStats:
@@ -110,6 +112,7 @@ class Runner:
                               tag=tag)
                 record_plan(out, plan)  # OUT/sharding.json, written before any record is read
             self.router = self._router(out, tag, plan)
+            self.prompt_names = {ref: p.name for ref, p in zip(cfg.prompts, prompts, strict=True)}
             return await self._run_shard(out, tag, prompts, records, lease)
 
     def _router(self, out: storage.Location, tag: str, plan) -> Router | None:
@@ -238,9 +241,10 @@ class Runner:
         if self.router is None or isinstance(doc, Rejection):
             return None
         try:
-            return self.router.decide(doc)
+            d = self.router.decide(doc)
         except RoutingError as e:
             return Rejection(id=doc.id, reason=str(e), origin=doc.origin, text=doc.text, metadata=doc.metadata)
+        return replace(d, prompts=tuple(self.prompt_names[r] for r in d.prompts))  # routes list refs; units use names
 
     async def _unit(self, doc: Document, prompt: str, sem: asyncio.Semaphore, decision: Decision | None = None) -> None:
         rollout = self.rollouts[prompt]

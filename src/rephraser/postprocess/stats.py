@@ -54,7 +54,9 @@ STATS_COLUMNS = (
     "invented_entities",
     "content_recall",
     "novelty_3gram",
+    "route",
 )
+_DIGIT = re.compile(r"\d")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")  # letters/digits, keeping inner apostrophes
 _QUALITY_MEANS = ("words", "mean_word_length", "dup_line_frac", "top_ngram_2", "dup_ngram_5")
 DISTINCT_EXACT_CAP = 2_000_000  # unique n-grams held exactly per group before switching to HyperLogLog
@@ -168,6 +170,7 @@ class _Group:
         self.q_sums: dict[str, float] = dict.fromkeys(_QUALITY_MEANS, 0.0)
         self.faith = FaithfulnessSummary()
         self.constrained = 0
+        self.texts = self.no_digit = 0
 
     def add(self, status: str, row: dict[str, Any], derived: dict[str, Any]) -> None:
         self.ids.add(row["id"])
@@ -198,6 +201,8 @@ class _Group:
             self._add_text(derived)
 
     def _add_text(self, d: dict[str, Any]) -> None:
+        self.texts += 1
+        self.no_digit += not _DIGIT.search(d["text"])
         if d["ratio"] is not None:
             self.ratios.append(d["ratio"])
         words = d["words"]
@@ -254,6 +259,8 @@ class _Group:
             },
             "compression_ratio": round(zip_total / self.raw_bytes, 4) if self.raw_bytes else None,
             "constrained_share": round(self.constrained / ok, 4) if ok else None,
+            # outputs without a single digit (the study: 23% of SmolLM2's math problems had none)
+            "no_digit_share": round(self.no_digit / self.texts, 4) if self.texts else None,
             "faithfulness": self.faith.finish(),
         }
         if self.quality:
@@ -303,6 +310,7 @@ def compute_stats(out_dir: str | Path, *, opening_words: int = 3, top: int = 10,
     root = check_output_folder(out_dir)
     prompts: dict[str, _Group] = {}
     by_model: dict[tuple[str, str], _Group] = {}
+    by_route: dict[tuple[str, str], _Group] = {}  # (route, prompt), for runs with routes (route_config.py)
     validators: dict[str, str | None] = {}
     for part, row in iter_rows(root, STATS_COLUMNS):
         status = part.status  # the folder is the committed fate
@@ -311,13 +319,23 @@ def compute_stats(out_dir: str | Path, *, opening_words: int = 3, top: int = 10,
         if prompt not in validators:
             validators[prompt] = _validator_of(prompt)
         derived = _derive(status, row, quality, validators[prompt], outputs == "all")
-        for key, groups in ((prompt, prompts), ((prompt, model), by_model)):
+        keyed: list[tuple[Any, dict]] = [(prompt, prompts), ((prompt, model), by_model)]
+        if row.get("route"):
+            keyed += [((row["route"], ""), by_route), ((row["route"], prompt), by_route)]
+        for key, groups in keyed:
             if key not in groups:
                 groups[key] = _Group(opening_words, top, quality)
             groups[key].add(status, row, derived)
     nested: dict[str, dict[str, Any]] = {}
     for (p, m), g in sorted(by_model.items()):
         nested.setdefault(p, {})[m] = g.finish()
+    routes: dict[str, dict[str, Any]] = {}
+    for (r, p), g in sorted(by_route.items()):
+        entry = routes.setdefault(r, {"prompts": {}})
+        if p:
+            entry["prompts"][p] = g.finish()
+        else:
+            entry.update(g.finish())
     return {
         "out_dir": str(root),
         "opening_words": opening_words,
@@ -326,4 +344,5 @@ def compute_stats(out_dir: str | Path, *, opening_words: int = 3, top: int = 10,
         "models": sorted({m for _, m in by_model}),
         "prompts": {p: g.finish() for p, g in sorted(prompts.items())},
         "by_model": nested,
+        "routes": routes,  # route -> its stats over every prompt, and per prompt ("prompts"); {} without routes
     }

@@ -16,20 +16,13 @@ _WORD = re.compile(r"[^\W\d_]+")
 # Frequent function words per language, chosen for this detector (short words that carry no topic).
 # A document is the language whose words make up the largest share of its words.
 STOPWORDS: dict[str, frozenset[str]] = {
-    "en": frozenset("the and of to in is that it was for on are with as his they be at by this from which or "
-                    "have an were but not has their".split()),
-    "fr": frozenset("le la les de des du et est un une dans que qui pour pas sur au aux par avec ce il elle sont "
-                    "été ses son ou leur".split()),
-    "es": frozenset("el la los las de del y en que es un una por con para se su sus al como fue son lo más "
-                    "pero entre".split()),
-    "de": frozenset("der die das und ist den dem des ein eine nicht mit von zu auf für im sich auch wurde sind "
-                    "als bei oder".split()),
-    "it": frozenset("il lo la gli le di del della e è che un una per con non sono nel alla dei fu come anche "
-                    "tra".split()),
-    "pt": frozenset("o a os as de do da dos das e é que um uma em no na para com não por foi são seu sua "
-                    "pelo".split()),
-    "nl": frozenset("de het een en van is dat op te zijn niet met voor die er aan ook als werd door naar "
-                    "bij".split()),
+    "en": frozenset(["the", "and", "of", "to", "in", "is", "that", "it", "was", "for", "on", "are", "with", "as", "his", "they", "be", "at", "by", "this", "from", "which", "or", "have", "an", "were", "but", "not", "has", "their"]),
+    "fr": frozenset(["le", "la", "les", "de", "des", "du", "et", "est", "un", "une", "dans", "que", "qui", "pour", "pas", "sur", "au", "aux", "par", "avec", "ce", "il", "elle", "sont", "été", "ses", "son", "ou", "leur"]),
+    "es": frozenset(["el", "la", "los", "las", "de", "del", "y", "en", "que", "es", "un", "una", "por", "con", "para", "se", "su", "sus", "al", "como", "fue", "son", "lo", "más", "pero", "entre"]),
+    "de": frozenset(["der", "die", "das", "und", "ist", "den", "dem", "des", "ein", "eine", "nicht", "mit", "von", "zu", "auf", "für", "im", "sich", "auch", "wurde", "sind", "als", "bei", "oder"]),
+    "it": frozenset(["il", "lo", "la", "gli", "le", "di", "del", "della", "e", "è", "che", "un", "una", "per", "con", "non", "sono", "nel", "alla", "dei", "fu", "come", "anche", "tra"]),
+    "pt": frozenset(["o", "a", "os", "as", "de", "do", "da", "dos", "das", "e", "é", "que", "um", "uma", "em", "no", "na", "para", "com", "não", "por", "foi", "são", "seu", "sua", "pelo"]),
+    "nl": frozenset(["de", "het", "een", "en", "van", "is", "dat", "op", "te", "zijn", "niet", "met", "voor", "die", "er", "aan", "ook", "als", "werd", "door", "naar", "bij"]),
 }
 MIN_WORDS = 5  # fewer words than this: too little to tell a language
 MIN_SHARE = 0.08  # below this share of function words the text is called "unknown" (code, tables, lists of names)

@@ -20,9 +20,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rephraser import storage
-from rephraser.postprocess.classifiers import TextScorer, load_classifier
-from rephraser.records import Document
+from rephraser.config import RunConfig
+from rephraser.postprocess.classifiers import TextScorer, load_classifier, summarize
+from rephraser.records import Document, text_hash
 from rephraser.route_config import ClassifierSource, RoutingConfig
+from rephraser.run_folder import iter_rows, read_config
 
 SCORES_DIR = "scores"
 _SCHEMA = pa.schema([pa.field("text_hash", pa.string(), nullable=False), pa.field("score", pa.float64())])
@@ -108,3 +110,27 @@ def cached_scores(out: storage.PathLike, routing: RoutingConfig) -> dict[str, di
         for h, v in read_cache(out, name, routing.classifiers[name]).items():
             merged.setdefault(h, {})[name] = v
     return merged
+
+
+def scores_by_route(out: storage.PathLike) -> dict[str, Any]:
+    """The cached source scores of a routed run, summarised per route (no model loaded): what `stats`
+    shows beside each route's outcomes. {} when the run has no routes or no scores were cached."""
+    try:
+        routing = RunConfig.model_validate(read_config(out)).routing
+    except Exception:  # noqa: BLE001 - an older or hand-edited config.yaml: nothing to show, not an error
+        return {}
+    if routing is None or not routing.score_names():
+        return {}
+    cache = cached_scores(out, routing)
+    if not cache:
+        return {}
+    seen: set[str] = set()
+    per_route: dict[str, dict[str, list[float]]] = {}
+    for _part, row in iter_rows(out, ("id", "route", "source_text")):
+        if not row.get("route") or row["id"] in seen:
+            continue
+        seen.add(row["id"])
+        for name, v in cache.get(text_hash(row.get("source_text") or ""), {}).items():
+            per_route.setdefault(row["route"], {}).setdefault(name, []).append(v)
+    return {"classifiers": sorted(routing.score_names()),
+            "routes": {r: {n: summarize(v) for n, v in vals.items()} for r, vals in sorted(per_route.items())}}

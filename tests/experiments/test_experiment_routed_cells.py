@@ -1,0 +1,74 @@
+"""Routed cells of a grid: one generate stage runs every route prompt with the routes, the mixture takes
+all of its outputs at the cell's share (the same token budget as every other cell), and the routes are in
+the stage key; the shipped routing grid and the finephrase variant expand as documented."""
+
+from __future__ import annotations
+
+import pytest
+
+from rephraser.config import load_yaml, validate
+from rephraser.errors import ConfigError
+from rephraser.experiments.cells import expand
+from rephraser.experiments.config import ExperimentConfig
+from rephraser.experiments.stages import generation_config
+
+BASE = {
+    "prompts": ["table", "math", "faq"],
+    "generators": {"g": {"engine": {"kind": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "m"}},
+                   "h": {"engine": {"kind": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "n"},
+                         "prompts": ["faq"]}},
+    "mix": {"tokens": 1000},
+    "routings": {"filter": {"routes": [{"name": "nums", "when": {"numbers": 1}, "prompts": ["math"]}],
+                            "default": {"prompts": ["faq"]}},
+                 "uniform": {"default": {"prompts": {"table": 1, "math": 1, "faq": 1}}}},
+}
+
+
+def _cells(**changes):
+    return {c.name: c for c in expand(validate({**BASE, **changes}, ExperimentConfig))}
+
+
+def test_routed_cells_generate_once_and_mix_every_output(tmp_path):
+    cells = _cells()
+    routed = cells["routed_filter-g/mix50"]
+    assert routed.routing == "filter" and routed.describe()["routing"] == "filter"
+    assert "routed_filter-h/mix50" not in cells  # h lacks math: no routed cell for it
+    gen = routed.generate
+    assert gen.meta["prompt_refs"] == ["math", "faq"] and gen.spec["run"]["routing"]["routes"][0]["name"] == "nums"
+    assert routed.mix.spec["components"] == [{"kind": "rephrased", "prompt": "filter", "routed": True, "weight": 0.5},
+                                             {"kind": "source", "weight": 0.5}]
+    assert routed.mix.spec["tokens"] == cells["math-g/mix50"].mix.spec["tokens"]  # the same token budget
+    run = generation_config(gen, validate(BASE, ExperimentConfig), tmp_path)
+    assert run.prompts == ["math", "faq"] and run.routing.routes[0].name == "nums"
+    # the routes are in the key; a grid without routings keeps every other stage key
+    other = _cells(routings={**BASE["routings"], "filter": {**BASE["routings"]["filter"], "seed": 5}})
+    assert other["routed_filter-g/mix50"].generate.key != gen.key
+    plain = _cells(routings={})
+    assert plain["math-g/mix50"].generate.key == cells["math-g/mix50"].generate.key
+    assert not any(c.routing for c in plain.values())
+    only_h = _cells(routings={"f": {"generators": ["h"], "default": {"prompts": ["faq"]}}})
+    assert [n for n, c in only_h.items() if c.routing] == ["routed_f-h/mix50"]
+
+
+@pytest.mark.parametrize(("routings", "message"), [
+    ({"x": {"default": {"prompts": ["tutorial"]}}}, "routings.x names prompt 'tutorial', which is not in prompts"),
+    ({"x": {"generators": ["nope"], "default": {"prompts": ["faq"]}}}, "routings.x: unknown generator 'nope'"),
+    ({"a-b": {"default": {"prompts": ["faq"]}}}, "must match"),
+])
+def test_bad_routings_are_one_error(routings, message):
+    with pytest.raises(ConfigError, match=message):
+        validate({**BASE, "routings": routings}, ExperimentConfig)
+
+
+def test_shipped_routing_grids(repo_root):
+    cfg = load_yaml(repo_root / "examples" / "routing_ablation.yaml", ExperimentConfig)
+    cells = {c.name: c for c in expand(cfg)}
+    a, b = cells["routed_source_filter/mix50"], cells["routed_uniform/mix50"]
+    assert a.mix.spec["tokens"] == b.mix.spec["tokens"] and a.ratio == b.ratio == 0.5
+    assert cfg.routings["uniform"].routing().default.count == 1  # one prompt per document, as the filter
+    fine = {c.name: c for c in expand(load_yaml(repo_root / "examples" / "finephrase.yaml", ExperimentConfig))}
+    routed = sorted(n for n, c in fine.items() if c.routing)
+    assert any(n.startswith("routed_source_filter-smollm2_1.7b") for n in routed)
+    assert any(n.startswith("routed_uniform-smollm2_1.7b") for n in routed)
+    assert any(n.startswith("routed_nemotron_quality-gemma3_1b") for n in routed)
+    assert len(routed) == 3  # one student each (p500m is only on the prompt sweep)

@@ -1,0 +1,97 @@
+"""Routed runs end to end on the fake OpenAI server (a real HTTP server on loopback): each document
+gets only its route's prompts, every row carries its route and deciding values, the accounting holds,
+a user function that raises rejects one document with its reason, `--routes` fills the config, a
+restart resumes, and `route --dry-run` previews the same decisions without writing anything."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+from helpers import read_rows
+from rephraser.config import RunConfig
+from rephraser.generate.runner import run_config
+from rephraser.records import Document
+from rephraser.routing import Router
+
+TEMPLATE = "Restate the following document ({name}). Output only the restatement.\n\nDocument:\n{{document}}"
+TEXTS = ["Founded in 1901 with 3 ships, 12 crews and 450 sailors.", "A quiet town by a river, known for bread.",
+         "In 1999 the bridge opened.", "- apples\n- pears\n- plums are listed here for sale today",
+         "The choir sang old songs in the hall every winter evening.", "It cost 5 dollars in 1920 and 40 in 1990."]
+
+
+def _prompts(tmp_path: Path) -> dict[str, str]:
+    paths = {}
+    for name in ("alpha", "beta", "gamma"):
+        p = tmp_path / f"{name}.yaml"
+        p.write_text(yaml.safe_dump({"name": name, "family": "test", "version": "1", "intent": "x",
+                                     "template": TEMPLATE.format(name=name),
+                                     "contract": {"min_length_ratio": 0.1, "max_length_ratio": 10}}))
+        paths[name] = str(p)
+    return paths
+
+
+def _corpus(tmp_path: Path) -> Path:
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps({"id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(TEXTS)))
+    return path
+
+
+ROUTES = {"routes": [
+    {"name": "facts", "when": {"numbers": {"min": 3}}, "prompts": ["alpha", "beta"]},
+    {"name": "listy", "when": {"list": True}, "prompts": ["gamma"]},
+    {"name": "boom", "when": {"regex": "choir", "function": "rephraser_test_routes:explode"}, "prompts": ["beta"]},
+], "default": {"prompts": {"beta": 1, "gamma": 1}}}
+
+
+def _config(tmp_path: Path, url: str, out: str = "out") -> RunConfig:
+    paths = _prompts(tmp_path)
+    # routes name prompts as `prompts:` lists them (here: the files)
+    routes = json.loads(json.dumps(ROUTES))
+    for r in [*routes["routes"], routes["default"]]:
+        r["prompts"] = ({paths[k]: w for k, w in r["prompts"].items()} if isinstance(r["prompts"], dict)
+                        else [paths[k] for k in r["prompts"]])
+    return RunConfig.model_validate({
+        "source": {"path": str(_corpus(tmp_path))}, "prompts": list(paths.values()),
+        "engine": {"kind": "openai", "base_url": url, "model": "fake-model"},
+        "output": {"dir": str(tmp_path / out)}, "routing": routes})
+
+
+def test_rows_carry_their_route_and_only_routed_units_run(tmp_path, fake_server, monkeypatch):
+    (tmp_path / "rephraser_test_routes.py").write_text("def explode(doc):\n    raise KeyError('no choir')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    url = fake_server()
+    cfg = _config(tmp_path, url)
+    stats = run_config(cfg, progress=False)
+    assert stats.conservation_ok and stats.rows.failed == 0
+    rows = read_rows(tmp_path / "out")
+    by_doc: dict[str, list[str]] = {}
+    for r in rows:
+        by_doc.setdefault(r["id"], []).append(r["prompt"])
+    assert sorted(by_doc["d0"]) == ["alpha", "beta"] and sorted(by_doc["d5"]) == ["alpha", "beta"]
+    assert by_doc["d3"] == ["gamma"]
+    router = Router(cfg.routing)
+    for doc_id in ("d1", "d2"):  # default: one of beta/gamma by weight, the same draw as the router's
+        doc = Document(id=doc_id, text=TEXTS[int(doc_id[1])])
+        assert by_doc[doc_id] == [Path(p).stem for p in router.decide(doc).prompts]
+    r0 = next(r for r in rows if r["id"] == "d0")
+    assert r0["route"] == "facts" and json.loads(r0["route_values"]) == {"numbers": 4}
+    r3 = next(r for r in rows if r["id"] == "d3")
+    assert json.loads(r3["route_values"]) == {"numbers": 0, "list": True}
+    rejected = read_rows(tmp_path / "out", "rejected")
+    assert [(r["id"], r["prompt"]) for r in rejected] == [("d4", "_input")]
+    assert "rephraser_test_routes:explode raised KeyError" in rejected[0]["reason"]
+    assert stats.rows.expected == len(rows) + 1 == 8
+    again = run_config(cfg, progress=False)  # a restart: every routed unit is already done
+    assert again.session.units_run == 0 and again.conservation_ok
+
+    # stats: counts and outcomes by route
+    from rephraser.postprocess.stats import compute_stats
+
+    routes = compute_stats(tmp_path / "out", quality=False)["routes"]
+    assert routes["facts"]["documents"] == 2 and routes["facts"]["ok"] == 4
+    assert set(routes["facts"]["prompts"]) == {"alpha", "beta"} and routes["listy"]["prompts"]["gamma"]["ok"] == 1
+    assert Counter({r: v["ok"] for r, v in routes.items()}).total() == len(rows)

@@ -227,11 +227,12 @@ class Lease:
     """`with Lease(store, "s00000-of-00001", purpose=...).acquire(wait_s=0):` ... `lease.ensure_held()`."""
 
     def __init__(self, store: LeaseStore, name: str, *, purpose: str, ttl_s: float = LEASE_TTL_S,
-                 what: str | None = None):
+                 what: str | None = None, min_gen: int = 1):
         self.store = store
         self.name = name
         self.what = what or store.where(name)
         self.ttl_s = ttl_s
+        self.min_gen = min_gen  # generations are epochs elsewhere (manifests.py): never below one already used
         self.me = _new_holder(purpose, ttl_s)
         self.gen: int | None = None
         self.lost: str | None = None
@@ -247,7 +248,7 @@ class Lease:
         me = self.me.machine
         while True:
             gens = self.store.generations(self.name)
-            target = 1
+            target = self.min_gen
             if gens:
                 top = gens[-1]
                 raw = self.store.read(self.name, top)
@@ -262,7 +263,7 @@ class Lease:
                                         f"{holder.ttl_s:.0f} s without heartbeat otherwise)")
                     time.sleep(min(2.0, max(0.05, deadline - time.monotonic()), 0.25 + random.random() * 0.5))
                     continue
-                target = top + 1
+                target = max(top + 1, self.min_gen)
             self.me = replace(self.me, heartbeat=time.time())
             if not self.store.create(self.name, target, self.me.to_bytes()):
                 continue  # another starter created it first: judge the new holder

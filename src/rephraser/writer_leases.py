@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from rephraser import storage
+from rephraser import manifests, storage
 from rephraser.errors import WriteError
 from rephraser.lease import LEASE_TTL_S, Holder, Lease, current_holder
 from rephraser.storage.conditional import lease_store
@@ -47,8 +47,10 @@ def _acquire(lease: Lease, wait_s: float) -> Lease:
 def shard_writer(out: storage.PathLike, tag: str, *, wait_s: float = 0.0,
                  ttl_s: float = LEASE_TTL_S) -> Iterator[Lease]:
     """Hold the lease of shard `tag` of `out` for the block; LeaseHeld (exit 75) if a live process has it."""
+    # The generation is the writer's epoch (manifests.py): above every fence, even if leases/ was deleted.
+    fences = manifests.fence_epochs(storage.listdir(storage.as_location(out) / "manifests" / tag))
     lease = Lease(_store(out), tag, purpose=f"rephraser run, shard {tag}", what=f"{out} (shard {tag})",
-                  ttl_s=ttl_s)
+                  ttl_s=ttl_s, min_gen=max(fences, default=0) + 1)
     _acquire(lease, wait_s)
     try:
         yield lease

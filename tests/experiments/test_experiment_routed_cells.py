@@ -4,6 +4,8 @@ the stage key; the shipped routing grid and the finephrase variant expand as doc
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from rephraser.config import load_yaml, validate
@@ -72,3 +74,20 @@ def test_shipped_routing_grids(repo_root):
     assert any(n.startswith("routed_uniform-smollm2_1.7b") for n in routed)
     assert any(n.startswith("routed_nemotron_quality-gemma3_1b") for n in routed)
     assert len(routed) == 3  # one student each (p500m is only on the prompt sweep)
+
+
+def test_spread_pick_takes_documents_across_the_split(tmp_path):
+    spread = {**BASE, "sources": {"wiki": {"source": {"path": None}, "rephrase_docs": 3, "rephrase_pick": "spread"}}}
+    first = {**BASE, "sources": {"wiki": {"source": {"path": None}, "rephrase_docs": 3}}}
+    cfg = validate(spread, ExperimentConfig)
+    gen = {c.name: c for c in expand(cfg)}["routed_filter-g/mix50"].generate
+    assert gen.spec["rephrase_pick"] == "spread"
+    assert "rephrase_pick" not in {c.name: c for c in expand(validate(first, ExperimentConfig))}[
+        "routed_filter-g/mix50"].generate.spec  # the default keeps existing keys
+    train = gen.dep("source").dir(tmp_path) / "train.jsonl"
+    train.parent.mkdir(parents=True)
+    train.write_text("".join(f'{{"id": "d{i}", "text": "t{i}"}}\n' for i in range(9)))
+    run = generation_config(gen, cfg, tmp_path)
+    assert run.source.limit is None
+    ids = [line.split('"')[3] for line in Path(run.source.path).read_text().splitlines()]
+    assert ids == ["d0", "d3", "d6"]

@@ -125,8 +125,14 @@ def _generate_stage(cfg: ExperimentConfig, gen: str, prompt_ref: str, source: St
     outcome.pop("source")  # replaced by the source stage's key
     name, digest = _prompt_identity(prompt_ref)
     outcome["prompts"] = [digest]  # the prompt's content hash, not its path
-    return Stage("generate", {"run": outcome, "rephrase_docs": cfg.sources[src_name].rephrase_docs},
+    return Stage("generate", {"run": outcome, **_docs_spec(cfg, src_name)},
                  (source,), meta={"generator": gen, "prompt_ref": prompt_ref, "prompt": name})
+
+
+def _docs_spec(cfg: ExperimentConfig, src_name: str) -> dict[str, Any]:
+    """Which documents a generate stage rewrites; `rephrase_pick` only when not the default, so keys stay."""
+    s = cfg.sources[src_name]
+    return {"rephrase_docs": s.rephrase_docs, **({"rephrase_pick": s.rephrase_pick} if s.rephrase_pick != "first" else {})}
 
 
 def _routed_generate_stage(cfg: ExperimentConfig, gen: str, name: str, source: Stage, src_name: str) -> Stage:
@@ -139,7 +145,7 @@ def _routed_generate_stage(cfg: ExperimentConfig, gen: str, name: str, source: S
     outcome = run.outcome_fields()
     outcome.pop("source")
     outcome["prompts"] = [_prompt_identity(r)[1] for r in refs]
-    return Stage("generate", {"run": outcome, "rephrase_docs": cfg.sources[src_name].rephrase_docs},
+    return Stage("generate", {"run": outcome, **_docs_spec(cfg, src_name)},
                  (source,), meta={"generator": gen, "prompt_ref": refs[0], "prompt_refs": refs, "prompt": name,
                                   "routing": routing})
 

@@ -92,6 +92,9 @@ class SourceSpec(Strict):
     rephrase_docs: int | None = Field(
         None, ge=1, description="documents rewritten per prompt (the first N of the training split); None = all"
     )
+    rephrase_pick: Literal["first", "spread"] = Field(
+        "first", description="which rephrase_docs documents: the first N, or N spread evenly over the training "
+        "split (a sorted source's head is not a sample: the wiki's first titles are years and numbers)")
 
 
 class BaselineSpec(Strict):

@@ -127,6 +127,8 @@ def generation_config(stage: Stage, cfg: ExperimentConfig, out: Path, shard: int
     training split (its first `rephrase_docs` documents)."""
     g = cfg.generation
     docs, limit = stage.dep("source").dir(out) / "train.jsonl", stage.spec["rephrase_docs"]
+    if stage.spec.get("rephrase_pick") == "spread" and limit is not None:
+        docs, limit = _spread_documents(docs, limit, stage.dir(out) / "input.jsonl"), None
     if g.shards > 1 and limit is not None:  # `limit` counts per shard: shard a file of the first N instead
         docs, limit = _first_documents(docs, limit, stage.dir(out) / "input.jsonl"), None
     return RunConfig(
@@ -138,6 +140,16 @@ def generation_config(stage: Stage, cfg: ExperimentConfig, out: Path, shard: int
         postprocess=cfg.generators[stage.meta["generator"]].postprocess_for(g.postprocess),
         max_in_flight=g.max_in_flight, output=OutputConfig(dir=str(stage.dir(out)), rows_per_part=g.rows_per_part),
     )
+
+
+def _spread_documents(src: Path, n: int, dest: Path) -> Path:
+    """n lines spread evenly over src (every k-th), written once like _first_documents."""
+    if not dest.is_file():
+        with open(src, "rb") as fh:
+            lines = fh.readlines()
+        step = max(len(lines) / n, 1.0)
+        atomic_write_bytes(dest, b"".join(lines[int(i * step)] for i in range(min(n, len(lines)))))
+    return dest
 
 
 def _first_documents(src: Path, n: int, dest: Path) -> Path:

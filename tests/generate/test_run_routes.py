@@ -95,3 +95,27 @@ def test_rows_carry_their_route_and_only_routed_units_run(tmp_path, fake_server,
     assert routes["facts"]["documents"] == 2 and routes["facts"]["ok"] == 4
     assert set(routes["facts"]["prompts"]) == {"alpha", "beta"} and routes["listy"]["prompts"]["gamma"]["ok"] == 1
     assert Counter({r: v["ok"] for r, v in routes.items()}).total() == len(rows)
+
+
+def test_card_and_report_show_counts_and_outcomes_by_route(tmp_path, fake_server, monkeypatch):
+    (tmp_path / "rephraser_test_routes.py").write_text("def explode(doc):\n    return False\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import sys
+
+    sys.modules.pop("rephraser_test_routes", None)
+    cfg = _config(tmp_path, fake_server())
+    run_config(cfg, progress=False)
+    from rephraser.report.card import build_card
+    from rephraser.report.html import _routing_section
+    from rephraser.run_folder import open_run
+
+    card = build_card(tmp_path / "out")
+    section = card[card.index("## Routing"):]
+    assert '| facts | {"numbers": {"min": 3.0}} | 2 | alpha ×2, beta ×2 | 4 | 0 | 0 |' in section
+    assert "| listy |" in section and "| default | (everything else) |" in section
+    html = _routing_section(open_run(tmp_path / "out"))
+    assert '<section id="routing">' in html and "<td>facts</td>" in html
+    plain = tmp_path / "plain"
+    run_config(cfg.model_copy(update={"routing": None, "output": cfg.output.model_copy(update={"dir": str(plain)})}),
+               progress=False)
+    assert "## Routing" not in build_card(plain) and _routing_section(open_run(plain)) == ""

@@ -20,6 +20,7 @@ from rephraser.prompts.spec import PromptSpec
 from rephraser.records import ROW_SCHEMA
 from rephraser.report.finephrase import FINEPHRASE_DIR
 from rephraser.report.markdown import fenced, num, pct, table
+from rephraser.report.routes import card_section as routing_section
 from rephraser.report.summary import RunSummary, summarize
 from rephraser.run_folder import RunFolder, open_run
 
@@ -233,6 +234,7 @@ def build_card(out_dir: str | Path, *, repo: str = "<user>/<dataset>") -> str:
             *_generation_section(run, summary), "",
             *_prompts_section(run, summary),
             *_statistics_section(summary),
+            *routing_section(run.path),
             *_usage_section(summary, repo, any(c["config_name"].startswith("finephrase-") for c in fm["configs"]))]
     return "---\n" + yaml.safe_dump(fm, sort_keys=False, allow_unicode=True) + "---\n\n" + "\n".join(body)
 

@@ -18,6 +18,7 @@ from rephraser.report import plots
 from rephraser.report.grid import GridReport, load_grid_report
 from rephraser.report.grid_page import GRID_CSS, cell_links, grid_section, rewrite_stats
 from rephraser.report.grid_plots import grid_figures
+from rephraser.report.routes import html_rows as routing_html_rows
 from rephraser.report.summary import RunSummary, generation_stats, summarize
 from rephraser.report.viewer import viewer_html, viewer_payload
 from rephraser.report.viewer_assets import CSS
@@ -163,6 +164,16 @@ def _postprocess_stats_section(run: RunFolder) -> str:
     return f'<section id="pp-stats"><h2>Diversity and quality</h2>{note}{_grid(headers, rows)}</section>'
 
 
+def _routing_section(run: RunFolder) -> str:
+    """Counts and outcomes by route (runs with routes only)."""
+    headers, rows = routing_html_rows(run.path)
+    if not rows:
+        return ""
+    note = ('<p class="note">Each document got only the prompts of the first route whose condition held; the rows\' '
+            '<code>route_values</code> keep the facts that decided it.</p>')
+    return f'<section id="routing"><h2>Routing</h2>{note}{_grid(headers, rows)}</section>'
+
+
 def _run_plots(gen: dict[str, dict[str, Any]]) -> str:
     figs = [
         _figure(plots.compliance_plot({p: s["compliance"] for p, s in gen.items()}), "Contract compliance per prompt"),
@@ -215,7 +226,7 @@ def build_report(out_dir: storage.PathLike, *, max_rows: int = 2000, seed: int =
     if run is not None:
         summary = summarize(run)
         gen = generation_stats(run)
-        sections += [_summary_section(run, summary), _generation_section(gen), _postprocess_stats_section(run),
+        sections += [_summary_section(run, summary), _generation_section(gen), _routing_section(run), _postprocess_stats_section(run),
                      _run_plots(gen)]
     sections.append(experiment_section(grid, assets=assets, assets_href=assets_href, viewer_kwargs=viewer_kwargs))
     if run is not None:

@@ -94,6 +94,7 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=96)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--figure", action="store_true", help="write bench/results/llama_build.json for the docs")
     a = ap.parse_args()
     others = {v: build(v) for v in a.variants.split(",") if v}
     speeds: dict[str, list[float]] = {"installed": [], **{v: [] for v in others}}
@@ -123,6 +124,33 @@ def main() -> None:
     print(f"load average (1 min) at the end: {load:.2f}")
     if a.json:
         a.json.write_text(json.dumps(result, indent=2) + "\n")
+    if a.figure:
+        write_build_figure(result, how=f"bench/bench_llama_build.py --variants {a.variants} --tokens {a.tokens} "
+                                       f"--rounds {a.rounds} --figure")
+
+
+def write_build_figure(result: dict, how: str, note: str | None = None) -> None:
+    from figures import write_figure  # bench/figures.py: the docs' generated figures
+
+    from rephraser.engines.llamacpp_build import cpu_info
+
+    rows = []
+    for name, b in result["builds"].items():
+        rows.append({"build": BUILD_NAMES.get(name, name),
+                     "speed": f"{b['tok_per_s']:.1f} tok/s" if "tok_per_s" in b else f"crashed ({b['crashed']})",
+                     "ratio": f"{b['installed_over_this']:.3f}" if b.get("installed_over_this") else "–"})
+    cpu = cpu_info()
+    data = {"rows": rows, "cpu": cpu.model, "amx": cpu.has_amx, "load": result["load_1min"], **result}
+    views = {"builds": {"rows": "rows", "columns": [["build", "{build}"], ["decode (2 sequences, greedy)", "{speed}"],
+                                                  ["installed / this build", "{ratio}"]]}}
+    write_figure("llama_build", data, views, how=how, note=note,
+                 where=f"{cpu.model}, {'with' if cpu.has_amx else 'without'} AMX, 2 cores, load {result['load_1min']}")
+
+
+BUILD_NAMES = {"installed": "installed (native SIMD, AMX off: scripts/llama_wheel.sh)",
+               "native": "plain native (-march=native, what pip builds)",
+               "avx512": "GGML_NATIVE=OFF, explicit AVX2 + AVX-512 (+VNNI, BF16, VBMI)",
+               "avx2": "GGML_NATIVE=OFF, explicit AVX2"}
 
 
 if __name__ == "__main__":

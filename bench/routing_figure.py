@@ -1,0 +1,66 @@
+"""Routed vs uniform generations as a figure file for the docs (bench/results/<name>.json).
+
+    .venv/bin/python bench/routing_figure.py --stage "source filter=OUT/stages/generate/<key>" \\
+        --stage "uniform draw=OUT/stages/generate/<key2>" --name routing_no_digit --how "..." --where "..."
+
+For each generate stage (a routed run folder) and each prompt: how many outputs, how many of their source
+documents had no digit, and the share of outputs without any digit (`rephraser stats`' no_digit_share over
+every model output, ok or rejected by its contract, since the grid keeps both). The view `prompts` is the
+table docs/results.md shows; render it with bench/render_docs.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from figures import write_figure
+
+from rephraser.postprocess.stats import compute_stats
+from rephraser.run_folder import iter_rows
+
+VIEWS = {"prompts": {"rows": "rows", "columns": [
+    ["cell", "{cell}"], ["prompt", "{prompt}"], ["outputs", "{outputs}"],
+    ["sources without a digit", "{sources_no_digit}"], ["outputs without a digit", "{no_digit} ({no_digit_share:.0%})"],
+    ["compliance", "{compliance:.0%}"]]}}
+_DIGIT = re.compile(r"\d")
+
+
+def stage_rows(label: str, folder: Path) -> list[dict]:
+    stats = compute_stats(folder, quality=False, outputs="all")["prompts"]
+    sources: dict[str, int] = {}
+    for _part, row in iter_rows(folder, ("prompt", "source_text")):
+        if row.get("prompt") and row["prompt"] != "_input":
+            sources[row["prompt"]] = sources.get(row["prompt"], 0) + (not _DIGIT.search(row.get("source_text") or ""))
+    rows = []
+    for prompt, s in stats.items():
+        if prompt == "_input":
+            continue
+        outputs = s["ok"] + s["contract_rejected"]
+        share = s.get("no_digit_share")
+        rows.append({"cell": label, "prompt": prompt, "outputs": outputs, "sources_no_digit": sources.get(prompt, 0),
+                     "no_digit": round((share or 0) * outputs), "no_digit_share": share,
+                     "compliance": s["format_compliance"]})
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--stage", action="append", required=True, help="LABEL=PATH of a generate stage folder")
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--how", required=True)
+    ap.add_argument("--where", required=True)
+    ap.add_argument("--measured", default=None)
+    ap.add_argument("--note", default=None)
+    args = ap.parse_args()
+    rows = []
+    for spec in args.stage:
+        label, _, path = spec.partition("=")
+        rows += stage_rows(label, Path(path))
+    write_figure(args.name, {"rows": rows}, VIEWS, how=args.how, where=args.where, measured=args.measured,
+                 note=args.note)
+
+
+if __name__ == "__main__":
+    main()

@@ -16,11 +16,13 @@ from rephraser.yaml_errors import excerpt, locate
 
 
 def _error(tmp_path, text: str, model=None) -> str:
+    """The one-line message, then (as the CLI shows it on a terminal) the excerpt lines."""
     f = tmp_path / "bad.yaml"
     f.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError) as info:
         load_yaml(f) if model is None else load_yaml(f, model)
-    return str(info.value)
+    assert "\n" not in str(info.value)  # one line for logs and scripts
+    return str(info.value) + (f"\n{info.value.detail}" if info.value.detail else "")
 
 
 def test_a_yaml_syntax_error_names_line_and_column_with_a_caret(tmp_path):
@@ -45,6 +47,19 @@ def test_an_unknown_key_points_at_the_key_and_suggests_the_nearest(tmp_path):
                             "mix: {ratios: [0.5], tokens: 100}\nseeds: [0]\ntrain: {preset: tiny-1m}\nsoruces: {}\n",
                   ExperimentConfig)
     assert "bad.yaml:9:1: soruces:" in grid.splitlines()[0] and "did you mean sources?" in grid
+
+
+def test_the_cli_shows_the_caret_on_a_terminal_and_one_line_in_a_log(tmp_path, monkeypatch, capsys):
+    f = tmp_path / "run.yaml"
+    f.write_text("prompts: [faq]\nengine:\n  modle: x\n", encoding="utf-8")
+    monkeypatch.setattr(sys, "argv", ["rephraser", "run", "--config", str(f), "--print-config"])
+    with pytest.raises(SystemExit):
+        main()
+    assert capsys.readouterr().err == f"error: {f}:3:3: engine.modle: Extra inputs are not permitted (did you mean model?)\n"
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    with pytest.raises(SystemExit):
+        main()
+    assert capsys.readouterr().err.splitlines()[1:] == ["  3 |   modle: x", "    |   ^"]
 
 
 def test_an_error_a_flag_made_is_not_pointed_at_the_file(tmp_path):

@@ -72,6 +72,8 @@ def main() -> None:
             sys.exit(rc)
     except RephraserError as e:
         print(f"error: {scrub(str(e))}", file=sys.stderr)
+        if e.detail and sys.stderr.isatty():  # e.g. the YAML line with a caret; logs keep the one line
+            print(scrub(e.detail), file=sys.stderr)
         sys.exit(getattr(e, "exit_code", 2))  # 2; 75 (EX_TEMPFAIL) when the folder is busy: retry later
     except KeyboardInterrupt:
         print(INTERRUPTED, file=sys.stderr)

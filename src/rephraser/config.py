@@ -293,7 +293,8 @@ def read_yaml_document(path: str | Path, *, what: str = "config file") -> tuple[
     try:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as e:
-        raise ConfigError(f"{what} {syntax_message(e, str(p), text)}") from None
+        first, _, detail = syntax_message(e, str(p), text).partition("\n")
+        raise _with_detail(ConfigError(f"{what} {first}"), detail) from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{what} {p} must be a mapping at the top level")
     return raw, text
@@ -345,4 +346,10 @@ def one_line_error(e: ValidationError, origin: str, text: str | None = None,
     pos = locate(text, loc, key=first["type"] == "extra_forbidden") if text and not from_flag else None
     if pos is None:
         return ConfigError(f"{origin}: {where}: {first['msg']}{more}")
-    return ConfigError(f"{origin}:{pos[0]}:{pos[1]}: {where}: {first['msg']}{more}\n{excerpt(text or '', *pos)}")
+    return _with_detail(ConfigError(f"{origin}:{pos[0]}:{pos[1]}: {where}: {first['msg']}{more}"),
+                        excerpt(text or "", *pos))
+
+
+def _with_detail(error: ConfigError, detail: str) -> ConfigError:
+    error.detail = detail or None
+    return error

@@ -17,7 +17,10 @@ def warn(message: str) -> None:
 
 
 class RephraserError(Exception):
-    """A fatal, user-fixable problem, reported as one line."""
+    """A fatal, user-fixable problem, reported as one line. `detail`: lines the CLI adds under it on a
+    terminal (a YAML mistake's line with a caret); logs and pipes keep the one line."""
+
+    detail: str | None = None
 
 
 class ConfigError(RephraserError):

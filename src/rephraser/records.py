@@ -49,6 +49,20 @@ class Rejection:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+def document_record(doc: Document) -> dict[str, Any]:
+    """A document as a JSONL record that reads back as the same document (id, text, the same metadata):
+    metadata keys at the top level, so they reach the rows' source_metadata as they are (licence and
+    attribution included). A key that would shadow id or text stays under `meta`. Used where a stage hands
+    documents on as a file (a grid's source split, `try`'s sample)."""
+    record: dict[str, Any] = {"id": doc.id, "text": doc.text}
+    for key, value in doc.metadata.items():
+        if key in record or key == "meta":
+            record.setdefault("meta", {})[key] = value
+        else:
+            record[key] = value
+    return record
+
+
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from helpers import cli, fake_run_args, write_corpus
 
+from helpers import cli, fake_run_args, write_corpus
 from rephraser.report.card import write_card
 from rephraser.report.finephrase import write_finephrase
+from rephraser.report.hub_push import plan_push
 
 
 def test_run_schema_finephrase_loads_with_datasets_and_the_card_lists_it(tmp_path: Path, fake_server) -> None:
@@ -46,5 +47,7 @@ def test_export_reads_previous_release_parts_and_refuses_other_schemas(tmp_path:
     assert (done.rows, done.rollouts, done.prompts) == (3, 3, {"faq": 3})
     rows = pq.read_table(next((run / "finephrase" / "faq").glob("*.parquet"))).to_pylist()
     assert rows[0]["metadata"]["license"] == "CC BY-SA 4.0" and rows[0]["rollout_results"][0]["text"]
+    card_configs = {f.config for f in plan_push(run, "me/data").data}
+    assert {"faq", "finephrase-faq"} <= card_configs  # a push uploads the layout its card names
     p = cli("export", str(run), "--schema", "parquet", check=False)
     assert p.returncode == 2 and p.stderr.strip().startswith("error: --schema must be finephrase")

@@ -146,8 +146,9 @@ def test_exports_rows_pages_and_links(tmp_path: Path, make_run) -> None:
         assert svg.startswith("<svg") and "<text" in svg  # text stays text: editable, searchable
     page = page_file.read_text()
     link = re.search(r'<a class="rows-link" href="([^"]+)">rows it trained on</a>', page).group(1)
-    assert link == "report_files/rows-gen-up.html#status=ok"
+    assert link == "report_files/rows-gen-up.html?status=ok#viewer"  # lands on the rows, filtered to what it took
     rows_page = (files / "rows-gen-up.html").read_text()
+    assert '<section id="viewer">' in rows_page and "location.search" in rows_page and "scrollIntoView" in rows_page
     payload = json.loads(re.search(r'id="viewer-data">(.*?)</script>', rows_page, re.S).group(1))
     assert sum(r["status"] == "ok" for r in payload["rows"]) == 5
     assert f'href="report_files/{name}.png" download' in page

@@ -142,7 +142,9 @@ def test_two_ratio_grid_report(reports, driver) -> None:
         link = driver.find_element(By.CSS_SELECTOR, f'tr.cell-row[data-cell="{cell}"] a.rows-link')
         link.click()
         WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#viewer-rows .vrow"))
-        assert driver.current_url.endswith(f"rows-{gen_dir.name}.html#status=ok")
+        assert driver.current_url.endswith(f"rows-{gen_dir.name}.html?status=ok#viewer")
+        top = driver.execute_script("return document.getElementById('viewer').getBoundingClientRect().top")
+        assert abs(top) < 5  # the page opens at the rows, not at the run summary above them
         body = driver.find_element(By.TAG_NAME, "body")
         assert Select(driver.find_element(By.ID, "f-status")).first_selected_option.get_attribute("value") == "ok"
         assert body.get_attribute("data-viewer-hits") == str(ok_rows) and ok_rows > 0

@@ -75,7 +75,7 @@ def test_watch_reruns_after_an_edit_and_unchanged_calls_are_free(tmp_path, fake_
     prompt.write_text(ECHO.read_text(encoding="utf-8"), encoding="utf-8")
     work = tmp_path / "try"
     args = [sys.executable, "-m", "rephraser.cli", "try", str(prompt), "--docs", "3", "--engine", "openai",
-            "--base-url", url, "--model", "fake-model", "--max-tokens", "200", "--workdir", str(work)]
+            "--base-url", url, "--model", "fake-model", "--max-tokens", "200", "--workdir", str(work), "--seed", "7"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([*args, "--watch", "--max-runs", "2", "--poll", "0.2"], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env)
@@ -101,7 +101,7 @@ def test_watch_reruns_after_an_edit_and_unchanged_calls_are_free(tmp_path, fake_
     while (line := lines.get(timeout=30)) is not None:
         seen.append(line)
     text = "".join(seen)
-    hashes = [line.split("hash ")[1].split(",")[0] for line in seen if " prompt " in line and "(hash " in line]
+    hashes = [line.split("hash ")[1].split(",")[0] for line in seen if line.startswith("prompt: ") and "(hash " in line]
     assert len(hashes) == 2 and hashes[0] != hashes[1], text  # ran once more, with the edited prompt
     assert _requests(url) == 6 and text.count("3 to the engine") == 2
 

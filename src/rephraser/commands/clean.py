@@ -40,10 +40,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Re-judge every row's raw_generation (ok and rejected rows) under the prompts' contracts and
         write data/, rejected/, dead_letter/ to a new folder, with a summary of rows moved per rule."""
-        from rich.console import Console
         from rich.markup import escape
         from rich.table import Table
 
+        from rephraser.commands._console import console as out_console
         from rephraser.postprocess.reapply import reapply_contracts
 
         if dedup not in ("off", "report", "drop"):
@@ -59,7 +59,7 @@ def register(app: typer.Typer) -> None:
             allow_length_finish=allow_length_finish,
         )
 
-        console = Console(width=140)
+        console = out_console()
         t = Table(title=escape(f"{out_dir} -> {dest}"))
         for col in ("from", "to", "rule", "rows"):
             t.add_column(col, justify="right" if col == "rows" else "left")

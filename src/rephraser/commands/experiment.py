@@ -28,17 +28,15 @@ def _fmt_s(seconds: float | None) -> str:
 
 
 def _print_plan(cfg, cells, out: Path, cluster: str | None) -> None:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
+    from rephraser.commands._console import console as out_console
     from rephraser.experiments.estimate import estimate
     from rephraser.experiments.plan_summary import device_hours_text, summarize, title
     from rephraser.experiments.stages import is_done
 
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=200)
+    console = out_console()
     est = estimate(cfg, cells, out)
     summary = summarize(cfg, cells, est)
     table = Table(title=escape(title(summary, out)))
@@ -93,9 +91,9 @@ def run_cmd(
                                 "[default: cluster.nodes x cluster.gpus_per_node]"),
 ) -> None:
     """Run (or resume) every cell; each finished stage is cached by the hash of its inputs."""
-    from rich.console import Console
     from rich.markup import escape
 
+    from rephraser.commands._console import console as out_console
     from rephraser.errors import ConfigError
     from rephraser.experiments.cells import expand, select_cells
     from rephraser.experiments.grid import output_dir, run_grid
@@ -108,9 +106,7 @@ def run_cmd(
     if dry_run:
         _print_plan(cfg, select_cells(expand(cfg), only), out, cluster)
         return
-    console = Console()
-    if not console.is_terminal:  # piped/logged: do not squeeze the results table into 80 columns
-        console = Console(width=200)
+    console = out_console()  # piped/logged: the results table is not squeezed into 80 columns
 
     def log(msg: str) -> None:
         console.print(escape(msg), highlight=False)
@@ -183,10 +179,10 @@ def status_cmd(
     import json
     from dataclasses import asdict
 
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
+    from rephraser.commands._console import console as out_console
     from rephraser.experiments.cells import expand
     from rephraser.experiments.grid import output_dir
     from rephraser.experiments.status import grid_status
@@ -197,7 +193,7 @@ def status_cmd(
     if as_json:
         print(json.dumps([asdict(r) for r in rows], indent=2))
         return
-    console = Console() if Console().is_terminal else Console(width=200)
+    console = out_console()
     table = Table(title=f"{cfg.name}: {len(rows)} stages in {out}")
     for col in ("stage", "cells", "state", "where", "log / detail"):
         table.add_column(col, overflow="fold")
@@ -218,8 +214,7 @@ def results_cmd(
     output: str = typer.Option(None, "--output", "-o", help="output folder [default: output: in the YAML]"),
 ) -> None:
     """Rebuild and print the results table from the finished stages (runs nothing)."""
-    from rich.console import Console
-
+    from rephraser.commands._console import console as out_console
     from rephraser.experiments.cells import expand
     from rephraser.experiments.grid import output_dir
     from rephraser.experiments.results import print_table, write_results
@@ -234,8 +229,7 @@ def results_cmd(
 
     cells = expand(cfg)
     write_cell_views(cells, out)
-    console = Console()
-    print_table(write_results(cfg, cells, out), console if console.is_terminal else Console(width=200))
+    print_table(write_results(cfg, cells, out), out_console())
 
 
 def register(app: typer.Typer) -> None:

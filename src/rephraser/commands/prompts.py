@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from textwrap import indent
 
 import typer
+import yaml
 
 from rephraser.errors import ConfigError
 
@@ -22,9 +24,9 @@ def list_prompts(
     family: str | None = typer.Option(None, "--family", help="only prompts of this family (e.g. finephrase)"),
 ) -> None:
     """Table of every library prompt: name, family, version, mode, validator, hash."""
-    from rich.console import Console
     from rich.table import Table
 
+    from rephraser.commands._console import console as out_console
     from rephraser.prompts.registry import library
 
     specs = [s for s in library().values() if family is None or s.family == family]
@@ -36,7 +38,7 @@ def list_prompts(
         table.add_column(col)
     for s in sorted(specs, key=lambda s: (s.family, s.name)):
         table.add_row(s.name, s.family, s.version, s.mode, s.contract.validator or "-", s.hash)
-    Console(width=120).print(table)
+    out_console().print(table)
 
 
 @prompts_app.command("show")
@@ -45,24 +47,41 @@ def show_prompt(
     document: Path | None = typer.Option(None, "--document", help="render with this text file instead of the example"),
 ) -> None:
     """Intent, contract, hash and the template rendered with an example document."""
-    from rich.console import Console
     from rich.panel import Panel
 
+    from rephraser.commands._console import console as out_console
+    from rephraser.commands._console import is_plain
     from rephraser.prompts.registry import resolve_prompt
 
     spec = resolve_prompt(ref)
     doc = _read_text(document, "document") if document is not None else EXAMPLE_DOCUMENT
-    console = Console(width=120)
+    console = out_console()
     console.print(f"[bold]{spec.name}[/bold]  family={spec.family}  version={spec.version}  mode={spec.mode}  hash={spec.hash}")
     console.print(f"intent: {spec.intent}")
     if spec.input_window_tokens:
         console.print(f"input window: {spec.input_window_tokens} tokens")
-    c = spec.contract
     console.print("contract:")
-    for key, value in c.model_dump().items():
-        console.print(f"  {key}: {list(value) if isinstance(value, tuple) else value}", markup=False)
+    console.print(indent(contract_yaml(spec.contract.model_dump(mode="json")), "  "), markup=False, highlight=False)
     title = "rendered prompt (continuation: sent as raw text)" if spec.mode == "continuation" else "rendered prompt (one user message)"
-    console.print(Panel(spec.render(doc), title=title, expand=False), markup=False)
+    if is_plain(console):  # piped: the prompt as plain text, no box to cut or pad
+        console.print(f"--- {title} ---\n{spec.render(doc)}\n--- end ---", markup=False)
+    else:
+        console.print(Panel(spec.render(doc), title=title, expand=False), markup=False)
+
+
+def contract_yaml(contract: dict) -> str:
+    """The contract as YAML, multi-line strings (a grammar, a JSON schema) as literal blocks: the grammar
+    reads as the grammar file it is, not as an escaped one-line string."""
+
+    class Literal(yaml.SafeDumper):
+        pass
+
+    def text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value.rstrip(" ") if style else value, style=style)
+
+    Literal.add_representer(str, text)
+    return yaml.dump(contract, Dumper=Literal, sort_keys=False, allow_unicode=True, width=10_000).rstrip("\n")
 
 
 def _read_text(path: Path, what: str) -> str:
@@ -81,10 +100,10 @@ def judge_output(
 ) -> None:
     """Apply a prompt's contract to one raw output and print the verdict and the cleaned text
     (for writing and debugging prompt contracts)."""
-    from rich.console import Console
     from rich.markup import escape
     from rich.panel import Panel
 
+    from rephraser.commands._console import console as out_console
     from rephraser.postprocess.contract import apply_contract
     from rephraser.prompts.registry import resolve_prompt
 
@@ -92,7 +111,7 @@ def judge_output(
     raw = _read_text(output, "output")
     src = _read_text(source, "source") if source is not None else ""
     v = apply_contract(spec, raw, source_text=src, finish_reason=finish_reason)
-    console = Console(width=120)
+    console = out_console()
     if v.ok:
         console.print(f"[green]ok[/green]  prompt={spec.name} hash={spec.hash}")
     else:

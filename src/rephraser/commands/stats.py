@@ -24,13 +24,18 @@ def _table(title: str, groups: dict[str, dict[str, Any]], first_col: str) -> Any
     from rich.markup import escape
     from rich.table import Table
 
+    from rephraser.report.trial_view import SMALL_N
+
     t = Table(title=title)
     cols = (first_col, "docs", "ok", "rej", "fail", "compliance", "len ratio p50 [p5-p95]", "tok/row",
             "collapse", "distinct-1/2/3", "zlib", "gopher pass", "inv. num", "inv. ent", "recall", "novelty")
     for c in cols:
         t.add_column(escape(c), justify="left" if c == first_col else "right")
+    few = False
     for name, s in groups.items():
         lr, d = s["length_ratio"], s["distinct"]
+        mark = "*" if s["ok"] < SMALL_N else ""  # a share over a handful of outputs moves in coarse steps
+        few = few or bool(mark)
         q = s.get("quality") or {}
         f = s.get("faithfulness") or {}
         t.add_row(
@@ -38,8 +43,8 @@ def _table(title: str, groups: dict[str, dict[str, Any]], first_col: str) -> Any
             _fmt(s["format_compliance"], pct=True),
             escape(f"{_fmt(lr['p50'])} [{_fmt(lr['p5'])}-{_fmt(lr['p95'])}]") if lr["p50"] is not None else "-",
             _fmt(s["output_tokens"]["mean"]),
-            _fmt(s["opening_collapse"], pct=True),
-            "/".join(_fmt(d[f"distinct_{n}"]) for n in (1, 2, 3)),
+            _fmt(s["opening_collapse"], pct=True) + mark,
+            "/".join(_fmt(d[f"distinct_{n}"]) for n in (1, 2, 3)) + mark,
             _fmt(s["compression_ratio"]),
             _fmt(q.get("pass_rate"), pct=True),
             _fmt(f.get("invented_number_rate"), pct=True),
@@ -47,6 +52,8 @@ def _table(title: str, groups: dict[str, dict[str, Any]], first_col: str) -> Any
             _fmt(f.get("mean_content_recall")),
             _fmt(f.get("mean_novelty_3gram")),
         )
+    if few:
+        t.caption = f"* over fewer than {SMALL_N} outputs: a hint, not a measurement"
     return t
 
 
@@ -103,10 +110,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Per-prompt (and per-model) compliance, rejection reasons, length ratios, tokens, opening
         collapse, distinct-n, compression ratio and Gopher quality; writes OUT_DIR/stats_quality.json."""
-        from rich.console import Console
         from rich.markup import escape
 
         from rephraser import storage
+        from rephraser.commands._console import console as out_console
         from rephraser.postprocess.stats import compute_stats
 
         result = compute_stats(out_dir, opening_words=opening_words, top=top, quality=quality)
@@ -124,7 +131,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(blob)
             return
-        console = Console(width=200)
+        console = out_console()
         if not result["prompts"]:
             console.print(escape(f"{out_dir}: no rows yet"))
             return

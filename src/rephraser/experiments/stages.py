@@ -30,7 +30,7 @@ from rephraser.mix.mixer import run_mix
 from rephraser.mix.text_files import iter_texts
 from rephraser.mix.tokenize import is_heldout, load_tokenizer, tokenize_texts, train_bpe
 from rephraser.postprocess.stats import compute_stats
-from rephraser.records import Document, Rejection
+from rephraser.records import Rejection, document_record
 from rephraser.scale.slurm import shard_status
 from rephraser.sources import iter_source
 
@@ -75,7 +75,7 @@ def _source(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any) -
                 continue
             split = "heldout" if is_heldout(item.text, frac) else "train"
             counts[split] += 1
-            line = json.dumps(_source_record(item), ensure_ascii=False)
+            line = json.dumps(document_record(item), ensure_ascii=False)
             (ho if split == "heldout" else tr).write(line + "\n")
     if counts["train"] == 0:
         raise RephraserError(f"source {src.path or 'wiki'} gave no training documents ({dict(rejected) or 'empty'})")
@@ -83,19 +83,6 @@ def _source(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any) -
         + (f", {sum(rejected.values())} rejected records" if rejected else ""))
     return {"train_documents": counts["train"], "heldout_documents": counts["heldout"],
             "rejected_records": dict(rejected)}
-
-
-def _source_record(doc: Document) -> dict[str, Any]:
-    """A document as the generate stage reads it back: metadata keys at the top level, so they reach the rows'
-    source_metadata as they are (licence and attribution included) and the card can name the licence. A key
-    that would shadow id or text stays under `meta`."""
-    record: dict[str, Any] = {"id": doc.id, "text": doc.text}
-    for key, value in doc.metadata.items():
-        if key in record or key == "meta":
-            record.setdefault("meta", {})[key] = value
-        else:
-            record[key] = value
-    return record
 
 
 def _source_texts(stage: Stage, out: Path, split: str, limit: int | None = None) -> list[str]:

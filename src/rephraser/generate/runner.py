@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -48,13 +48,16 @@ from rephraser.writer_leases import folder_change, shard_writer
 
 def run_config(cfg: RunConfig, *, force: bool = False, overwrite: bool = False, progress: bool = True,
                engine: Engine | None = None, retry_failed: bool = False, lease_wait_s: float = 0.0,
-               repair: bool = False) -> RunStats:
+               repair: bool = False, on_rows: Callable[[list[Row]], None] | None = None) -> RunStats:
     """Run (or resume) one shard of `cfg`; return its statistics (also written to OUT/stats/<tag>.json).
     retry_failed: dead-lettered units are generated again (their old rows replaced). lease_wait_s: how
     long to wait for another live writer of the same shard to finish before refusing (exit code 75).
-    repair: units of a committed file that went missing are generated again (else the resume refuses)."""
-    return asyncio.run(Runner(cfg, force=force, overwrite=overwrite, progress=progress, engine=engine,
-                              retry_failed=retry_failed, lease_wait_s=lease_wait_s, repair=repair).run())
+    repair: units of a committed file that went missing are generated again (else the resume refuses).
+    on_rows: called with a document's rows as soon as its calls finish (`try`'s live view)."""
+    runner = Runner(cfg, force=force, overwrite=overwrite, progress=progress, engine=engine,
+                    retry_failed=retry_failed, lease_wait_s=lease_wait_s, repair=repair)
+    runner.on_rows = on_rows
+    return asyncio.run(runner.run())
 
 
 class Interrupted(RephraserError):
@@ -83,6 +86,7 @@ class Runner:
         self.skipped = 0
         self.last_flush = time.monotonic()
         self.hub = None  # LiveUploads when output.hub_repo is set
+        self.on_rows: Callable[[list[Row]], None] | None = None  # a document's rows, as soon as they exist
         self.commit_failed = False
         self._waiting: asyncio.Task | None = None
         self.router: Router | None = None
@@ -277,6 +281,8 @@ class Runner:
             if any(r.status == "failed" for r in rows):
                 self.failed += 1
             self.progress.advance(rows)
+            if self.on_rows is not None:
+                self.on_rows(rows)
             self._check_failure_budget()
         self._flush()
 

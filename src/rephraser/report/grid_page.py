@@ -177,5 +177,5 @@ figure.plot svg { max-width: 100%; height: auto; display: block; }
 def cell_links(cell: CellReport, pages: dict[Path, str]) -> list[tuple[str, str]]:
     """(label, href) of the viewer pages of the rows a cell trained on (ok rows: the ones its mixture took)."""
     many = len(cell.generate_dirs) > 1
-    return [((f"rows it trained on ({i + 1})" if many else "rows it trained on"), f"{pages[d]}#status=ok")
+    return [((f"rows it trained on ({i + 1})" if many else "rows it trained on"), f"{pages[d]}?status=ok#viewer")
             for i, d in enumerate(cell.generate_dirs) if d in pages]

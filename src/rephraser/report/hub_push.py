@@ -27,6 +27,7 @@ from rephraser.errors import ConfigError
 from rephraser.hub.client import HubRepo, require_token
 from rephraser.records import FATE_DIRS
 from rephraser.report.card import build_card
+from rephraser.report.finephrase import FINEPHRASE_DIR
 from rephraser.run_folder import RunFolderError, committed_files, open_run
 from rephraser.sizes import human_bytes
 from rephraser.writer_leases import sole_writer
@@ -82,6 +83,9 @@ def plan_push(out_dir: str | Path, repo: str, *, private: bool = False, include_
             else:
                 key = f"{sub}/ (add --include-rejected)"
                 plan.left_out[key] = plan.left_out.get(key, 0) + 1
+    # The study's layout (report/finephrase.py), when written: the card names its configs, so it travels too.
+    for f in sorted((out / FINEPHRASE_DIR).glob("*/*.parquet")):
+        plan.data.append(PlannedFile(f.relative_to(out).as_posix(), f.stat().st_size, f"finephrase-{f.parent.name}"))
     plan.meta.append(PlannedFile("README.md", len(card.encode("utf-8")), ""))
     plan.meta += [PlannedFile(name, (out / name).stat().st_size, "") for name in META_FILES if (out / name).is_file()]
     for sub in ("cache", "manifests", "stats"):

@@ -2,20 +2,27 @@
 
 A trial is an ordinary run (generate/runner.py: the same engines, rollouts, contract and request cache)
 into its own folder under the trial workspace, named by the prompt's content hash and the config's
-fingerprint. Trying the same prompt again resumes that folder, so nothing is generated twice; trying
-more documents (--docs) extends it; an edited prompt gets a new folder, and going back to an earlier
-version finds its folder again. Nothing here generates text itself.
+fingerprint. The documents are a random sample of the source (a seeded reservoir over every usable
+document, so the first articles of a file do not stand for all of it) or, with an offset, the next N in
+source order; they are written to a small JSONL file of the workspace (`inputs/`, metadata kept) that the
+run reads, so the same seed and N find the same folder again and nothing is generated twice. An edited
+prompt gets a new folder, and going back to an earlier version finds its folder again. Nothing here
+generates text itself.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rephraser.config import RunConfig
+from rephraser.atomic import atomic_write_text
+from rephraser.config import RunConfig, SourceConfig
 from rephraser.errors import ConfigError
 from rephraser.generate.runner import run_config
 from rephraser.postprocess.contract import NOT_ENFORCED
@@ -23,7 +30,7 @@ from rephraser.postprocess.faithfulness import measure
 from rephraser.postprocess.stats import classify_reason, compute_stats
 from rephraser.prompts.registry import LIBRARY_DIR, library, resolve_prompt
 from rephraser.prompts.spec import PromptSpec
-from rephraser.records import Document, Rejection
+from rephraser.records import Document, Rejection, Row, document_record
 from rephraser.run_folder import iter_rows
 from rephraser.sources import iter_source
 
@@ -63,20 +70,93 @@ class Trial:
     cache_hits: int  # calls answered by the request cache
     reused_units: int  # documents finished by an earlier trial of the same prompt version
     wall_s: float
+    selection: Selection | None = None
 
     @property
     def passed(self) -> int:
         return sum(r.verdict == "pass" for r in self.rows)
 
 
-def trial_config(prompt_ref: str, base: RunConfig, docs: int, workdir: str | Path) -> tuple[RunConfig, PromptSpec]:
-    """The run config of a trial: `base` (engine, sampling, source, ...) on the first `docs` documents, its
-    output a folder of the workspace named by prompt version and config fingerprint."""
+@dataclass(frozen=True)
+class Selection:
+    """Which documents a trial took, said so that it can be taken again."""
+
+    n: int
+    seed: int | None  # the sample's seed (None: --offset, source order)
+    offset: int | None
+    usable: int | None  # usable documents in the source (counted when sampling)
+    ids: tuple[str, ...]
+
+    def describe(self) -> str:
+        if self.offset is not None:
+            return f"documents {self.offset + 1}-{self.offset + len(self.ids)} of the source, in source order"
+        return (f"a random sample of {len(self.ids)} of {self.usable:,} usable documents, seed {self.seed} "
+                f"(--seed {self.seed} takes the same documents again)")
+
+
+def new_seed() -> int:
+    return random.SystemRandom().randrange(10_000)  # short enough to retype
+
+
+def pick_documents(source: SourceConfig, n: int, *, seed: int | None = None,
+                   offset: int | None = None) -> tuple[list[Document], Selection]:
+    """`n` usable documents of `source`: the `offset`-th and following in source order, or else a random
+    sample drawn with `seed` (reservoir sampling: one pass, `n` documents in memory, every usable document
+    equally likely), returned in source order. No usable document is one clear error."""
+    if n < 1:
+        raise ConfigError(f"--sample must be at least 1, got {n}")
+    src = source.model_copy(update={"limit": None, "shard_index": 0, "shard_count": 1})
+    rng = random.Random(seed)
+    picked: list[tuple[int, Document]] = []
+    rejected: dict[str, int] = {}
+    usable = 0
+    for item in iter_source(src):
+        if isinstance(item, Rejection):
+            rejected[item.reason] = rejected.get(item.reason, 0) + 1
+            continue
+        if not isinstance(item, Document):
+            continue
+        usable += 1
+        if offset is not None:
+            if usable > offset:
+                picked.append((usable, item))
+            if len(picked) >= n:
+                break
+        elif len(picked) < n:
+            picked.append((usable, item))
+        else:
+            j = rng.randrange(usable)
+            if j < n:
+                picked[j] = (usable, item)
+    where = source.path or "the embedded wiki extracts"
+    if not usable:
+        why = "; ".join(f"{k}x {r}" for r, k in sorted(rejected.items(), key=lambda kv: -kv[1])[:3])
+        raise ConfigError(f"source {where} has no usable document" + (f" ({why})" if why else " (it is empty)"))
+    if not picked:
+        raise ConfigError(f"--offset {offset} is past the end: source {where} has {usable} usable document(s)")
+    docs = [d for _, d in sorted(picked, key=lambda p: p[0])]
+    return docs, Selection(n=n, seed=None if offset is not None else seed, offset=offset,
+                           usable=None if offset is not None else usable, ids=tuple(d.id for d in docs))
+
+
+def write_inputs(docs: list[Document], workdir: str | Path) -> Path:
+    """The chosen documents as a JSONL file named by their content (the same sample finds the same file)."""
+    lines = "".join(json.dumps(document_record(d), ensure_ascii=False) + "\n" for d in docs)
+    name = hashlib.sha256(lines.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    path = Path(workdir) / "inputs" / f"{name}.jsonl"
+    if not path.is_file():
+        atomic_write_text(path, lines)
+    return path
+
+
+def trial_config(prompt_ref: str, base: RunConfig, inputs: Path, workdir: str | Path) -> tuple[RunConfig, PromptSpec]:
+    """The run config of a trial: `base` (engine, sampling, ...) on the chosen documents (`inputs`, see
+    write_inputs), its output a folder of the workspace named by prompt version and config fingerprint."""
     spec = resolve_prompt(prompt_ref)
     cfg = base.model_copy(deep=True)
     cfg.prompts = [prompt_ref]
-    cfg.source.limit = docs
-    cfg.source.shard_index, cfg.source.shard_count = 0, 1
+    cfg.source = SourceConfig(path=str(inputs), format="jsonl", text_column="text", id_column="id",
+                              max_chars=base.source.max_chars)
     # Every output is judged but kept, so diversity is measured over all of them, not only the passing ones.
     cfg.postprocess.enforce = False
     cfg.output.dir = str(Path(workdir) / f"{spec.name}-{spec.hash}-{cfg.fingerprint()[:8]}")
@@ -84,35 +164,23 @@ def trial_config(prompt_ref: str, base: RunConfig, docs: int, workdir: str | Pat
     return cfg, spec
 
 
-def check_documents(cfg: RunConfig) -> list[str]:
-    """The ids of the trial's documents, in source order; an input without any usable document is one
-    clear error here, before an engine starts."""
-    ids: list[str] = []
-    rejected: dict[str, int] = {}
-    for item in iter_source(cfg.source):
-        if isinstance(item, Rejection):
-            rejected[item.reason] = rejected.get(item.reason, 0) + 1
-        elif isinstance(item, Document):
-            ids.append(item.id)
-    if not ids:
-        where = cfg.source.path or "the embedded wiki extracts"
-        why = "; ".join(f"{n}x {r}" for r, n in sorted(rejected.items(), key=lambda kv: -kv[1])[:3])
-        raise ConfigError(f"source {where} has no usable document" + (f" ({why})" if why else " (it is empty)"))
-    return ids
-
-
-def run_trial(prompt_ref: str, base: RunConfig, *, docs: int = DEFAULT_DOCS, workdir: str | Path = "out/try") -> Trial:
-    if docs < 1:
-        raise ConfigError(f"--docs must be at least 1, got {docs}")
-    cfg, spec = trial_config(prompt_ref, base, docs, workdir)
-    order = check_documents(cfg)
-    stats = run_config(cfg, progress=False)
+def run_trial(prompt_ref: str, base: RunConfig, *, docs: int = DEFAULT_DOCS, workdir: str | Path = "out/try",
+              seed: int | None = None, offset: int | None = None,
+              on_rows: Callable[[list[Row]], None] | None = None) -> Trial:
+    """Rephrase `docs` documents of `base.source` (a random sample drawn with `seed`, or from `offset` in
+    source order); `on_rows` sees each document's rows as soon as its calls finish."""
+    chosen, selection = pick_documents(base.source, docs, seed=seed, offset=offset)
+    cfg, spec = trial_config(prompt_ref, base, write_inputs(chosen, workdir), workdir)
+    stats = run_config(cfg, progress=False, on_rows=on_rows)
     folder = Path(cfg.output.dir)
     session = stats.session
     return Trial(prompt=spec, prompt_ref=prompt_ref, folder=folder, model=stats.model or "",
-                 engine=stats.engine or "", rows=_rows(folder, spec, order), diversity=_diversity(folder, spec.name),
+                 engine=stats.engine or "", rows=_rows(folder, spec, list(selection.ids)),
+                 diversity=_diversity(folder, spec.name),
                  engine_calls=session.engine_calls if session else 0, cache_hits=session.cache_hits if session else 0,
-                 reused_units=session.units_done_before if session else 0, wall_s=session.wall_s if session else 0.0)
+                 reused_units=session.units_done_before if session else 0, wall_s=session.wall_s if session else 0.0,
+                 selection=selection)
+
 
 def _rows(folder: Path, spec: PromptSpec, order: list[str]) -> list[TrialRow]:
     position = {doc_id: i for i, doc_id in enumerate(order)}

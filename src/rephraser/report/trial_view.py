@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rephraser.atomic import atomic_write_text
+from rephraser.records import Row
 from rephraser.report.trial import Trial, TrialRow
 from rephraser.report.viewer_assets import CSS
 
@@ -25,6 +27,19 @@ e = html.escape
 VERDICT_STYLE = {"pass": "bold green", "fail": "bold red", "no answer": "bold red"}
 FAITH_LABELS = {"invented_numbers": "invented numbers", "invented_entities": "invented names",
                 "content_recall": "content recall", "novelty_3gram": "3-gram novelty"}
+
+SMALL_N = 30  # below this many outputs a diversity share moves in steps too coarse to compare prompts by
+
+
+def small_n(n: int, *, share: bool = True) -> str:
+    """The caveat every diversity figure of a small trial carries; a `share` of n outputs moves in steps of 1/n."""
+    if n >= SMALL_N:
+        return ""
+    if n == 0:
+        return " [no outputs: nothing measured]"
+    step = f"steps of {1 / n:.2f}; " if share else ""
+    return f" [only {n} output{'s' if n != 1 else ''}: {step}a hint, not a measurement]"
+
 
 def _num(v: Any, digits: int = 2) -> str:
     if v is None:
@@ -62,11 +77,14 @@ def row_facts(r: TrialRow) -> list[tuple[str, str]]:
 
 def summary_facts(t: Trial) -> list[tuple[str, str]]:
     d = t.diversity
+    caveat = small_n(d.get("outputs", 0))
     facts = [("prompt", f"{t.prompt.name} (hash {t.prompt.hash}, {t.prompt_ref})"), ("model", f"{t.model} ({t.engine})"),
              ("contract", f"{t.passed} of {len(t.rows)} pass"),
              ("opening collapse", f"{_num(d.get('opening_collapse'))} over {d.get('outputs', 0)} outputs"
-                                  + (f" (most common: {d['top_opening']!r})" if d.get("top_opening") else "")),
-             ("distinct-1/2/3", " / ".join(_num(d.get("distinct", {}).get(f"distinct_{n}")) for n in (1, 2, 3))),
+                                  + (f" (most common: {d['top_opening']!r})" if d.get("top_opening") else "")
+                                  + caveat),
+             ("distinct-1/2/3", " / ".join(_num(d.get("distinct", {}).get(f"distinct_{n}")) for n in (1, 2, 3))
+                                + small_n(d.get("outputs", 0), share=False)),
              ("calls", f"{t.engine_calls} to the engine, {t.cache_hits} from the request cache, "
                        f"{t.reused_units} document(s) reused from an earlier trial of this version"),
              ("folder", str(t.folder))]
@@ -75,12 +93,38 @@ def summary_facts(t: Trial) -> list[tuple[str, str]]:
         facts.insert(5, ("faithfulness", f"invented numbers in {_pct(f.get('invented_number_rate'))} and invented "
                          f"names in {_pct(f.get('invented_entity_rate'))} of {f['rows']} outputs; mean content "
                          f"recall {_num(f.get('mean_content_recall'))}, mean 3-gram novelty "
-                         f"{_num(f.get('mean_novelty_3gram'))}"))
+                         f"{_num(f.get('mean_novelty_3gram'))}" + small_n(f["rows"])))
     return facts
 
 
 # ---- terminal ---------------------------------------------------------------------------------------
-def print_trial(t: Trial, console: Console, *, max_chars: int = 1500) -> None:
+class LiveCalls:
+    """One line per document as its calls finish (the run's `on_rows` hook), so a slow trial shows what is
+    done, not only a spinner. Neutral on purpose: the verdicts come with the full view afterwards."""
+
+    def __init__(self, console: Console, total: int):
+        self.console, self.total, self.done, self.t0 = console, total, 0, time.monotonic()
+
+    def finished(self, rows: list[Row]) -> None:
+        self.done += 1
+        r = rows[0]
+        if r.status == "failed":
+            what = f"no answer ({r.reason or 'failed'})"
+        elif r.calls == 0:
+            what = f"not sent ({r.reason})"
+        else:
+            tokens = sum(x.completion_tokens or 0 for x in rows)
+            what = f"{tokens} output tokens, finish {r.finish_reason or '–'}" + (f", {len(rows)} rows" if len(rows) > 1 else "")
+        self.console.print(f"  [{self.done}/{self.total}] {r.id}: {what} · {time.monotonic() - self.t0:.1f}s",
+                           highlight=False, markup=False)
+
+
+def print_trial(t: Trial, console: Console, *, max_chars: int = 1500, plain: bool = False) -> None:
+    """Panels side by side on a terminal (its width); `plain` (piped): each text whole under its heading,
+    no boxes or columns, so nothing is cut or padded to a width."""
+    if plain:
+        _print_plain(t, console, max_chars)
+        return
     for i, r in enumerate(t.rows, 1):
         head = Text.assemble((f"[{i}/{len(t.rows)}] {r.id}  ", "bold"),
                              (r.verdict, VERDICT_STYLE.get(r.verdict, "bold")))
@@ -96,6 +140,20 @@ def print_trial(t: Trial, console: Console, *, max_chars: int = 1500) -> None:
     for k, v in summary_facts(t):
         table.add_row(Text(k, style="bold"), Text(v))
     console.print(table)
+
+
+def _print_plain(t: Trial, console: Console, max_chars: int) -> None:
+    say = lambda text: console.print(text, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
+    for i, r in enumerate(t.rows, 1):
+        say(f"=== [{i}/{len(t.rows)}] {r.id}  {r.verdict}")
+        say("  ·  ".join(f"{k}: {v}" for k, v in row_facts(r)[1:]))
+        say("--- source ---")
+        say(_cut(r.source, max_chars))
+        say(f"--- output ({t.prompt.name}) ---")
+        say(_cut(r.output, max_chars) if r.output is not None else f"(no output: {r.reason or r.status})")
+        say("")
+    for k, v in summary_facts(t):
+        say(f"{k}: {v}")
 
 
 # ---- HTML ---------------------------------------------------------------------------------------------
@@ -132,4 +190,4 @@ def write_trial_html(t: Trial, target: str | Path, *, refresh_s: int | None = No
     return atomic_write_text(Path(target), trial_html(t, refresh_s=refresh_s))
 
 
-__all__ = ["print_trial", "row_facts", "summary_facts", "trial_html", "write_trial_html"]
+__all__ = ["LiveCalls", "print_trial", "small_n", "row_facts", "summary_facts", "trial_html", "write_trial_html"]

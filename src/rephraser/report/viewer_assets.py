@@ -137,11 +137,15 @@ JS = r"""
     document.body.dataset.viewerHits = String(hits.length);
   }
 
-  // A link may preset the filters: report.html#status=ok&prompt=faq (an experiment cell links to the rows it trained on).
-  const preset = new URLSearchParams(location.hash.slice(1));
+  // A link may preset the filters: report.html?status=ok&prompt=faq#viewer (an experiment cell links to the rows
+  // it trained on; #viewer lands on the rows, not the summary). The older report.html#status=ok form still works.
+  const preset = new URLSearchParams(location.search.slice(1) || location.hash.slice(1));
+  let presetGiven = false;
   for (const key of ["prompt", "model", "status"]) {
     const v = preset.get(key);
-    if (v && [...$("f-" + key).options].some((o) => o.value === v)) { state[key] = v; $("f-" + key).value = v; }
+    if (v && [...$("f-" + key).options].some((o) => o.value === v)) {
+      state[key] = v; $("f-" + key).value = v; presetGiven = true;
+    }
   }
   $("f-prompt").addEventListener("change", (e) => { state.prompt = e.target.value; state.page = 0; render(); });
   $("f-model").addEventListener("change", (e) => { state.model = e.target.value; state.page = 0; render(); });
@@ -157,5 +161,6 @@ JS = r"""
   $("v-prev").addEventListener("click", () => { state.page -= 1; render(); window.scrollTo(0, $("viewer").offsetTop); });
   $("v-next").addEventListener("click", () => { state.page += 1; render(); window.scrollTo(0, $("viewer").offsetTop); });
   render();
+  if (presetGiven) $("viewer").scrollIntoView();  // the rows are what the link was for
 })();
 """

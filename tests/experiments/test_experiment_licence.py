@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from helpers import ECHO_PROMPT, read_rows
-
 from rephraser.config import validate
 from rephraser.experiments.cells import expand, unique_stages
 from rephraser.experiments.config import ExperimentConfig

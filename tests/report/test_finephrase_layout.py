@@ -48,6 +48,6 @@ def test_export_reads_previous_release_parts_and_refuses_other_schemas(tmp_path:
     rows = pq.read_table(next((run / "finephrase" / "faq").glob("*.parquet"))).to_pylist()
     assert rows[0]["metadata"]["license"] == "CC BY-SA 4.0" and rows[0]["rollout_results"][0]["text"]
     card_configs = {f.config for f in plan_push(run, "me/data").data}
-    assert {"faq", "finephrase-faq"} <= card_configs  # a push uploads the layout its card names
+    assert "finephrase-faq" in card_configs  # a push uploads the layout its card names
     p = cli("export", str(run), "--schema", "parquet", check=False)
     assert p.returncode == 2 and p.stderr.strip().startswith("error: --schema must be finephrase")

@@ -255,6 +255,8 @@ class RunConfig(Strict):
                 data["source"].pop(key, None)
         for key in ("parallel", "threads", "request_timeout_s", "server", "base_url", "api_key_env"):
             data["engine"].pop(key, None)
+        if not data["engine"].get("context_aware_alpha"):  # off (0.0): the run it was before the knob existed
+            data["engine"].pop("context_aware_alpha", None)
         if data.get("routing") is None:  # a run without routes keeps the fingerprint it had before routing existed
             data.pop("routing", None)
         else:

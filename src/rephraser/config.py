@@ -169,6 +169,15 @@ class RetryConfig(Strict):
     failure_min_docs: int = Field(20, ge=1, description="the failure rate is judged only after this many documents")
 
 
+class FloorThresholds(Strict):
+    """Faithfulness thresholds of a content floor (postprocess/faithfulness.py measures); unset = not checked."""
+
+    max_invented_numbers: int | None = Field(None, ge=0, description="numbers absent from the source")
+    max_invented_entities: int | None = Field(None, ge=0, description="capitalised spans absent from the source")
+    min_content_recall: float | None = Field(None, ge=0, le=1, description="share of the source's content words kept")
+    max_novelty: float | None = Field(None, ge=0, le=1, description="share of output word 3-grams not in the source")
+
+
 class PostprocessConfig(Strict):
     enabled: bool = True
     enforce: bool = Field(True, description="False: a row that fails its contract is still kept (cleaned) as ok, "
@@ -181,6 +190,17 @@ class PostprocessConfig(Strict):
         "with a warning); on = required (a one-line error where the engine cannot); off = never; grounded = on, and "
         "numbers only from the source, capitalised words biased toward the source's (docs/prompts.md)")
     dedup: Literal["off", "report"] = Field("off", description="report near/exact duplicates at the end (drop them with `rephraser clean --dedup drop`)")
+    floor: Literal["off", "default", "custom"] = Field(
+        "default", description="content floor on top of the contract: off = format only; default = the faithfulness "
+        "thresholds calibrated per prompt on hand-labelled outputs (postprocess/floor.py); custom = floor_thresholds")
+    floor_thresholds: dict[str, FloorThresholds] = Field(
+        default_factory=dict, description="floor=custom: thresholds per prompt name, '*' for every other prompt")
+
+    @model_validator(mode="after")
+    def _custom_floor_has_thresholds(self) -> PostprocessConfig:
+        if self.floor == "custom" and not self.floor_thresholds:
+            raise ValueError("postprocess.floor=custom needs postprocess.floor_thresholds (per prompt name, or '*')")
+        return self
 
 
 class OutputConfig(Strict):
@@ -253,6 +273,11 @@ class RunConfig(Strict):
         for key in ("config", "split", "data_files"):  # unset: the same run as before these keys existed
             if data["source"].get(key) is None:
                 data["source"].pop(key, None)
+        # The content floor off is how every run before the floor existed judged its rows: the same identity.
+        if data["postprocess"].get("floor") == "off":
+            data["postprocess"].pop("floor")
+        if not data["postprocess"].get("floor_thresholds"):
+            data["postprocess"].pop("floor_thresholds", None)
         for key in ("parallel", "threads", "request_timeout_s", "server", "base_url", "api_key_env"):
             data["engine"].pop(key, None)
         if not data["engine"].get("context_aware_alpha"):  # off (0.0): the run it was before the knob existed

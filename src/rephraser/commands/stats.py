@@ -27,7 +27,7 @@ def _table(title: str, groups: dict[str, dict[str, Any]], first_col: str) -> Any
     from rephraser.report.trial_view import SMALL_N
 
     t = Table(title=title)
-    cols = (first_col, "docs", "ok", "rej", "fail", "compliance", "len ratio p50 [p5-p95]", "tok/row",
+    cols = (first_col, "docs", "ok", "rej", "fail", "compliance", "floor pass", "len ratio p50 [p5-p95]", "tok/row",
             "collapse", "distinct-1/2/3", "zlib", "gopher pass", "inv. num", "inv. ent", "recall", "novelty")
     for c in cols:
         t.add_column(escape(c), justify="left" if c == first_col else "right")
@@ -41,6 +41,7 @@ def _table(title: str, groups: dict[str, dict[str, Any]], first_col: str) -> Any
         t.add_row(
             escape(name), str(s["documents"]), str(s["ok"]), str(s["rejected"]), str(s["failed"]),
             _fmt(s["format_compliance"], pct=True),
+            _fmt(s.get("content_floor_pass"), pct=True),
             escape(f"{_fmt(lr['p50'])} [{_fmt(lr['p5'])}-{_fmt(lr['p95'])}]") if lr["p50"] is not None else "-",
             _fmt(s["output_tokens"]["mean"]),
             _fmt(s["opening_collapse"], pct=True) + mark,

@@ -174,6 +174,7 @@ def _generate(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any)
         "output_tok_per_s": session.output_tok_per_s, "engine_calls": session.engine_calls,
         "wall_s": session.wall_s, "shards": n,
         "format_compliance": prompt_stats.get("format_compliance"),
+        "content_floor_pass": prompt_stats.get("content_floor_pass"),
         "opening_collapse": prompt_stats.get("opening_collapse"),
         "distinct_2": (prompt_stats.get("distinct") or {}).get("distinct_2"),
         "invented_number_rate": (prompt_stats.get("faithfulness") or {}).get("invented_number_rate"),

@@ -88,7 +88,8 @@ class RolloutContext:
 
     def judge(self, text: str, finish_reason: str = "stop") -> Verdict:
         """The prompt's contract on a candidate text (cleaning, validator, length window, faithfulness)."""
-        return apply_contract(self._r.spec, text, source_text=self.document, finish_reason=finish_reason)
+        return apply_contract(self._r.spec, text, source_text=self.document, finish_reason=finish_reason,
+                              floor=self._r.floor)
 
 
 async def run_custom(rollout: Rollout, doc: Document) -> Outcome:

@@ -37,6 +37,7 @@ from rephraser.generate.custom_rollout import load_function, run_custom
 from rephraser.generate.truncate import fit_tokens, split_chunks
 from rephraser.postprocess.contract import NOT_ENFORCED, apply_contract
 from rephraser.postprocess.faithfulness import measure
+from rephraser.postprocess.floor import floor_for
 from rephraser.prompts.layouts import build_layout
 from rephraser.prompts.spec import PromptSpec
 from rephraser.records import Document, Row
@@ -78,6 +79,7 @@ class Rollout:
             budget = min(budget, spec.input_window_tokens)
         self.input_budget = budget
         self.structure = enforced_structure(spec, caps, post.constrain)
+        self.floor = floor_for(spec.name, post)
         self.custom = None
         if rollout.kind == "custom":
             self.custom = load_function(rollout.function or "")
@@ -206,7 +208,7 @@ class Rollout:
         if not self.post.enabled:
             return Outcome(True, raw, raw, None, finish, pt, ct, calls, attempts, truncated, input_chars)
         v = apply_contract(self.spec, raw, source_text=source, finish_reason=finish,
-                           allow_length_finish=self.post.allow_length_finish or None)
+                           allow_length_finish=self.post.allow_length_finish or None, floor=self.floor)
         faith = v.faithfulness.columns() if v.faithfulness is not None else {}
         if not v.ok and not self.post.enforce and v.text.strip():
             return Outcome(True, v.text, raw, f"{NOT_ENFORCED}{v.reason}", finish, pt, ct, calls, attempts, truncated,

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rephraser.config import FloorThresholds
 from rephraser.postprocess import clean
 from rephraser.postprocess.faithfulness import Faithfulness, measure, violation
+from rephraser.postprocess.floor import effective_limits
 from rephraser.prompts.spec import Contract, PromptSpec
 from rephraser.prompts.validators import validate
 
@@ -82,8 +84,10 @@ def apply_contract(
     source_text: str,
     finish_reason: str,
     allow_length_finish: bool | None = None,
+    floor: FloorThresholds | None = None,
 ) -> Verdict:
-    """Clean and judge one output. `allow_length_finish` overrides the prompt's own setting."""
+    """Clean and judge one output. `allow_length_finish` overrides the prompt's own setting; `floor` is the
+    run's content floor (postprocess/floor.py), checked after the format rules."""
     contract = spec.contract
     allowed = contract.allow_length_finish if allow_length_finish is None else allow_length_finish
     failures: list[tuple[str, str]] = []
@@ -101,7 +105,7 @@ def apply_contract(
         if problem:
             failures.append(("length_window", problem))
         faith = measure(text, source_text or "")
-        broken = violation(contract, faith) if source_text else None
+        broken = violation(effective_limits(contract, floor), faith) if source_text else None
         if broken:
             failures.append(broken)
     if failures:

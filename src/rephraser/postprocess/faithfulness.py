@@ -15,7 +15,13 @@ flagged item by eye:
   (paraphrase, or invention), low = copying.
 
 `measure(text, source)` is the one entry point for rows; `FaithfulnessSummary` aggregates rows for
-`rephraser stats`. Thresholds in a prompt's contract (max_invented_numbers, ...) use `violation()`.
+`rephraser stats`. Thresholds (a prompt contract's own, or the run's content floor, postprocess/floor.py)
+are checked by `violation()`.
+
+Numbers are read as English, French and Spanish write them (postprocess/numbers.py); words are folded
+(lowercase, no accents), with apostrophe variants unified and possessives and elided articles cut
+("Earth's" is "earth", "l'Europe" is "europe"); function words and number words come in the three
+languages (postprocess/lang_words.py), and the source's language picks the function words for recall.
 """
 
 from __future__ import annotations
@@ -24,39 +30,26 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-# Our own short list: function words and the commonest verbs; enough to keep recall about content.
-STOP_WORDS = frozenset(
-    """a about above after again against all also am an and any are as at be because been before being below
-    between both but by can could did do does doing down during each few for from further had has have having he
-    her here hers herself him himself his how i if in into is it its itself just me more most my myself no nor
-    not now of off on once only or other our ours ourselves out over own same she should so some such than that
-    the their theirs them themselves then there these they this those through to too under until up very was we
-    were what when where which while who whom why will with would you your yours yourself yourselves one two
-    many much may might must shall also well like used use known called""".split()  # noqa: SIM905 - a word list reads best as text
+from rephraser.postprocess.lang_words import (
+    ALL_STOP_WORDS,
+    APOSTROPHES,
+    ELISIONS,
+    LAYOUT_LABELS,
+    NUMBER_WORDS,
+    STOP_WORDS,
+    UPPER,
+    fold,
+    language_of,
 )
-# Labels that layouts put in capitals; they are structure, not entities.
-LAYOUT_LABELS = frozenset(
-    """q a question questions answer answers problem solution step steps teacher student students faq table
-    note notes summary final total example conclusion introduction yes no true false""".split()  # noqa: SIM905
-)
-_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
-# A number: digits with optional thousands separators and decimals ("6,650", "3.5", "1990").
-_NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w])|(?<![\w,.])\d+(?:\.\d+)?")
-# List / label numbering that is layout, not content: "1.", "2)", "Step 3", "Q4:", "Question 5:".
-_LIST_MARKER = re.compile(r"(?m)^\s*(?:[-*+#>]\s*)*(?:\*\*)?\d{1,3}[.)](?=\s)|\b(?:step|q|question|answer|a|part)\s*\d{1,3}\b",
-                          re.IGNORECASE)
-_NUMBER_WORDS = {
-    "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
-    "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14",
-    "fifteen": "15", "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19", "twenty": "20",
-    "thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80", "ninety": "90",
-    "hundred": "100", "thousand": "1000", "million": "1000000", "billion": "1000000000", "dozen": "12",
-    "first": "1", "second": "2", "third": "3", "fourth": "4", "fifth": "5", "half": "0.5",
-}
-# A capitalised span: capitalised words, optionally joined by short lowercase connectors.
-_CAP = r"[A-Z][\w'’\-]*"
-_SPAN = re.compile(rf"{_CAP}(?:\s+(?:(?:of|the|de|la|le|von|van|der|du|da)\s+)*{_CAP})*")
+from rephraser.postprocess.numbers import number_tokens, readings
 
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+# A capitalised span: capitalised words (any Latin, Greek or Cyrillic capital: "États-Unis" is one),
+# optionally joined by short lowercase connectors ("Bay of Bengal", "Francisco de Goya").
+_CONNECTORS = ("of", "the", "de", "la", "le", "les", "du", "des", "del", "von", "van", "der", "da", "di")
+_CAP = rf"[{UPPER}][\w'\-]*"
+_SPAN = re.compile(rf"{_CAP}(?:\s+(?:(?:{'|'.join(_CONNECTORS)})\s+)*{_CAP})*")
+_TABLE_SEPARATOR = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)+\|?\s*$")
 
 @dataclass(frozen=True)
 class Faithfulness:
@@ -79,39 +72,57 @@ class Faithfulness:
                 "invented_entity_list": list(self.invented_entities)}
 
 
-def _norm_number(s: str) -> str:
-    s = s.replace(",", "")
-    if "." in s:
-        s = s.rstrip("0").rstrip(".") or "0"
-    return s.lstrip("0") or "0"
+def numbers_of(text: str, *, skip_markers: bool) -> dict[str, frozenset[str]]:
+    """Each number as written -> the values it may stand for (postprocess/numbers.py)."""
+    return {tok: readings(tok) for tok in number_tokens(text, skip_layout=skip_markers)}
 
 
-def numbers_of(text: str, *, skip_markers: bool) -> set[str]:
-    if skip_markers:
-        text = _LIST_MARKER.sub(" ", text)
-    return {_norm_number(m.group(0)) for m in _NUMBER.finditer(text)}
+def _unelide(word: str) -> str:
+    """ "l'europe" -> "europe", "earth's" -> "earth"; other apostrophe words ("o'brien") stay whole."""
+    head, sep, rest = word.partition("'")
+    if not sep:
+        return word
+    if head in ELISIONS and rest:
+        return _unelide(rest)
+    if rest == "s" or (rest == "" and head):  # English possessive
+        return head
+    return word
 
 
 def words_of(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
+    """The text's words, folded (lowercase, no accents), apostrophes unified, elisions and possessives cut."""
+    return [_unelide(w) for w in _WORD.findall(fold(text.translate(APOSTROPHES)))]
 
 
 def _stem(w: str) -> str:
-    # Crude plural folding so "rivers" recalls "river"; good enough for a recall ratio.
-    return w[:-1] if len(w) > 4 and w.endswith("s") and not w.endswith("ss") else w
+    # Crude plural folding so "rivers" recalls "river" (and French/Spanish "-s"/"-x"); enough for a ratio.
+    return w[:-1] if len(w) > 4 and w[-1] in "sx" and not w.endswith("ss") else w
 
 
-def content_words(words: list[str]) -> set[str]:
-    return {_stem(w) for w in words if len(w) >= 3 and w.isalpha() and w not in STOP_WORDS}
+def content_words(words: list[str], lang: str = "en") -> set[str]:
+    stops = STOP_WORDS[lang] | STOP_WORDS["en"]
+    return {_stem(w) for w in words if len(w) >= 3 and w.isalpha() and w not in stops}
 
 
-# What may precede a sentence start: line start, end punctuation, a colon (labels "A:"), list markers.
-_SENTENCE_START = re.compile(r"(?:^|[.!?:]|^\s*(?:[-*+>#|]|\d{1,3}[.)])+)[\s*_\"'(]*$", re.MULTILINE)
+# What may precede a sentence start: line start, end punctuation, a colon (labels "A:"), a table cell's
+# pipe, list markers.
+_SENTENCE_START = re.compile(r"(?:^|[.!?:|]|^\s*(?:[-*+>#|]|\d{1,3}[.)])+)[\s*_\"'(«¿¡]*$", re.MULTILINE)
+
+
+def _without_table_headers(text: str) -> str:
+    """The text with every markdown table's header row blanked: its cells name columns, not things."""
+    lines = text.split("\n")
+    for i in range(1, len(lines)):
+        if _TABLE_SEPARATOR.match(lines[i]) and "|" in lines[i - 1]:
+            lines[i - 1] = " " * len(lines[i - 1])
+    return "\n".join(lines)
 
 
 def entity_spans(text: str) -> set[str]:
-    """Capitalised spans, leaving out single words that only open a sentence ("Nobody knows ...") since a
-    capital there says nothing about a name, and single function words or layout labels."""
+    """Capitalised spans, leaving out single words that only open a sentence or a table cell ("Nobody
+    knows ...", "| Description |") since a capital there says nothing about a name, single function words
+    or layout labels, and table header rows."""
+    text = _without_table_headers(text.translate(APOSTROPHES))
     spans: set[str] = set()
     for m in _SPAN.finditer(text):
         span = " ".join(m.group(0).split())
@@ -119,7 +130,7 @@ def entity_spans(text: str) -> set[str]:
         if not words:
             continue
         if len(words) == 1:
-            if words[0] in STOP_WORDS or words[0] in LAYOUT_LABELS or len(words[0]) < 2:
+            if words[0] in ALL_STOP_WORDS or words[0] in LAYOUT_LABELS or len(words[0]) < 2:
                 continue
             line_start = text.rfind("\n", 0, m.start()) + 1
             if _SENTENCE_START.search(text[max(line_start, m.start() - 40) : m.start()]) or m.start() == line_start:
@@ -132,23 +143,29 @@ def measure(text: str, source: str) -> Faithfulness:
     """All four measures for one output against its source document."""
     src_words = words_of(source)
     src_set = set(src_words)
-    src_numbers = numbers_of(source, skip_markers=False) | {_NUMBER_WORDS[w] for w in src_set if w in _NUMBER_WORDS}
-    invented_numbers = sorted(numbers_of(text, skip_markers=True) - src_numbers, key=lambda s: (len(s), s))
+    lang = language_of(src_words)
+    spelled = NUMBER_WORDS[lang] if lang == "en" else {**NUMBER_WORDS["en"], **NUMBER_WORDS[lang]}
+    src_values = set().union(*numbers_of(source, skip_markers=False).values()) | {spelled[w] for w in src_set
+                                                                                   if w in spelled}
+    out_numbers = numbers_of(text, skip_markers=True)
+    invented_numbers = sorted({_display_number(t, out_numbers) for t in out_numbers if not out_numbers[t] & src_values},
+                              key=lambda s: (len(s), s))
     src_joined = f" {' '.join(src_words)} "
+    src_stems = {_stem(w) for w in src_set}
     invented_entities = []
     for span in sorted(entity_spans(text)):
         words = words_of(span)
         if len(words) == 1:
-            present = words[0] in src_set or _stem(words[0]) in {_stem(w) for w in src_set}
+            present = words[0] in src_set or _stem(words[0]) in src_stems
         else:
             # A multi-word name counts as present when the whole span, or every capitalised word of
             # it, occurs in the source ("River Nile" is fine when the source says "the Nile river").
             present = f" {' '.join(words)} " in src_joined or all(
-                w in src_set for w in words if w not in STOP_WORDS and w not in {"de", "la", "le", "von", "van", "der", "du", "da"})
+                w in src_set or _stem(w) in src_stems for w in words if w not in ALL_STOP_WORDS and w not in _CONNECTORS)
         if not present:
             invented_entities.append(span)
     out_words = words_of(text)
-    src_content = content_words(src_words)
+    src_content = content_words(src_words, lang)
     recall = None
     if src_content:
         out_content = {_stem(w) for w in out_words}
@@ -159,6 +176,13 @@ def measure(text: str, source: str) -> Faithfulness:
         src_grams = {tuple(src_words[i : i + 3]) for i in range(len(src_words) - 2)}
         novelty = round(sum(g not in src_grams for g in out_grams) / len(out_grams), 4)
     return Faithfulness(tuple(invented_numbers), tuple(invented_entities), recall, novelty)
+
+
+def _display_number(token: str, numbers: dict[str, frozenset[str]]) -> str:
+    """How an invented number is listed: its value when it has one reading ("6650" for "6,650"), else as
+    written; distinct spellings of one value are listed once."""
+    vals = numbers[token]
+    return next(iter(vals)) if len(vals) == 1 else token
 
 
 # ---- contract thresholds --------------------------------------------------------------------------
@@ -172,15 +196,16 @@ THRESHOLDS: tuple[tuple[str, str, str, str], ...] = (
 RULE_PREFIX = "faithfulness"
 
 
-def violation(contract: Any, f: Faithfulness) -> tuple[str, str] | None:
-    """(rule, reason) of the first faithfulness threshold the output breaks, or None.
+def violation(limits: Any, f: Faithfulness) -> tuple[str, str] | None:
+    """(rule, reason) of the first faithfulness threshold the output breaks, or None. `limits` is a
+    mapping of threshold names (postprocess/floor.effective_limits) or an object with them as attributes.
 
     Reasons read "faithfulness: 3 invented numbers > max 1" so `rephraser stats` can recover the rule
     (faithfulness:invented_numbers) from the stored reason, like every other contract rule.
     """
     cols = f.columns()
     for field_name, column, direction, wording in THRESHOLDS:
-        limit = getattr(contract, field_name, None)
+        limit = limits.get(field_name) if isinstance(limits, dict) else getattr(limits, field_name, None)
         value = cols[column]
         if limit is None or value is None:
             continue

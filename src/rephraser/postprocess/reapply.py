@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rephraser import storage
+from rephraser.config import FloorThresholds, PostprocessConfig
 from rephraser.errors import ConfigError, RephraserError
 from rephraser.postprocess.contract import apply_contract
 from rephraser.postprocess.dedup import DedupReport, RowKey, find_duplicates
+from rephraser.postprocess.floor import floor_for
 from rephraser.prompts.registry import resolve_prompt
 from rephraser.prompts.spec import PromptSpec
 from rephraser.records import FATE_DIRS, dicts_to_table
@@ -75,6 +77,15 @@ def _config_allows_length_finish(config: dict[str, Any]) -> bool | None:
     return True if isinstance(post, dict) and post.get("allow_length_finish") is True else None
 
 
+def _config_floor(config: dict[str, Any], prompt: str) -> FloorThresholds | None:
+    """The content floor the run's config.yaml asks for (postprocess.floor; absent = the default floor)."""
+    post = config.get("postprocess")
+    try:
+        return floor_for(prompt, PostprocessConfig.model_validate(post if isinstance(post, dict) else {}))
+    except ValueError:
+        return floor_for(prompt, PostprocessConfig())
+
+
 def resolve_specs(config: dict[str, Any], prompts: set[str], overrides: dict[str, PromptSpec]) -> dict[str, PromptSpec]:
     """The spec per prompt folder: --prompt-file override, else the run's config.yaml ref, else the library."""
     unknown = sorted(set(overrides) - prompts)
@@ -110,7 +121,8 @@ def _groups(parts: list[PartFile]) -> dict[tuple[str, str], dict[str, PartFile]]
 
 
 def _judged_rows(
-    group: dict[str, PartFile], spec: PromptSpec, allow_length_finish: bool | None
+    group: dict[str, PartFile], spec: PromptSpec, allow_length_finish: bool | None,
+    floor: FloorThresholds | None = None,
 ) -> Iterator[tuple[dict[str, Any], str | None, str, str | None, str | None]]:
     """(row as stored, new generation, new status, new reason, rule), ok rows first, then rejected."""
     for status in ("ok", "rejected"):
@@ -127,6 +139,7 @@ def _judged_rows(
                 source_text=row["source_text"] or "",
                 finish_reason=row["finish_reason"] or "stop",
                 allow_length_finish=allow_length_finish,
+                floor=floor,
             )
             yield row, v.text, ("ok" if v.ok else "rejected"), v.reason, v.rule
 
@@ -171,7 +184,8 @@ def reapply_contracts(
                 (_key(row), text or "")
                 for (p, _name), g in sorted(groups.items())
                 if p == prompt
-                for row, text, st, _reason, _rule in _judged_rows(g, specs[p], allow_length_finish)
+                for row, text, st, _reason, _rule in _judged_rows(g, specs[p], allow_length_finish,
+                                                                        _config_floor(config, p))
                 if st == "ok"
             )
             report.merge(find_duplicates(items, threshold=threshold))

@@ -1,8 +1,11 @@
 """Generation statistics of a run folder, per prompt and per (prompt, model).
 
 What the numbers mean (all text measures are over the ok rows' `generation`, the text training uses):
-- format_compliance = ok / (ok + rejected rows that have a model output). Rejected rows without a
-  raw_generation were refused before generation (input problems) and say nothing about the format.
+- format_compliance = well-formed outputs / (ok + rejected rows that have a model output): rows turned
+  down only by the content floor count as well-formed. Rejected rows without a raw_generation were
+  refused before generation (input problems) and say nothing about the format.
+- content_floor_pass = of the well-formed outputs, the share that also met the content floor
+  (postprocess/floor.py); verdict_ok = the share of judged outputs that passed both (the row verdict).
 - length_ratio = generation chars / source chars (ok rows with a non-empty source).
 - opening collapse = share of outputs whose first k words (lowercased, punctuation stripped) equal the
   most common opening; a model that starts everything with the same template scores near 1.
@@ -226,6 +229,9 @@ class _Group:
         ok, rej, failed = self.counts["ok"], self.counts["rejected"], self.counts["failed"]
         judged = ok + self.contract_rejected
         compliant = ok - self.kept_failing
+        # Rows the content floor turned down had the right format (the floor is judged after the format rules).
+        floor_failed = sum(n for rule, n in self.rules.items() if rule.startswith("faithfulness"))
+        formatted = compliant + floor_failed
         outputs = sum(self.openings.values())
         top_openings = [
             {"opening": o, "count": c, "share": round(c / outputs, 4)} for o, c in self.openings.most_common(self.top)
@@ -240,7 +246,12 @@ class _Group:
             "contract_rejected": self.contract_rejected,
             "input_rejected": self.input_rejected,
             "kept_failing_contract": self.kept_failing,
-            "format_compliance": round(compliant / judged, 4) if judged else None,
+            "format_compliance": round(formatted / judged, 4) if judged else None,
+            # of the well-formed outputs, the share that also met the content floor (postprocess/floor.py)
+            "content_floor_pass": round(compliant / formatted, 4) if formatted else None,
+            "content_floor_rejected": floor_failed,
+            # the row verdict: format AND content floor
+            "verdict_ok": round(compliant / judged, 4) if judged else None,
             "rejection_reasons": dict(self.reasons.most_common()),
             "rejection_rules": dict(self.rules.most_common()),
             "failure_reasons": dict(self.failures.most_common()),

@@ -33,9 +33,13 @@ def _lines(text: str) -> list[str]:
 
 
 # ---- question / answer pairs ----------------------------------------------------------------
-_Q_LABEL = re.compile(r"^(?:q|question)\s*\d{0,3}\s*[:.)]\s*(.*)$", re.IGNORECASE)
+# Labels in the languages of the embedded sources: English Q/A, French "Q : … R :" (Question/Réponse, with
+# the space French puts before a colon), Spanish "P: … R:" (Pregunta/Respuesta).
+_Q_LABEL = re.compile(r"^(?:(?:q|question|pregunta)\s*\d{0,3}\s*[:.)]|p\s*\d{0,3}\s*:)\s*(.*)$", re.IGNORECASE)
 # "A." or "A)" is also a multiple-choice option; only "A:" (or "Answer...") marks an answer.
-_A_STRICT = re.compile(r"^(?:a\s*\d{0,3}\s*:|answer\s*\d{0,3}\s*[:.)])\s*(.*)$", re.IGNORECASE)
+_A_STRICT = re.compile(r"^(?:[ar]\s*\d{0,3}\s*:|(?:answer|réponse|reponse|respuesta)\s*\d{0,3}\s*[:.)])\s*(.*)$",
+                       re.IGNORECASE)
+_INLINE_ANSWER = re.compile(r"\?\s*(?:\*\*)?(?:a|r|answer|réponse|respuesta)\s*:\s*(\S.*)$", re.IGNORECASE)
 
 
 def qa_pairs(text: str, *, minimum: int = 2) -> str | None:
@@ -60,7 +64,7 @@ def qa_pairs(text: str, *, minimum: int = 2) -> str | None:
             open_question = True
             # "Q: ... ? A: ..." on one line carries its answer with it.
             rest = q.group(1) if q else line
-            inline = re.search(r"\?\s*(?:\*\*)?(?:a|answer)\s*:\s*(\S.*)$", rest, re.IGNORECASE)
+            inline = _INLINE_ANSWER.search(rest)
             answered = bool(inline)
             continue
         if open_question:
@@ -129,17 +133,23 @@ def markdown_table_then_qa(text: str) -> str | None:
 # ---- word problem, then a worked solution ----------------------------------------------------
 # A label is followed by a colon, or stands alone on its line (a heading such as "## Solution").
 _LABEL_TAIL = r"\s*\d{0,3}\s*(?:\([^)]{0,40}\))?\s*(?::\s*(.*)|[.]?\s*$)"
-_PROBLEM = re.compile(r"^(?:word\s+|math\s+)?(?:problem|question|exercise)" + _LABEL_TAIL, re.IGNORECASE)
+_PROBLEM = re.compile(r"^(?:word\s+|math\s+)?(?:problem|question|exercise|problème|probleme|énoncé|enonce|exercice|"
+                      r"problema|ejercicio|pregunta|enunciado)" + _LABEL_TAIL, re.IGNORECASE)
 _SOLUTION = re.compile(
-    r"^(?:step[- ]by[- ]step\s+|worked\s+|detailed\s+)?(?:solution|answer|working)s?" + _LABEL_TAIL, re.IGNORECASE
+    r"^(?:step[- ]by[- ]step\s+|worked\s+|detailed\s+)?(?:solution|answer|working|réponse|reponse|résolution|"
+    r"solución|solucion|respuesta|resolución)s?" + _LABEL_TAIL, re.IGNORECASE
 )
 
-_NUMBER_WORDS = r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|hundred|thousand|million|dozen|twice|half|double|triple"
+_NUMBER_WORDS = (r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|hundred|thousand|million|dozen|"
+                 r"twice|half|double|triple|"
+                 r"un|une|deux|trois|quatre|cinq|sept|huit|neuf|dix|douze|vingt|cent|mille|moitié|"
+                 r"uno|una|dos|tres|cuatro|cinco|seis|siete|ocho|nueve|diez|doce|veinte|cien|mil|mitad|doble")
 _HAS_QUANTITY = re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b", re.IGNORECASE)
 # A worked solution shows arithmetic: "12 + 5", "= 17", "3 x 4", "20 times 3", "60 divided by 4".
 _CALCULATION = re.compile(
     r"\d\s*[-+*/×÷x−]\s*\d|=\s*[-$€£]?\d|\d\s*=|(?<![\d,.])\d[\d,.]*\s+(?:times|plus|minus|multiplied\s+by|divided\s+by|"
-    r"less\s+than|more\s+than|of)\s+\$?\d",
+    r"less\s+than|more\s+than|of|fois|moins|multiplié\s+par|divisé\s+par|por|más|menos|multiplicado\s+por|"
+    r"dividido\s+(?:por|entre))\s+\$?\d",
     re.IGNORECASE,
 )
 
@@ -175,7 +185,8 @@ def problem_then_solution(text: str) -> str | None:
 
 
 # ---- numbered steps or bullets ---------------------------------------------------------------
-_STEP = re.compile(r"^\s*(?:\d{1,3}[.)]\s+|[-*+•]\s+|#{0,6}\s*(?:\*\*)?step\s+\d{1,3}\b)", re.IGNORECASE)
+_STEP = re.compile(r"^\s*(?:\d{1,3}[.)]\s+|[-*+•]\s+|#{0,6}\s*(?:\*\*)?(?:step|étape|etape|paso)\s+\d{1,3}\b)",
+                   re.IGNORECASE)
 
 
 def numbered_steps(text: str, *, minimum: int = 3) -> str | None:
@@ -187,10 +198,12 @@ def numbered_steps(text: str, *, minimum: int = 3) -> str | None:
 
 
 # ---- dialogue ----------------------------------------------------------------------------------
-_TURN = re.compile(r"^([A-Z][\w.'\- ]{0,28}?)\s*(?:\([^)]{0,30}\))?\s*:\s*(\S.*)?$")
+_TURN = re.compile(r"^([^\W\d_][\w.'\- ]{0,28}?)\s*(?:\([^)]{0,30}\))?\s*:\s*(\S.*)?$")
 _NOT_SPEAKERS = {
     "q", "a", "question", "answer", "note", "notes", "summary", "title", "example", "document", "text",
     "conclusion", "introduction", "problem", "solution", "step", "source", "topic", "answer key",
+    "r", "p", "réponse", "problème", "étape", "énoncé", "exemple", "résumé", "pregunta", "respuesta", "problema",
+    "solución", "paso", "ejemplo", "resumen",
 }
 
 

@@ -15,6 +15,7 @@ import yaml
 
 from rephraser import storage
 from rephraser.errors import RephraserError
+from rephraser.postprocess.stats import compute_stats
 from rephraser.prompts.registry import resolve_prompt
 from rephraser.prompts.spec import PromptSpec
 from rephraser.records import ROW_SCHEMA
@@ -190,6 +191,33 @@ def _statistics_section(summary: RunSummary) -> list[str]:
     return lines
 
 
+def _faithfulness_section(run: RunFolder) -> list[str]:
+    """Faithfulness beside compliance (postprocess.stats): a right format says nothing about content."""
+    try:
+        prompts = compute_stats(run.path, quality=False)["prompts"]
+    except RephraserError:
+        return []
+    body = []
+    for name, s in prompts.items():
+        if name.startswith("_"):
+            continue
+        f = s.get("faithfulness") or {}
+        body.append([name, pct(s.get("format_compliance")), pct(s.get("content_floor_pass")),
+                     pct(f.get("invented_number_rate")), pct(f.get("invented_entity_rate")),
+                     "–" if f.get("mean_content_recall") is None else f"{f['mean_content_recall']:.2f}"])
+    if not body:
+        return []
+    headers = ["prompt", "format compliance", "content floor pass", "rows with invented numbers",
+               "rows with invented names", "mean content recall"]
+    return ["## Faithfulness", "", table(headers, body), "",
+            "Measured on the published rows against their sources by cheap surface heuristics "
+            "(rephraser postprocess/faithfulness.py): invented numbers / names = share of rows with a number or a "
+            "capitalised name the source does not have; content recall = share of the source's content words "
+            "found in the output. Content floor pass = of the well-formed outputs, the share that met the run's "
+            "content floor (postprocess.floor). These say how close a rewrite stays to its source, not whether "
+            "it is useful pretraining text.", ""]
+
+
 def _usage_section(summary: RunSummary, repo: str, finephrase: bool = False) -> list[str]:
     first = next((p for p, s in summary.prompts.items() if s.counts["ok"]), next(iter(summary.prompts), "faq"))
     code = (
@@ -235,6 +263,7 @@ def build_card(out_dir: str | Path, *, repo: str = "<user>/<dataset>") -> str:
             *_prompts_section(run, summary),
             *_statistics_section(summary),
             *routing_section(run.path),
+            *_faithfulness_section(run),
             *_usage_section(summary, repo, any(c["config_name"].startswith("finephrase-") for c in fm["configs"]))]
     return "---\n" + yaml.safe_dump(fm, sort_keys=False, allow_unicode=True) + "---\n\n" + "\n".join(body)
 

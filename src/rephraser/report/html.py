@@ -139,29 +139,55 @@ def _generation_section(gen: dict[str, dict[str, Any]]) -> str:
     return f'<section id="generation"><h2>Generation statistics per prompt</h2>{note}{_grid(headers, rows, raw=True)}</section>'
 
 
-def _postprocess_stats_section(run: RunFolder) -> str:
-    """Extra figures from postprocess.stats (diversity, repetition, quality)."""
+def _pp_stats(run: RunFolder) -> dict[str, Any] | str:
+    """postprocess.stats of the run, or why they are unavailable (an optional part must not take the
+    whole report down)."""
     try:
-        stats = compute_stats(run.path)
-    except Exception as exc:  # noqa: BLE001 - an optional section must not take the whole report down
-        return f'<section id="pp-stats"><h2>Diversity and quality</h2><p class="note">unavailable: {e(str(exc))}</p></section>'
+        return compute_stats(run.path)
+    except Exception as exc:  # noqa: BLE001
+        return str(exc)
+
+
+def _pct_or_dash(v: Any) -> str:
+    return _pct(v) if isinstance(v, (int, float)) else "–"
+
+
+def _postprocess_stats_section(stats: dict[str, Any] | str) -> str:
+    """Extra figures from postprocess.stats (faithfulness beside compliance, diversity, repetition, quality)."""
+    if isinstance(stats, str):
+        return f'<section id="pp-stats"><h2>Diversity and quality</h2><p class="note">unavailable: {e(stats)}</p></section>'
     prompts = _get(stats, "prompts")
     if not isinstance(prompts, dict) or not prompts:
         return ""
+    faith_headers = ["prompt", "format compliance", "content floor pass", "rows with invented numbers",
+                     "rows with invented names", "mean content recall", "mean 3-gram novelty"]
+    faith_rows = []
     headers = ["prompt", "distinct-1 / 2 / 3", "compression ratio", "output tokens mean / p50 / p95",
                "heuristic quality pass rate", "rejections by rule"]
     rows = []
     for name, d in prompts.items():
+        f = _get(d, "faithfulness") or {}
+        faith_rows.append([str(name), _pct_or_dash(_get(d, "format_compliance")),
+                           _pct_or_dash(_get(d, "content_floor_pass")), _pct_or_dash(f.get("invented_number_rate")),
+                           _pct_or_dash(f.get("invented_entity_rate")), _fmt(f.get("mean_content_recall")),
+                           _fmt(f.get("mean_novelty_3gram"))])
         distinct = " / ".join(_fmt(_get(d, "distinct", f"distinct_{n}")) for n in (1, 2, 3))
         toks = " / ".join(_fmt(_get(d, "output_tokens", k)) for k in ("mean", "p50", "p95"))
         rules = _get(d, "rejection_rules") or {}
         rule_text = ", ".join(f"{r}: {n}" for r, n in rules.items()) if isinstance(rules, dict) else _fmt(rules)
         pass_rate = _get(d, "quality", "pass_rate")
         rows.append([str(name), distinct, _fmt(_get(d, "compression_ratio")), toks,
-                     _pct(pass_rate) if isinstance(pass_rate, (int, float)) else "–", rule_text or "–"])
+                     _pct_or_dash(pass_rate), rule_text or "–"])
+    faith_note = ('<p class="note">A right format says nothing about content. Format compliance = well-formed '
+                  'outputs / judged outputs; content floor pass = of those, the share that kept enough of the '
+                  'source (postprocess.floor); invented numbers / names = share of ok rows with a number or a '
+                  'capitalised name the source does not have; content recall = share of the source\'s content '
+                  'words found in the output (mean over ok rows).</p>')
     note = ('<p class="note">From <code>rephraser stats</code> (postprocess.stats). Distinct-n = unique / total '
             'n-grams over accepted outputs; compression ratio = compressed / raw bytes (lower = more repetitive).</p>')
-    return f'<section id="pp-stats"><h2>Diversity and quality</h2>{note}{_grid(headers, rows)}</section>'
+    return (f'<section id="faithfulness"><h2>Faithfulness beside compliance</h2>{faith_note}'
+            f'{_grid(faith_headers, faith_rows)}</section>'
+            f'<section id="pp-stats"><h2>Diversity and quality</h2>{note}{_grid(headers, rows)}</section>')
 
 
 def _routing_section(run: RunFolder) -> str:
@@ -174,9 +200,20 @@ def _routing_section(run: RunFolder) -> str:
     return f'<section id="routing"><h2>Routing</h2>{note}{_grid(headers, rows)}</section>'
 
 
-def _run_plots(gen: dict[str, dict[str, Any]]) -> str:
+def _faith_plot_data(stats: dict[str, Any] | str) -> dict[str, dict[str, Any]]:
+    prompts = _get(stats, "prompts") if isinstance(stats, dict) else None
+    if not isinstance(prompts, dict):
+        return {}
+    return {str(p): {"format_compliance": _get(d, "format_compliance"), "content_floor_pass": _get(d, "content_floor_pass"),
+                     **{k: (_get(d, "faithfulness") or {}).get(k)
+                        for k in ("invented_number_rate", "invented_entity_rate", "mean_content_recall")}}
+            for p, d in prompts.items() if not str(p).startswith("_")}
+
+
+def _run_plots(gen: dict[str, dict[str, Any]], stats: dict[str, Any] | str) -> str:
     figs = [
         _figure(plots.compliance_plot({p: s["compliance"] for p, s in gen.items()}), "Contract compliance per prompt"),
+        _figure(plots.faithfulness_plot(_faith_plot_data(stats)), "Compliance beside faithfulness per prompt"),
         _figure(plots.length_ratio_plot({p: s["length_ratios"] for p, s in gen.items()}), "Length ratio per prompt"),
     ]
     figs = [f for f in figs if f]
@@ -226,8 +263,9 @@ def build_report(out_dir: storage.PathLike, *, max_rows: int = 2000, seed: int =
     if run is not None:
         summary = summarize(run)
         gen = generation_stats(run)
-        sections += [_summary_section(run, summary), _generation_section(gen), _routing_section(run), _postprocess_stats_section(run),
-                     _run_plots(gen)]
+        pp = _pp_stats(run)
+        sections += [_summary_section(run, summary), _generation_section(gen), _routing_section(run),
+                     _postprocess_stats_section(pp), _run_plots(gen, pp)]
     sections.append(experiment_section(grid, assets=assets, assets_href=assets_href, viewer_kwargs=viewer_kwargs))
     if run is not None:
         sections.append(viewer_html(viewer_payload(run, **viewer_kwargs)))

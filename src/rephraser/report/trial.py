@@ -76,6 +76,11 @@ class Trial:
     def passed(self) -> int:
         return sum(r.verdict == "pass" for r in self.rows)
 
+    @property
+    def floor_rejected(self) -> int:
+        """Rows whose format passed but whose content the floor turned down (postprocess/floor.py)."""
+        return sum(bool(r.rule and r.rule.startswith("faithfulness")) for r in self.rows)
+
 
 @dataclass(frozen=True)
 class Selection:

@@ -1,6 +1,6 @@
 """What `rephraser try` shows: each source beside its output, in the terminal (rich) and as a small HTML page.
 
-Per document: the contract verdict, the rule that failed, the length ratio, output tokens and the
+Per document: the verdict (the prompt's format contract AND the run's content floor), the rule that failed, the length ratio, output tokens and the
 faithfulness measures the rows carry; for the trial: compliance and diversity (opening collapse,
 distinct-n). The page is static HTML with the report's CSS: no script, opens offline.
 """
@@ -79,7 +79,8 @@ def summary_facts(t: Trial) -> list[tuple[str, str]]:
     d = t.diversity
     caveat = small_n(d.get("outputs", 0))
     facts = [("prompt", f"{t.prompt.name} (hash {t.prompt.hash}, {t.prompt_ref})"), ("model", f"{t.model} ({t.engine})"),
-             ("contract", f"{t.passed} of {len(t.rows)} pass"),
+             ("verdict", f"{t.passed} of {len(t.rows)} pass (format and content floor); "
+                         f"{t.floor_rejected} well-formed output(s) turned down by the content floor"),
              ("opening collapse", f"{_num(d.get('opening_collapse'))} over {d.get('outputs', 0)} outputs"
                                   + (f" (most common: {d['top_opening']!r})" if d.get("top_opening") else "")
                                   + caveat),

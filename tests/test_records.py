@@ -109,6 +109,8 @@ def test_run_fingerprints_and_grid_stage_keys_did_not_move(tmp_path, monkeypatch
     The grid uses its own prompt file, so editing a library prompt (a real change) does not move it."""
     assert RunConfig().fingerprint() == "369c99e159505da5"
     assert load_yaml(REPO / "examples" / "quickstart.yaml").fingerprint() == "b942a3b6214ae21d"
+    # the content floor at its default is left out too; switched off (or custom) it is a different run
+    assert RunConfig.model_validate({"postprocess": {"floor": "off"}}).fingerprint() != "369c99e159505da5"
     from rephraser.config import validate
     from rephraser.experiments.cells import expand, unique_stages
     from rephraser.experiments.config import ExperimentConfig

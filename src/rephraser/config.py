@@ -273,8 +273,10 @@ class RunConfig(Strict):
         for key in ("config", "split", "data_files"):  # unset: the same run as before these keys existed
             if data["source"].get(key) is None:
                 data["source"].pop(key, None)
-        # The content floor off is how every run before the floor existed judged its rows: the same identity.
-        if data["postprocess"].get("floor") == "off":
+        # The content floor at its default keeps every existing run's identity (the policy for a new knob): a
+        # folder made before the floor existed resumes, and its new rows meet the floor (`rephraser clean`
+        # judges the old ones again). Off or custom is another run.
+        if data["postprocess"].get("floor") == "default":
             data["postprocess"].pop("floor")
         if not data["postprocess"].get("floor_thresholds"):
             data["postprocess"].pop("floor_thresholds", None)

@@ -1,0 +1,77 @@
+"""The faithfulness measures read real outputs right: each misreading found by hand on SmolLM2-135M outputs,
+with the output it was found in. Outputs are copied verbatim (or a verbatim excerpt) from the fixtures named
+in each test (tests/postprocess/fixtures/floor_outputs.json, reading_outputs.json, smollm2_outputs.json);
+sources are the Wikipedia lead extracts they were made from."""
+
+from __future__ import annotations
+
+from rephraser.postprocess.faithfulness import content_words, entity_spans, measure, words_of
+from rephraser.postprocess.lang_words import STOP_WORDS, language_of
+
+TAGORE = ("Rabindranath Tagore, was a British Indian poet, author, playwright, musician, composer, philosopher, social "
+          "reformer, painter, and one of the foremost figures of the Bengal Renaissance. In 1913, Tagore became the "
+          "first Indian and non-European to win a Nobel Prize in any category, and also the first lyricist to win the "
+          "Nobel Prize in Literature. A significant moulder of culture within Bengal and the Indian subcontinent, he "
+          "wrote and composed the national anthems of India and Bangladesh.")
+DENALI = ("Le mont McKinley, également connu sous son nom autochtone Denali, est une montagne s'élevant à 6\xa0190\xa0"
+          "mètres d'altitude dans la chaîne d'Alaska, dans l'État du même nom aux États-Unis. Il constitue le point "
+          "culminant de l'Amérique du Nord et fait donc partie des sept sommets. Il est couvert de glaciers.")
+RIO_GRANDE = ("Le río Grande, nommé ainsi aux États-Unis, nommé río Bravo del Norte ou plus communément río Bravo au "
+              "Mexique, est un fleuve long de 3\xa0060\xa0km qui prend sa source dans le Colorado et sert de frontière "
+              "entre le Mexique et les États-Unis sur les 2\xa0038\xa0derniers kilomètres de son cours.")
+
+
+def test_a_number_after_the_article_a_is_a_number_not_a_label():
+    # floor_outputs.json faq/constrained/wiki-en/Rabindranath Tagore: "a 250" read like the label "A3"
+    out = ("Q: [Expect] [Question] Q: [Response] Q: Q: Can you provide a list of the Top 100 BN?\n"
+           "A: [Answer] Q: Uh, how does a 250 ml can hold 2.5 l of water?\n\n"
+           "Q: In 1934, How many stars are there in the Big Ben?\nA: Q: P.S. 12+12+1 = 22")
+    assert "250" in measure(out, TAGORE).invented_numbers
+    # while a one-letter label with its number is still layout
+    assert measure("Q3: Who won in 1913?\nA3: Tagore, in 1913.", TAGORE).invented_numbers == ()
+
+
+def test_possessives_and_apostrophe_variants_are_the_name_itself():
+    # floor_outputs.json faq/constrained/wiki-en/Louis Kahn: "Louis Isadore Kahn's" was an invented name
+    source = ("Louis Isadore Kahn was an Estonian-born American architect based in Philadelphia. After working in "
+              "various capacities for several firms in Philadelphia, he founded his own atelier in 1935.")
+    out = 'Q: Write an answer to the question "What was Louis Isadore Kahn\'s name." in 4132.5L?\nA: Ah! 4132.5L.'
+    assert measure(out, source).invented_entities == ()
+    # smollm2_outputs.json faq/Nile: "The Nile's significance ..." against a source that says "the Nile"
+    nile = "The Nile is a major north-flowing river in northeastern Africa."
+    assert measure("The Nile's significance lies in its role as the source of water.", nile).invented_entities == ()
+    # the typographic apostrophe reads like the straight one, both ways round
+    assert measure("Jean Sibelius’s music", "Jean Sibelius's work").invented_entities == ()
+    assert words_of("Earth’s orbit") == words_of("Earth's orbit") == ["earth", "orbit"]
+
+
+def test_space_grouped_thousands_are_one_number():
+    # floor_outputs / reading_outputs math_fr (free) on Denali: "190 mètres" against the source's "6 190 mètres"
+    out = ("Aujour d'abord, le nouveau liécon tard le mond McKinley, des rèсtions 619 kilometres environnementale au "
+           "début 190 mètres d'altitude, environnementale avec les résultats de l'amérique du Nord.")
+    f = measure(out, DENALI)
+    assert "190" in f.invented_numbers  # 6 190 is 6190, so 190 is not in the source (it was read as 6 and 190)
+    assert measure("Le Denali s'élève à 6190 mètres.", DENALI).invented_numbers == ()
+    assert measure("Le Denali s'élève à 6 190 mètres.", DENALI).invented_numbers == ()
+    assert measure("long de 3060 km", RIO_GRANDE).invented_numbers == ()
+
+
+def test_french_function_words_are_not_content():
+    # reading_outputs.json math_fr (free) on Río Grande: a text about something else; its recall came only
+    # from French function words ("des", "les", "une", "est" were content words for the English-only list)
+    out = ("L'échange de travail à l'aide de la Méthique Algumienne est une facèle de débat des équipes sur la "
+           "santé, régulade en 702 enfermants, et cela pourrait faire un prétexculaire sur la qualité du nautre.")
+    src_words = words_of(RIO_GRANDE)
+    assert language_of(src_words) == "fr"
+    assert not content_words(src_words, "fr") & STOP_WORDS["fr"]
+    assert measure(out, RIO_GRANDE).content_recall == 0.0
+    # reading_outputs.json faq_fr (free) on Denali: nothing of the source
+    assert measure("Allez-tu votre aide en résumé de 1801 à la Nouvelle Royale des Nations Unies?\n\n(No answer)",
+                   DENALI).content_recall == 0.0
+
+
+def test_capitals_beyond_ascii_start_a_name():
+    # "États-Unis" is one name (with [A-Z] it was "Unis"); elided articles ("l'Amérique") are cut
+    assert "États-Unis" in entity_spans("Le fleuve sert de frontière avec les États-Unis.")
+    assert measure("Il coule vers les États-Unis et l'Amérique du Nord.", DENALI).invented_entities == ()
+    assert measure("Il coule vers les États-Unis et le Canada.", DENALI).invented_entities == ("Canada",)

@@ -112,6 +112,10 @@ class EngineConfig(Strict):
     threads: int | None = Field(None, ge=1)
     context_aware_alpha: float = Field(0.0, ge=0.0, le=5.0, description="llamacpp: context-aware decoding, "
                                        "(1+a)·log p(y|source) − a·log p(y|prompt without source); 0 = off")
+    speculative: Literal["off", "ngram"] = Field(
+        "off", description="llamacpp: draft-free speculative decoding by prompt lookup (same outputs, fewer steps "
+        "where the output copies its source); vLLM: engine_args.speculative_config; a server: its own flags")
+    speculative_max_draft: int = Field(8, ge=1, le=8, description="llamacpp: most tokens guessed per sequence and step")
     # openai-compatible HTTP
     base_url: str | None = None
     api_key_env: str | None = Field(None, description="name of the environment variable holding the API key")
@@ -139,6 +143,9 @@ class EngineConfig(Strict):
     def _openai_needs_url(self) -> EngineConfig:
         if self.kind == "openai" and not self.base_url and self.server is None:
             raise ValueError("engine.kind=openai needs engine.base_url or engine.server")
+        if self.kind != "llamacpp" and self.speculative != "off":
+            raise ValueError("engine.speculative is the embedded engine's; for vllm set engine_args.speculative_config, "
+                             "for a server start it with its own speculation flags (docs/engines.md)")
         return self
 
 
@@ -280,7 +287,10 @@ class RunConfig(Strict):
             data["postprocess"].pop("floor")
         if not data["postprocess"].get("floor_thresholds"):
             data["postprocess"].pop("floor_thresholds", None)
-        for key in ("parallel", "threads", "request_timeout_s", "server", "base_url", "api_key_env"):
+        # Speculation in the embedded engine samples every position with the same draws as without it
+        # (engines/speculation.py): outputs do not change, so it is a speed setting like `parallel`.
+        for key in ("parallel", "threads", "request_timeout_s", "server", "base_url", "api_key_env",
+                    "speculative", "speculative_max_draft"):
             data["engine"].pop(key, None)
         if not data["engine"].get("context_aware_alpha"):  # off (0.0): the run it was before the knob existed
             data["engine"].pop("context_aware_alpha", None)

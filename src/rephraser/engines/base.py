@@ -75,6 +75,8 @@ class Completion:
     finish_reason: str  # "stop" | "length" | engine-specific
     prompt_tokens: int
     completion_tokens: int
+    # speculative decoding in the engine, where it reports it: (tokens guessed, guesses kept, steps with a guess)
+    speculation: tuple[int, int, int] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

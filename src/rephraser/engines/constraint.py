@@ -67,13 +67,23 @@ class ConstraintFactory:
             raise EngineError(f"cannot use the {structure.form}: {first_line(m.get_error())}")
         return m
 
-    def masks(self, matchers: list[Any]) -> np.ndarray:
-        """Allowed-token masks (bool, one row per matcher), computed in parallel."""
+    def masks(self, matchers: list[Any], drafts: list[list[int]] | None = None) -> list[np.ndarray]:
+        """Allowed-token masks, computed in parallel: per matcher a bool array with one row for its next
+        token and, given `drafts`, one more per guessed token (the mask after the guesses before it; the
+        matchers are rolled back, so their state does not move). Guesses must be valid (validate_tokens)."""
+        drafts = drafts or [[] for _ in matchers]
         words = (self.n_vocab + 31) // 32
-        bits = np.zeros((len(matchers), words), dtype=np.int32)
-        self._executor.unsafe_compute_mask_ptr([(m, i) for i, m in enumerate(matchers)], bits.ctypes.data,
-                                               words * 4, len(matchers))
-        return np.unpackbits(bits.view(np.uint8), axis=1, bitorder="little")[:, : self.n_vocab].astype(bool)
+        starts = np.cumsum([0] + [1 + len(d) for d in drafts])
+        bits = np.zeros((int(starts[-1]), words), dtype=np.int32)
+        if any(drafts):
+            self._executor.unsafe_compute_mask_ptr_with_draft_token(
+                [(m, int(starts[i]), list(d)) for i, (m, d) in enumerate(zip(matchers, drafts, strict=True))],
+                bits.ctypes.data, words * 4, len(bits))
+        else:
+            self._executor.unsafe_compute_mask_ptr([(m, i) for i, m in enumerate(matchers)], bits.ctypes.data,
+                                                   words * 4, len(matchers))
+        allowed = np.unpackbits(bits.view(np.uint8), axis=1, bitorder="little")[:, : self.n_vocab].astype(bool)
+        return [allowed[starts[i]:starts[i + 1]] for i in range(len(matchers))]
 
 
 def first_line(text: str, limit: int = 300) -> str:

@@ -15,15 +15,23 @@ Soft steering (engines/steering.py) acts on a slot's scores before the mask: a r
 becomes a per-slot bias row, and with `context_aware_alpha` > 0 a request's `contrast` prompt (the same
 prompt without the document) is decoded as a second sequence of the slot (seq id parallel + slot) in
 the same batch, fed the same generated tokens.
+
+With `speculative: ngram` a generating slot may also feed tokens guessed by prompt lookup after its
+last token (engines/speculation.py); the step then samples position by position and keeps the guesses
+the model agrees with, so the output is the one it would have been without guessing. A slot decoding
+a contrast prompt does not guess (its contrast sequence would need the guesses too).
+
+Prompts are decoded in calls of their own, one sequence each, cut only at multiples of n_batch: in a
+batch whose sequences bring different numbers of tokens llama.cpp makes micro-batches, and where a
+prompt is cut changes its numerics, so this keeps a document's output independent of its neighbours.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import queue
 import threading
-from dataclasses import dataclass, field
+import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,67 +44,29 @@ from rephraser.engines.base import (
     EngineSpec,
     FatalEngineError,
     GenerationRequest,
-    OutputStructure,
-    Sampling,
     TransientEngineError,
 )
 from rephraser.engines.constraint import FORMS, ConstraintFactory, first_line
 from rephraser.engines.llamacpp_build import build_summary, check_safe, note_engine
 from rephraser.engines.llamacpp_model import LoadedModel
+from rephraser.engines.llamacpp_slots import Job, Slot, resolve
 from rephraser.engines.models import resolve_model
+from rephraser.engines.speculation import (
+    MAX_DRAFT,
+    PROBE_EVERY,
+    Candidate,
+    PromptLookup,
+    SpecCounters,
+    StepCost,
+    count_ubatches,
+    plan_drafts,
+    verify,
+)
 from rephraser.engines.steering import VocabIndex, contrast, source_bias
 from rephraser.engines.token_sampler import make_rng, sample_token
 
 if TYPE_CHECKING:
     from rephraser.config import EngineConfig
-
-
-@dataclass
-class _Job:
-    tokens: list[int]
-    sampling: Sampling
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future
-    structure: OutputStructure | None = None
-    bias_source: str | None = None
-    contrast_tokens: list[int] | None = None  # the prompt without the document (context-aware decoding)
-
-
-@dataclass
-class _Slot:
-    seq_id: int
-    job: _Job | None = None
-    n_fed: int = 0  # prompt tokens already decoded (prefill progress)
-    generated: list[int] = field(default_factory=list)
-    limit: int = 0  # max new tokens (request max_tokens capped by the slot's context)
-    rng: Any = None
-    matcher: Any = None  # llguidance matcher of this slot's structure (None = unconstrained)
-    logit_index: int = -1  # row of this slot's logits in the last batch, -1 = none
-    bias: Any = None  # float32 row added to the logits (source bias), None = none
-    cseq: int = -1  # sequence id of the contrast prompt (context-aware decoding)
-    c_fed: int = 0  # contrast prompt tokens already decoded
-    c_logit_index: int = -1
-
-    @property
-    def prefilling(self) -> bool:
-        return self.job is not None and self.n_fed < len(self.job.tokens)
-
-    @property
-    def contrasting(self) -> bool:
-        return self.job is not None and self.job.contrast_tokens is not None
-
-
-def _resolve(job: _Job, result: Completion | BaseException) -> None:
-    def apply() -> None:
-        if job.future.done():
-            return
-        if isinstance(result, BaseException):
-            job.future.set_exception(result)
-        else:
-            job.future.set_result(result)
-
-    with contextlib.suppress(RuntimeError):  # a closed caller loop: nobody is waiting any more
-        job.loop.call_soon_threadsafe(apply)
 
 
 class LlamaCppEngine:
@@ -105,13 +75,18 @@ class LlamaCppEngine:
         self._model: LoadedModel | None = None
         self._constraints: ConstraintFactory | None = None
         self._caps: Capabilities | None = None
-        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._queue: queue.Queue[Job | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._dead: str | None = None  # set when the decode thread crashed
         self._stopping = False
         self.tokens_decoded = 0  # live count for progress (written by the decode thread only)
+        self.prompt_tokens_fed = 0  # live count of prefilled prompt tokens (progress shows prefill apart)
         self.alpha = cfg.context_aware_alpha
         self._vocab_index: VocabIndex | None = None
+        self._speculate = cfg.speculative == "ngram"
+        self._max_draft = min(MAX_DRAFT, cfg.speculative_max_draft)
+        self._cost = StepCost()
+        self.speculation = SpecCounters()  # run totals (decode thread)
 
     # ---- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -153,6 +128,11 @@ class LlamaCppEngine:
             self._model.close_context()
             self._model = None
 
+    def set_speculative(self, on: bool) -> None:
+        """Switch prompt-lookup speculation for requests submitted from now on (tune and benches compare
+        both settings on one loaded engine; outputs are the same either way)."""
+        self._speculate = on
+
     @property
     def capabilities(self) -> Capabilities:
         if self._caps is None:
@@ -175,8 +155,10 @@ class LlamaCppEngine:
             if not ctokens or len(ctokens) >= ctx:
                 ctokens = None
         loop = asyncio.get_running_loop()
-        job = _Job(tokens=tokens, sampling=request.sampling, loop=loop, future=loop.create_future(),
-                   structure=request.structure, bias_source=request.bias_source, contrast_tokens=ctokens)
+        job = Job(tokens=tokens, sampling=request.sampling, loop=loop, future=loop.create_future(),
+                  structure=request.structure, bias_source=request.bias_source, contrast_tokens=ctokens)
+        if self._speculate and ctokens is None:  # indexed here, on the caller's thread, while llama.cpp runs
+            job.lookup = PromptLookup(tokens)
         self._queue.put(job)
         return await job.future
 
@@ -186,7 +168,7 @@ class LlamaCppEngine:
         assert m is not None
         lib = m.lib
         batch = lib.llama_batch_init(m.n_batch, 0, 1)
-        slots = [_Slot(seq_id=i, cseq=self.cfg.parallel + i) for i in range(self.cfg.parallel)]
+        slots = [Slot(seq_id=i, cseq=self.cfg.parallel + i) for i in range(self.cfg.parallel)]
         try:
             while not self._stopping:
                 if not self._admit(slots, block=not any(s.job for s in slots)):
@@ -194,15 +176,12 @@ class LlamaCppEngine:
                 active = [s for s in slots if s.job is not None]
                 if not active:
                     continue
-                n = self._fill(batch, active)
-                rc = lib.llama_decode(m.ctx, batch)
-                if rc != 0:
-                    err = TransientEngineError(f"llama_decode failed with code {rc}")
-                    for s in active:
-                        self._finish(s, err)
-                    continue
-                if n:
-                    self._sample_all(active)
+                generating = [s for s in active if not s.prefilling and s.generated]
+                if generating:
+                    rows = self._fill_generating(batch, generating)
+                    if self._decode(batch, generating, rows):
+                        self._sample_all(generating)
+                self._prefill(batch, [s for s in active if s.job is not None and s.prefilling])
         except Exception as e:  # never leave callers waiting forever
             self._dead = f"llama.cpp decode thread crashed: {type(e).__name__}: {e}"
             for s in slots:
@@ -215,7 +194,24 @@ class LlamaCppEngine:
                     self._finish(s, FatalEngineError("engine stopped"))
             lib.llama_batch_free(batch)
 
-    def _admit(self, slots: list[_Slot], block: bool) -> bool:
+    def _decode(self, batch: Any, slots: list[Slot], rows: list[tuple[int, int]] | None = None) -> bool:
+        """One llama_decode; on failure the slots in the batch fail (transient: the runner retries them).
+        `rows` (generation steps only) feed the cost model that decides how much to draft."""
+        m = self._model
+        assert m is not None
+        t0 = time.perf_counter()
+        rc = m.lib.llama_decode(m.ctx, batch)
+        if rc != 0:
+            err = TransientEngineError(f"llama_decode failed with code {rc}")
+            for s in slots:
+                if s.job is not None:
+                    self._finish(s, err)
+            return False
+        if rows is not None and self._speculate:
+            self._cost.observe(count_ubatches(rows, m.n_batch), batch.n_tokens, time.perf_counter() - t0)
+        return True
+
+    def _admit(self, slots: list[Slot], block: bool) -> bool:
         """Move queued jobs into free slots; False when told to stop."""
         for slot in slots:
             if slot.job is not None:
@@ -234,78 +230,110 @@ class LlamaCppEngine:
                 try:
                     matcher = self._constraints.matcher(job.structure)  # type: ignore[union-attr]
                 except EngineError as e:
-                    _resolve(job, e)
+                    resolve(job, e)
                     continue
-            slot.job, slot.n_fed, slot.generated, slot.logit_index = job, 0, [], -1
+            slot.reset(job)
             slot.matcher = matcher
             slot.bias = self._bias(job.bias_source) if job.bias_source else None
-            slot.c_fed, slot.c_logit_index = 0, -1
             room = self._model.ctx_per_seq - len(job.tokens)  # type: ignore[union-attr]
             slot.limit = max(1, min(job.sampling.max_tokens, room))
             slot.rng = make_rng(job.sampling.seed)
         return True
 
-    def _fill(self, batch: Any, active: list[_Slot]) -> int:
-        """Put the next tokens of every active slot into `batch`; returns rows that want logits."""
+    @staticmethod
+    def _put(batch: Any, j: int, token: int, pos: int, seq: int, logits: bool) -> None:
+        batch.token[j] = token
+        batch.pos[j] = pos
+        batch.n_seq_id[j] = 1
+        batch.seq_id[j][0] = seq
+        batch.logits[j] = logits
+
+    def _fill_generating(self, batch: Any, generating: list[Slot]) -> list[tuple[int, int]]:
+        """The next token of every generating slot (and its draft, if any; the contrast sequence's copy of
+        it, if any) in one batch; returns (sequence id, rows) in batch order."""
         m = self._model
         assert m is not None
+        for s in generating:
+            s.draft = []
+        guessing = [s for s in generating if s.job.lookup is not None]  # type: ignore[union-attr]
+        if guessing:
+            self._plan_drafts(guessing, m.n_batch - 2 * len(generating))
         j = 0
-        wanting = 0
-
-        def put(token: int, pos: int, seq: int, logits: bool) -> None:
-            nonlocal j
-            batch.token[j] = token
-            batch.pos[j] = pos
-            batch.n_seq_id[j] = 1
-            batch.seq_id[j][0] = seq
-            batch.logits[j] = logits
-            j += 1
-
-        # Generating slots first: one token each keeps every running document moving.
-        for s in active:
-            s.logit_index = s.c_logit_index = -1
-            if not s.prefilling and s.generated:
-                s.logit_index = j
-                put(s.generated[-1], len(s.job.tokens) + len(s.generated) - 1, s.seq_id, True)  # type: ignore[union-attr]
-                wanting += 1
-                if s.contrasting:  # the contrast sequence reads the same token
-                    s.c_logit_index = j
-                    put(s.generated[-1], len(s.job.contrast_tokens) + len(s.generated) - 1, s.cseq, True)  # type: ignore[union-attr,arg-type]
-        for s in active:
-            if not s.prefilling or j >= m.n_batch:
-                continue
-            toks = s.job.tokens  # type: ignore[union-attr]
-            left = len(toks) - s.n_fed
-            # A prompt that fits whole in a later step waits for it rather than being cut at this step's
-            # edge: where a prompt is cut changes its numerics, and so its sampled tokens; this keeps a
-            # document's output independent of what its batch neighbours happen to be.
-            if s.n_fed == 0 and left > m.n_batch - j and left <= m.n_batch - len(active):
-                continue
-            if s.contrasting:  # all of the contrast prompt but its last token goes first
-                ctoks = s.job.contrast_tokens  # type: ignore[union-attr]
-                while s.c_fed < len(ctoks) - 1 and j < m.n_batch - 2:
-                    put(ctoks[s.c_fed], s.c_fed, s.cseq, False)
-                    s.c_fed += 1
-                if s.c_fed < len(ctoks) - 1:
-                    continue
-            take = min(left, m.n_batch - j - (1 if s.contrasting else 0))
-            for k in range(s.n_fed, s.n_fed + take):
-                last = k == len(toks) - 1
-                if last:
-                    s.logit_index = j
-                    wanting += 1
-                put(toks[k], k, s.seq_id, last)
-            s.n_fed += take
-            if s.contrasting and s.n_fed == len(toks):  # both prompts end in this batch: logits side by side
+        rows: list[tuple[int, int]] = []
+        for s in generating:
+            pos = len(s.job.tokens) + len(s.generated) - 1  # type: ignore[union-attr]
+            s.logit_index = j
+            for i, t in enumerate([s.generated[-1], *s.draft]):
+                self._put(batch, j, t, pos + i, s.seq_id, True)
+                j += 1
+            rows.append((s.seq_id, 1 + len(s.draft)))
+            s.c_logit_index = -1
+            if s.contrasting:  # the contrast sequence reads the same token
                 s.c_logit_index = j
-                put(ctoks[-1], len(ctoks) - 1, s.cseq, True)
-                s.c_fed = len(ctoks)
+                cpos = len(s.job.contrast_tokens) + len(s.generated) - 1  # type: ignore[union-attr,arg-type]
+                self._put(batch, j, s.generated[-1], cpos, s.cseq, True)
+                j += 1
+                rows.append((s.cseq, 1))
         batch.n_tokens = j
-        return wanting
+        return rows
 
-    def _sample_all(self, active: list[_Slot]) -> None:
+    def _prefill(self, batch: Any, prefilling: list[Slot]) -> None:
+        """Feed prompt pieces, each sequence in a decode call of its own and cut only at multiples of
+        n_batch (see the module docstring); about n_batch prompt tokens per step keep the running
+        documents moving. A contrast prompt goes first; its last logits are kept for the first sample."""
         m = self._model
         assert m is not None
+        budget = m.n_batch
+        for s in prefilling:
+            while budget > 0 and s.job is not None and s.prefilling:
+                job = s.job
+                contrast_part = s.c_prefilling
+                toks, fed, seq = (job.contrast_tokens, s.c_fed, s.cseq) if contrast_part else (job.tokens, s.n_fed, s.seq_id)
+                take = min(len(toks) - fed, m.n_batch)  # type: ignore[arg-type]
+                for k in range(take):
+                    self._put(batch, k, toks[fed + k], fed + k, seq, fed + k == len(toks) - 1)  # type: ignore[index,arg-type]
+                batch.n_tokens = take
+                if not self._decode(batch, [s]):
+                    return
+                budget -= take
+                self.prompt_tokens_fed += take
+                if contrast_part:
+                    s.c_fed += take
+                    if not s.c_prefilling:
+                        ptr = m.lib.llama_get_logits_ith(m.ctx, take - 1)
+                        s.c_logits = np.ctypeslib.as_array(ptr, shape=(m.n_vocab,)).copy()
+                    continue
+                s.n_fed += take
+                if not s.prefilling:
+                    s.logit_index = take - 1
+                    self._sample_all([s])
+
+    def _plan_drafts(self, guessing: list[Slot], room: int) -> None:
+        """Guess tokens for these slots and keep the draft lengths that pay (speculation.plan_drafts)."""
+        m = self._model
+        assert m is not None
+        cands: list[Candidate] = []
+        for s in guessing:
+            assert s.job is not None and s.job.lookup is not None
+            draft, match = s.job.lookup.draft(min(self._max_draft, s.limit - len(s.generated) - 1))
+            for i, t in enumerate(draft):  # nothing follows an end token
+                if m.is_end(t):
+                    draft = draft[: i + 1]
+                    break
+            if draft and s.matcher is not None:  # only guesses the structure allows (the matcher is not moved)
+                draft = draft[: s.matcher.validate_tokens(draft)]
+            s.match = match
+            s.idle_steps += 1
+            cands.append(Candidate(s.seq_id, draft, s.acceptance.rate(match), probe=s.idle_steps >= PROBE_EVERY))
+        lengths = plan_drafts(cands, self._cost, m.n_batch)
+        for s, c in zip(guessing, cands, strict=True):
+            n = min(lengths.get(s.seq_id, 0), max(0, room))
+            room -= n
+            s.draft = c.draft[:n]
+            if n:
+                s.idle_steps = 0
+
+    def _sample_all(self, active: list[Slot]) -> None:
         ready = []
         for s in active:
             if s.logit_index < 0 or s.job is None:
@@ -315,50 +343,86 @@ class LlamaCppEngine:
                 continue
             ready.append(s)
         constrained = [s for s in ready if s.matcher is not None]
-        masks = self._constraints.masks([s.matcher for s in constrained]) if constrained else None  # type: ignore[union-attr]
+        masks = self._constraints.masks(  # type: ignore[union-attr]
+            [s.matcher for s in constrained], [s.draft for s in constrained]) if constrained else None
         for s in ready:
-            allowed = None
-            if s.matcher is not None:
-                allowed = masks[constrained.index(s)]  # type: ignore[index]
-                if not allowed.any():
-                    self._finish(s, EngineError(f"structure allows no next token: {_matcher_error(s.matcher)}"))
-                    continue
-            ptr = m.lib.llama_get_logits_ith(m.ctx, s.logit_index)
-            logits = np.ctypeslib.as_array(ptr, shape=(m.n_vocab,))
-            if s.c_logit_index >= 0:
-                plain = np.ctypeslib.as_array(m.lib.llama_get_logits_ith(m.ctx, s.c_logit_index), shape=(m.n_vocab,))
-                logits = contrast(logits, plain, self.alpha)
-            if s.bias is not None:
-                logits = logits + s.bias
-            token = sample_token(logits, s.job.sampling, s.rng, allowed=allowed,  # type: ignore[union-attr]
-                                 history=s.generated)
-            if s.matcher is not None and not s.matcher.consume_token(token):
-                self._finish(s, EngineError(f"structure rejected a token: {_matcher_error(s.matcher)}"))
-                continue
-            if m.is_end(token):
-                self._finish(s, "stop")
-                continue
-            s.generated.append(token)
-            self.tokens_decoded += 1
-            if s.matcher is not None and s.matcher.is_stopped():  # the structure is complete: nothing may follow
-                self._finish(s, "stop")
-            elif len(s.generated) >= s.limit:
-                self._finish(s, "length")
+            self._verify(s, masks[constrained.index(s)] if s.matcher is not None else None)  # type: ignore[index]
 
-    def _finish(self, s: _Slot, outcome: str | BaseException | None) -> None:
+    def _verify(self, s: Slot, masks: Any) -> None:
+        """Sample this slot's next token, and go on through its draft while the sampled token equals the
+        guess (speculation.verify): each position is sampled exactly as without speculation."""
+        m = self._model
+        assert m is not None and s.job is not None
+        start = len(s.job.tokens) + len(s.generated)  # position of the first guess
+        accepted = verify(s.draft, lambda i: self._emit(s, i, masks))
+        self._count_draft(s, accepted)
+        if s.job is not None and s.draft:  # drop the KV cells of guesses not kept (the last sampled token is fed next)
+            m.lib.llama_memory_seq_rm(m.memory, s.seq_id, start + accepted, -1)
+
+    def _emit(self, s: Slot, i: int, masks: Any) -> int | None:
+        """Sample position i of this step (logits row logit_index + i) and append it; None when the slot
+        finished (end token, complete structure, length, or a structure error)."""
+        m = self._model
+        assert m is not None and s.job is not None
+        allowed = None
+        if masks is not None:
+            allowed = masks[i]
+            if not allowed.any():
+                return self._stop(s, EngineError(f"structure allows no next token: {_matcher_error(s.matcher)}"), i)
+        logits = np.ctypeslib.as_array(m.lib.llama_get_logits_ith(m.ctx, s.logit_index + i), shape=(m.n_vocab,))
+        if s.contrasting:  # never with a draft: i == 0
+            plain = s.c_logits if s.c_logits is not None else np.ctypeslib.as_array(
+                m.lib.llama_get_logits_ith(m.ctx, s.c_logit_index), shape=(m.n_vocab,))
+            s.c_logits = None
+            logits = contrast(logits, plain, self.alpha)
+        if s.bias is not None:
+            logits = logits + s.bias
+        token = sample_token(logits, s.job.sampling, s.rng, allowed=allowed, history=s.generated)
+        if s.matcher is not None and not s.matcher.consume_token(token):
+            return self._stop(s, EngineError(f"structure rejected a token: {_matcher_error(s.matcher)}"), i)
+        hit = i < len(s.draft) and s.draft[i] == token
+        if m.is_end(token):
+            return self._stop(s, "stop", i, hit)
+        s.generated.append(token)
+        self.tokens_decoded += 1
+        if s.job.lookup is not None:
+            s.job.lookup.extend([token])
+        if s.matcher is not None and s.matcher.is_stopped():  # the structure is complete: nothing may follow
+            return self._stop(s, "stop", i, hit)
+        if len(s.generated) >= s.limit:
+            return self._stop(s, "length", i, hit)
+        return token
+
+    def _stop(self, s: Slot, outcome: str | BaseException, i: int, hit: bool = False) -> None:
+        self._count_draft(s, i + hit)  # guesses kept before the slot finished
+        s.draft = []
+        self._finish(s, outcome)
+        return None
+
+    def _count_draft(self, s: Slot, accepted: int) -> None:
+        if not s.draft:
+            return
+        s.acceptance.update(s.match, len(s.draft), accepted)
+        for c in (s.spec, self.speculation):
+            c.drafted += len(s.draft)
+            c.accepted += accepted
+            c.steps += 1
+
+    def _finish(self, s: Slot, outcome: str | BaseException | None) -> None:
         m = self._model
         assert m is not None and s.job is not None
         job = s.job
         if isinstance(outcome, str):
             text = m.detokenize(s.generated)
-            _resolve(job, Completion(text=text, finish_reason=outcome, prompt_tokens=len(job.tokens),
-                                     completion_tokens=len(s.generated)))
+            spec = (s.spec.drafted, s.spec.accepted, s.spec.steps) if job.lookup is not None else None
+            resolve(job, Completion(text=text, finish_reason=outcome, prompt_tokens=len(job.tokens),
+                                    completion_tokens=len(s.generated), speculation=spec))
         elif isinstance(outcome, BaseException):
-            _resolve(job, outcome)
+            resolve(job, outcome)
         m.lib.llama_memory_seq_rm(m.memory, s.seq_id, -1, -1)  # free this slot's KV cells
         if job.contrast_tokens is not None:
             m.lib.llama_memory_seq_rm(m.memory, s.cseq, -1, -1)
-        s.job, s.generated, s.n_fed, s.logit_index, s.matcher, s.bias = None, [], 0, -1, None, None
+        s.reset(None)
 
     def _bias(self, source: str) -> np.ndarray:
         m = self._model
@@ -374,7 +438,7 @@ class LlamaCppEngine:
             except queue.Empty:
                 return
             if job is not None:
-                _resolve(job, err)
+                resolve(job, err)
 
 
 def _matcher_error(matcher: Any) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rephraser.config import RetryConfig
 from rephraser.engines.base import (
@@ -58,6 +58,8 @@ class CallCounters:
     cache_hits: int = 0
     transient_errors: int = 0
     completion_tokens_generated: int = 0  # fresh tokens only (not replayed from cache): throughput
+    # engine-side speculation per prompt hash: [tokens guessed, guesses kept, verify steps, tokens emitted]
+    speculation: dict[str, list[int]] = field(default_factory=dict)
 
 
 class Caller:
@@ -114,6 +116,10 @@ class Caller:
             except EngineError as e:
                 raise DeadLetter(f"{type(e).__name__}: {e}", attempts=budget.used, transport=False) from None
             self.counters.completion_tokens_generated += completion.completion_tokens
+            if completion.speculation is not None:
+                acc = self.counters.speculation.setdefault(prompt_hash, [0, 0, 0, 0])
+                for i, v in enumerate((*completion.speculation, completion.completion_tokens)):
+                    acc[i] += v
             self.cache.put(key, completion, attempts)
             return completion, attempts
 

@@ -32,7 +32,13 @@ from rephraser.generate.checkpoint import INPUT_PROMPT, Checkpoint, shard_tag
 from rephraser.generate.custom_rollout import load_function
 from rephraser.generate.progress import RunProgress, estimate_total_units
 from rephraser.generate.rollouts import Rollout
-from rephraser.generate.stats import RunStats, aggregate_parts, device_hours, merge_shard_stats
+from rephraser.generate.stats import (
+    RunStats,
+    aggregate_parts,
+    device_hours,
+    merge_shard_stats,
+    speculation_summary,
+)
 from rephraser.hub.client import HubRepo, require_token
 from rephraser.hub.live import LiveUploads
 from rephraser.postprocess.dedup import dedup_folder
@@ -363,6 +369,12 @@ class Runner:
                 loop.add_signal_handler(sig, stop, sig.name)
 
     # ---- accounting -------------------------------------------------------------------
+    def _speculation(self, raw: dict[str, list[int]]) -> dict:
+        """{"speculation": per prompt name} when the engine speculated, else nothing (the key stays unset)."""
+        names = {r.spec.hash: p for p, r in self.rollouts.items() if getattr(r, "spec", None) is not None}
+        summary = speculation_summary(raw, names)
+        return {"speculation": summary} if summary else {}
+
     def _stats(self, out: storage.Location, tag: str, state, scope_units, scope_docs, scope_input_rejected, caller, caps,
                wall_s: float, resume_s: float) -> RunStats:
         units = state.units
@@ -410,6 +422,7 @@ class Runner:
                 "cache_hits": c.cache_hits,
                 "cache_off": caller.cache.disabled,  # why the request cache was switched off, if it was
                 "units_retried": len(self.retrying),
+                **self._speculation(c.speculation),
                 "transient_errors": c.transient_errors,
                 "fresh_completion_tokens": c.completion_tokens_generated,
                 "output_tok_per_s": round(fresh_tok_s, 2),

@@ -72,6 +72,10 @@ class Session(_Stats):
     gpu_hours_per_billion_tokens: float | None = None  # only when device == "gpu"
     cache_off: str | None = None  # why the request cache was switched off, if it was
     units_retried: int = 0  # dead-lettered units generated again (--retry-failed)
+    # engine speculation by prompt (embedded engine, speculative: ngram): drafted, accepted, verify_steps,
+    # tokens, acceptance_rate (kept / guessed), mean_accepted_length (tokens per verify step, the one
+    # sampled token included) and drafted_per_token
+    speculation: dict[str, dict[str, float]] | None = None
 
 
 class RunStats(_Stats):
@@ -96,6 +100,19 @@ class RunStats(_Stats):
     def to_json(self) -> dict[str, Any]:
         """The file form: exactly the keys that were set, so both shapes round-trip unchanged."""
         return self.model_dump(mode="json", exclude_unset=True)
+
+
+def speculation_summary(raw: dict[str, list[int]], names: dict[str, str]) -> dict[str, dict[str, float]] | None:
+    """Per prompt name, from Caller counters keyed by prompt hash (see Session.speculation)."""
+    out: dict[str, dict[str, float]] = {}
+    for h, (drafted, accepted, steps, tokens) in raw.items():
+        out[names.get(h, h)] = {
+            "drafted": drafted, "accepted": accepted, "verify_steps": steps, "tokens": tokens,
+            "acceptance_rate": round(accepted / drafted, 4) if drafted else 0.0,
+            "mean_accepted_length": round((accepted + steps) / steps, 3) if steps else 0.0,
+            "drafted_per_token": round(drafted / tokens, 3) if tokens else 0.0,
+        }
+    return out or None
 
 
 def load_run_stats(out: storage.PathLike) -> RunStats | None:

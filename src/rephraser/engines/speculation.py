@@ -1,0 +1,202 @@
+"""Draft-free speculative decoding for the embedded engine: prompt lookup, and how many tokens to draft.
+
+A rewrite copies long spans of its source, so the next few tokens can often be guessed by finding the
+latest earlier place where the last n generated tokens occurred (in the prompt, which holds the
+document, or in the output so far) and proposing what followed there. The engine then feeds the
+guesses with the real next token in one batched decode and keeps the longest prefix the model agrees
+with (see `verify` in llamacpp_spec.py), plus one token of its own.
+
+Exactness: each position is sampled from the model's own distribution with the sequence's own RNG, one
+draw per emitted token, exactly as without speculation; a draft is accepted when the sampled token
+equals it. For a draft that is a single proposed token (a point mass), this is the standard
+speculative-sampling rule: accepted with probability p(draft), and on rejection the emitted token is
+distributed as p without the draft, renormalised, which is the residual max(0, p - q) normalised.
+Because the draws are the same as without speculation, a seeded document gets the same output with
+speculation on or off, up to floating-point differences between batched and single-token decodes.
+
+Whether drafting pays depends on the machine: on a CPU that is already busy with several sequences a
+drafted token costs almost as much as a real one, so the draft lengths are chosen per step from a
+measured cost model (`StepCost`) and each sequence's recent acceptance (`Acceptance`), and are zero
+when the expected gain is below the cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+MAX_NGRAM = 4  # longest suffix looked up; longer matches rarely change the guess
+MAX_DRAFT = 8  # most tokens drafted for one sequence in one step
+# Prior acceptance per match length (1..MAX_NGRAM): a one-token match is a weak signal, four tokens strong.
+PRIOR_ACCEPT = (0.25, 0.45, 0.6, 0.7)
+PRIOR_WEIGHT = 4.0  # the prior counts as this many observed draft positions
+DECAY = 0.97  # older observations fade, so acceptance follows the part of the document being rewritten
+PROBE_EVERY = 16  # a sequence whose drafts do not pay still drafts one token this often, to notice a change
+
+
+class PromptLookup:
+    """Per-sequence n-gram index over prompt + output: the latest continuation of every 1..MAX_NGRAM-gram."""
+
+    def __init__(self, prompt: list[int]):
+        self.tokens: list[int] = []
+        self.index: dict[tuple[int, ...], int] = {}
+        self.extend(prompt)
+
+    def extend(self, new: list[int]) -> None:
+        toks, index = self.tokens, self.index
+        for t in new:
+            end = len(toks)  # the n-grams ending just before `t` now have a known continuation (at `end`)
+            for n in range(1, min(MAX_NGRAM, end) + 1):
+                index[tuple(toks[end - n:end])] = end
+            toks.append(t)
+
+    def draft(self, k: int) -> tuple[list[int], int]:
+        """Up to k guessed next tokens and the length of the suffix match they come from (0 = none)."""
+        toks = self.tokens
+        if k <= 0:
+            return [], 0
+        for n in range(min(MAX_NGRAM, len(toks)), 0, -1):
+            at = self.index.get(tuple(toks[len(toks) - n:]))
+            if at is not None:
+                return toks[at:at + k], n
+        return [], 0
+
+
+@dataclass
+class Acceptance:
+    """A sequence's recent acceptance probability per draft position, by match length (decayed counts)."""
+
+    hits: list[float] = field(default_factory=lambda: [p * PRIOR_WEIGHT for p in PRIOR_ACCEPT])
+    tries: list[float] = field(default_factory=lambda: [PRIOR_WEIGHT] * MAX_NGRAM)
+
+    def rate(self, match: int) -> float:
+        i = max(1, min(match, MAX_NGRAM)) - 1
+        return self.hits[i] / self.tries[i]
+
+    def update(self, match: int, drafted: int, accepted: int) -> None:
+        """`accepted` of `drafted` guesses were kept; positions after the first rejection were never tested."""
+        i = max(1, min(match, MAX_NGRAM)) - 1
+        tested = min(drafted, accepted + 1)
+        self.hits[i] = self.hits[i] * DECAY ** tested + accepted
+        self.tries[i] = self.tries[i] * DECAY ** tested + tested
+
+
+class StepCost:
+    """Seconds of one llama_decode ≈ per_ubatch × ubatches + per_row × rows, fitted online (decayed least
+    squares). llama.cpp runs a batch as several micro-batches when its sequences bring different numbers
+    of tokens (one KV stream per sequence), and every micro-batch reads all the weights again: that is
+    `per_ubatch`. Only the ratio of the two matters for choosing drafts."""
+
+    def __init__(self, per_ubatch: float = 3.0, per_row: float = 1.0, weight: float = 8.0, decay: float = 0.98):
+        self.decay = decay
+        self.prior = (per_ubatch, per_row, weight)  # a ratio: scaled to seconds by the first observation
+        self.seeded = False
+        self.suu = self.srr = self.sur = self.sut = self.srt = 0.0  # normal equations of dt = a*u + b*r
+
+    def observe(self, ubatches: int, rows: int, seconds: float, weight: float = 1.0) -> None:
+        if not self.seeded:
+            self.seeded = True
+            a, b, w = self.prior
+            scale = seconds / (a * ubatches + b * rows)
+            for u, r in ((1, 1), (1, 16)):  # pseudo-observations of the prior, so one step size is enough
+                self.observe(u, r, scale * (a * u + b * r), w / 2)
+        d = self.decay
+        self.suu = self.suu * d + weight * ubatches * ubatches
+        self.srr = self.srr * d + weight * rows * rows
+        self.sur = self.sur * d + weight * ubatches * rows
+        self.sut = self.sut * d + weight * ubatches * seconds
+        self.srt = self.srt * d + weight * rows * seconds
+
+    def coefficients(self) -> tuple[float, float]:
+        det = self.suu * self.srr - self.sur * self.sur
+        if det <= 1e-12 * max(1.0, self.suu * self.srr):
+            return self.prior[0], self.prior[1]
+        a = (self.sut * self.srr - self.srt * self.sur) / det
+        b = (self.srt * self.suu - self.sut * self.sur) / det
+        b = max(b, 1e-6)
+        return max(a, 0.05 * b), b  # a micro-batch never costs less than a twentieth of a row
+
+    def __call__(self, ubatches: int, rows: int) -> float:
+        a, b = self.coefficients()
+        return a * ubatches + b * rows
+
+
+def count_ubatches(rows: list[tuple[int, int]], n_ubatch: int) -> int:
+    """Micro-batches llama.cpp makes of a batch given as (sequence id, its rows) in batch order, with one
+    KV stream per sequence (its `split_equal`, sequential): a micro-batch takes a run of consecutive
+    sequence ids and the same number of rows from each."""
+    left = {s: n for s, n in rows if n > 0}
+    order = [s for s, n in rows if n > 0]
+    count = 0
+    while left:
+        run: list[int] = []
+        for s in order:
+            if s in left and (not run or s == run[-1] + 1):
+                run.append(s)
+        take = max(1, min(min(left[s] for s in run), n_ubatch // len(run)))
+        for s in run:
+            left[s] -= take
+            if left[s] <= 0:
+                del left[s]
+        count += 1
+    return count
+
+
+@dataclass
+class Candidate:
+    """One generating sequence as the planner sees it: its id, a draft, and its expected acceptance."""
+
+    seq_id: int
+    draft: list[int]
+    accept: float
+    probe: bool = False  # allowed one token even when drafting does not pay (to re-measure acceptance)
+
+
+def plan_drafts(cands: list[Candidate], cost: StepCost, n_ubatch: int) -> dict[int, int]:
+    """How many drafted tokens each sequence feeds this step: the lengths that maximise expected
+    emitted tokens per second of decode, searched over a common cap K and an acceptance threshold."""
+    if not cands:
+        return {}
+    best_rate, best = -1.0, {c.seq_id: 0 for c in cands}
+    longest = max(len(c.draft) for c in cands)
+    for cap in range(0, longest + 1):
+        for floor in (0.0, 0.2, 0.4, 0.6, 0.8):
+            lengths, expected = {}, 0.0
+            for c in cands:
+                n, p, gain = 0, 1.0, 1.0
+                while n < min(cap, len(c.draft)):
+                    p *= c.accept
+                    if p < floor:
+                        break
+                    gain += p
+                    n += 1
+                if n == 0 and c.probe and c.draft and cap > 0:
+                    n, gain = 1, 1.0 + c.accept
+                lengths[c.seq_id], expected = n, expected + gain
+            rows = [(c.seq_id, 1 + lengths[c.seq_id]) for c in cands]
+            seconds = cost(count_ubatches(rows, n_ubatch), sum(r for _, r in rows))
+            rate = expected / seconds
+            if rate > best_rate * 1.0001:  # ties go to the shorter plan (found first)
+                best_rate, best = rate, lengths
+    return best
+
+
+def verify(draft: list[int], emit: Callable[[int], int | None]) -> int:
+    """Walk one sequence's guesses: `emit(i)` samples position i from the model (with the sequence's own
+    RNG, exactly as without speculation) and returns the token, or None when the sequence finished. Go on
+    while the sampled token equals the guess; return how many guesses were kept. Position len(draft)
+    (after the last guess) is sampled too when every guess was kept, so a step emits kept + 1 tokens."""
+    for i in range(len(draft) + 1):
+        token = emit(i)
+        if token is None or i == len(draft) or token != draft[i]:
+            return i
+    return len(draft)  # not reached: the last iteration always returns
+
+
+@dataclass
+class SpecCounters:
+    """Speculation figures of one completion: guesses fed, guesses kept, steps that verified a draft."""
+
+    drafted: int = 0
+    accepted: int = 0
+    steps: int = 0

@@ -1,0 +1,54 @@
+"""Prompt-lookup speculation in the embedded engine with the real SmolLM2 GGUF: the same outputs as
+without it (greedy, sampled, and under a prompt's grammar), with its guesses counted."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from rephraser.config import EngineConfig
+from rephraser.engines.base import GenerationRequest, OutputStructure, Sampling
+from rephraser.engines.llamacpp import LlamaCppEngine
+from rephraser.prompts.registry import resolve_prompt
+
+DOC = ("The Rhine rises in the Swiss Alps, forms part of the border between Germany and France, and flows "
+       "north through the Netherlands into the North Sea. It is about 1,230 km long and has carried river "
+       "trade since Roman times.")
+
+
+def _requests() -> list[GenerationRequest]:
+    copy = {"role": "user", "content": f"Repeat this text word for word:\n\n{DOC}"}
+    faq = resolve_prompt("faq")
+    st = faq.contract.structure
+    return [
+        GenerationRequest(messages=(copy,), sampling=Sampling(temperature=0.0, max_tokens=40, seed=1)),
+        GenerationRequest(messages=(copy,), sampling=Sampling(temperature=1.0, max_tokens=40, seed=2)),
+        GenerationRequest(messages=faq.messages(DOC), sampling=Sampling(temperature=1.0, max_tokens=40, seed=3),
+                          structure=OutputStructure(st.kind, st.value)),
+    ]
+
+
+@pytest.mark.model
+@pytest.mark.timeout(900)
+def test_speculation_changes_no_output_and_counts_its_guesses():
+    async def go():
+        engine = LlamaCppEngine(EngineConfig(n_ctx=1024, parallel=3, threads=1, speculative="ngram"))
+        await engine.start()
+        try:
+            results = {}
+            for on in (False, True):
+                engine.set_speculative(on)
+                results[on] = await asyncio.gather(*(engine.generate(r) for r in _requests()))
+            return results, engine.speculation
+        finally:
+            await engine.stop()
+
+    results, totals = asyncio.run(go())
+    for off, on in zip(results[False], results[True], strict=True):
+        assert (on.text, on.finish_reason, on.completion_tokens) == (off.text, off.finish_reason, off.completion_tokens)
+        assert off.speculation is None and on.speculation is not None
+    greedy = results[True][0].speculation
+    assert greedy[0] > 0 and greedy[1] > 0  # a copy task: guesses were fed and some kept
+    assert totals.drafted >= totals.accepted > 0
+    assert sum(c.speculation[1] for c in results[True]) == totals.accepted

@@ -13,6 +13,7 @@ import yaml
 
 from helpers import read_rows
 from rephraser.config import RunConfig
+from rephraser.errors import ConfigError
 from rephraser.generate.runner import run_config
 from rephraser.records import Document
 from rephraser.routing import Router
@@ -119,3 +120,36 @@ def test_card_and_report_show_counts_and_outcomes_by_route(tmp_path, fake_server
     run_config(cfg.model_copy(update={"routing": None, "output": cfg.output.model_copy(update={"dir": str(plain)})}),
                progress=False)
     assert "## Routing" not in build_card(plain) and _routing_section(open_run(plain)) == ""
+
+
+def test_routes_flag_and_dry_run_preview(tmp_path):
+    from typer.testing import CliRunner
+
+    from rephraser.cli import app
+
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(yaml.safe_dump({"routing": {  # a file whose only key is `routing` is accepted too
+        "routes": [{"name": "facts", "when": {"numbers": 3}, "prompts": ["table"]},
+                   {"name": "listy", "when": {"list": True}, "prompts": ["faq"]}],
+        "default": {"prompts": {"faq": 1, "math": 1}}}}))
+    corpus = _corpus(tmp_path)
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, ["run", "--routes", str(routes), "--source", str(corpus), "--print-config"])
+    assert r.exit_code == 0, r.output
+    cfg = yaml.safe_load(r.stdout)
+    assert cfg["prompts"] == ["table", "faq", "math"] and cfg["routing"]["routes"][0]["name"] == "facts"
+    r = CliRunner().invoke(app, ["route", "--routes", str(routes), "--source", str(corpus), "-o", str(out),
+                                 "--dry-run", "--json"])
+    assert r.exit_code == 0, r.output
+    preview = json.loads(r.stdout)
+    got = {d["id"]: (d["route"], d["values"]) for d in preview["documents"]}
+    assert got["d0"] == ("facts", {"numbers": 4}) and got["d3"] == ("listy", {"numbers": 0, "list": True})
+    assert preview["routes"]["facts"]["documents"] == 2 and sum(v["documents"] for v in preview["routes"].values()) == 6
+    assert not out.exists()  # a dry run writes nothing
+    # user errors are ConfigErrors (the CLI's entry point prints them as `error: …`, exit 2)
+    r = CliRunner().invoke(app, ["route", "--dry-run", "--source", str(corpus)])
+    assert isinstance(r.exception, ConfigError) and "no routes" in str(r.exception)
+    routes.write_text("routes: [{name: x, when: {numbers: {min: 5, max: 1}}, prompts: [faq]}]\ndefault: {prompts: [faq]}\n")
+    r = CliRunner().invoke(app, ["run", "--routes", str(routes), "--print-config"])
+    first = str(r.exception).splitlines()[0]
+    assert isinstance(r.exception, ConfigError) and "routes.yaml:1:" in first and "min 5.0 is above max 1.0" in first

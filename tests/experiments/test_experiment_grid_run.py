@@ -107,7 +107,13 @@ def test_grid_runs_resumes_and_reports(tmp_path, fake_server):
     assert 0 < syn["distinct_2"] <= 1 and syn["invented_number_rate"] == 0 and syn["content_recall"] > 0.9
     assert base["distinct_2"] is None and base["content_recall"] is None  # the baseline generated nothing
     assert syn["macro_gap"] == pytest.approx(syn["macro_mean"] - base["macro_mean"])
-    assert base["is_baseline"] and base["macro_gap"] == 0
+    assert base["is_baseline"] and base["macro_gap"] is None and base["macro_p_holm"] is None  # not its own test
+    # Welch's t over 2 seeds a side, with the item noise of the paired bootstrap over the 2 tasks x 4 items
+    assert syn["macro_df"] is not None and 0 <= syn["macro_p_value"] <= syn["macro_p_holm"] <= 1
+    assert syn["macro_se_items"] > 0 and syn["macro_se"] > syn["macro_se_seed"]
+    assert syn["macro_beyond_noise"] == (syn["macro_p_holm"] < 0.05)
+    assert doc["significance"]["correction"] == "holm"
+    assert doc["significance"]["item_bootstrap"] == {"resamples": 1000, "tasks": 2, "items": 8}
     csv_lines = (out / "results.csv").read_text().splitlines()
     assert len(csv_lines) == 5 and csv_lines[0].startswith("cell,kind,prompt")
     assert {"compliance", "distinct_2", "invented_number_rate", "content_recall"} <= set(csv_lines[0].split(","))

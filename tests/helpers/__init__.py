@@ -22,6 +22,35 @@ FAKE_SERVER = Path(__file__).resolve().parents[1] / "fakes" / "openai_server.py"
 SLURM_LOCAL = Path(__file__).resolve().parents[2].parent / "shared" / "tools" / "slurm-local.sh"
 
 
+# Set by CI (.ci/run through `make test`): a cross-check whose evaluator is missing FAILS instead of skipping,
+# because a skipped cross-check would count as a pass.
+REQUIRE_CROSSCHECK = "REPHRASER_REQUIRE_CROSSCHECK"
+
+
+def crosscheck_import(module: str, *, version_prefix: str | None = None):  # noqa: ANN201 - returns a module
+    """Import an evaluator a cross-check compares with: skip when it is absent (or of another version) on a
+    developer's machine, fail when REPHRASER_REQUIRE_CROSSCHECK=1 (CI) so the check cannot silently vanish."""
+    import importlib
+
+    import pytest
+
+    required = os.environ.get(REQUIRE_CROSSCHECK, "") not in ("", "0")
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as e:
+        if required:
+            pytest.fail(f"{REQUIRE_CROSSCHECK} is set but {module} cannot be imported ({e}): the cross-check "
+                        "cannot run (make install installs it)", pytrace=False)
+        pytest.skip(f"{module} is not installed", allow_module_level=True)
+    version = getattr(mod, "__version__", "")
+    if version_prefix and not version.startswith(version_prefix):
+        if required:
+            pytest.fail(f"{REQUIRE_CROSSCHECK} is set but {module} is {version}, not {version_prefix}*",
+                        pytrace=False)
+        pytest.skip(f"the cross-check needs {module} {version_prefix}* (found {version})", allow_module_level=True)
+    return mod
+
+
 def real_slurm_missing() -> str | None:
     """Why the real local Slurm cluster cannot run here, or None when the tests' fixture can start it."""
     if os.geteuid() != 0:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rephraser.experiments.significance import coefficient_of_variation, compare, mean_std
+from rephraser.experiments.results import COMPARE_KEYS
+from rephraser.experiments.significance import coefficient_of_variation, compare, holm, mean_std
 from rephraser.report.grid import load_grid_report, model_size
 from rephraser.report.grid_plots import grid_figures, human_axis
 from rephraser.report.grid_reading import reading
@@ -56,9 +57,14 @@ def write_grid(root: Path, cells: dict[str, dict], *, generators: dict | None = 
         for m, key in (("macro", "macro"), ("heldout_bpb", "bpb")):
             s[f"{m}_mean"], s[f"{m}_std"] = mean_std(c[key])
             cmp = compare(c[key], base[key]) if base else {}
-            for k in ("gap", "pooled_std", "se", "gap_over_se", "cohens_d"):
+            for k in COMPARE_KEYS:
                 s[f"{m}_{k}"] = cmp.get(k)
         summary.append(s)
+    for m in ("macro", "heldout_bpb"):  # as the grid does: Holm over the cells, the marker follows it
+        adjusted = holm({s["cell"]: s[f"{m}_p_value"] if s["cell"] != BASE else None for s in summary})
+        for s in summary:
+            s[f"{m}_p_holm"] = adjusted[s["cell"]]
+            s[f"{m}_beyond_noise"] = None if adjusted[s["cell"]] is None else adjusted[s["cell"]] < 0.05
     root.mkdir(parents=True, exist_ok=True)
     (root / "results.json").write_text(json.dumps({"experiment": "t", "baseline": BASE if base else None,
                                                    "metric": "prob_norm_token", "rows": rows, "cells": summary,
@@ -81,25 +87,26 @@ def test_table_marker_and_readings_follow_the_numbers(tmp_path: Path) -> None:
     root = write_grid(tmp_path / "g", CELLS)
     grid = load_grid_report(root)
     assert grid.from_grid and grid.baseline == BASE and [c.name for c in grid.cells] == list(CELLS)
-    up = compare(CELLS["up/mix50"]["macro"], CELLS[BASE]["macro"])
-    up_bpb = compare(CELLS["up/mix50"]["bpb"], CELLS[BASE]["bpb"])
+    # gap 0.01 over SE sqrt(2/3) * 0.001: t = 12.2 at df 4, p = 2.6e-4, x3 cells (Holm) < 0.001
     assert reading(grid.cell("up/mix50"), grid) == (
-        f"Macro {up['gap']:.4f} above {BASE} (gap/SE {up['gap_over_se']:+.1f}: beyond seed noise); held-out bpb "
-        f"{abs(up_bpb['gap']):.3f} below the baseline's (gap/SE {up_bpb['gap_over_se']:+.1f}: beyond seed noise).")
+        f"Macro 0.01 above {BASE} (t +12, df 4, Holm p <0.001: beyond noise); held-out bpb "
+        "0.1 below the baseline's (t -12, df 4, Holm p <0.001: beyond noise).")
     flat = compare(CELLS["flat/mix50"]["macro"], CELLS[BASE]["macro"])
-    assert abs(flat["gap_over_se"]) < 2 and "within seed noise" in reading(grid.cell("flat/mix50"), grid)
-    assert reading(grid.cell("down/mix50"), grid).startswith(f"Macro 0.0100 below {BASE} (gap/SE -")
+    assert flat["p_value"] > 0.05 and "within noise" in reading(grid.cell("flat/mix50"), grid)
+    assert reading(grid.cell("down/mix50"), grid).startswith(f"Macro 0.01 below {BASE} (t -12, df 4, Holm p")
     assert reading(grid.cell(BASE), grid) == "The reference: macro 0.1010 ± 0.0010 over 3 seeds; seed noise (CV) 1.0%."
 
     page = build_report(root)
     head = re.search(r"<thead>(.*?)</thead>", page, re.S).group(1)
-    for col in ("macro", "gap", "gap/SE", "seed noise", "d", "held-out bpb", "bpb gap", "compliance",
+    for col in ("macro", "macro ×100", "gap", "95% CI ×100", "t (df)", "p (Holm)", "noise", "d", "held-out bpb",
+                "bpb gap", "bpb t (df)", "compliance",
                 "opening collapse", "distinct-2", "invented numbers", "content recall", "generated tokens"):
         assert f">{col}</th>" in head, col
     rows = dict(re.findall(r'<tr class="cell-row" data-cell="([^"]+)">(.*?)</tr>', page, re.S))
     assert "beyond-noise above" in rows["up/mix50"] and "▲ beyond noise" in rows["up/mix50"]
     assert "beyond-noise below" in rows["down/mix50"] and "within-noise" in rows["flat/mix50"]
-    assert f"{up['gap_over_se']:+.2f}" in rows["up/mix50"] and f"{up['cohens_d']:+.2f}" in rows["up/mix50"]
+    assert "+12 (4)" in rows["up/mix50"] and "<td class=\"num\">+10</td>" in rows["up/mix50"]  # d = 0.01 / 0.001
+    assert "11.10 ± 0.10" in rows["up/mix50"]  # macro x100, as the study prints it
     assert "original documents only" in rows[BASE] and '"reference">reference<' in rows[BASE]
     assert "the first 100 documents of the held-out split of docs" in page  # the common split, said in words
 
@@ -179,11 +186,11 @@ def test_model_size_and_axis_units() -> None:
 def test_single_seed_and_no_baseline_say_so(tmp_path: Path) -> None:
     root = write_grid(tmp_path / "g", {"a/mix50": {"macro": [0.1], "bpb": [2.0], "ratio": 0.5}})
     grid = load_grid_report(root)
-    assert reading(grid.cell("a/mix50"), grid) == "macro 0.1000 over 1 seed; no baseline to compare with."
+    assert reading(grid.cell("a/mix50"), grid) == "macro 0.1 over 1 seed; no baseline to compare with."
     one_each = write_grid(tmp_path / "h", {BASE: {"macro": [0.1], "bpb": [2.0]},
                                            "a/mix50": {"macro": [0.2], "bpb": [1.9], "ratio": 0.5}})
     grid = load_grid_report(one_each)
-    assert "seed noise unknown" in reading(grid.cell("a/mix50"), grid)
+    assert "noise unknown: one seed on a side" in reading(grid.cell("a/mix50"), grid)
     assert pytest.approx(0.1) == grid.cell("a/mix50").summary["macro_gap"]
 
 
@@ -197,5 +204,5 @@ def test_classifier_scores_get_a_column_a_plot_and_the_spearman(tmp_path: Path) 
     figures = {f.name: f for f in grid_figures(grid)}
     assert "Spearman +1.00" in figures["classifier-scores"].svg
     page = build_report(tmp_path / "g")
-    assert ">classifier: edu</th>" in page and ">0.710<" in page
-    assert "edu: Spearman +1.00 over 3 cells (p = 0.00)" in page and "best was 0.61" in page
+    assert ">classifier: edu</th>" in page and ">0.71<" in page
+    assert "edu: Spearman +1.00 over 3 cells (p <0.001)" in page and "best was 0.61" in page

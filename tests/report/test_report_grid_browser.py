@@ -1,5 +1,5 @@
 """The experiment report of a real small grid (fake OpenAI server, tiny-1m proxy, 4 steps) in headless Chromium:
-the table's gap/SE column and beyond-noise marker, the ratio plot only for a two-ratio grid, each cell's link
+the table's t column and beyond-noise marker, the ratio plot only for a two-ratio grid, each cell's link
 to the viewer of its rows, and tick labels that do not overlap as the browser lays them out."""
 
 from __future__ import annotations
@@ -120,12 +120,13 @@ def test_two_ratio_grid_report(reports, driver) -> None:
     rows = _table(driver)
     assert set(rows) == {"baseline-source_only", "echo/mix50", "echo/mix100"}
     for cell in doc["cells"]:
-        row, se = rows[cell["cell"]], cell["macro_gap_over_se"]
+        row, t, beyond, gap = (rows[cell["cell"]], cell["macro_gap_over_se"], cell["macro_beyond_noise"],
+                               cell["macro_gap"])
         if cell["is_baseline"]:
-            assert row["seed noise"] == "reference" and row["gap/SE"] == "–"
+            assert row["noise"] == "reference" and row["t (df)"] == "–"
             continue
-        assert row["gap/SE"] == f"{se:+.2f}"  # the grid's own number, in the gap/SE column
-        assert row["seed noise"] == ("▲ beyond noise" if se >= 2 else "▼ beyond noise" if se <= -2 else "within noise")
+        assert row["t (df)"].startswith(f"{t:+.2g}" if abs(t) < 100 else f"{t:+,.0f}")  # the grid's own t
+        assert row["noise"] == ("within noise" if not beyond else "▲ beyond noise" if gap > 0 else "▼ beyond noise")
     plots = [f.get_attribute("data-plot") for f in driver.find_elements(By.CSS_SELECTOR, "figure.plot")]
     assert "seed-noise" in plots and "score-vs-share" in plots and "score-vs-generator-size" not in plots
 

@@ -238,6 +238,15 @@ def save_checkpoint(model: ProxyModel | dict[str, torch.Tensor], cfg: ProxyConfi
     return out
 
 
+def check_vocab(tokenizer_size: int, model_size: int, where: Path | str, exact: bool = True) -> None:
+    """A tokenizer that does not fit its model fails in one line, before any weights load: a larger one would
+    index past the embedding (IndexError), a smaller one of a proxy means another tokenizer than it trained
+    with (scores without meaning). exact=False (HF models, whose embeddings are often padded) allows smaller."""
+    if tokenizer_size > model_size or (exact and tokenizer_size != model_size):
+        raise RephraserError(f"{where}: the tokenizer has {tokenizer_size:,} tokens but the model's vocabulary has "
+                             f"{model_size:,}: this tokenizer is not the one the model was trained with")
+
+
 def load_checkpoint(dir: str | Path, device: str = "cpu") -> tuple[ProxyModel, Any, ProxyConfig]:
     """Load a checkpoint folder -> (model in eval mode on `device`, tokenizers.Tokenizer, ProxyConfig)."""
     from tokenizers import Tokenizer
@@ -252,6 +261,8 @@ def load_checkpoint(dir: str | Path, device: str = "cpu") -> tuple[ProxyModel, A
         cfg = ProxyConfig.model_validate_json((d / "config.json").read_text(encoding="utf-8"))
     except ValueError as e:
         raise RephraserError(f"{d / 'config.json'}: invalid proxy config: {str(e).splitlines()[0]}") from None
+    tokenizer = Tokenizer.from_file(str(d / "tokenizer.json"))
+    check_vocab(tokenizer.get_vocab_size(with_added_tokens=True), cfg.vocab_size, d)
     model = ProxyModel(cfg)
     try:
         if sharded:
@@ -262,7 +273,6 @@ def load_checkpoint(dir: str | Path, device: str = "cpu") -> tuple[ProxyModel, A
             model.load_state_dict(torch.load(d / "model.pt", map_location="cpu", weights_only=True))
     except RuntimeError as e:
         raise RephraserError(f"{d / ('dcp' if sharded else 'model.pt')} does not match config.json: {str(e).splitlines()[0]}") from None
-    tokenizer = Tokenizer.from_file(str(d / "tokenizer.json"))
     return model.to(device).eval(), tokenizer, cfg
 
 

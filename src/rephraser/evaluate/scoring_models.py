@@ -31,6 +31,11 @@ from rephraser.errors import RephraserError
 
 MAX_HF_WINDOW = 4096  # cap for HF models that advertise very long contexts (CPU memory)
 TOKENIZATIONS = ("rephraser", "lighteval")
+# The weights' precision while scoring. The study scored in bf16 on GPUs; fp32 is the default elsewhere
+# because CPUs without native bf16 emulate it (slow) and round differently from a GPU's bf16 kernels, so a
+# CPU bf16 score matches neither the study nor fp32 exactly. "auto": bf16 for the study profile on a
+# device with bf16 support (CUDA), fp32 otherwise. Log-softmax always runs in fp32.
+DTYPES = ("auto", "float32", "bfloat16")
 
 Encode = Callable[[str, bool], list[int]]  # (text, add the tokenizer's default special tokens) -> ids
 
@@ -38,7 +43,7 @@ Encode = Callable[[str, bool], list[int]]  # (text, add the tokenizer's default 
 class TorchCausalScorer:
     def __init__(self, name: str, encode: Encode, forward: Callable[[Any], Any], max_len: int,
                  prefix_ids: list[int], device: str = "cpu", batch_tokens: int = 4096,
-                 eos_id: int | None = None, tokenization: str = "rephraser") -> None:
+                 eos_id: int | None = None, tokenization: str = "rephraser", dtype: str = "float32") -> None:
         if max_len < 2:
             raise ValueError("max_len must be at least 2")
         if not prefix_ids:
@@ -54,6 +59,7 @@ class TorchCausalScorer:
         self.batch_tokens = batch_tokens
         self.eos_id = eos_id if eos_id is not None else prefix_ids[-1]
         self.tokenization = tokenization
+        self.dtype = dtype  # the weights' precision, recorded with the results
 
     def with_tokenization(self, tokenization: str) -> TorchCausalScorer:
         """The same model and tokenizer, scoring requests under another convention."""
@@ -109,6 +115,16 @@ class TorchCausalScorer:
             out.append((max(0, t1 - 1 - self.max_len), t0, t1))
         return out
 
+    def fits(self, requests: Sequence[tuple[str, str]]) -> bool:
+        """Whether every request is scored with its whole context inside the window (nothing cut on the left)."""
+        split = self._split_lighteval if self.tokenization == "lighteval" else self._split
+        cache: dict[str, list[int]] = {}
+        for context, continuation in requests:
+            ctx, cont = split(context, continuation, cache)
+            if len(ctx) + len(cont) - 1 > self.max_len:  # the last token is only a target, never an input
+                return False
+        return True
+
     # -- scoring -------------------------------------------------------------------------------
     def score(self, requests: Sequence[tuple[str, str]]) -> list[tuple[float, int, int]]:
         import torch
@@ -143,6 +159,32 @@ class TorchCausalScorer:
         return [(sums[r], counts[r], len(cont.encode("utf-8"))) for r, (_, cont) in enumerate(requests)]
 
 
+def check_dtype(dtype: str) -> str:
+    if dtype not in DTYPES:
+        raise RephraserError(f"unknown --dtype {dtype!r}; choose from {', '.join(DTYPES)}")
+    return dtype
+
+
+def resolve_dtype(dtype: str, profile: str, device: str | None) -> str:
+    """The precision "auto" means here: bfloat16 for the study profile where the device has bf16, else float32."""
+    check_dtype(dtype)
+    if dtype != "auto":
+        return dtype
+    if profile != "study":
+        return "float32"
+    import torch
+
+    dev = _device(device)
+    cuda_bf16 = dev.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return "bfloat16" if cuda_bf16 else "float32"
+
+
+def _cast(model: Any, dtype: str) -> Any:
+    import torch
+
+    return model.to(torch.bfloat16) if dtype == "bfloat16" else model
+
+
 def _device(device: str | None) -> str:
     if device:
         return device
@@ -151,12 +193,13 @@ def _device(device: str | None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_proxy_scorer(path: str | Path, device: str | None = None, batch_tokens: int = 4096) -> TorchCausalScorer:
+def load_proxy_scorer(path: str | Path, device: str | None = None, batch_tokens: int = 4096,
+                      dtype: str = "float32") -> TorchCausalScorer:
     from rephraser.evaluate.model import load_checkpoint
 
     dev = _device(device)
     model, tokenizer, cfg = load_checkpoint(path, device=dev)
-    model.eval()
+    model = _cast(model, dtype).eval()
     prefix = [cfg.eos_id] if cfg.eos_id is not None else None
     if prefix is None:
         eos = next((tokenizer.token_to_id(t) for t in ("<|endoftext|>", "</s>", "<eos>", "[EOS]")
@@ -165,20 +208,35 @@ def load_proxy_scorer(path: str | Path, device: str | None = None, batch_tokens:
     return TorchCausalScorer(
         name=str(path), encode=lambda s, special=False: tokenizer.encode(s, add_special_tokens=special).ids,
         forward=model, max_len=cfg.max_seq_len, prefix_ids=prefix, device=dev, batch_tokens=batch_tokens,
-        eos_id=cfg.eos_id if cfg.eos_id is not None else prefix[-1],
+        eos_id=cfg.eos_id if cfg.eos_id is not None else prefix[-1], dtype=dtype,
     )
 
 
-def load_hf_scorer(path: str | Path, device: str | None = None, batch_tokens: int = 4096) -> TorchCausalScorer:
+def _hf_vocab_size(path: Path) -> int | None:
+    try:
+        cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    size = cfg.get("vocab_size", (cfg.get("text_config") or {}).get("vocab_size"))
+    return size if isinstance(size, int) else None
+
+
+def load_hf_scorer(path: str | Path, device: str | None = None, batch_tokens: int = 4096,
+                   dtype: str = "float32") -> TorchCausalScorer:
     """A local HF causal LM folder; never downloads (local_files_only)."""
     try:
         from transformers import AutoModelForCausalLM, AutoTokenizer
     except ImportError as e:
         raise RephraserError("scoring a Hugging Face model needs `pip install transformers`") from e
+    from rephraser.evaluate.model import check_vocab
+
     dev = _device(device)
     try:
         tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True).to(dev).eval()
+        vocab = _hf_vocab_size(Path(path))
+        if vocab is not None:  # before the weights load; the embedding may be padded beyond the tokenizer
+            check_vocab(len(tok), vocab, path, exact=False)
+        model = _cast(AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True), dtype).to(dev).eval()
     except (OSError, ValueError) as e:
         raise RephraserError(f"cannot load a Hugging Face causal LM from {path}: {str(e).splitlines()[0]}") from e
     special = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
@@ -187,7 +245,7 @@ def load_hf_scorer(path: str | Path, device: str | None = None, batch_tokens: in
     return TorchCausalScorer(
         name=str(path), encode=lambda s, special=False: tok(s, add_special_tokens=special)["input_ids"],
         forward=lambda ids: model(input_ids=ids).logits, max_len=max_len, prefix_ids=prefix,
-        device=dev, batch_tokens=batch_tokens, eos_id=tok.eos_token_id,
+        device=dev, batch_tokens=batch_tokens, eos_id=tok.eos_token_id, dtype=dtype,
     )
 
 
@@ -210,6 +268,10 @@ def detect_kind(path: str | Path) -> str:
                          "nor a Hugging Face model folder (config.json with model_type)")
 
 
-def load_scoring_model(path: str | Path, kind: str = "auto", device: str | None = None) -> TorchCausalScorer:
+def load_scoring_model(path: str | Path, kind: str = "auto", device: str | None = None,
+                       dtype: str = "float32") -> TorchCausalScorer:
+    """dtype: "float32" or "bfloat16" (resolve "auto" first with resolve_dtype)."""
+    if dtype not in ("float32", "bfloat16"):
+        raise RephraserError(f"dtype {dtype!r}: load a model as float32 or bfloat16")
     kind = detect_kind(path) if kind == "auto" else kind
-    return load_hf_scorer(path, device) if kind == "hf" else load_proxy_scorer(path, device)
+    return load_hf_scorer(path, device, dtype=dtype) if kind == "hf" else load_proxy_scorer(path, device, dtype=dtype)

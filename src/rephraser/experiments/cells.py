@@ -220,7 +220,8 @@ class _Builder:
 
 def _eval_spec(cfg: ExperimentConfig) -> dict[str, Any]:
     evals = {"eval": cfg.eval.model_dump(mode="json", exclude={"device"})}
-    for key, default in (("definitions", "rephraser"), ("prob_variant", "gold"), ("datasets", None)):
+    for key, default in (("definitions", "rephraser"), ("prob_variant", "gold"), ("datasets", None), ("dtype", "auto"),
+                         ("truncate_fewshot", None)):
         if evals["eval"][key] == default:  # left out at their defaults: existing grids keep their stage keys
             del evals["eval"][key]
     return evals

@@ -37,6 +37,7 @@ from rephraser.config import (
     Strict,
 )
 from rephraser.errors import ConfigError
+from rephraser.evaluate.suite import check_options
 from rephraser.evaluate.train import TrainConfig, accumulation
 from rephraser.route_config import RoutingConfig
 
@@ -185,7 +186,8 @@ class TokenizerSpec(Strict):
 
 
 class EvalSpec(Strict):
-    profile: Literal["quick", "full"] = "quick"
+    profile: Literal["quick", "full", "study"] = Field(
+        "quick", description="study: ≤1000 items, the lighteval definitions with |3|1 truncation, bf16 on CUDA")
     tasks: list[str] | None = Field(None, description="task names (default: all 12)")
     max_items: int | None = Field(None, ge=1, description="override the profile's items per task")
     num_fewshot: int = Field(3, ge=0)
@@ -197,6 +199,20 @@ class EvalSpec(Strict):
         "rephraser", description="task definitions: ours, or the study's lighteval 0.10 tasks")
     prob_variant: Literal["gold", "all"] = Field("gold", description="prob_norm_token over golds or all choices")
     datasets: str | None = Field(None, description="lighteval definitions: the study's real datasets (see evaluate)")
+    dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto", description="weights while scoring; auto: bfloat16 for the study profile on CUDA, else float32")
+    truncate_fewshot: bool | None = Field(
+        None, description="drop shots from the end until an item fits (|3|1); default: on for lighteval definitions")
+
+    @model_validator(mode="after")
+    def _study_and_options(self) -> EvalSpec:
+        """The study profile means the study's definitions unless set; every option is checked at load time,
+        before a grid trains anything (tasks, datasets: evaluate/suite.check_options)."""
+        if self.profile == "study" and "definitions" not in self.model_fields_set:
+            self.definitions = "lighteval"
+        check_options(profile=self.profile, tasks=self.tasks, definitions=self.definitions, datasets=self.datasets,
+                      prob_variant=self.prob_variant, dtype=self.dtype)
+        return self
 
 
 class EstimateSpec(Strict):

@@ -16,11 +16,22 @@ from typing import Any
 from rephraser.atomic import atomic_open, atomic_write_json
 from rephraser.evaluate.definitions import primary_metric
 from rephraser.evaluate.score import PRIMARY_METRIC
+from rephraser.evaluate.suite import details_path
+from rephraser.evaluate.tasks import TASKS
 from rephraser.experiments.cells import Cell, Run
 from rephraser.experiments.classifier_correlation import classifier_correlation, print_correlation
 from rephraser.experiments.config import ExperimentConfig
-from rephraser.experiments.significance import coefficient_of_variation, compare, mean_std
+from rephraser.experiments.item_noise import Scores, item_gap_variances, read_item_scores
+from rephraser.experiments.significance import (
+    ALPHA,
+    CORRECTION,
+    coefficient_of_variation,
+    compare,
+    holm,
+    mean_std,
+)
 from rephraser.experiments.stages import read_marker
+from rephraser.report.numbers import DASH, p_text, pm, sig, x100
 
 # Per-seed metrics aggregated per cell; for heldout_bpb lower is better.
 SUMMARY_METRICS = ("macro", "micro", "heldout_bpb")
@@ -75,6 +86,17 @@ def _total(values: list[Any]) -> int | None:
     return sum(vals) if vals and len(vals) == len(values) else None
 
 
+def item_scores(cells: list[Cell], out: Path, metric: str) -> dict[str, list[Scores | None]]:
+    """cell -> the per-item scores of each evaluated run (None for a run whose details are unreadable)."""
+    found: dict[str, list[Scores | None]] = {}
+    for cell in cells:
+        for run in cell.evaluate:
+            if read_marker(cell.evaluate[run], out) is not None:
+                details = details_path(cell.evaluate[run].dir(out) / "evaluation.json")
+                found.setdefault(cell.name, []).append(read_item_scores(details, metric))
+    return found
+
+
 def collect(cells: list[Cell], out: Path) -> list[dict[str, Any]]:
     rows = []
     for cell in cells:
@@ -85,8 +107,20 @@ def collect(cells: list[Cell], out: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def summarize(cells: list[Cell], rows: list[dict[str, Any]], baseline_cell: str | None) -> list[dict[str, Any]]:
-    """Per cell: mean/std over seeds of every metric, CV of macro, and gaps to the baseline cell."""
+# Per compared metric: what significance.compare returns, stored as <metric>_<key> in each cell's summary.
+COMPARE_KEYS = ("gap", "se", "se_seed", "se_items", "df", "gap_over_se", "p_value", "ci95_low", "ci95_high",
+                "pooled_std", "cohens_d")
+
+
+def summarize(cells: list[Cell], rows: list[dict[str, Any]], baseline_cell: str | None,
+              item_var: dict[str, float | None] | None = None) -> list[dict[str, Any]]:
+    """Per cell: mean/std over seeds of every metric, CV of macro, and the tested gaps to the baseline cell.
+
+    `item_var` (cell -> bootstrap variance of its macro gap) adds the benchmark-item noise to macro's
+    test; held-out bpb is tested on seed noise alone (its per-document values are not kept). Each
+    metric's p-values are Holm-adjusted over the grid's cells, and `<metric>_beyond_noise` follows the
+    adjusted p.
+    """
     by_cell: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         by_cell.setdefault(r["cell"], []).append(r)
@@ -103,10 +137,18 @@ def summarize(cells: list[Cell], rows: list[dict[str, Any]], baseline_cell: str 
             s[k] = rs[0].get(k) if rs else None
         s["is_baseline"] = cell.name == baseline_cell
         for m in ("macro", "heldout_bpb"):
-            cmp = compare([r.get(m) for r in rs], [r.get(m) for r in base_rows]) if base_rows and rs else {}
-            for k in ("gap", "pooled_std", "se", "gap_over_se", "cohens_d"):
+            compared = base_rows and rs and cell.name != baseline_cell
+            iv = (item_var or {}).get(cell.name) if m == "macro" else None
+            cmp = compare([r.get(m) for r in rs], [r.get(m) for r in base_rows], item_var=iv) if compared else {}
+            for k in COMPARE_KEYS:
                 s[f"{m}_{k}"] = cmp.get(k)
         summary.append(s)
+    for m in ("macro", "heldout_bpb"):  # one family per metric: every cell compared with the baseline
+        adjusted = holm({s["cell"]: s[f"{m}_p_value"] for s in summary})
+        for s in summary:
+            p = adjusted[s["cell"]]
+            s[f"{m}_p_holm"] = p
+            s[f"{m}_beyond_noise"] = None if p is None else p < ALPHA
     return summary
 
 
@@ -119,11 +161,21 @@ def _clean(v: Any) -> Any:
 def write_results(cfg: ExperimentConfig, cells: list[Cell], out: Path) -> dict[str, Any]:
     rows = collect(cells, out)
     baseline_cell = f"baseline-{cfg.baseline_name}" if cfg.baseline_name else None
-    summary = summarize(cells, rows, baseline_cell)
-    doc = {"experiment": cfg.name, "baseline": baseline_cell, "metric": primary_metric(cfg.eval.prob_variant),
+    metric = primary_metric(cfg.eval.prob_variant)
+    item_var, item_info = ({}, {"resamples": 0, "tasks": 0, "items": 0})
+    if baseline_cell:
+        item_var, item_info = item_gap_variances(item_scores(cells, out, metric), baseline_cell,
+                                                 {n: t.category for n, t in TASKS.items()})
+    summary = summarize(cells, rows, baseline_cell, item_var)
+    doc = {"experiment": cfg.name, "baseline": baseline_cell, "metric": metric,
            "definitions": cfg.eval.definitions,
-           "significance": "gap = cell mean - baseline mean over seeds; SE from the pooled seed std; "
-                           "cohens_d = gap / pooled std",
+           "significance": {
+               "test": "Welch's t on the seed means; gap = cell mean - baseline mean; macro's SE adds the "
+                       "benchmark-item noise of a paired bootstrap over items (the same items for every cell)",
+               "alpha": ALPHA, "correction": CORRECTION,
+               "beyond_noise": f"{CORRECTION}-adjusted p < {ALPHA} over the grid's cells, per metric",
+               "cohens_d": "gap / pooled seed std (an effect size, not the test)",
+               "item_bootstrap": item_info},
            "rows": [{k: _clean(v) for k, v in r.items()} for r in rows],
            "cells": [{k: _clean(v) for k, v in s.items()} for s in summary]}
 
@@ -147,14 +199,25 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
             w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
 
 
-def _fmt(v: Any, digits: int = 4) -> str:
-    return "-" if v is None else f"{v:.{digits}f}"
-
-
-def _pm(mean: Any, std: Any, digits: int = 4) -> str:
-    if mean is None:
+def marker(summary: dict[str, Any], metric: str = "macro") -> str:
+    """▲/▼ when the Holm-adjusted test says beyond noise (▲ = better: higher macro, lower bpb)."""
+    beyond, gap = summary.get(f"{metric}_beyond_noise"), summary.get(f"{metric}_gap")
+    if beyond is None or gap is None:
         return "-"
-    return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None else "")
+    if not beyond:
+        return "within noise"
+    better = gap < 0 if metric == "heldout_bpb" else gap > 0
+    return "▲" if better else "▼"
+
+
+def _tdf(s: dict[str, Any]) -> str:
+    t, df = s.get("macro_gap_over_se"), s.get("macro_df")
+    return "-" if t is None else f"{sig(t, 2, signed=True)} ({sig(df, 2)})"
+
+
+def _ci100(s: dict[str, Any]) -> str:
+    lo, hi = x100(s.get("macro_ci95_low")), x100(s.get("macro_ci95_high"))
+    return "-" if lo is None or hi is None else f"[{sig(lo, 2)}, {sig(hi, 2)}]"
 
 
 def print_table(doc: dict[str, Any], console: Any = None) -> None:
@@ -164,18 +227,23 @@ def print_table(doc: dict[str, Any], console: Any = None) -> None:
 
     console = console or Console()
     base = doc.get("baseline")
-    table = Table(title=f"{doc['experiment']}: macro {doc['metric']} (mean ± std over seeds), gaps vs {base or '-'}")
-    for col in ("cell", "seeds", "macro", "gap", "gap/SE", "d", "heldout bpb", "bpb gap", "compliance",
-                "opener", "distinct-2", "invented #", "recall", "gen tokens"):
+    table = Table(title=f"{doc['experiment']}: macro {doc['metric']} (mean ± std over seeds; ×100 as the study "
+                        f"prints it), gaps vs {base or '-'}: Welch t, item noise included, Holm-adjusted p")
+    for col in ("cell", "seeds", "macro", "macro×100", "gap×100", "95% CI×100", "t (df)", "p Holm", "noise", "d",
+                "heldout bpb", "bpb gap", "compliance", "opener", "distinct-2", "invented #", "recall", "gen tokens"):
         table.add_column(col, justify="left" if col == "cell" else "right")
     for s in doc["cells"]:
+        ref = s["is_baseline"] and s["cell"] == base
         table.add_row(
             escape(s["cell"]) + (" (baseline)" if s["is_baseline"] else ""), f"{s['seeds']}/{s['seeds_planned']}",
-            _pm(s["macro_mean"], s["macro_std"]), _fmt(s["macro_gap"]), _fmt(s["macro_gap_over_se"], 2),
-            _fmt(s["macro_cohens_d"], 2), _pm(s["heldout_bpb_mean"], s["heldout_bpb_std"], 3),
-            _fmt(s["heldout_bpb_gap"], 3), _fmt(s["compliance"], 2), _fmt(s["opening_collapse"], 2),
-            _fmt(s.get("distinct_2"), 2), _fmt(s.get("invented_number_rate"), 2), _fmt(s.get("content_recall"), 2),
-            "-" if s["gen_tokens"] is None else f"{s['gen_tokens']:,}",
+            pm(s["macro_mean"], s["macro_std"], dash="-"), pm(x100(s["macro_mean"]), x100(s["macro_std"]), dash="-"),
+            sig(x100(s["macro_gap"]), 3, signed=True, dash="-"), _ci100(s), _tdf(s),
+            p_text(s.get("macro_p_holm")).replace(DASH, "-"), "reference" if ref else marker(s),
+            sig(s["macro_cohens_d"], 2, signed=True, dash="-"), pm(s["heldout_bpb_mean"], s["heldout_bpb_std"], dash="-"),
+            sig(s["heldout_bpb_gap"], 2, signed=True, dash="-") + ("" if ref else f" {marker(s, 'heldout_bpb')}"),
+            sig(s["compliance"], 2, dash="-"), sig(s["opening_collapse"], 2, dash="-"),
+            sig(s.get("distinct_2"), 2, dash="-"), sig(s.get("invented_number_rate"), 2, dash="-"),
+            sig(s.get("content_recall"), 2, dash="-"), "-" if s["gen_tokens"] is None else f"{s['gen_tokens']:,}",
         )
     console.print(table)
 

@@ -18,7 +18,7 @@ from rephraser.atomic import atomic_open, atomic_write_bytes, atomic_write_json,
 from rephraser.config import OutputConfig, RunConfig, SourceConfig
 from rephraser.errors import RephraserError
 from rephraser.evaluate.bpb import bits_per_byte
-from rephraser.evaluate.scoring_models import load_scoring_model
+from rephraser.evaluate.scoring_models import load_scoring_model, resolve_dtype
 from rephraser.evaluate.suite import run_suite, write_results
 from rephraser.evaluate.train import TrainConfig, train
 from rephraser.experiments.cells import Stage
@@ -307,10 +307,12 @@ def _train(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any) ->
 # ---- evaluate: benchmark suite + bits-per-byte on every source's held-out documents --------------
 def _evaluate(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any) -> dict[str, Any]:
     ev: EvalSpec = stage.meta["eval"]
-    model = load_scoring_model(stage.dep("train").dir(out) / "final", kind="auto", device=ev.device)
+    model = load_scoring_model(stage.dep("train").dir(out) / "final", kind="auto", device=ev.device,
+                               dtype=resolve_dtype(ev.dtype, ev.profile, ev.device))
     results, details = run_suite(model, profile=ev.profile, tasks=ev.tasks, seed=ev.seed,
                                  num_fewshot=ev.num_fewshot, max_items=ev.max_items, definitions=ev.definitions,
-                                 prob_variant=ev.prob_variant, datasets=ev.datasets)
+                                 prob_variant=ev.prob_variant, datasets=ev.datasets,
+                                 truncate_fewshot=ev.truncate_fewshot)
     heldout = {}
     for src in (s for s in stage.deps if s.kind == "source"):
         texts = _source_texts(src, out, "heldout", ev.heldout_docs)
@@ -319,7 +321,7 @@ def _evaluate(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any)
     evaluation = {"suite": results, "heldout_bpb": heldout}
     write_results(evaluation, details, d / "evaluation.json")
     macro = results.get("macro")
-    log(f"evaluate: macro {macro:.4f}" if macro is not None else "evaluate: no task could be scored")
+    log(f"evaluate: macro {macro:.3g}" if macro is not None else "evaluate: no task could be scored")
     items = sum(int(r.get("n_items", 0)) for r in results["results"].values())
     return {"macro": macro, "micro": results.get("micro"), "items": items}
 

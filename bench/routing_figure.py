@@ -23,7 +23,9 @@ from rephraser.run_folder import iter_rows
 VIEWS = {"prompts": {"rows": "rows", "columns": [
     ["cell", "{cell}"], ["prompt", "{prompt}"], ["outputs", "{outputs}"],
     ["sources without a digit", "{sources_no_digit}"], ["outputs without a digit", "{no_digit} ({no_digit_share:.0%})"],
-    ["compliance", "{compliance:.0%}"]]}}
+    ["invented numbers", "{invented_number_rate:.0%}"], ["compliance", "{compliance:.0%}"]]},
+    "math": {"text": "math outputs without a digit: {math[0][cell]} {math[0][no_digit]}/{math[0][outputs]} "
+                     "vs {math[1][cell]} {math[1][no_digit]}/{math[1][outputs]} (Fisher exact p = {math_fisher_p:.2f})"}}
 _DIGIT = re.compile(r"\d")
 
 
@@ -41,7 +43,8 @@ def stage_rows(label: str, folder: Path) -> list[dict]:
         share = s.get("no_digit_share")
         rows.append({"cell": label, "prompt": prompt, "outputs": outputs, "sources_no_digit": sources.get(prompt, 0),
                      "no_digit": round((share or 0) * outputs), "no_digit_share": share,
-                     "compliance": s["format_compliance"]})
+                     "compliance": s["format_compliance"],
+                     "invented_number_rate": (s.get("faithfulness") or {}).get("invented_number_rate")})
     return rows
 
 
@@ -58,7 +61,16 @@ def main() -> None:
     for spec in args.stage:
         label, _, path = spec.partition("=")
         rows += stage_rows(label, Path(path))
-    write_figure(args.name, {"rows": rows}, VIEWS, how=args.how, where=args.where, measured=args.measured,
+    math = [r for r in rows if r["prompt"] == "math"]
+    data = {"rows": rows, "math": math, "math_fisher_p": None}
+    if len(math) >= 2:  # is the difference in no-digit math outputs beyond chance? (two-sided)
+        from scipy.stats import fisher_exact
+
+        a, b = math[0], math[1]
+        data["math_fisher_p"] = float(fisher_exact([[a["no_digit"], a["outputs"] - a["no_digit"]],
+                                                    [b["no_digit"], b["outputs"] - b["no_digit"]]])[1])
+    views = VIEWS if len(math) >= 2 else {"prompts": VIEWS["prompts"]}
+    write_figure(args.name, data, views, how=args.how, where=args.where, measured=args.measured,
                  note=args.note)
 
 

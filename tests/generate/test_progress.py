@@ -31,8 +31,27 @@ def test_bar_and_rate_move_with_tokens_of_running_calls(monkeypatch):
                 engine.tokens_decoded = decoded  # 8 calls running, none finished yet
                 await asyncio.sleep(0.05)
                 seen.append(p._progress.tasks[0].completed)
-            assert "tok/s" in p._progress.tasks[0].fields["info"] and not p._progress.tasks[0].fields["info"].startswith("0 ")
         return seen
 
     seen = asyncio.run(run())
     assert seen[0] == 0 and 0 < seen[1] < seen[2] <= 0.9 * 8  # fractions of units, never a whole unit per call
+
+
+def test_rate_prefill_and_eta_are_truthful_from_the_first_decoded_tokens(monkeypatch):
+    """A job of 40 units x ~100 tokens at ~72 tok/s: ~54 s left, said within a second of decoding."""
+    monkeypatch.setattr(sys, "stderr", Tty())
+    caller = SimpleNamespace(counters=CallCounters())
+    engine = SimpleNamespace(tokens_decoded=0, prompt_tokens_fed=0)
+    p = RunProgress(enabled=True, total=40, caller=caller, engine=engine, tokens_per_call=100)
+    p.in_flight = lambda: 8
+    t0 = p.t0
+    assert p.snapshot(t0 + 1)["info"].startswith("starting")
+    engine.prompt_tokens_fed = 2400  # 8 prompts prefilled, nothing decoded yet: no rate, no absurd ETA
+    info = p.snapshot(t0 + 4)["info"]
+    assert info.startswith("prefill 2,400 prompt tok") and "eta" not in info
+    engine.tokens_decoded = 8  # the first decode step
+    p.snapshot(t0 + 5)
+    engine.tokens_decoded = 80
+    snap = p.snapshot(t0 + 6)
+    assert snap["info"].startswith("72 tok/s · prefill 2,400") and "eta 0:54" in snap["info"]
+    assert 0 < snap["completed"] < 1

@@ -19,6 +19,7 @@ from typing import Any
 
 import typer
 
+from rephraser.engines import cpu_policy
 from rephraser.engines.base import EngineError
 from rephraser.engines.llamacpp_build import amx_hazard, build_summary, cpu_info, llama_build
 from rephraser.engines.models import resolve_model
@@ -103,7 +104,7 @@ def register(app: typer.Typer) -> None:
             "cpu": cpu.model, "cpu_flags": " ".join(cpu.flags) or "-", "cores": os.cpu_count(),
             "llama_cpp": build_summary(build), "llama_cpp_libs": str(build.lib_dir or "-"),
             "llama_cpp_build_flags": build.build_flags or "unknown (not built by scripts/llama_wheel.sh)",
-            "threads_default": os.cpu_count(), "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "unset"),
+            "engine_cpu": cpu_policy.choose(None, apply=False).describe(),  # threads + OpenMP waits it would pick
             "packages": {p: _version(p) for p in PACKAGES},
         }
         hazard = amx_hazard(cpu, build)
@@ -124,6 +125,8 @@ def register(app: typer.Typer) -> None:
             elif result and result.get("ok"):
                 report["kernels"] = _kernels(str(result.get("system_info", "")))
                 report["probe"] = f"{result['completion_tokens']} tokens at {result['tok_per_s']} tok/s (load {result['load_s']} s)"
+                if result.get("cpu_policy"):
+                    report["engine_cpu"] = result["cpu_policy"]  # what the probe's engine really used
         elif build.version is None:
             failure = "llama-cpp-python is not installed: make install"
         elif info is None:

@@ -177,6 +177,10 @@ def print_summary(stats: RunStats, out: Location) -> None:
             f"this session: {s.units_run} units in {s.wall_s:.1f}s, {s.engine_calls} calls, {s.cache_hits} cache "
             f"hits, {s.output_tok_per_s:,.1f} output tok/s; resumed past {s.units_done_before} finished units"
         )
+        for prompt, v in sorted((s.speculation or {}).items()):
+            con.print(f"speculation {prompt}: {v['acceptance_rate']:.0%} of {v['drafted']:,.0f} guessed tokens kept, "
+                      f"{v['mean_accepted_length']:.2f} tokens per verify step, {v['drafted_per_token']:.2f} guesses "
+                      "per output token")
     if rows.failed:
         con.print(f"{rows.failed} rows dead-lettered (see {out}/dead_letter/): rerun with --retry-failed to "
                   "generate them again")

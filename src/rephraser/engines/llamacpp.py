@@ -97,12 +97,12 @@ class LlamaCppEngine:
         build = check_safe()  # an AMX build on an AMX CPU would segfault on the first decode
         self._model = await asyncio.to_thread(self._load, info.path)
         m = self._model
-        note_engine(f"model {info.model_id}, {build_summary(build)}, {m.threads} threads")
+        note_engine(f"model {info.model_id}, {build_summary(build)}, {m.cpu.describe()}")
         self._caps = Capabilities(
             model_id=info.model_id, engine="llamacpp", max_context=m.ctx_per_seq, batch_slots=self.cfg.parallel,
             count_tokens=m.count_tokens, exact_token_counts=True, structure_forms=FORMS,
             steering=frozenset({"source_bias"} | ({"context_aware"} if self.alpha > 0 else set())),
-            extra={"model_path": str(info.path), "n_vocab": m.n_vocab},
+            extra={"model_path": str(info.path), "n_vocab": m.n_vocab, "cpu_policy": m.cpu.describe()},
         )
         self._constraints = ConstraintFactory(m.vocab, m.n_vocab, m.end_tokens())
         self._stopping = False

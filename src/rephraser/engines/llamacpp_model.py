@@ -9,10 +9,10 @@ parallel slot gets exactly `n_ctx` tokens and one long document cannot starve th
 from __future__ import annotations
 
 import ctypes
-import os
 from pathlib import Path
 from typing import Any
 
+from rephraser.engines import cpu_policy
 from rephraser.engines.base import EngineError, FatalEngineError
 
 CHAT_TEMPLATE_KEY = "tokenizer.chat_template"
@@ -20,6 +20,7 @@ CHAT_TEMPLATE_KEY = "tokenizer.chat_template"
 
 class LoadedModel:
     def __init__(self, path: Path, n_ctx: int, parallel: int, threads: int | None, n_batch: int = 512):
+        self.cpu = cpu_policy.choose(threads)  # before llama.cpp (and libgomp) load: see cpu_policy.py
         import llama_cpp
         import llama_cpp._internals as internals
         import llama_cpp._logger as llama_logger
@@ -38,7 +39,7 @@ class LoadedModel:
         cparams.kv_unified = False
         cparams.n_batch = n_batch
         cparams.n_ubatch = n_batch
-        n_threads = threads or os.cpu_count() or 1
+        n_threads = self.cpu.threads
         cparams.n_threads = n_threads
         cparams.n_threads_batch = n_threads
         cparams.no_perf = True

@@ -15,6 +15,7 @@ import sys
 import time
 
 from rephraser.config import EngineConfig
+from rephraser.engines import cpu_policy
 from rephraser.engines.base import EngineError, GenerationRequest, Sampling
 from rephraser.engines.llamacpp import LlamaCppEngine
 
@@ -22,6 +23,7 @@ PROBE_TEXT = "Write one short sentence about the Moon."
 
 
 async def _probe(model: str, tokens: int, threads: int | None) -> dict[str, object]:
+    cpu_policy.prepare()  # libgomp reads its environment when llama.cpp loads
     import llama_cpp
 
     engine = LlamaCppEngine(EngineConfig(kind="llamacpp", model=model, n_ctx=512, parallel=2, threads=threads))
@@ -46,6 +48,7 @@ async def _probe(model: str, tokens: int, threads: int | None) -> dict[str, obje
         "load_s": round(loaded, 3),
         "tok_per_s": round(n / wall, 1) if wall > 0 else None,
         "sample": outs[0].text[:80],
+        "cpu_policy": engine.capabilities.extra.get("cpu_policy"),
     }
 
 

@@ -301,7 +301,12 @@ def _train(stage: Stage, cfg: ExperimentConfig, out: Path, d: Path, log: Any) ->
         return json.loads(summary_file.read_text(encoding="utf-8"))
     tcfg = train_config(stage, out)
     log(f"train: {tcfg.preset}, seed {tcfg.seed}, data seed {tcfg.data_seed} -> {d}")
-    return train(tcfg)
+
+    def progress(point: dict, total: int) -> None:  # a long stage says how far it is while it runs
+        held = f", held-out bpb {point['bpb']:.4f}" if point.get("bpb") is not None else ""
+        log(f"train: step {point['step']}/{total}, loss {point['loss']:.4f}, {point['tok_s']:,.0f} tok/s{held}")
+
+    return train(tcfg, progress=progress)
 
 
 # ---- evaluate: benchmark suite + bits-per-byte on every source's held-out documents --------------

@@ -1,4 +1,4 @@
-"""Live progress for a run: units done/total, output tok/s, ETA (rich), silent when not a terminal."""
+"""Live progress for a run: units done/total, output tok/s, prefill, ETA (rich), silent when not a terminal."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from rich.progress import (
     Progress,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 
 from rephraser.records import Row
@@ -43,7 +42,13 @@ def estimate_total_units(cfg, n_prompts: int) -> int | None:
 class RunProgress:
     """Units done/total with a live rate and ETA. The bar also moves while calls are running: tokens
     the engine has decoded for unfinished calls count as a fraction of a unit (engines that expose
-    `tokens_decoded`), so a run of long generations shows progress before its first unit finishes."""
+    `tokens_decoded`), so a run of long generations shows progress before its first unit finishes.
+
+    The rate counts streamed tokens from the first decoded one (the model load and the first prompts'
+    prefill are not decode time); until then the line shows the prompt tokens prefilled (engines that
+    expose `prompt_tokens_fed`). The ETA is the output tokens still expected (units left x tokens per
+    unit: the mean of finished units, or max_tokens before any finished) over that rate, so it is
+    sane from the first seconds of decoding instead of extrapolating from whole units."""
 
     TICK_S = 0.5
 
@@ -51,8 +56,11 @@ class RunProgress:
         self.enabled = enabled and sys.stderr.isatty()
         self.caller = caller
         self.engine = engine
+        self.total = total
         self.tokens_per_call = max(1, tokens_per_call)
         self.t0 = time.monotonic()
+        self.first_token_t: float | None = None  # when the first output token was seen
+        self.tokens_at_first = 0
         self.rejected = self.failed = 0
         self.units_done = 0
         self.fresh_units = 0
@@ -60,8 +68,7 @@ class RunProgress:
         self._ticker: asyncio.Task | None = None
         self._progress = Progress(
             TextColumn("[bold]rephrasing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-            console=Console(stderr=True), disable=not self.enabled, transient=False,
+            TimeElapsedColumn(), console=Console(stderr=True), disable=not self.enabled, transient=False,
         )
         self._task = self._progress.add_task("run", total=total, info="")
 
@@ -98,12 +105,37 @@ class RunProgress:
     def _render(self) -> None:
         if not self.enabled:
             return
+        self._progress.update(self._task, **self.snapshot())
+
+    def snapshot(self, now: float | None = None) -> dict:
+        """The bar's state: completed units (with fractions for running calls) and the info text."""
+        now = time.monotonic() if now is None else now
         finished_tokens = self.caller.counters.completion_tokens_generated
         live = getattr(self.engine, "tokens_decoded", None)
         running_tokens = max(0, live - finished_tokens) if isinstance(live, int) else 0
+        tokens = finished_tokens + running_tokens
+        if tokens and self.first_token_t is None:
+            self.first_token_t, self.tokens_at_first = now, tokens
         per_unit = finished_tokens / self.fresh_units if self.fresh_units and finished_tokens else self.tokens_per_call
         partial = min(running_tokens / max(1.0, per_unit), 0.9 * self.in_flight())
-        elapsed = max(1e-6, time.monotonic() - self.t0)
-        tok_s = (finished_tokens + running_tokens) / elapsed
-        info = f"{tok_s:,.0f} tok/s · rejected {self.rejected} · failed {self.failed}"
-        self._progress.update(self._task, completed=self.units_done + partial, info=info)
+        parts = []
+        decoding = now - self.first_token_t if self.first_token_t is not None else 0.0
+        # from the first token seen: the time before it was loading and prefill, not decoding
+        tok_s = (tokens - self.tokens_at_first) / decoding if decoding > 0 and tokens > self.tokens_at_first else None
+        prefill = getattr(self.engine, "prompt_tokens_fed", None)
+        if tok_s is None:
+            parts.append("starting" if not prefill else f"prefill {prefill:,} prompt tok")
+        else:
+            parts.append(f"{tok_s:,.0f} tok/s")
+            if isinstance(prefill, int) and prefill:
+                parts.append(f"prefill {prefill:,}")
+        parts.append(f"rejected {self.rejected} · failed {self.failed}")
+        if self.total is not None and tok_s:
+            left_units = max(0.0, self.total - self.units_done - partial)
+            parts.append(f"eta {_clock(left_units * per_unit / tok_s)}")
+        return {"completed": self.units_done + partial, "info": " · ".join(parts)}
+
+
+def _clock(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"

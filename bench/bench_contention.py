@@ -1,0 +1,103 @@
+"""Embedded decode throughput when the CPU is shared: thread count and OpenMP wait policy, side by side.
+
+    .venv/bin/python bench/bench_contention.py                       # 0, 1 and 2 busy loops beside the run
+    .venv/bin/python bench/bench_contention.py --busy 1 --settings default,passive,spin --repeats 2
+
+llama.cpp (built with OpenMP) makes its threads wait at a barrier after every operation of every layer.
+libgomp's default is to spin ~300k iterations before sleeping: on a quiet machine the waits are short and
+spinning wins, but when another process holds a core, the spinning thread burns the time slice the
+thread it waits for needs, and decoding collapses. OMP_WAIT_POLICY=PASSIVE sleeps at once (robust, but
+every barrier then pays a futex wake-up); GOMP_SPINCOUNT bounds the spin in between.
+
+Each setting runs in a child process (libgomp reads its environment when it loads), decoding the same
+prompts with a bare llama_batch loop (bench_engine_llamacpp.raw_loop); the settings alternate in ABBA
+order within every busy-loop count, so they see the same machine. Prints tok/s per setting, the ratio to
+the first setting, and the load average; `rephraser doctor` prints the setting the engine picked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+SETTINGS = {  # name -> (environment, threads; None = the engine's own choice)
+    "default": ({}, None),
+    "passive": ({"OMP_WAIT_POLICY": "PASSIVE"}, None),
+    "spin": ({"GOMP_SPINCOUNT": "20000"}, None),
+    "active-2t": ({"OMP_WAIT_POLICY": "ACTIVE"}, 2),
+    "raw-2t": ({"REPHRASER_OMP": "off"}, 2),  # libgomp's own default, two threads (the old behaviour)
+    "raw-1t": ({"REPHRASER_OMP": "off"}, 1),
+}
+CHILD = """
+import json, sys, time
+sys.path.insert(0, {bench!r})
+from bench_engine_llamacpp import raw_loop
+from rephraser.engines.llamacpp_model import LoadedModel
+from rephraser.engines.models import resolve_model
+m = LoadedModel(resolve_model("smollm2-135m").path, n_ctx=512, parallel={batch}, threads={threads})
+raw_loop(m, 1, 4)
+g, t = raw_loop(m, {batch}, {tokens})
+print(json.dumps({{"tok_s": g / t, "threads": m.threads}}))
+"""
+
+
+def run_setting(name: str, batch: int, tokens: int) -> dict:
+    env_extra, threads = SETTINGS[name]
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")} | env_extra
+    code = CHILD.format(bench=str(HERE), batch=batch, tokens=tokens, threads=threads)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=1800)
+    if out.returncode != 0:
+        raise SystemExit(f"error: setting {name} failed: {out.stderr.strip().splitlines()[-1:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1]) | {"load": os.getloadavg()[0]}
+
+
+def busy_loops(n: int) -> list[subprocess.Popen]:
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--busy", default="0,1,2", help="busy loops beside the run, comma-separated counts")
+    ap.add_argument("--settings", default="raw-2t,default,passive,raw-1t")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--tokens", type=int, default=32)
+    ap.add_argument("--repeats", type=int, default=1, help="ABBA blocks per busy count")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    names = args.settings.split(",")
+    print(f"cores {os.cpu_count()} · batch {args.batch} · {args.tokens} tokens · settings: "
+          + "; ".join(f"{n}={SETTINGS[n][0] or '-'} threads={SETTINGS[n][1] or 'auto'}" for n in names), flush=True)
+    results = []
+    for busy in (int(b) for b in args.busy.split(",")):
+        procs = busy_loops(busy)
+        try:
+            time.sleep(1.0)
+            runs: dict[str, list[dict]] = {n: [] for n in names}
+            for _ in range(args.repeats):
+                for n in names + names[::-1]:  # ABBA
+                    runs[n].append(run_setting(n, args.batch, args.tokens))
+        finally:
+            for p in procs:
+                p.kill()
+                p.wait()
+        base = statistics.median(r["tok_s"] for r in runs[names[0]])
+        for n in names:
+            tok_s = statistics.median(r["tok_s"] for r in runs[n])
+            row = {"busy": busy, "setting": n, "tok_s": round(tok_s, 2), "ratio": round(tok_s / base, 2),
+                   "threads": runs[n][0]["threads"], "load": [round(r["load"], 1) for r in runs[n]]}
+            results.append(row)
+            print(f"busy {busy} · {n:<10} threads {row['threads']} · {tok_s:7.1f} tok/s · x{row['ratio']:.2f} "
+                  f"vs {names[0]} · load {row['load']}", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -220,6 +220,11 @@ def _ci100(s: dict[str, Any]) -> str:
     return "-" if lo is None or hi is None else f"[{sig(lo, 2)}, {sig(hi, 2)}]"
 
 
+def _bpb_gap(s: dict[str, Any], ref: bool) -> str:
+    gap, mark = sig(s["heldout_bpb_gap"], 2, signed=True, dash="-"), marker(s, "heldout_bpb")
+    return gap if ref or mark == "-" else f"{gap} {mark}"
+
+
 def print_table(doc: dict[str, Any], console: Any = None) -> None:
     from rich.console import Console
     from rich.markup import escape
@@ -240,7 +245,7 @@ def print_table(doc: dict[str, Any], console: Any = None) -> None:
             sig(x100(s["macro_gap"]), 3, signed=True, dash="-"), _ci100(s), _tdf(s),
             p_text(s.get("macro_p_holm")).replace(DASH, "-"), "reference" if ref else marker(s),
             sig(s["macro_cohens_d"], 2, signed=True, dash="-"), pm(s["heldout_bpb_mean"], s["heldout_bpb_std"], dash="-"),
-            sig(s["heldout_bpb_gap"], 2, signed=True, dash="-") + ("" if ref else f" {marker(s, 'heldout_bpb')}"),
+            _bpb_gap(s, ref),
             sig(s["compliance"], 2, dash="-"), sig(s["opening_collapse"], 2, dash="-"),
             sig(s.get("distinct_2"), 2, dash="-"), sig(s.get("invented_number_rate"), 2, dash="-"),
             sig(s.get("content_recall"), 2, dash="-"), "-" if s["gen_tokens"] is None else f"{s['gen_tokens']:,}",

@@ -27,3 +27,14 @@ def test_bad_option_fails_in_one_line_before_the_model_loads(args: list[str], sa
     assert p.returncode == 2, p.stdout + p.stderr
     err = p.stderr.strip()
     assert err.startswith("error: ") and says in err and "\n" not in err and "model folder" not in err
+
+
+def test_a_grid_with_a_bad_eval_option_stops_at_load(tmp_path) -> None:
+    """A grid's eval tasks are checked when its YAML loads, not after hours of generation and training."""
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("name: g\noutput: out\nprompts: [faq]\ngenerators: {g: {engine: {kind: llamacpp}}}\n"
+                    "sources: {wiki: {source: {path: null, limit: 10}, rephrase_docs: 2}}\n"
+                    "eval: {tasks: [arc_easy, mmlu_pro]}\n")
+    p = cli("experiment", "run", str(grid), "--dry-run", check=False)
+    err = p.stderr.strip()
+    assert p.returncode == 2 and "unknown task(s) mmlu_pro" in err and "\n" not in err, p.stdout + p.stderr

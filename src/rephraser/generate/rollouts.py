@@ -80,6 +80,8 @@ class Rollout:
         self.input_budget = budget
         self.structure = enforced_structure(spec, caps, post.constrain)
         self.floor = floor_for(spec.name, post)
+        if post.constrain == "grounded" and self.structure is not None:
+            warn_grounding_losses(spec, caps)
         self.custom = None
         if rollout.kind == "custom":
             self.custom = load_function(rollout.function or "")
@@ -259,7 +261,8 @@ def enforced_structure(spec: PromptSpec, caps: Capabilities, constrain: str) -> 
     st = spec.contract.structure
     if st is None or constrain == "off":
         return None
-    if st.kind in caps.structure_forms:
+    if st.kind in caps.structure_forms or (spec.contract.layout is not None and "lark" in caps.structure_forms):
+        # with a layout, calls carry the per-document grammar instead (Rollout.structure_for)
         return OutputStructure(form=st.kind, value=st.value)
     forms = ", ".join(sorted(caps.structure_forms)) or "none"
     what = f"prompt {spec.name} declares a {st.kind} structure; engine {caps.engine} can enforce: {forms}"
@@ -267,6 +270,18 @@ def enforced_structure(spec: PromptSpec, caps: Capabilities, constrain: str) -> 
         raise ConfigError(f"{what} (set postprocess.constrain: auto or off, or pick another engine/dialect)")
     print(f"warning: {what}; generating {spec.name} without constraints", file=sys.stderr)
     return None
+
+
+def warn_grounding_losses(spec: PromptSpec, caps: Capabilities) -> None:
+    """One line per part of `constrain: grounded` this engine cannot do (docs/engines.md, soft steering)."""
+    lost = []
+    if spec.contract.layout is None or "lark" not in caps.structure_forms:
+        lost.append("source-only numbers (needs a prompt layout and an engine that takes Lark grammars)")
+    if "source_bias" not in caps.steering:
+        lost.append("the bias toward the source's names")
+    if lost:
+        print(f"warning: constrain grounded on engine {caps.engine}, prompt {spec.name}: without "
+              f"{' and '.join(lost)}", file=sys.stderr)
 
 
 def tail_tokens(text: str, count_tokens, n: int) -> str:

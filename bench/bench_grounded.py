@@ -70,7 +70,9 @@ def held_out(lang: str, n: int, start: int = 3000, stride: int = 97) -> list[dic
 
 def docs_file(out: Path, en: int, fr: int) -> Path:
     path = out / "docs.jsonl"
-    docs = held_out("en", en) + held_out("fr", fr)
+    # interleaved (en, fr, en, fr, ...), so a run cut short still holds both languages
+    ens, frs = held_out("en", en), held_out("fr", fr)
+    docs = [d for pair in zip(ens, frs) for d in pair] + ens[len(frs):] + frs[len(ens):]
     out.mkdir(parents=True, exist_ok=True)
     text = "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs)
     if not path.exists() or path.read_text(encoding="utf-8") != text:
@@ -314,13 +316,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("mode", choices=["generate", "measure", "cost"])
     ap.add_argument("--variants", default=",".join(VARIANTS))
-    ap.add_argument("--en", type=int, default=8)
-    ap.add_argument("--fr", type=int, default=4)
+    ap.add_argument("--en", type=int, default=4)
+    ap.add_argument("--fr", type=int, default=2)
     ap.add_argument("--docs", type=int, default=4, help="cost: requests per round")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--max-tokens", type=int, default=256)
-    ap.add_argument("--out", default="out/bench_grounded")
+    ap.add_argument("--out", default="out/bench_grounded6")
     ap.add_argument("--figure", action="store_true", help="measure/cost: write the figure file the docs render")
     args = ap.parse_args()
     if args.mode == "generate":

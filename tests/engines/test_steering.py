@@ -32,3 +32,14 @@ def test_contrast_favours_what_the_source_makes_likely():
     assert out[1] > out[0]  # the source-specific token wins the tie
     assert out[3] == -np.inf  # implausible under the source: dropped, however unlikely without it
     assert np.allclose(contrast(with_src, without, 0.0)[:3], log_softmax(with_src)[:3], atol=1e-5)
+
+
+def test_plausibility_is_judged_among_the_tokens_a_structure_allows():
+    with_src = np.array([5.0, 0.0, -1.0, -30.0], dtype=np.float32)  # the favourite (0) is forbidden below
+    without = np.zeros(4, dtype=np.float32)
+    allowed = np.array([False, True, True, False])
+    out = contrast(with_src, without, 1.0, allowed)
+    assert np.isfinite(out[1]) and np.isfinite(out[2])  # 1 and 2 are within 10x of the best allowed token
+    assert out[3] == -np.inf
+    assert np.isinf(contrast(with_src, without, 1.0)[1:]).all()  # without the mask only token 0 survives
+

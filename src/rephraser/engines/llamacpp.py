@@ -374,7 +374,7 @@ class LlamaCppEngine:
             plain = s.c_logits if s.c_logits is not None else np.ctypeslib.as_array(
                 m.lib.llama_get_logits_ith(m.ctx, s.c_logit_index), shape=(m.n_vocab,))
             s.c_logits = None
-            logits = contrast(logits, plain, self.alpha)
+            logits = contrast(logits, plain, self.alpha, allowed)
         if s.bias is not None:
             logits = logits + s.bias
         token = sample_token(logits, s.job.sampling, s.rng, allowed=allowed, history=s.generated)

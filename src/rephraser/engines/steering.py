@@ -70,13 +70,16 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 PLAUSIBLE = float(np.log(0.1))  # only tokens with p(y|source) >= 0.1 x the top token's stay candidates
 
 
-def contrast(with_source: np.ndarray, without_source: np.ndarray, alpha: float) -> np.ndarray:
+def contrast(with_source: np.ndarray, without_source: np.ndarray, alpha: float,
+             allowed: np.ndarray | None = None) -> np.ndarray:
     """(1+alpha)·log p(y|source, prompt) − alpha·log p(y|prompt), as scores for the sampler.
 
-    Tokens the source-conditioned model finds implausible (< 0.1 x its top probability) are dropped
-    first: the difference of two small log-probabilities can otherwise lift a token neither
-    distribution wants."""
+    Tokens the source-conditioned model finds implausible (< 0.1 x the probability of its top token
+    among those `allowed` by a structure) are dropped first: the difference of two small
+    log-probabilities can otherwise lift a token neither distribution wants. Measured against the top
+    ALLOWED token, so a structure that forbids the overall favourite still leaves candidates."""
     lp = log_softmax(with_source)
     out = (1.0 + alpha) * lp - alpha * log_softmax(without_source)
-    out[lp < lp.max() + PLAUSIBLE] = -np.inf
+    top = lp[allowed].max() if allowed is not None and allowed.any() else lp.max()
+    out[lp < top + PLAUSIBLE] = -np.inf
     return out.astype(np.float32)

@@ -72,7 +72,7 @@ def docs_file(out: Path, en: int, fr: int) -> Path:
     path = out / "docs.jsonl"
     # interleaved (en, fr, en, fr, ...), so a run cut short still holds both languages
     ens, frs = held_out("en", en), held_out("fr", fr)
-    docs = [d for pair in zip(ens, frs) for d in pair] + ens[len(frs):] + frs[len(ens):]
+    docs = [d for pair in zip(ens, frs, strict=False) for d in pair] + ens[len(frs):] + frs[len(ens):]
     out.mkdir(parents=True, exist_ok=True)
     text = "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs)
     if not path.exists() or path.read_text(encoding="utf-8") != text:

@@ -16,3 +16,5 @@ def test_whole_words_are_not_cuts():
     assert cut_units("1. Go to the city of Lyon", SOURCE, lexicon={"lyon"}) == []
     assert cut_units("1. Go to the city of Lyo", SOURCE, lexicon={"lyon"}) == ["Go to the city of Lyo"]
     assert cut_units("| Year | 1990 |\n|---|---|\n| a | 12 km |", SOURCE) == []
+    assert cut_units("Q: What does it cover?\nA: It covers the general re.", SOURCE, lexicon={"cover"}) == [
+        "It covers the general re."]

@@ -85,8 +85,6 @@ def test_layouts_admit_good_outputs_and_refuse_invented_numbers_and_disorder():
     lib = library()
     for (name, src), text in OK.items():
         assert admits(name, src, text), f"{name}: grammar refuses {text!r}"
-        if src is not EN:  # French/Spanish labels: validators accept them once issue 23's labels land
-            continue
         v = apply_contract(lib[name], text, source_text=src, finish_reason="stop")
         assert v.ok or v.rule == "length_window", f"{name}: {v.reason}"
     faq_invented = "Q: What is the Nile?\nA: A river of 2020 km.\n\nQ: Where is it?\nA: In Africa, near Egypt."

@@ -4,8 +4,10 @@ Fixed character caps in a grammar end a unit wherever the cap falls ("...general
 "| Global Navigation Satell |"). An explainable test per unit (a line without its label, or a table
 cell): its last word is cut when it is not a word that occurs anywhere else (the source, the rest of the
 output, a lexicon when one is given, or a short list of common words of the three source languages) AND
-either it is the beginning of a longer word the texts do use ("Satell" of "Satellite") or, with a
-lexicon, the unit stops without sentence punctuation. Numbers and one-letter words never count.
+the unit stops without sentence punctuation and either the word begins a longer word the texts use
+("Satell" of "Satellite") or a lexicon is given; a unit that does end with punctuation counts only when
+a lexicon is given and the word begins a longer one ("general re."). Numbers and one-letter words never
+count.
 """
 
 from __future__ import annotations
@@ -56,6 +58,9 @@ def cut_units(text: str, source: str, lexicon: Collection[str] = ()) -> list[str
         if len(last) < 2 or last in _COMMON or counts.get(last, 0) > 1 or last in lexicon:
             continue  # a word used elsewhere too (source, output, lexicon) is a word
         longer = any(w != last and w.startswith(last) for w in counts)
-        if longer or (lexicon and not _END_PUNCT.search(u)):
+        if _END_PUNCT.search(u):  # "cover?" beside "covers" is a word: only an unknown one counts
+            if lexicon and longer:
+                cut.append(u)
+        elif longer or lexicon:
             cut.append(u)
     return cut

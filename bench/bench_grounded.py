@@ -13,7 +13,7 @@ the same outputs; `--figure` writes bench/results/grounded_decoding.json, which 
 postprocess/arithmetic.py), invented entities, content recall, distinct-2, opening collapse, length
 ratio, rows with a unit cut mid-word (postprocess/cuts.py, lexicon = every word of the embedded
 extracts), language kept (prompts/language.py), and the hand-labelled usefulness rate of the fixed
-sample in bench/results/grounded_labels.json (rules in its "rules" field).
+sample in bench/labels/grounded_labels.json (rules in its "rules" field).
 
 `cost` keeps one engine per setting and times the same requests with and without context-aware
 decoding (ABBA rounds, same load): time per generated token, ratio cad/plain (`--figure`:
@@ -178,7 +178,7 @@ def summarise(rows: list[dict], labels: dict[str, str]) -> dict:
 def measure_all(args: argparse.Namespace) -> None:
     out = Path(args.out)
     lex = lexicon()
-    label_file = RESULTS / "grounded_labels.json"
+    label_file = HERE / "labels" / "grounded_labels.json"
     all_labels = json.loads(label_file.read_text(encoding="utf-8")) if label_file.exists() else {}
     result: dict = {"documents": [], "variants": {}, "settings": {
         "prompts": PROMPTS, "sampling": "study (temperature 1.0, top_p 0.95, top_k 64), seed 0",

@@ -48,6 +48,25 @@ def stage_rows(label: str, folder: Path) -> list[dict]:
     return rows
 
 
+def direct_comparison(grid: Path, cell: str, control: str) -> dict:
+    """The routed cell against its control (not against the baseline): Welch's t over training seeds."""
+    import csv
+
+    from rephraser.experiments.significance import compare, mean_std
+
+    macro: dict[str, list[float]] = {cell: [], control: []}
+    bpb: dict[str, list[float]] = {cell: [], control: []}
+    with (grid / "results.csv").open(newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            if row["cell"] in macro and row.get("macro"):
+                macro[row["cell"]].append(float(row["macro"]))
+                bpb[row["cell"]].append(float(row["heldout_bpb"]))
+    c = compare(macro[cell], macro[control])
+    return {"cell": cell, "control": control, "n": min(len(v) for v in macro.values()), "gap": c["gap"],
+            "gap_over_se": c["gap_over_se"], "p_value": c["p_value"],
+            "bpb_gap": (mean_std(bpb[cell])[0] or 0) - (mean_std(bpb[control])[0] or 0)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--stage", action="append", required=True, help="LABEL=PATH of a generate stage folder")
@@ -56,6 +75,9 @@ def main() -> None:
     ap.add_argument("--where", required=True)
     ap.add_argument("--measured", default=None)
     ap.add_argument("--note", default=None)
+    ap.add_argument("--grid", type=Path, default=None, help="the grid's output folder (its results.csv): also "
+                    "compare the proxies trained on the first two --cells directly (Welch's t over seeds)")
+    ap.add_argument("--cells", action="append", default=[], help="with --grid: the routed cell, then its control")
     args = ap.parse_args()
     rows = []
     for spec in args.stage:
@@ -69,7 +91,12 @@ def main() -> None:
         a, b = math[0], math[1]
         data["math_fisher_p"] = float(fisher_exact([[a["no_digit"], a["outputs"] - a["no_digit"]],
                                                     [b["no_digit"], b["outputs"] - b["no_digit"]]])[1])
-    views = VIEWS if len(math) >= 2 else {"prompts": VIEWS["prompts"]}
+    views = dict(VIEWS) if len(math) >= 2 else {"prompts": VIEWS["prompts"]}
+    if args.grid is not None and len(args.cells) == 2:
+        data["direct"] = direct_comparison(args.grid, *args.cells)
+        views["direct"] = {"text": "{direct[cell]} vs {direct[control]}, macro prob_norm_token over {direct[n]} seeds "
+                                   "each: gap {direct[gap]:+.4f}, gap/SE {direct[gap_over_se]:.1f}, p = "
+                                   "{direct[p_value]:.2f}; held-out bpb gap {direct[bpb_gap]:+.3f}"}
     write_figure(args.name, data, views, how=args.how, where=args.where, measured=args.measured,
                  note=args.note)
 

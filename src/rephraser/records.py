@@ -181,6 +181,18 @@ metadata_dict = loads_json_object  # the names readers use for the two columns
 sampling_dict = loads_json_object
 
 
+def source_license(meta: dict[str, Any]) -> Any:
+    """The licence a row's source metadata names; also under `meta`, where grids before this release nested
+    the source's metadata (their source stage wrote {"id", "text", "meta"})."""
+    nested = meta.get("meta") if isinstance(meta.get("meta"), dict) else {}
+    return meta.get("license") or nested.get("license")
+
+
+def source_attribution(meta: dict[str, Any]) -> Any:
+    nested = meta.get("meta") if isinstance(meta.get("meta"), dict) else {}
+    return meta.get("attribution") or nested.get("attribution")
+
+
 def _key_type(values: list[Any]) -> tuple[pa.DataType, list[Any]]:
     """The Arrow type of one metadata key over a file's rows, and the values to store: inferred when the
     values agree; JSON text when they do not (e.g. a year given as 1999 in one record and "1999" in the next),

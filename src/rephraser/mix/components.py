@@ -26,19 +26,31 @@ from rephraser import storage
 from rephraser.config import SourceConfig
 from rephraser.errors import ConfigError, SourceError
 from rephraser.mix.config import MixComponent
-from rephraser.records import Rejection
+from rephraser.records import Rejection, metadata_dict, source_license
 from rephraser.run_folder import committed_files
 from rephraser.sources import iter_source
 from rephraser.storage import Location
 
 BATCH_DOCS = 4096
-REPHRASED_COLUMNS = ["id", "sample", "prompt", "generation", "status"]
+REPHRASED_COLUMNS = ["id", "sample", "prompt", "generation", "status", "source_metadata"]
 
 
 @dataclass
 class DocBatch:
     texts: pa.Array  # string, no nulls
     origin_ids: pa.Array  # string
+    licenses: list[str | None] | None = None  # each document's source licence (None: not stated)
+
+
+def licenses_of(metadata: pa.Array) -> list[str | None]:
+    """The `license` of each row's source_metadata, as a struct (this release) or JSON text (earlier files)."""
+    if pa.types.is_struct(metadata.type):
+        names = [metadata.type.field(i).name for i in range(metadata.type.num_fields)]
+        if "license" in names:
+            return [None if v is None else str(v) for v in pc.struct_field(metadata, "license").to_pylist()]
+    if pa.types.is_null(metadata.type):
+        return [None] * len(metadata)
+    return [None if (v := source_license(metadata_dict(m))) is None else str(v) for m in metadata.to_pylist()]
 
 
 @dataclass
@@ -122,7 +134,7 @@ class RephrasedReader(ComponentReader):
         origin = pc.binary_join_element_wise(
             batch.column("prompt"), ":", batch.column("id"), "#", pc.cast(batch.column("sample"), pa.string()), ""
         )
-        yield DocBatch(batch.column("generation"), origin)
+        yield DocBatch(batch.column("generation"), origin, licenses_of(batch.column("source_metadata")))
 
 
 @dataclass
@@ -135,6 +147,7 @@ class SourceReader(ComponentReader):
         cfg = SourceConfig(path=None if is_wiki else self.path, text_column=self.text_column)
         texts: list[str] = []
         ids: list[str] = []
+        licenses: list[str | None] = []
         # A mixture samples texts; it does not need ids to be unique, and tracking them would cost
         # memory per document, so repeats are mixed as they come.
         for item in iter_source(cfg, unique_ids=False):
@@ -145,8 +158,10 @@ class SourceReader(ComponentReader):
             else:
                 texts.append(item.text)
                 ids.append(item.id)
+                lic = source_license(item.metadata)
+                licenses.append(None if lic is None else str(lic))
                 if len(texts) >= BATCH_DOCS:
-                    yield DocBatch(pa.array(texts, pa.string()), pa.array(ids, pa.string()))
-                    texts, ids = [], []
+                    yield DocBatch(pa.array(texts, pa.string()), pa.array(ids, pa.string()), licenses)
+                    texts, ids, licenses = [], [], []
         if texts:
-            yield DocBatch(pa.array(texts, pa.string()), pa.array(ids, pa.string()))
+            yield DocBatch(pa.array(texts, pa.string()), pa.array(ids, pa.string()), licenses)

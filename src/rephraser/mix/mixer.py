@@ -16,6 +16,7 @@ and one output part — never a component's texts. Same config + same inputs -> 
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,7 @@ class _Component:
         if not len(self.counts):
             raise no_documents_error(reader)
         self.picks: Picks | None = None
+        self.licenses: Counter[str] = Counter()  # of the picked rows (repeats counted), filled by _take
 
     def text_at(self, j: int) -> str:
         """Document j's text, by reading up to it (needed only to count a cut with a real tokenizer)."""
@@ -139,6 +141,12 @@ def _build_mix(cfg: MixConfig, out: storage.Location, overwrite: bool, memory_bu
         _take(comp, i, position[first : first + n_picks], counter, buckets)
         first += n_picks
     parts = _write_parts(out, buckets, [c.reader.label for c in comps], rows, cfg.rows_per_part)
+    # The licence travels with the data: what each component's mixed rows were derived from (source metadata).
+    for s, comp in zip(stats, comps, strict=True):
+        s["licenses"] = dict(comp.licenses.most_common())
+    licenses: Counter[str] = Counter()
+    for comp in comps:
+        licenses.update(comp.licenses)
     shutil.rmtree(spill, ignore_errors=True)
     manifest = {
         "format": "rephraser-mix/1",
@@ -149,6 +157,7 @@ def _build_mix(cfg: MixConfig, out: storage.Location, overwrite: bool, memory_bu
         "achieved_tokens": total,
         "documents": rows,
         "max_share_error": max(s["share_error"] for s in stats),
+        "licenses": dict(licenses.most_common()),
         "components": stats,
         "parts": parts,
     }
@@ -182,6 +191,9 @@ def _take(comp: _Component, index: int, positions: np.ndarray, counter: TokenCou
             if counter.exact_cuts and not np.array_equal(counter.count_array(texts), tokens):
                 raise SourceError(f"component {comp.reader.label} ({comp.reader.path}) changed while the mixture "
                                   "was built (token counts differ between the two passes); mix again")
+            if batch.licenses is not None:
+                for k in docs[lo:hi] - seen:
+                    comp.licenses[batch.licenses[int(k)] or "unknown"] += 1
             buckets.add(pa.table({
                 "pos": pa.array(positions[rows], pa.int64()),
                 "text": texts,

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from rephraser.records import dumps_json, metadata_dict, sampling_dict
+from rephraser.records import dumps_json, metadata_dict, sampling_dict, source_attribution, source_license
 from rephraser.run_folder import RunFolder, scan_rows
 
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
@@ -104,18 +104,6 @@ def summarize(run: RunFolder) -> RunSummary:
             engines[row["engine"]] += 1
     return RunSummary(prompts=prompts, licenses=licenses, attributions=attributions, samplings=samplings,
                       engines=engines)
-
-
-def source_license(meta: dict[str, Any]) -> Any:
-    """The licence a row's source metadata names; also under `meta`, where grids before this release nested
-    the source's metadata (experiments/stages.py wrote {"id", "text", "meta"})."""
-    nested = meta.get("meta") if isinstance(meta.get("meta"), dict) else {}
-    return meta.get("license") or nested.get("license")
-
-
-def source_attribution(meta: dict[str, Any]) -> Any:
-    nested = meta.get("meta") if isinstance(meta.get("meta"), dict) else {}
-    return meta.get("attribution") or nested.get("attribution")
 
 
 def opening(text: str, words: int = 3) -> str:

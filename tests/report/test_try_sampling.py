@@ -75,6 +75,8 @@ def test_try_prints_its_seed_lists_calls_as_they_finish_and_prints_plain_when_pi
     assert code == 0, err
     assert sorted(i for _, i in live) == sorted(re.findall(r"^=== \[\d/3\] (d\d{3})", again, re.M))
     assert "0 to the engine" in again and "3 document(s) reused" in again
+    page = (tmp_path / "w" / "echo.html").read_text(encoding="utf-8")
+    assert f"seed {seed} (--seed {seed} takes the same documents again)" in page
     code, first, err = _run(monkeypatch, capsys, *common, "--offset", "0")
     assert code == 0 and re.findall(r"^=== \[\d/3\] (d\d{3})", first, re.M) == ["d000", "d001", "d002"]
 

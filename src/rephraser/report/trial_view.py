@@ -178,10 +178,11 @@ def trial_html(t: Trial, *, refresh_s: int | None = None) -> str:
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     meta = f'<meta http-equiv="refresh" content="{refresh_s}">' if refresh_s else ""
     template = f'<details><summary>prompt template</summary><pre>{e(t.prompt.template)}</pre></details>'
+    picked = f" · documents: {e(t.selection.describe())}" if t.selection is not None else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">{meta}<title>rephraser try: {e(t.prompt.name)}</title>
 <style>{CSS}</style></head>
-<body><header><h1>rephraser try: {e(t.prompt.name)}</h1><p>{e(str(t.folder))} · {stamp}</p></header>
+<body><header><h1>rephraser try: {e(t.prompt.name)}</h1><p>{e(str(t.folder))} · {stamp}{picked}</p></header>
 <main><section id="trial-summary"><table class="kv">{summary}</table>{template}</section>
 <section id="trial-rows">{rows}</section></main></body></html>
 """

@@ -10,8 +10,8 @@ from rephraser.config import validate
 from rephraser.experiments.cells import expand, unique_stages
 from rephraser.experiments.config import ExperimentConfig
 from rephraser.experiments.stages import run_stage
-from rephraser.report.card import build_card
 from rephraser.records import source_license
+from rephraser.report.card import build_card
 
 
 def test_a_grid_generate_stage_keeps_the_source_licence(tmp_path: Path, fake_server) -> None:

@@ -116,6 +116,12 @@ class EngineConfig(Strict):
         "off", description="llamacpp: draft-free speculative decoding by prompt lookup (same outputs, fewer steps "
         "where the output copies its source); vLLM: engine_args.speculative_config; a server: its own flags")
     speculative_max_draft: int = Field(8, ge=1, le=8, description="llamacpp: most tokens guessed per sequence and step")
+    n_batch: int | None = Field(None, ge=32, description="llamacpp: prompt tokens per decode call (None = "
+                                "max(512, parallel)); prompts longer than this are cut at its multiples")
+    cpu_wait: Literal["bounded", "passive", "libgomp"] = Field(
+        "bounded", description="llamacpp: how OpenMP threads wait at barriers: bounded spin (survives a shared CPU), "
+        "passive (sleep at once), libgomp (its default long spin); OMP_WAIT_POLICY / GOMP_SPINCOUNT in the "
+        "environment win")
     # openai-compatible HTTP
     base_url: str | None = None
     api_key_env: str | None = Field(None, description="name of the environment variable holding the API key")
@@ -290,8 +296,10 @@ class RunConfig(Strict):
         # Speculation in the embedded engine samples every position with the same draws as without it
         # (engines/speculation.py): outputs do not change, so it is a speed setting like `parallel`.
         for key in ("parallel", "threads", "request_timeout_s", "server", "base_url", "api_key_env",
-                    "speculative", "speculative_max_draft"):
+                    "speculative", "speculative_max_draft", "cpu_wait"):
             data["engine"].pop(key, None)
+        if data["engine"].get("n_batch") is None:  # unset: the run it was before the knob existed
+            data["engine"].pop("n_batch", None)
         if not data["engine"].get("context_aware_alpha"):  # off (0.0): the run it was before the knob existed
             data["engine"].pop("context_aware_alpha", None)
         if data.get("routing") is None:  # a run without routes keeps the fingerprint it had before routing existed

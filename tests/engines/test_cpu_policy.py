@@ -14,6 +14,7 @@ def clean_env(monkeypatch):
         monkeypatch.setenv(k, "x")  # recorded first, so whatever prepare() sets is undone afterwards
         monkeypatch.delenv(k)
     monkeypatch.setattr(cpu_policy, "_cores", lambda: 2)
+    monkeypatch.setattr(cpu_policy, "_applied", {})
     return monkeypatch
 
 
@@ -26,14 +27,21 @@ def test_threads_follow_the_free_cores(clean_env, load, threads):
 
 def test_bounded_spin_unless_the_user_chose(clean_env):
     p = cpu_policy.choose(None, apply=False)
-    assert "GOMP_SPINCOUNT" not in cpu_policy.os.environ and "bounded spin" in p.describe()
+    assert "GOMP_SPINCOUNT" not in cpu_policy.os.environ and "GOMP_SPINCOUNT=10000" in p.describe()
     cpu_policy.prepare()
     assert cpu_policy.os.environ["GOMP_SPINCOUNT"] == str(cpu_policy.SPIN_COUNT)
+    assert "GOMP_SPINCOUNT=10000 (set by rephraser)" in cpu_policy.prepare("passive")  # once per process
+    clean_env.setattr(cpu_policy, "_applied", {})
+    clean_env.delenv("GOMP_SPINCOUNT")
+    cpu_policy.prepare("passive")
+    assert cpu_policy.os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    clean_env.setattr(cpu_policy, "_applied", {})
+    clean_env.delenv("OMP_WAIT_POLICY")
     clean_env.setenv("GOMP_SPINCOUNT", "123")
     clean_env.setenv("OMP_WAIT_POLICY", "PASSIVE")
-    assert cpu_policy.prepare() == "user setting OMP_WAIT_POLICY=PASSIVE, GOMP_SPINCOUNT=123"
+    assert cpu_policy.prepare("libgomp") == "user setting OMP_WAIT_POLICY=PASSIVE, GOMP_SPINCOUNT=123"
     assert cpu_policy.os.environ["GOMP_SPINCOUNT"] == "123"
     clean_env.delenv("GOMP_SPINCOUNT")
     clean_env.delenv("OMP_WAIT_POLICY")
     clean_env.setenv("REPHRASER_OMP", "off")
-    assert "libgomp default" in cpu_policy.prepare() and "GOMP_SPINCOUNT" not in cpu_policy.os.environ
+    assert "libgomp default" in cpu_policy.prepare("bounded") and "GOMP_SPINCOUNT" not in cpu_policy.os.environ

@@ -12,8 +12,9 @@ contention but pays a futex wake-up at every barrier (1.8x slower quiet). Two ch
 - threads default to the cores that were free when the engine started (cores minus the 1-minute load
   average, at least 1): one thread has no barriers to wait at.
 
-A user's own OMP_WAIT_POLICY / GOMP_SPINCOUNT, or `engine.threads`, always win. REPHRASER_OMP=off leaves
-libgomp's environment alone (what bench_contention compares against). libgomp reads its environment
+`engine.cpu_wait` picks bounded (default), passive or libgomp (its own default); a user's own
+OMP_WAIT_POLICY / GOMP_SPINCOUNT, and `engine.threads`, always win. REPHRASER_OMP=off leaves libgomp's
+environment alone (what bench_contention compares against). libgomp reads its environment
 once, when llama.cpp's library loads: `prepare()` must run before the first `import llama_cpp`.
 """
 
@@ -45,23 +46,34 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def prepare(apply: bool = True) -> str:
-    """Set the bounded spin unless the user chose a wait policy (apply=False: only say what it would be);
-    returns the wait in words."""
-    user = {k: os.environ[k] for k in USER_VARS if k in os.environ}
+_applied: dict[str, str] = {}  # what prepare() put in this process's environment
+WAITS = {  # config value -> the libgomp environment it sets
+    "bounded": {"GOMP_SPINCOUNT": str(SPIN_COUNT)},
+    "passive": {"OMP_WAIT_POLICY": "PASSIVE"},
+    "libgomp": {},
+}
+
+
+def prepare(wait: str = "bounded", apply: bool = True) -> str:
+    """Set the environment for `wait` (engine.cpu_wait) unless the user chose a wait policy (apply=False:
+    only say what it would be); returns the wait in words."""
+    user = {k: os.environ[k] for k in USER_VARS if k in os.environ and _applied.get(k) != os.environ[k]}
     if user:
         return "user setting " + ", ".join(f"{k}={v}" for k, v in user.items())
-    if os.environ.get("REPHRASER_OMP", "").lower() == "off":
-        return "libgomp default (REPHRASER_OMP=off)"
+    if _applied:  # libgomp reads its environment once per process: the first engine's choice stays
+        return ", ".join(f"{k}={v}" for k, v in _applied.items()) + " (set by rephraser)"
+    if os.environ.get("REPHRASER_OMP", "").lower() == "off" or wait == "libgomp":
+        return "libgomp default (long spin)"
     if apply:
-        os.environ["GOMP_SPINCOUNT"] = str(SPIN_COUNT)
-    return f"bounded spin (GOMP_SPINCOUNT={SPIN_COUNT}, set by rephraser)"
+        os.environ.update(WAITS[wait])
+        _applied.update(WAITS[wait])
+    return ", ".join(f"{k}={v}" for k, v in WAITS[wait].items()) + " (set by rephraser)"
 
 
-def choose(threads: int | None, apply: bool = True) -> CpuPolicy:
+def choose(threads: int | None, wait: str = "bounded", apply: bool = True) -> CpuPolicy:
     """The policy for an engine about to load: `threads` from the config wins; else the free cores.
     apply=False (rephraser doctor): what an engine started now would pick, without touching the environment."""
-    wait = prepare(apply)
+    wait_text = prepare(wait, apply)
     cores = _cores()
     try:
         load = os.getloadavg()[0]
@@ -69,4 +81,4 @@ def choose(threads: int | None, apply: bool = True) -> CpuPolicy:
         load = 0.0
     if threads is None:
         threads = max(1, min(cores, round(cores - load)))
-    return CpuPolicy(cores=cores, load=load, threads=threads, wait=wait)
+    return CpuPolicy(cores=cores, load=load, threads=threads, wait=wait_text)

@@ -113,7 +113,9 @@ class LlamaCppEngine:
         try:
             # context-aware decoding: one more sequence per slot for the prompt without the document
             seqs = self.cfg.parallel * (2 if self.alpha > 0 else 1)
-            return LoadedModel(path, self.cfg.n_ctx, seqs, self.cfg.threads, n_batch=max(512, seqs))
+            n_batch = self.cfg.n_batch or max(512, seqs)
+            return LoadedModel(path, self.cfg.n_ctx, seqs, self.cfg.threads, n_batch=max(n_batch, seqs),
+                               cpu_wait=self.cfg.cpu_wait)
         except ImportError as e:
             raise FatalEngineError(f"llama-cpp-python is not installed ({e}): pip install 'rephraser[cpu]'") from None
 

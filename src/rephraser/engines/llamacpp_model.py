@@ -19,8 +19,9 @@ CHAT_TEMPLATE_KEY = "tokenizer.chat_template"
 
 
 class LoadedModel:
-    def __init__(self, path: Path, n_ctx: int, parallel: int, threads: int | None, n_batch: int = 512):
-        self.cpu = cpu_policy.choose(threads)  # before llama.cpp (and libgomp) load: see cpu_policy.py
+    def __init__(self, path: Path, n_ctx: int, parallel: int, threads: int | None, n_batch: int = 512,
+                 cpu_wait: str = "bounded"):
+        self.cpu = cpu_policy.choose(threads, cpu_wait)  # before llama.cpp (and libgomp) load: see cpu_policy.py
         import llama_cpp
         import llama_cpp._internals as internals
         import llama_cpp._logger as llama_logger

@@ -40,6 +40,7 @@ class VerifyReport:
     problems: list[str] = field(default_factory=list)
     stray: list[str] = field(default_factory=list)
     data_files: list[str] = field(default_factory=list)  # committed files under data/ (what to load)
+    unmanaged: bool = False  # no manifests at all (a `clean` copy): every file is output, nothing to check against
 
     @property
     def ok(self) -> bool:
@@ -74,8 +75,12 @@ def verify_folder(out_dir: storage.PathLike, *, checksums: bool = False) -> Veri
             if problem:
                 report.problems.append(f"{out / rel} {problem} (manifests/{name})")
     report.units = len(owner)
+    visible = sorted(rel for rel in present if not rel.rsplit("/", 1)[-1].startswith("."))
+    if not mans:  # a folder without manifests (`rephraser clean` writes one): its files are its output
+        report.unmanaged = True
+        committed = set(visible)
     report.data_files = sorted(f for f in committed if f.startswith(f"{FATE_DIRS['ok']}/"))
-    report.stray = sorted(rel for rel in present if rel not in committed and not rel.rsplit("/", 1)[-1].startswith("."))
+    report.stray = [rel for rel in visible if rel not in committed]
     _conservation(out, rows_by_tag, report)
     return report
 

@@ -26,6 +26,8 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"problem: {p}", err=True)
             what = "sizes, row counts and checksums" if checksums else "sizes and row counts (--checksums for every byte)"
             verdict = "OK" if r.ok else f"{len(r.problems)} problem(s)"
+            if r.unmanaged:
+                what, verdict = "no manifests (a `rephraser clean` copy?)", "nothing recorded to check against"
             typer.echo(f"verify {r.path}: {r.files} committed files, {r.rows} rows, {r.units} units; {what}: {verdict}")
             if r.stray:
                 typer.echo(f"{len(r.stray)} stray file(s) no manifest names (e.g. {r.stray[0]}): no reader takes "

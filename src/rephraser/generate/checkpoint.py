@@ -221,8 +221,10 @@ class Checkpoint:
         cur = self._current[part]
         m = json.loads(storage.read_bytes(self.manifest_dir / cur.name))
         old_files = set(m["files"])
+        old_checks = m.get("file_checks") or {}
         kept_rows: list[Row] = []
         tables: dict[Location, Any] = {}
+        unchanged: list[str] = []  # files without any of `units`: named again as they are
         token = manifests.new_token()
         for rel in m["files"]:
             path = self.out / rel
@@ -231,15 +233,18 @@ class Checkpoint:
             with storage.open_read(path) as f:
                 rows = table_to_rows(pq.read_table(f))
             keep = [r for r in rows if (r.id, r.prompt) not in units]
-            if keep:
+            kept_rows += keep
+            if len(keep) == len(rows):
+                unchanged.append(rel)
+            elif keep:
                 name = manifests.data_file_name(self.tag, part, self.epoch or 0, token)
                 tables[path.parent / name] = rows_to_table(keep)
-                kept_rows += keep
         encoded = {path: encode_table(t) for path, t in tables.items()}
         with naming(f"the part-{part:05d} files of {self.tag} in {self.out}"):
             storage.write_many({path: _filler(data) for path, (data, _) in encoded.items()})
-        m["files"] = sorted(str(p.relative_to(self.out)) for p in encoded)
-        m["file_checks"] = {str(p.relative_to(self.out)): check for p, (_, check) in encoded.items()}
+        m["files"] = sorted([*unchanged, *(str(p.relative_to(self.out)) for p in encoded)])
+        m["file_checks"] = {**{rel: old_checks[rel] for rel in unchanged if rel in old_checks},
+                            **{str(p.relative_to(self.out)): check for p, (_, check) in encoded.items()}}
         m["units"] = [u for u in m["units"] if (u[0], u[1]) not in units]
         m["summary"] = summarize(kept_rows)
         m["epoch"], m["version"] = self.epoch, cur.version + 1
@@ -253,7 +258,7 @@ class Checkpoint:
             storage.remove(self.out / rel)
         self.state.summaries[part] = m["summary"]
         self.state.files = sorted((set(self.state.files) - old_files) | set(m["files"]))
-        return list(m["files"])
+        return [str(p.relative_to(self.out)) for p in encoded]
 
     def _write_manifest(self, name: str, manifest: dict) -> None:
         """The commit marker, after the lease check and the epoch check on the output store itself."""

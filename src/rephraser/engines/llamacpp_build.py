@@ -103,7 +103,8 @@ def llama_build() -> LlamaBuild:
     lib_dir = _lib_dir()
     if lib_dir is None:
         return LlamaBuild(version=version, lib_dir=None, problems=("llama_cpp package folder not found",))
-    libs = sorted(p for p in lib_dir.iterdir() if re.search(r"\.(so|dylib|dll)(\.\d+)*$", p.name))
+    # one entry per real file: libggml-cpu.so -> .so.0 -> .so.0.25.3 are one library
+    libs = sorted({p.resolve() for p in lib_dir.iterdir() if re.search(r"\.(so|dylib|dll)(\.\d+)*$", p.name)})
     amx = tuple(p.name for p in libs if "ggml" in p.name and _contains(p, AMX_SYMBOL))
     flags_file = Path(sys.prefix) / BUILD_FLAGS_FILE  # written by `make install` beside the venv's python
     flags = flags_file.read_text().strip() if flags_file.is_file() else None

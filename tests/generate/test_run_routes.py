@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from helpers import read_rows
+from helpers import cli, read_rows, wiki_texts
 from rephraser.config import RunConfig
 from rephraser.errors import ConfigError
 from rephraser.generate.runner import run_config
@@ -153,3 +153,20 @@ def test_routes_flag_and_dry_run_preview(tmp_path):
     r = CliRunner().invoke(app, ["run", "--routes", str(routes), "--print-config"])
     first = str(r.exception).splitlines()[0]
     assert isinstance(r.exception, ConfigError) and "routes.yaml:1:" in first and "min 5.0 is above max 1.0" in first
+
+
+def test_source_filter_example_runs(tmp_path, fake_server, repo_root):
+    """examples/routes_source_filter.yaml through `run --routes` on real extracts: math only where there are
+    numbers, table where there are several, faq for the rest."""
+
+    corpus = tmp_path / "in.jsonl"
+    corpus.write_text("".join(json.dumps({"id": f"w{i}", "text": t}) + "\n" for i, t in enumerate(wiki_texts(400)[::40])))
+    out = tmp_path / "out"
+    cli("run", "--routes", str(repo_root / "examples" / "routes_source_filter.yaml"), "--source", str(corpus),
+        "--engine", "openai", "--base-url", fake_server(), "--model", "fake-model", "--output", str(out),
+        "--no-progress")
+    rows = read_rows(out) + read_rows(out, "rejected")
+    assert len(rows) == 10 and {r["prompt"] for r in rows} <= {"table", "math", "faq"}
+    for r in rows:
+        n = json.loads(r["route_values"])["numbers"]
+        assert r["prompt"] == ("table" if n >= 4 else "math" if n >= 1 else "faq"), (r["id"], n, r["prompt"])

@@ -70,8 +70,13 @@ def test_french_function_words_are_not_content():
                    DENALI).content_recall == 0.0
 
 
-def test_capitals_beyond_ascii_start_a_name():
-    # "États-Unis" is one name (with [A-Z] it was "Unis"); elided articles ("l'Amérique") are cut
-    assert "États-Unis" in entity_spans("Le fleuve sert de frontière avec les États-Unis.")
-    assert measure("Il coule vers les États-Unis et l'Amérique du Nord.", DENALI).invented_entities == ()
-    assert measure("Il coule vers les États-Unis et le Canada.", DENALI).invented_entities == ("Canada",)
+def test_capitals_beyond_ascii_start_a_name_and_elided_articles_are_cut():
+    # reading_outputs.json math_fr_labels (constrained) on Denali. With [A-Z] the name "Étoiles de Keto-Siam"
+    # was read as "Keto-Siam", and "l'Amérique du Nord" (in the source) as the invented "Amérique du Nord".
+    out = ("Problème : Le nom des Étoiles de Keto-Siam (Etancla) sélectionne le nom du montagne en utilisant les "
+           "titres de cet appositions :\n\nSolution :\nLe décalac des Étoiles de Keto-Siam est le point de "
+           "l'Amérique du Nord, tout en avant le nom du mont= 6176118\nComme cela (Demonstratrice) pour l'est du "
+           "point de l'émotion de l'Amérique des Sekunders. COURRIÉDON= 12")
+    assert measure(out, DENALI).invented_entities == ("Amérique des Sekunders", "Demonstratrice", "Etancla",
+                                                      "Étoiles de Keto-Siam")
+    assert "États-Unis" in entity_spans(DENALI)  # one name, not "Unis"

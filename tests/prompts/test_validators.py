@@ -126,3 +126,37 @@ def test_registry_and_unknown_names():
     assert validate("numbered_steps", "1. a\n2. b\n3. c") is None
     with pytest.raises(KeyError, match="unknown validator 'tabel'"):
         get_validator("tabel")
+
+
+# ---- French and Spanish labels, on real SmolLM2-135M outputs ------------------------------------------------
+# tests/postprocess/fixtures/reading_outputs.json: prompts written in French/Spanish (make_reading_outputs.py),
+# decoded under a grammar that fixes their labels; the text in between is the model's.
+MATH_ES_OLE_ROMER = ("Problema:  5 dejunos de escena\n\nSolución:\nLa solución es después de 5 de junos de 1701. El papel "
+                     "del máximo horambrón rósótico por el which de= 2250000\nEl aterro número 2250001 de la horambrón "
+                     "máxima que lo ganaba desde 1985 5 de junos y otro 6 de 1701= 2250000")
+MATH_FR_DENALI = ("Problème : Le nom des Étoiles de Keto-Siam (Etancla) sélectionne le nom du montagne en utilisant les "
+                  "titres de cet appositions :\n\nSolution :\nLe décalac des Étoiles de Keto-Siam est le point de "
+                  "l'Amérique du Nord, tout en avant le nom du mont= 6176118\nComme cela (Demonstratrice) pour l'est du "
+                  "point de l'émotion de l'Amérique des Sekunders. COURRIÉDON= 12")
+FAQ_FR_RIO_GRANDE = ("Q : Le royaume de France, un ami de la France, est unquel état de la France, 2019-05-22;  2019?\n"
+                     "R : Là-la-là, c'est 2019, c'est une fin sur la France.\n\nQ : Le Canada, l'éau d'Orange, est le "
+                     "quelque chose de la Canada, 2018-05-24; 2018-12-13;  201?\nR : Qu'est-ce que c'est? On lui déplume "
+                     "l'éau d'Orange et s'est le quelque chose de la Canada? Enfin le Canada le reste des 2018-12-13. "
+                     "2019, 2014-2016. L'Etoque de la Canada? Ça le so")
+FAQ_ES_CARLOS_SLIM = ("P: Es un mercurioso enfermo en el mundo. El código de estereos para cada debe adreses es el c?\n"
+                      "R: Impero del demigrel montecristo el nazaro.\n\nP: Está más límitico. Los derechos en la ciudad "
+                      "el que se estás. La ciudad este de este menos?\nR: Cuentos y abogados eso. El alboros es cómico.")
+
+
+def test_problem_and_solution_labels_in_french_and_spanish_are_labels():
+    # Both were "no problem statement" when only English labels counted.
+    assert problem_then_solution(MATH_ES_OLE_ROMER) is None
+    # The French one is found too; what fails now is its content (no number in the problem), as it should.
+    assert problem_then_solution(MATH_FR_DENALI) == "problem has no quantities"
+
+
+def test_question_and_answer_labels_in_french_and_spanish_make_pairs():
+    assert qa_pairs(FAQ_FR_RIO_GRANDE) is None and qa_pairs(FAQ_ES_CARLOS_SLIM) is None
+    # an answer label of its own: "R :" / "Réponse :" / "Respuesta:" open an answer, also on the question's line
+    assert qa_pairs("Q : Quelle hauteur ? R : 6 190 mètres.\nQ : Où ? Réponse : en Alaska.") is None
+    assert qa_pairs("P: ¿Quién? Respuesta: Rømer.\nP: ¿Cuándo? R: en 1676.") is None

@@ -48,6 +48,8 @@ def test_card_body_has_prompts_stats_and_loading(small_run: Path) -> None:
     assert 'load_dataset("me/my-data", name="faq"' in text
     assert 'data_files="data/*/*.parquet"' in text
     assert "Wikipedia contributors" in text
+    # faithfulness beside compliance, measured on the rows against their sources
+    assert "## Faithfulness" in text and "| prompt | format compliance | content floor pass |" in text
 
 
 def test_card_license_unknown_and_mixed(tmp_path: Path, make_run) -> None:

@@ -29,12 +29,22 @@ def test_report_is_self_contained(small_run: Path) -> None:
     # no external resources: nothing fetched from a CDN or the network
     assert not re.search(r'(src|href)="(https?:)?//', page)
     assert "<link" not in page
-    assert page.count("data:image/png;base64,") >= 2  # compliance + length-ratio plots
+    assert page.count("data:image/png;base64,") >= 3  # compliance, faithfulness and length-ratio plots
     for section in ('id="summary"', 'id="generation"', 'id="plots"', 'id="viewer"'):
         assert section in page
     # tok/s and wall time from stats.json, in the summary table itself
     assert "<td>output tok/s (stats.json)</td><td>71.5</td>" in page
     assert "<td>wall time s (stats.json)</td><td>12.3</td>" in page
+
+
+def test_faithfulness_is_shown_beside_compliance_as_a_table_and_a_plot(small_run: Path) -> None:
+    page = build_report(small_run)
+    section = page[page.index('<section id="faithfulness">'):]
+    section = section[:section.index("</section>")]
+    for head in ("format compliance", "content floor pass", "rows with invented numbers", "rows with invented names",
+                 "mean content recall"):
+        assert head in section
+    assert re.search(r'<figure><img alt="Compliance beside faithfulness per prompt" src="data:image/png;base64,', page)
 
 
 def test_generation_stats_exact(small_run: Path) -> None:

@@ -77,10 +77,15 @@ class GeneratorSpec(Strict):
     constrain: Literal["auto", "on", "off", "grounded"] | None = Field(
         None, description="overrides generation.postprocess.constrain for this generator, so constrained and "
         "free decoding of one model are two generators (cells) of one grid")
+    floor: Literal["off", "default", "custom"] | None = Field(
+        None, description="overrides generation.postprocess.floor for this generator, so the content floor off and "
+        "on are two generators (cells) of one grid: the proxy decides whether turning rows down helps")
     note: str | None = None
 
     def postprocess_for(self, base: PostprocessConfig) -> PostprocessConfig:
-        return base if self.constrain is None else base.model_copy(update={"constrain": self.constrain})
+        update = {k: v for k, v in (("constrain", self.constrain), ("floor", self.floor)) if v is not None}
+        # validated again: a generator's floor: custom needs generation.postprocess.floor_thresholds
+        return PostprocessConfig.model_validate({**base.model_dump(), **update}) if update else base
 
     @field_validator("ratios")
     @classmethod

@@ -80,3 +80,42 @@ def test_capitals_beyond_ascii_start_a_name_and_elided_articles_are_cut():
     assert measure(out, DENALI).invented_entities == ("Amérique des Sekunders", "Demonstratrice", "Etancla",
                                                       "Étoiles de Keto-Siam")
     assert "États-Unis" in entity_spans(DENALI)  # one name, not "Unis"
+
+
+CASABLANCA = ("Casablanca is a 1942 American romantic drama film directed by Michael Curtiz and starring Humphrey Bogart, "
+              "Ingrid Bergman, and Paul Henreid. Filmed and set during World War II, it focuses on an American "
+              "expatriate (Bogart) who must choose between his love for a woman (Bergman) and helping her husband "
+              "(Henreid), a Czechoslovak resistance leader, escape from the Vichy-controlled city of Casablanca to "
+              "continue his fight against the Nazis.")
+CASABLANCA_TABLE = ("| Table of Contents | Markdown Table of Data |\n|---|---|\n| 1. Summary of the Movie | Act I: "
+                    "Casablanca opens;|\n| 2. The Story | Act II: Bogart becomes a|\n| 3. The Movie | Act III: En "
+                    "route, the|\n| 4. The Movie | Act IV: Casablanca ends;|")
+
+
+def test_numbering_in_table_cells_and_brackets_is_layout():
+    # floor_outputs.json table/constrained/wiki-en/Casablanca (film): the table, verbatim. Its rows are numbered
+    # "1." to "4." inside the first cell; all four were invented numbers.
+    assert measure(CASABLANCA_TABLE, CASABLANCA).invented_numbers == ()
+    # floor_outputs.json table/constrained/wiki-en/Lagrange point, its last two lines verbatim: "[4]" numbers
+    # the answer; it was an invented 4.
+    lagrange = ("In celestial mechanics, the Lagrange points are points of equilibrium for small-mass objects. "
+                "Mathematically, this involves the solution of the restricted three-body problem.")
+    out = ("Question: [2]  What  is  the second step of Lagrange multipliers  to solve the three body problem? [3]\n"
+           "Answer: [4] [3] When solving a three body problem (Lagrange multipliers), 3   | you need")
+    assert measure(out, lagrange).invented_numbers == ()
+    # a first column that counts the rows is numbering too; one that does not is data
+    counted = "| # | Orbit |\n|---|---|\n| 1 | GEO |\n| 2 | LEO |"
+    assert measure(counted, "GEO and LEO orbits").invented_numbers == ()
+    assert measure("| Orbit | km |\n|---|---|\n| GEO | 1 |\n| LEO | 2 |", "GEO and LEO orbits").invented_numbers == ("1", "2")
+
+
+def test_table_headers_and_cell_openings_are_not_names():
+    # the same Casablanca table: "Table of Contents" and "Markdown Table of Data" (its header) were names
+    assert not {"Table of Contents", "Markdown Table of Data"} & set(measure(CASABLANCA_TABLE, CASABLANCA).invented_entities)
+    # floor_outputs.json table/constrained/wiki-en/Rabindranath Tagore, verbatim: "King", "Read", "Sentence", "Write"
+    # open cells or follow a cell's label; "King Rabindra" and "Kabir Bai" are (invented) names
+    out = ("|  Question: How to write,|   King: King Rabindra.  |\n|---|---|\n|  Answer: King   |   King Rabindra.   |\n"
+           "|  Reply: No   |   The answer is no.  |\n|  Question: How to read,|   Write: Sentence: Kabir|\n"
+           "|  Answer: Kabir       |   Kabir Bai    |\n\nQuestion: How to read,  |   Read: Sentence: Kabir    |   "
+           "Sentence: Kabir   |\nAnswer: King   |   Kabir     |   Kabir Bai       |")
+    assert measure(out, TAGORE).invented_entities == ("Kabir Bai", "King Rabindra")

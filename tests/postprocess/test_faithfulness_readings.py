@@ -20,13 +20,32 @@ RIO_GRANDE = ("Le río Grande, nommé ainsi aux États-Unis, nommé río Bravo d
               "Mexique, est un fleuve long de 3\xa0060\xa0km qui prend sa source dans le Colorado et sert de frontière "
               "entre le Mexique et les États-Unis sur les 2\xa0038\xa0derniers kilomètres de son cours.")
 
+# Outputs, verbatim (whole or an excerpt), with the fixture record they come from (test_excerpts_are_real_outputs).
+TAGORE_FAQ = ("Q: [Expect] [Question] Q: [Response] Q: Q: Can you provide a list of the Top 100 BN?\n"
+              "A: [Answer] Q: Uh, how does a 250 ml can hold 2.5 l of water?\n\n"
+              "Q: In 1934, How many stars are there in the Big Ben?\nA: Q: P.S. 12+12+1 = 22")
+KAHN_FAQ = 'Q: Write an answer to the question "What was Louis Isadore Kahn\'s name." in 4132.5L?\nA: Ah! 4132.5L.'
+NILE_FAQ_LINE = "The Nile's significance lies in its role as the source of African's climate"
+DENALI_MATH = ("Aujour d'abord, le nouveau liécon tard le mond McKinley, des rèсtions 619 kilometres environnementale au "
+               "début 190 mètres d'altitude, environnementale avec les résultats de l'amérique du Nord.")
+RIO_GRANDE_MATH = ("L'échange de travail à l'aide de la Méthique Algumienne est une facèle de débat des équipes sur la "
+                   "santé, régulade en 702 enfermants, et cela pourrait faire un prétexculaire sur la qualité du nautre.")
+DENALI_FAQ = "Allez-tu votre aide en résumé de 1801 à la Nouvelle Royale des Nations Unies?\n\n(No answer)"
+DENALI_MATH_LABELS = ("Problème : Le nom des Étoiles de Keto-Siam (Etancla) sélectionne le nom du montagne en utilisant "
+                      "les titres de cet appositions :\n\nSolution :\nLe décalac des Étoiles de Keto-Siam est le point "
+                      "de l'Amérique du Nord, tout en avant le nom du mont= 6176118\nComme cela (Demonstratrice) pour "
+                      "l'est du point de l'émotion de l'Amérique des Sekunders. COURRIÉDON= 12")
+LAGRANGE_TABLE_TAIL = ("Question: [2]  What  is  the second step of Lagrange multipliers  to solve the three body "
+                       "problem? [3]\nAnswer: [4] [3] When solving a three body problem (Lagrange multipliers), 3   | you need")
+TAGORE_TABLE = ("|  Question: How to write,|   King: King Rabindra.  |\n|---|---|\n|  Answer: King   |   King Rabindra.   |\n"
+                "|  Reply: No   |   The answer is no.  |\n|  Question: How to read,|   Write: Sentence: Kabir|\n"
+                "|  Answer: Kabir       |   Kabir Bai    |\n\nQuestion: How to read,  |   Read: Sentence: Kabir    |   "
+                "Sentence: Kabir   |\nAnswer: King   |   Kabir     |   Kabir Bai       |")
+
 
 def test_a_number_after_the_article_a_is_a_number_not_a_label():
     # floor_outputs.json faq/constrained/wiki-en/Rabindranath Tagore: "a 250" read like the label "A3"
-    out = ("Q: [Expect] [Question] Q: [Response] Q: Q: Can you provide a list of the Top 100 BN?\n"
-           "A: [Answer] Q: Uh, how does a 250 ml can hold 2.5 l of water?\n\n"
-           "Q: In 1934, How many stars are there in the Big Ben?\nA: Q: P.S. 12+12+1 = 22")
-    assert "250" in measure(out, TAGORE).invented_numbers
+    assert "250" in measure(TAGORE_FAQ, TAGORE).invented_numbers
     # while a one-letter label with its number is still layout
     assert measure("Q3: Who won in 1913?\nA3: Tagore, in 1913.", TAGORE).invented_numbers == ()
 
@@ -35,11 +54,10 @@ def test_possessives_and_apostrophe_variants_are_the_name_itself():
     # floor_outputs.json faq/constrained/wiki-en/Louis Kahn: "Louis Isadore Kahn's" was an invented name
     source = ("Louis Isadore Kahn was an Estonian-born American architect based in Philadelphia. After working in "
               "various capacities for several firms in Philadelphia, he founded his own atelier in 1935.")
-    out = 'Q: Write an answer to the question "What was Louis Isadore Kahn\'s name." in 4132.5L?\nA: Ah! 4132.5L.'
-    assert measure(out, source).invented_entities == ()
+    assert measure(KAHN_FAQ, source).invented_entities == ()
     # smollm2_outputs.json faq/Nile: "The Nile's significance ..." against a source that says "the Nile"
     nile = "The Nile is a major north-flowing river in northeastern Africa."
-    assert measure("The Nile's significance lies in its role as the source of water.", nile).invented_entities == ()
+    assert measure(NILE_FAQ_LINE, nile).invented_entities == ("African's",)  # "The Nile's" is the Nile
     # the typographic apostrophe reads like the straight one, both ways round
     assert measure("Jean Sibelius’s music", "Jean Sibelius's work").invented_entities == ()
     assert words_of("Earth’s orbit") == words_of("Earth's orbit") == ["earth", "orbit"]
@@ -47,9 +65,7 @@ def test_possessives_and_apostrophe_variants_are_the_name_itself():
 
 def test_space_grouped_thousands_are_one_number():
     # floor_outputs / reading_outputs math_fr (free) on Denali: "190 mètres" against the source's "6 190 mètres"
-    out = ("Aujour d'abord, le nouveau liécon tard le mond McKinley, des rèсtions 619 kilometres environnementale au "
-           "début 190 mètres d'altitude, environnementale avec les résultats de l'amérique du Nord.")
-    f = measure(out, DENALI)
+    f = measure(DENALI_MATH, DENALI)
     assert "190" in f.invented_numbers  # 6 190 is 6190, so 190 is not in the source (it was read as 6 and 190)
     assert measure("Le Denali s'élève à 6190 mètres.", DENALI).invented_numbers == ()
     assert measure("Le Denali s'élève à 6 190 mètres.", DENALI).invented_numbers == ()
@@ -59,25 +75,18 @@ def test_space_grouped_thousands_are_one_number():
 def test_french_function_words_are_not_content():
     # reading_outputs.json math_fr (free) on Río Grande: a text about something else; its recall came only
     # from French function words ("des", "les", "une", "est" were content words for the English-only list)
-    out = ("L'échange de travail à l'aide de la Méthique Algumienne est une facèle de débat des équipes sur la "
-           "santé, régulade en 702 enfermants, et cela pourrait faire un prétexculaire sur la qualité du nautre.")
     src_words = words_of(RIO_GRANDE)
     assert language_of(src_words) == "fr"
     assert not content_words(src_words, "fr") & STOP_WORDS["fr"]
-    assert measure(out, RIO_GRANDE).content_recall == 0.0
+    assert measure(RIO_GRANDE_MATH, RIO_GRANDE).content_recall == 0.0
     # reading_outputs.json faq_fr (free) on Denali: nothing of the source
-    assert measure("Allez-tu votre aide en résumé de 1801 à la Nouvelle Royale des Nations Unies?\n\n(No answer)",
-                   DENALI).content_recall == 0.0
+    assert measure(DENALI_FAQ, DENALI).content_recall == 0.0
 
 
 def test_capitals_beyond_ascii_start_a_name_and_elided_articles_are_cut():
     # reading_outputs.json math_fr_labels (constrained) on Denali. With [A-Z] the name "Étoiles de Keto-Siam"
     # was read as "Keto-Siam", and "l'Amérique du Nord" (in the source) as the invented "Amérique du Nord".
-    out = ("Problème : Le nom des Étoiles de Keto-Siam (Etancla) sélectionne le nom du montagne en utilisant les "
-           "titres de cet appositions :\n\nSolution :\nLe décalac des Étoiles de Keto-Siam est le point de "
-           "l'Amérique du Nord, tout en avant le nom du mont= 6176118\nComme cela (Demonstratrice) pour l'est du "
-           "point de l'émotion de l'Amérique des Sekunders. COURRIÉDON= 12")
-    assert measure(out, DENALI).invented_entities == ("Amérique des Sekunders", "Demonstratrice", "Etancla",
+    assert measure(DENALI_MATH_LABELS, DENALI).invented_entities == ("Amérique des Sekunders", "Demonstratrice", "Etancla",
                                                       "Étoiles de Keto-Siam")
     assert "États-Unis" in entity_spans(DENALI)  # one name, not "Unis"
 
@@ -100,9 +109,7 @@ def test_numbering_in_table_cells_and_brackets_is_layout():
     # the answer; it was an invented 4.
     lagrange = ("In celestial mechanics, the Lagrange points are points of equilibrium for small-mass objects. "
                 "Mathematically, this involves the solution of the restricted three-body problem.")
-    out = ("Question: [2]  What  is  the second step of Lagrange multipliers  to solve the three body problem? [3]\n"
-           "Answer: [4] [3] When solving a three body problem (Lagrange multipliers), 3   | you need")
-    assert measure(out, lagrange).invented_numbers == ()
+    assert measure(LAGRANGE_TABLE_TAIL, lagrange).invented_numbers == ()
     # a first column that counts the rows is numbering too; one that does not is data
     counted = "| # | Orbit |\n|---|---|\n| 1 | GEO |\n| 2 | LEO |"
     assert measure(counted, "GEO and LEO orbits").invented_numbers == ()
@@ -114,8 +121,30 @@ def test_table_headers_and_cell_openings_are_not_names():
     assert not {"Table of Contents", "Markdown Table of Data"} & set(measure(CASABLANCA_TABLE, CASABLANCA).invented_entities)
     # floor_outputs.json table/constrained/wiki-en/Rabindranath Tagore, verbatim: "King", "Read", "Sentence", "Write"
     # open cells or follow a cell's label; "King Rabindra" and "Kabir Bai" are (invented) names
-    out = ("|  Question: How to write,|   King: King Rabindra.  |\n|---|---|\n|  Answer: King   |   King Rabindra.   |\n"
-           "|  Reply: No   |   The answer is no.  |\n|  Question: How to read,|   Write: Sentence: Kabir|\n"
-           "|  Answer: Kabir       |   Kabir Bai    |\n\nQuestion: How to read,  |   Read: Sentence: Kabir    |   "
-           "Sentence: Kabir   |\nAnswer: King   |   Kabir     |   Kabir Bai       |")
-    assert measure(out, TAGORE).invented_entities == ("Kabir Bai", "King Rabindra")
+    assert measure(TAGORE_TABLE, TAGORE).invented_entities == ("Kabir Bai", "King Rabindra")
+
+
+EXCERPTS = [
+    ("floor_outputs.json", "faq/constrained/wiki-en/Rabindranath Tagore", TAGORE_FAQ),
+    ("floor_outputs.json", "faq/constrained/wiki-en/Louis Kahn", KAHN_FAQ),
+    ("floor_outputs.json", "table/constrained/wiki-en/Casablanca (film)", CASABLANCA_TABLE),
+    ("floor_outputs.json", "table/constrained/wiki-en/Lagrange point", LAGRANGE_TABLE_TAIL),
+    ("floor_outputs.json", "table/constrained/wiki-en/Rabindranath Tagore", TAGORE_TABLE),
+    ("reading_outputs.json", "math_fr/off/wiki-fr/Denali", DENALI_MATH),
+    ("reading_outputs.json", "math_fr/off/wiki-fr/Río Grande (fleuve)", RIO_GRANDE_MATH),
+    ("reading_outputs.json", "faq_fr/off/wiki-fr/Denali", DENALI_FAQ),
+    ("reading_outputs.json", "math_fr_labels/on/wiki-fr/Denali", DENALI_MATH_LABELS),
+]
+
+
+def test_excerpts_are_real_outputs():
+    """Every output these tests read is (part of) a real model output kept in a fixture."""
+    import json
+    from pathlib import Path
+
+    fixtures = Path(__file__).parent / "fixtures"
+    for name, key, excerpt in EXCERPTS:
+        records = {r["key"]: r for r in json.loads((fixtures / name).read_text(encoding="utf-8"))["records"]}
+        assert excerpt in (records[key]["generation"] or ""), (name, key)
+    nile = json.loads((fixtures / "smollm2_outputs.json").read_text(encoding="utf-8"))["records"][0]
+    assert nile["title"] == "Nile" and NILE_FAQ_LINE in nile["raw"]

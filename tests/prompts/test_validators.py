@@ -160,3 +160,16 @@ def test_question_and_answer_labels_in_french_and_spanish_make_pairs():
     # an answer label of its own: "R :" / "Réponse :" / "Respuesta:" open an answer, also on the question's line
     assert qa_pairs("Q : Quelle hauteur ? R : 6 190 mètres.\nQ : Où ? Réponse : en Alaska.") is None
     assert qa_pairs("P: ¿Quién? Respuesta: Rømer.\nP: ¿Cuándo? R: en 1676.") is None
+
+
+def test_the_label_excerpts_are_real_outputs():
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "postprocess" / "fixtures" / "reading_outputs.json"
+    records = {r["key"]: r["generation"] for r in json.loads(path.read_text(encoding="utf-8"))["records"]}
+    for key, excerpt in [("math_es_labels/on/wiki-es/Ole Rømer", MATH_ES_OLE_ROMER),
+                         ("math_fr_labels/on/wiki-fr/Denali", MATH_FR_DENALI),
+                         ("faq_fr_labels/on/wiki-fr/Río Grande (fleuve)", FAQ_FR_RIO_GRANDE),
+                         ("faq_es_labels/on/wiki-es/Carlos Slim", FAQ_ES_CARLOS_SLIM)]:
+        assert excerpt in records[key], key

@@ -152,30 +152,47 @@ class Candidate:
     probe: bool = False  # allowed one token even when drafting does not pay (to re-measure acceptance)
 
 
+CAPS = (1, 2, 3, 4, 6, 8)  # common draft caps tried per step (a few, so planning stays well under a millisecond)
+FLOORS = (0.0, 0.35, 0.7)  # a guess is fed only while the chance it is kept stays above the floor
+
+
 def plan_drafts(cands: list[Candidate], cost: StepCost, n_ubatch: int) -> dict[int, int]:
     """How many drafted tokens each sequence feeds this step: the lengths that maximise expected
-    emitted tokens per second of decode, searched over a common cap K and an acceptance threshold."""
-    if not cands:
-        return {}
-    best_rate, best = -1.0, {c.seq_id: 0 for c in cands}
-    longest = max(len(c.draft) for c in cands)
-    for cap in range(0, longest + 1):
-        for floor in (0.0, 0.2, 0.4, 0.6, 0.8):
-            lengths, expected = {}, 0.0
-            for c in cands:
-                n, p, gain = 0, 1.0, 1.0
-                while n < min(cap, len(c.draft)):
-                    p *= c.accept
-                    if p < floor:
-                        break
-                    gain += p
+    emitted tokens per second of decode, searched over a common cap and an acceptance floor."""
+    lengths0 = {c.seq_id: 0 for c in cands}
+    longest = max((len(c.draft) for c in cands), default=0)
+    if longest == 0:
+        return lengths0
+    a, b = cost.coefficients()
+    base_rows = [(c.seq_id, 1) for c in cands]
+    base_time = a * count_ubatches(base_rows, n_ubatch) + b * len(cands)
+    # One more row pays only if its chance of being kept beats b * rows / time: when no first guess
+    # does (a prompt that rewrites rather than copies), stop here; this is the cheap common case.
+    if not any(c.probe and c.draft for c in cands) and max(c.accept for c in cands if c.draft) <= b * len(cands) / base_time:
+        return lengths0
+    # per candidate: chance the i-th guess is kept (accept^i) and the running sum of those chances
+    chances = []
+    for c in cands:
+        ps, p = [], 1.0
+        for _ in c.draft:
+            p *= c.accept
+            ps.append(p)
+        chances.append(ps)
+    best_rate = len(cands) / base_time
+    best = lengths0
+    for cap in (k for k in CAPS if k <= longest):
+        for floor in FLOORS:
+            lengths, expected, rows = {}, float(len(cands)), []
+            for c, ps in zip(cands, chances, strict=True):
+                n = 0
+                while n < min(cap, len(ps)) and ps[n] >= floor:
+                    expected += ps[n]
                     n += 1
-                if n == 0 and c.probe and c.draft and cap > 0:
-                    n, gain = 1, 1.0 + c.accept
-                lengths[c.seq_id], expected = n, expected + gain
-            rows = [(c.seq_id, 1 + lengths[c.seq_id]) for c in cands]
-            seconds = cost(count_ubatches(rows, n_ubatch), sum(r for _, r in rows))
-            rate = expected / seconds
+                if n == 0 and c.probe and ps:
+                    n, expected = 1, expected + ps[0]
+                lengths[c.seq_id] = n
+                rows.append((c.seq_id, 1 + n))
+            rate = expected / (a * count_ubatches(rows, n_ubatch) + b * sum(r for _, r in rows))
             if rate > best_rate * 1.0001:  # ties go to the shorter plan (found first)
                 best_rate, best = rate, lengths
     return best

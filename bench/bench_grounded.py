@@ -33,12 +33,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from rephraser.config import RunConfig
+from rephraser.config import PostprocessConfig, RunConfig
 from rephraser.generate.runner import run_config
 from rephraser.postprocess.arithmetic import unexplained
 from rephraser.postprocess.contract import apply_contract
 from rephraser.postprocess.cuts import cut_units
 from rephraser.postprocess.faithfulness import measure
+from rephraser.postprocess.floor import floor_for
 from rephraser.postprocess.stats import words_of
 from rephraser.prompts.language import detect_language
 from rephraser.prompts.layouts import source_numbers
@@ -118,13 +119,17 @@ def judge(variant_dir: Path, lex: set[str]) -> list[dict]:
     rows = []
     cols = ["id", "prompt", "status", "source_text", "source_metadata", "raw_generation", "finish_reason", "reason"]
     for _, r in iter_rows(variant_dir, cols):
-        lang = json.loads(r["source_metadata"] or "{}").get("lang", "en")
+        meta = r["source_metadata"] or {}
+        lang = (json.loads(meta) if isinstance(meta, str) else meta).get("lang", "en")
         raw = r["raw_generation"]
         row = {"id": r["id"], "prompt": r["prompt"], "lang": lang, "failed": raw is None}
         if raw is None:
-            rows.append(row | {"ok": False, "reason": r["reason"]})
+            rows.append(row | {"ok": False, "format_ok": False, "reason": r["reason"]})
             continue
-        v = apply_contract(specs[r["prompt"]], raw, source_text=r["source_text"], finish_reason=r["finish_reason"])
+        # the default run's verdict (format contract + the default content floor), and the format alone
+        v = apply_contract(specs[r["prompt"]], raw, source_text=r["source_text"], finish_reason=r["finish_reason"],
+                           floor=floor_for(r["prompt"], PostprocessConfig()))
+        fmt = apply_contract(specs[r["prompt"]], raw, source_text=r["source_text"], finish_reason=r["finish_reason"])
         text = v.text
         f = measure(text, r["source_text"])
         inv = list(f.invented_numbers)
@@ -132,7 +137,7 @@ def judge(variant_dir: Path, lex: set[str]) -> list[dict]:
             inv_left = unexplained(inv, text, set(source_numbers(r["source_text"])))
         else:
             inv_left = inv
-        row |= {"ok": v.ok, "reason": v.reason, "text": text, "invented_numbers": inv, "unexplained_numbers": inv_left,
+        row |= {"ok": v.ok, "format_ok": fmt.ok, "reason": v.reason, "text": text, "invented_numbers": inv, "unexplained_numbers": inv_left,
                 "invented_entities": list(f.invented_entities), "content_recall": f.content_recall,
                 "length_ratio": round(len(text) / max(1, len(r["source_text"])), 3),
                 "cuts": cut_units(text, r["source_text"], lex), "out_lang": detect_language(text)}
@@ -158,6 +163,7 @@ def summarise(rows: list[dict], labels: dict[str, str]) -> dict:
     useful = [labels[k] for k in (f"{r['id']}|{r['prompt']}" for r in rows) if k in labels]
     return {
         "outputs": len(rows), "failed": len(rows) - len(judged), "ok_share": share(judged, lambda r: r["ok"]),
+        "format_ok_share": share(judged, lambda r: r["format_ok"]),
         "invented_number_rate": share(judged, lambda r: r["invented_numbers"]),
         "unexplained_number_rate": share(judged, lambda r: r["unexplained_numbers"]),
         "invented_entity_rate": share(judged, lambda r: r["invented_entities"]),
@@ -187,11 +193,14 @@ def measure_all(args: argparse.Namespace) -> None:
     docs = [json.loads(ln) for ln in (out / "docs.jsonl").read_text(encoding="utf-8").splitlines()]
     result["documents"] = [{"id": d["id"], "lang": d["lang"], "chars": len(d["text"])} for d in docs]
     samples = {}
-    for variant in VARIANTS:
+    judged = {v: judge(out / v, lex) for v in args.variants.split(",") if (out / v / "run.json").exists()}
+    # only the units (document, prompt) that every compared variant finished: a run cut short by the
+    # deadline then compares like with like
+    common = set.intersection(*({(r["id"], r["prompt"]) for r in rows} for rows in judged.values()))
+    result["units"] = len(common)
+    for variant, rows in judged.items():
         vdir = out / variant
-        if not (vdir / "run.json").exists():
-            continue
-        rows = judge(vdir, lex)
+        rows = [r for r in rows if (r["id"], r["prompt"]) in common]
         labels = {k: v["label"] for k, v in all_labels.get("labels", {}).get(variant, {}).items()}
         per_prompt = {p: summarise([r for r in rows if r["prompt"] == p], labels) for p in PROMPTS}
         per_lang = {lang: summarise([r for r in rows if r["lang"] == lang], labels) for lang in ("en", "fr")}
@@ -204,6 +213,7 @@ def measure_all(args: argparse.Namespace) -> None:
     (out / "grounded_measures.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
     (out / "sample_texts.json").write_text(json.dumps(samples, indent=1, ensure_ascii=False))
     print(render(result))
+    result["documents"] = [d for d in result["documents"] if any(d["id"] == i for i, _ in common)]
     if args.figure:
         write_result_figure(args, result)
 
@@ -221,7 +231,8 @@ def write_result_figure(args: argparse.Namespace, result: dict) -> None:
             langs.append({"lang": lang, "variant": variant, **v["langs"][lang]})
     runs = [{"variant": k, **v["run"]} for k, v in result["variants"].items()]
     loads = [x for r in runs for x in (r.get("load_start"), r.get("load_end")) if x is not None]
-    data = {"rows": rows, "langs": langs, "runs": runs, "documents": result["documents"],
+    data = {"rows": rows, "langs": langs, "runs": runs, "documents": result["documents"], "units": result["units"],
+            "document_count": len(result["documents"]),
             "settings": result["settings"], "labelling": result["labelling"]}
     cols = [["prompt", "{prompt}"], ["variant", "{variant}"], ["outputs", "{outputs}"]] + [
         [head, "{" + key + (":.0%" if kind == "pct" else ":.2f") + "}"] for key, head, kind in COLUMNS]
@@ -235,11 +246,14 @@ def write_result_figure(args: argparse.Namespace, result: dict) -> None:
                                                   ["load at end", "{load_end:.1f}"]]}}
     where = (f"shared {os.cpu_count()}-core machine, load average {min(loads):.0f}-{max(loads):.0f} during generation"
              if loads else "shared machine")
-    write_figure("grounded_decoding", data, views, how=f"bench/bench_grounded.py generate --en {args.en} --fr "
-                 f"{args.fr} --max-tokens {args.max_tokens} && bench/bench_grounded.py measure --figure", where=where)
+    write_figure(args.figure, data, views, how=f"bench/bench_grounded.py generate --en {args.en} --fr "
+                 f"{args.fr} --max-tokens {args.max_tokens} && bench/bench_grounded.py measure --variants "
+                 f"{args.variants} --figure {args.figure}", where=where,
+                 note=f"{result['units']} units (document x prompt) that every variant finished, "
+                      f"{len(result['documents'])} documents")
 
 
-COLUMNS = [("ok_share", "ok", "pct"), ("unexplained_number_rate", "invented numbers", "pct"),
+COLUMNS = [("format_ok_share", "format ok", "pct"), ("ok_share", "ok (+ content floor)", "pct"), ("unexplained_number_rate", "invented numbers", "pct"),
            ("invented_entity_rate", "invented entities", "pct"), ("content_recall", "recall", "num"),
            ("distinct_2", "distinct-2", "num"), ("opening_collapse", "opening collapse", "pct"),
            ("length_ratio", "length ratio", "num"), ("cut_rows", "rows cut mid-word", "pct"),
@@ -304,7 +318,7 @@ async def _cost(args: argparse.Namespace) -> None:
 
         data = {"ratios": ", ".join(f"{r:.2f}" for r in ratios), "median": med, "docs": len(docs),
                 "max_tokens": args.max_tokens, "threads": args.threads, "load_end": os.getloadavg()[0]}
-        write_figure("context_aware_cost", data, {"ratio": {"text": (
+        write_figure(args.figure, data, {"ratio": {"text": (
             "time per token with context-aware decoding / without, per round {ratios}, median **{median:.2f}** "
             "({docs} requests of {max_tokens} tokens decoded together, greedy, prefill included, {threads} thread, "
             "load average {load_end:.0f} on 2 cores at the end)")}},
@@ -322,8 +336,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--max-tokens", type=int, default=256)
-    ap.add_argument("--out", default="out/bench_grounded6")
-    ap.add_argument("--figure", action="store_true", help="measure/cost: write the figure file the docs render")
+    ap.add_argument("--out", default="out/bench_grounded7")
+    ap.add_argument("--figure", default=None, help="measure/cost: the figure file (bench/results/NAME.json) to write")
     args = ap.parse_args()
     if args.mode == "generate":
         generate(args)

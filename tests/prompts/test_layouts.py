@@ -51,7 +51,7 @@ def test_sizes_follow_the_source_and_the_token_budget():
     assert plan_for(" ".join([EN] * 12), 128).budget_words < long.budget_words
     # more source -> more units allowed
     assert "pair){1,1}" in build_layout("faq", EN, max_tokens=512, grounded=False)
-    assert "pair){1,5}" in build_layout("faq", " ".join([EN] * 12), max_tokens=512, grounded=False)
+    assert "pair){1,4}" in build_layout("faq", " ".join([EN] * 12), max_tokens=512, grounded=False)
 
 
 @pytest.mark.parametrize("name", sorted(LAYOUTS))
@@ -93,4 +93,7 @@ def test_layouts_admit_good_outputs_and_refuse_invented_numbers_and_disorder():
     assert not admits("tutorial", EN, "1. Find it on a map.\n3. Go north to Egypt.\n2. See the sea.")
     assert not admits("faq", EN, "Q: What is the Nile?\nA: It covers the general re")  # no sentence end
     assert not admits("faq", FR, OK[("faq", EN)])  # French source: French labels
+    # script drift seen at temperature 1: Arabic in an English FAQ, a Cyrillic "с" inside a French word
+    assert not admits("faq", EN, "Q: What is the Nile river?\nA: سرورد ربغاخ.", grounded=False)
+    assert not admits("faq", FR, "Q : Qu'est-ce que le Nil ?\nR : La réсtraction du fleuve.", grounded=False)
     model.close_context()

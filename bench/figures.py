@@ -18,7 +18,8 @@ replaces what is between the markers with the view rendered from the file. A `ro
 table (one row per item of the list at that dotted path in `data`, each cell a `str.format` template over
 the item, the figure's `data` and its top-level fields; headers are templates too), followed by a
 provenance line; a `text` view is
-one template (inline: keep it on the marker's line). `None` renders as "–" whatever the format spec.
+one template (inline: keep it on the marker's line; `{recorded_as}` says "hand-recorded" or
+"measured by `<how>`", since inline text has no provenance line). `None` renders as "–" whatever the format spec.
 The measuring script owns its views, so a rerun that changes the data keeps the docs' layout.
 """
 
@@ -121,6 +122,8 @@ def render_view(fig: dict, view: str) -> str:
     if spec is None:
         raise FigureError(f"figure {fig['name']} has no view {view!r} (it has: {', '.join(fig['views']) or 'none'})")
     top = {k: v for k, v in fig.items() if k not in ("data", "views")}
+    # for inline text, which has no provenance line: "hand-recorded" or "measured by `<how>`"
+    top["recorded_as"] = "hand-recorded" if fig["recorded"] == "hand" else f"measured by `{fig['how']}`"
     scope = {**top, **fig["data"]}
     if "text" in spec:
         return _fmt(spec["text"], scope, where)

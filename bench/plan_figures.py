@@ -61,8 +61,25 @@ def compute(grid: str) -> dict:
     return s
 
 
+ASSUMPTION_VIEWS = {"cpu": {"text": (
+    "llama.cpp SmolLM2-135M {smollm2:.0f} tok/s, Gemma-3-270M {gemma3:.0f} tok/s (assumed from its size), "
+    "tiny-1m training {train_tiny:,.0f} tok/s, evaluation {eval_tiny} s/item")}}
+
+
+def assumptions() -> dict:
+    """The CPU throughputs the estimates assume when a grid has measured nothing yet (code constants)."""
+    from rephraser.engines.llamacpp import CPU_TOK_S
+    from rephraser.experiments.estimate import CPU_EVAL_S_PER_ITEM, CPU_TRAIN_TOK_S
+
+    return {"smollm2": CPU_TOK_S["smollm2-135m"], "gemma3": CPU_TOK_S["gemma3-270m"],
+            "train_tiny": CPU_TRAIN_TOK_S["tiny-1m"], "eval_tiny": CPU_EVAL_S_PER_ITEM["tiny-1m"]}
+
+
 def main() -> None:
-    for grid in sys.argv[1:] or GRIDS:
+    if not sys.argv[1:] or "assumptions" in sys.argv[1:]:
+        write_figure("plan_assumptions", assumptions(), ASSUMPTION_VIEWS, how="bench/plan_figures.py assumptions",
+                     where="constants in engines/llamacpp.py and experiments/estimate.py")
+    for grid in [g for g in sys.argv[1:] if g in GRIDS] or ([] if sys.argv[1:] else GRIDS):
         clusters = GRIDS[grid]
         how = f"rephraser experiment run examples/{grid}.yaml --dry-run" + (
             f" --cluster {' / '.join(clusters)}" if clusters else "")

@@ -86,7 +86,7 @@ def test_a_template_naming_a_missing_field_is_refused_when_written(tmp_path):
     assert not (tmp_path / "speed.json").exists()
 
 
-@pytest.mark.parametrize("grid", ["mini_ablation", "finephrase"])
+@pytest.mark.parametrize("grid", ["mini_ablation", "finephrase", "assumptions"])
 def test_plan_figures_are_what_the_dry_run_computes_today(grid):
     """The example grids' plans in the docs follow the code: a changed estimate fails here until
     `bench/plan_figures.py` is rerun (and the docs re-rendered)."""
@@ -94,6 +94,11 @@ def test_plan_figures_are_what_the_dry_run_computes_today(grid):
     from plan_figures import compute
 
     stored = load_figure(f"plan_{grid}")["data"]
+    if grid == "assumptions":
+        from plan_figures import assumptions
+
+        assert assumptions() == stored, "rerun .venv/bin/python bench/plan_figures.py assumptions"
+        return
     now = json.loads(json.dumps(compute(grid)))  # the same JSON round trip as the file
     assert _close(now, stored), \
         f"bench/results/plan_{grid}.json is stale: rerun .venv/bin/python bench/plan_figures.py {grid}"

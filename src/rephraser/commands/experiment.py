@@ -61,7 +61,7 @@ def _print_plan(cfg, cells, out: Path, cluster: str | None) -> None:
     console.print(f"planned: {summary['generated_tokens']:,.0f} generated tokens, {summary['training_tokens']:,.0f} "
                   f"training tokens; estimated time {_fmt_s(total)} one stage after another"
                   + ("" if total is not None else " (some stages have no estimate)") + (f"; {gpu}" if gpu else ""),
-                  highlight=False)
+                  highlight=False, soft_wrap=True)  # one line, however long: scripts and tests read it
     if summary["device_hours"] or cluster:
         _print_projection(cfg, cells, out, est, cluster, console)
 
@@ -75,7 +75,8 @@ def _print_projection(cfg, cells, out: Path, est, cluster: str | None, console) 
     p = project(jobs, est, nodes, gpus)
     console.print(f"projected: {p.wall_s / 86400:,.1f} days wall on {nodes}x{gpus} GPUs (nodes x GPUs; "
                   f"{cfg.generation.shards} shard(s) per generation, {cfg.cluster.train_nodes}x{gpus} per training run), "
-                  f"GPUs busy {p.utilization:.0%}" + (f"; {len(p.missing)} stage(s) without estimate" if p.missing else ""))
+                  f"GPUs busy {p.utilization:.0%}" + (f"; {len(p.missing)} stage(s) without estimate" if p.missing else ""),
+                  soft_wrap=True)
 
 
 @experiment_app.command("run")

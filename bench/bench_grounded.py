@@ -44,6 +44,7 @@ from rephraser.postprocess.stats import words_of
 from rephraser.prompts.language import detect_language
 from rephraser.prompts.layouts import source_numbers
 from rephraser.prompts.registry import resolve_prompt
+from rephraser.records import metadata_dict
 from rephraser.run_folder import iter_rows
 from rephraser.sources.wiki import wiki_data_path
 
@@ -119,8 +120,7 @@ def judge(variant_dir: Path, lex: set[str]) -> list[dict]:
     rows = []
     cols = ["id", "prompt", "status", "source_text", "source_metadata", "raw_generation", "finish_reason", "reason"]
     for _, r in iter_rows(variant_dir, cols):
-        meta = r["source_metadata"] or {}
-        lang = (json.loads(meta) if isinstance(meta, str) else meta).get("lang", "en")
+        lang = metadata_dict(r["source_metadata"]).get("lang", "en")  # a struct (or JSON text in older runs)
         raw = r["raw_generation"]
         row = {"id": r["id"], "prompt": r["prompt"], "lang": lang, "failed": raw is None}
         if raw is None:

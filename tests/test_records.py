@@ -124,3 +124,14 @@ def test_run_fingerprints_and_grid_stage_keys_did_not_move(tmp_path, monkeypatch
                      "train": {"preset": "tiny-1m", "steps": 2}}, ExperimentConfig)
     keys = sorted(f"{s.kind}:{s.key}" for s in unique_stages(expand(grid)))
     assert (len(keys), hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]) == (21, "f4f78676be8ae4ee")
+
+
+def test_route_values_are_a_struct_too_from_the_routers_json_text(tmp_path):
+    rows = [Row(id="a", prompt="math", status="ok", route="numbers", route_values='{"numbers":2}'),
+            Row(id="b", prompt="faq", status="ok", route="high_quality", route_values={"score.edu": 3.41}),
+            Row(id="c", prompt="faq", status="ok")]
+    f = tmp_path / "p.parquet"
+    pq.write_table(rows_to_table(rows), f)
+    back = pq.read_table(f)
+    assert pa.types.is_struct(back.schema.field("route_values").type)
+    assert [metadata_dict(r["route_values"]) for r in back.to_pylist()] == [{"numbers": 2}, {"score.edu": 3.41}, {}]

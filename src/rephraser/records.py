@@ -110,9 +110,10 @@ ROW_SCHEMA = pa.schema(
         pa.field("content_recall", pa.float64()),  # share of the source's content words kept
         pa.field("novelty_3gram", pa.float64()),  # share of output word 3-grams not in the source
         # document routing (route_config.py): the route that gave this row's prompt, and the facts that decided
-        # it as a JSON object (e.g. {"numbers": 4, "score.edu": 2.7}); null in runs without routes
+        # it as a struct (e.g. {numbers: 4, score.edu: 2.7}; typed per file like source_metadata, JSON text in
+        # files of the previous release); null in runs without routes
         pa.field("route", pa.string()),
-        pa.field("route_values", pa.string()),
+        pa.field("route_values", NO_METADATA_TYPE),
     ]
 )
 ROW_COLUMNS: tuple[str, ...] = tuple(ROW_SCHEMA.names)
@@ -154,7 +155,7 @@ class Row:
     content_recall: float | None = None
     novelty_3gram: float | None = None
     route: str | None = None
-    route_values: str | None = None
+    route_values: dict[str, Any] | str | None = None  # a dict (JSON text accepted, as the router gives it)
 
 
 def dumps_json(value: Any) -> str:
@@ -236,10 +237,16 @@ def sampling_array(values: list[Any]) -> pa.Array:
     return pa.array(dicts, type=SAMPLING_TYPE)
 
 
-def row_schema(metadata_type: pa.DataType = NO_METADATA_TYPE) -> pa.Schema:
-    """ROW_SCHEMA with one file's source_metadata type."""
-    i = ROW_SCHEMA.get_field_index("source_metadata")
-    return ROW_SCHEMA.set(i, pa.field("source_metadata", metadata_type))
+# Free-form objects stored as structs typed per file (metadata_array): their ROW_SCHEMA type is a placeholder.
+FREE_STRUCT_COLUMNS: tuple[str, ...] = ("source_metadata", "route_values")
+
+
+def row_schema(metadata_type: pa.DataType = NO_METADATA_TYPE, route_type: pa.DataType = NO_METADATA_TYPE) -> pa.Schema:
+    """ROW_SCHEMA with one file's source_metadata and route_values types."""
+    schema = ROW_SCHEMA
+    for name, t in (("source_metadata", metadata_type), ("route_values", route_type)):
+        schema = schema.set(schema.get_field_index(name), pa.field(name, t))
+    return schema
 
 
 def rows_to_table(rows: list[Row]) -> pa.Table:
@@ -256,13 +263,13 @@ def dicts_to_table(columns: dict[str, list[Any]] | list[dict[str, Any]]) -> pa.T
     arrays: dict[str, pa.Array] = {}
     for name in ROW_COLUMNS:
         values = columns[name]
-        if name == "source_metadata":
+        if name in FREE_STRUCT_COLUMNS:
             arrays[name] = metadata_array(values)
         elif name == "sampling":
             arrays[name] = sampling_array(values)
         else:
             arrays[name] = pa.array(values, type=ROW_SCHEMA.field(name).type)
-    return pa.table(arrays, schema=row_schema(arrays["source_metadata"].type))
+    return pa.table(arrays, schema=row_schema(arrays["source_metadata"].type, arrays["route_values"].type))
 
 
 def table_to_rows(table: pa.Table) -> list[Row]:

@@ -15,7 +15,7 @@ from helpers import cli, read_rows, wiki_texts
 from rephraser.config import RunConfig
 from rephraser.errors import ConfigError
 from rephraser.generate.runner import run_config
-from rephraser.records import Document
+from rephraser.records import Document, metadata_dict
 from rephraser.routing import Router
 
 TEMPLATE = "Restate the following document ({name}). Output only the restatement.\n\nDocument:\n{{document}}"
@@ -79,9 +79,9 @@ def test_rows_carry_their_route_and_only_routed_units_run(tmp_path, fake_server,
         doc = Document(id=doc_id, text=TEXTS[int(doc_id[1])])
         assert by_doc[doc_id] == [Path(p).stem for p in router.decide(doc).prompts]
     r0 = next(r for r in rows if r["id"] == "d0")
-    assert r0["route"] == "facts" and json.loads(r0["route_values"]) == {"numbers": 4}
+    assert r0["route"] == "facts" and metadata_dict(r0["route_values"]) == {"numbers": 4}
     r3 = next(r for r in rows if r["id"] == "d3")
-    assert json.loads(r3["route_values"]) == {"numbers": 0, "list": True}
+    assert metadata_dict(r3["route_values"]) == {"numbers": 0, "list": True}
     rejected = read_rows(tmp_path / "out", "rejected")
     assert [(r["id"], r["prompt"]) for r in rejected] == [("d4", "_input")]
     assert "rephraser_test_routes:explode raised KeyError" in rejected[0]["reason"]

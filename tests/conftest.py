@@ -16,6 +16,9 @@ SHARED = REPO.parent / "shared"  # read-only fixtures; present in CI, never need
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Commands print width-free when piped and wrap at $COLUMNS when it is set (commands/_console.py); tests read
+# the piped form, whatever terminal (or harness exporting COLUMNS) started them.
+os.environ.pop("COLUMNS", None)
 
 
 @pytest.fixture

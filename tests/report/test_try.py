@@ -25,6 +25,7 @@ ECHO = Path(ECHO_PROMPT)
 
 def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
     monkeypatch.setattr(sys, "argv", ["rephraser", *args])
+    monkeypatch.delenv("COLUMNS", raising=False)  # piped output, as a script reads it: plain, not folded
     code = 0
     try:
         main()
@@ -76,7 +77,7 @@ def test_watch_reruns_after_an_edit_and_unchanged_calls_are_free(tmp_path, fake_
     work = tmp_path / "try"
     args = [sys.executable, "-m", "rephraser.cli", "try", str(prompt), "--docs", "3", "--engine", "openai",
             "--base-url", url, "--model", "fake-model", "--max-tokens", "200", "--workdir", str(work), "--seed", "7"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**{k: v for k, v in os.environ.items() if k != "COLUMNS"}, "PYTHONUNBUFFERED": "1"}  # plain form
     proc = subprocess.Popen([*args, "--watch", "--max-runs", "2", "--poll", "0.2"], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env)
     lines: queue.Queue = queue.Queue()

@@ -62,6 +62,24 @@ def busy_loops(n: int) -> list[subprocess.Popen]:
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
 
 
+VIEWS = {"by_setting": {"rows": "results", "columns": [
+    ["busy loops beside", "{busy}"], ["setting", "{setting}"], ["threads", "{threads}"], ["tok/s", "{tok_s:.1f}"],
+    ["vs first setting", "**{ratio:.2f}**"], ["load per run", "{load_text}"]]}}
+
+
+def write(figure: str, results: list[dict], how: str) -> None:
+    sys.path.insert(0, str(HERE))
+    from figures import write_figure
+
+    rows = [{**r, "load_text": ", ".join(f"{x:.1f}" for x in r["load"])} for r in results]
+    loads = [x for r in results for x in r["load"]]
+    settings = {r["setting"]: SETTINGS[r["setting"]][0] or "engine default" for r in results}
+    write_figure(figure, {"results": rows, "settings": {k: str(v) for k, v in settings.items()}}, VIEWS, how=how,
+                 where=f"shared {os.cpu_count()}-core machine, load {min(loads):.0f}-{max(loads):.0f} "
+                       "(other agents' model runs)",
+                 note="settings: " + "; ".join(f"{k} = {v}" for k, v in settings.items()))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--busy", default="0,1,2", help="busy loops beside the run, comma-separated counts")
@@ -70,7 +88,14 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=1, help="ABBA blocks per busy count")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--figure", default=None, help="write bench/results/NAME.json for the docs")
+    ap.add_argument("--from-json", type=Path, default=None, help="with --figure: the figure from an earlier --json")
     args = ap.parse_args()
+    how = (f"bench/bench_contention.py --busy {args.busy} --settings {args.settings} --batch {args.batch} "
+           f"--tokens {args.tokens} --repeats {args.repeats}")
+    if args.from_json:
+        write(args.figure, json.loads(args.from_json.read_text(encoding="utf-8")), how)
+        return
     names = args.settings.split(",")
     print(f"cores {os.cpu_count()} · batch {args.batch} · {args.tokens} tokens · settings: "
           + "; ".join(f"{n}={SETTINGS[n][0] or '-'} threads={SETTINGS[n][1] or 'auto'}" for n in names), flush=True)
@@ -97,6 +122,8 @@ def main() -> None:
                   f"vs {names[0]} · load {row['load']}", flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n")
+    if args.figure:
+        write(args.figure, results, how)
 
 
 if __name__ == "__main__":

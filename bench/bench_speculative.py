@@ -18,7 +18,9 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -72,6 +74,8 @@ async def measure(args: argparse.Namespace) -> list[dict]:
                     rounds += [await one_round(engine, reqs, on) for on in (False, True, True, False)]
                 results.append(summarise(prompt, sampling, rounds))
                 print(line(results[-1]), flush=True)
+                if args.figure:  # after every pair, so a run stopped early keeps what it measured
+                    write(args, results)
     finally:
         await engine.stop()
     return results
@@ -106,6 +110,54 @@ def line(r: dict) -> str:
             f"identical {r['identical']} · load {r['load']}")
 
 
+VIEWS = {"by_setting": {"rows": "results", "columns": [
+    ["prompt", "{prompt}"], ["sampling", "{sampling}"], ["speed on/off (median)", "**{ratio:.2f}**"],
+    ["per round pair", "{ratios_text}"], ["tok/s off → on", "{tok_s_off:.1f} → {tok_s_on:.1f}"],
+    ["guesses kept", "{acceptance_pct}"], ["tokens per verify step", "{per_step}"],
+    ["guesses per output token", "{drafted_per_token:.2f}"], ["identical outputs", "{identical}"],
+    ["load per round", "{load_text}"]]}}
+LINE = re.compile(r"^(\S+)\s+(\S+)\s+on/off ([\d.]+) \(rounds ([\d., ]+)\) · ([\d.]+) → ([\d.]+) tok/s · acceptance "
+                  r"(\S+) · tokens/verify step (\S+) · drafted/token ([\d.]+) · identical (\d+/\d+) · load \[([\d., ]+)\]")
+
+
+def for_figure(r: dict) -> dict:
+    return {**{k: v for k, v in r.items() if k != "texts"},
+            "ratios_text": ", ".join(f"{x:.2f}" for x in r["ratios"]),
+            "acceptance_pct": "–" if r["acceptance"] is None else f"{100 * r['acceptance']:.0f}%",
+            "per_step": "–" if r["tokens_per_verify_step"] is None else f"{r['tokens_per_verify_step']:.2f}",
+            "load_text": ", ".join(f"{x:.1f}" for x in r["load"])}
+
+
+def write(args: argparse.Namespace, results: list[dict], note: str | None = None) -> None:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from figures import write_figure
+
+    how = (f"bench/bench_speculative.py --prompts {args.prompts} --samplings {args.samplings} --docs {args.docs} "
+           f"--max-tokens {args.max_tokens} --parallel {args.parallel} --threads {args.threads} --pairs {args.pairs}")
+    loads = [x for r in results for x in r["load"]]
+    write_figure(args.figure, {"results": [for_figure(r) for r in results], "cores": os.cpu_count(),
+                               "parallel": args.parallel, "threads": args.threads, "docs": args.docs,
+                               "max_tokens": args.max_tokens}, VIEWS, how=how,
+                 where=f"shared {os.cpu_count()}-core machine, load {min(loads):.0f}-{max(loads):.0f} "
+                       "(other agents' model runs)", note=note)
+
+
+def from_log(path: Path) -> list[dict]:
+    """The figure data from this script's printed lines (a run stopped before its end wrote nothing)."""
+    out = []
+    for ln in path.read_text(encoding="utf-8").splitlines():
+        m = LINE.match(ln.strip())
+        if not m:
+            continue
+        acc = None if m[7] == "-" else float(m[7].rstrip("%")) / 100
+        out.append({"prompt": m[1], "sampling": m[2], "ratio": float(m[3]),
+                    "ratios": [float(x) for x in m[4].split(",")], "tok_s_off": float(m[5]), "tok_s_on": float(m[6]),
+                    "acceptance": acc, "tokens_per_verify_step": None if m[8] == "-" else float(m[8]),
+                    "drafted_per_token": float(m[9]), "identical": m[10],
+                    "load": [float(x) for x in m[11].split(",")]})
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="smollm2-135m")
@@ -119,7 +171,16 @@ def main() -> None:
     ap.add_argument("--n-ctx", type=int, default=1024)
     ap.add_argument("--pairs", type=int, default=1, help="ABBA blocks per (prompt, sampling)")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    ap.add_argument("--figure", default=None, help="write bench/results/NAME.json for the docs (after every pair)")
+    ap.add_argument("--from-log", type=Path, default=None,
+                    help="with --figure: build the figure from a log of this script's printed lines, then stop")
     args = ap.parse_args()
+    if args.from_log:
+        if not args.figure:
+            sys.exit("error: --from-log needs --figure NAME")
+        write(args, from_log(args.from_log), note="parsed from the printed lines of a run stopped at the session's "
+              "deadline (before its own figure option existed); settings not reached are absent")
+        return
     print(f"cores {os.cpu_count()} · parallel {args.parallel} · threads {args.threads or 'default'} · "
           f"{args.docs} docs x {args.max_tokens} tokens · OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
     results = asyncio.run(measure(args))

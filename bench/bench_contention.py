@@ -32,8 +32,20 @@ SETTINGS = {  # name -> (environment, threads; None = the engine's own choice)
     "passive": ({"OMP_WAIT_POLICY": "PASSIVE"}, None),
     "spin": ({"GOMP_SPINCOUNT": "20000"}, None),
     "active-2t": ({"OMP_WAIT_POLICY": "ACTIVE"}, 2),
+    "bounded-2t": ({}, 2),  # the engine's bounded spin, two threads whatever the load
+    "passive-2t": ({"OMP_WAIT_POLICY": "PASSIVE"}, 2),
     "raw-2t": ({"REPHRASER_OMP": "off"}, 2),  # libgomp's own default, two threads (the old behaviour)
     "raw-1t": ({"REPHRASER_OMP": "off"}, 1),
+}
+DESCRIBE = {
+    "default": "the engine's choice: bounded spin (GOMP_SPINCOUNT=10000), threads = cores free at start",
+    "passive": "OMP_WAIT_POLICY=PASSIVE, threads = cores free at start",
+    "spin": "GOMP_SPINCOUNT=20000, threads = cores free at start",
+    "bounded-2t": "bounded spin (GOMP_SPINCOUNT=10000), 2 threads",
+    "passive-2t": "OMP_WAIT_POLICY=PASSIVE, 2 threads",
+    "active-2t": "OMP_WAIT_POLICY=ACTIVE, 2 threads",
+    "raw-2t": "libgomp's default spin, 2 threads (the engine before this change)",
+    "raw-1t": "libgomp's default spin, 1 thread",
 }
 CHILD = """
 import json, sys, time
@@ -73,8 +85,8 @@ def write(figure: str, results: list[dict], how: str) -> None:
 
     rows = [{**r, "load_text": ", ".join(f"{x:.1f}" for x in r["load"])} for r in results]
     loads = [x for r in results for x in r["load"]]
-    settings = {r["setting"]: SETTINGS[r["setting"]][0] or "engine default" for r in results}
-    write_figure(figure, {"results": rows, "settings": {k: str(v) for k, v in settings.items()}}, VIEWS, how=how,
+    settings = {r["setting"]: DESCRIBE[r["setting"]] for r in results}
+    write_figure(figure, {"results": rows, "settings": settings}, VIEWS, how=how,
                  where=f"shared {os.cpu_count()}-core machine, load {min(loads):.0f}-{max(loads):.0f} "
                        "(other agents' model runs)",
                  note="settings: " + "; ".join(f"{k} = {v}" for k, v in settings.items()))

@@ -93,6 +93,7 @@ def test_layouts_admit_good_outputs_and_refuse_invented_numbers_and_disorder():
     assert not admits("tutorial", EN, "1. Find it on a map.\n3. Go north to Egypt.\n2. See the sea.")
     assert not admits("faq", EN, "Q: What is the Nile?\nA: It covers the general re")  # no sentence end
     assert not admits("faq", FR, OK[("faq", EN)])  # French source: French labels
+    assert not admits("faq", EN, "Q: What is the Nile river?\nA: " + "1.2.3.4.5" * 8 + ".", grounded=False)  # digit runs
     # script drift seen at temperature 1: Arabic in an English FAQ, a Cyrillic "с" inside a French word
     assert not admits("faq", EN, "Q: What is the Nile river?\nA: سرورد ربغاخ.", grounded=False)
     assert not admits("faq", FR, "Q : Qu'est-ce que le Nil ?\nR : La réсtraction du fleuve.", grounded=False)

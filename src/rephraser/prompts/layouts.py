@@ -97,7 +97,8 @@ def _words(grounded: bool, numbers: list[str]) -> str:
         else:
             lines += ["w: W"]
     else:
-        lines += [r'NUM: /\d+(?:[.,]\d+)*/',
+        # bounded: an unbounded number let the model write digit runs until max_tokens (measured)
+        lines += [r'NUM: /\d{1,9}(?:[.,]\d{1,4}){0,2}/',
                   'num: /[(\\["«]?/ NUM /[a-zA-Zé%°]{0,3}[)"\\]»]?/',
                   "w: W | num"]
     return "\n".join(lines)

@@ -63,8 +63,32 @@ def direct_comparison(grid: Path, cell: str, control: str) -> dict:
                 bpb[row["cell"]].append(float(row["heldout_bpb"]))
     c = compare(macro[cell], macro[control])
     return {"cell": cell, "control": control, "n": min(len(v) for v in macro.values()), "gap": c["gap"],
+            "gap_e4": None if c["gap"] is None else c["gap"] * 1e4,
             "gap_over_se": c["gap_over_se"], "p_value": c["p_value"],
             "bpb_gap": (mean_std(bpb[cell])[0] or 0) - (mean_std(bpb[control])[0] or 0)}
+
+
+def grid_cells(grid: Path, names: list[str]) -> list[dict]:
+    """The named cells of the grid's results_summary.csv, macro scaled by 10⁴ (the tiny proxy's scores
+    differ in the fifth decimal)."""
+    import csv
+
+    def num(row: dict, key: str, scale: float = 1.0) -> float | None:
+        return float(row[key]) * scale if row.get(key) not in (None, "") else None
+
+    out = []
+    with (grid / "results_summary.csv").open(newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            if row["cell"] in names:
+                base = row.get("is_baseline") == "True"
+                out.append({"cell": row["cell"], "seeds": int(row["seeds"]), "macro_e4": num(row, "macro_mean", 1e4),
+                            "macro_std_e4": num(row, "macro_std", 1e4),
+                            "gap_e4": None if base else num(row, "macro_gap", 1e4),
+                            "gap_over_se": None if base else num(row, "macro_gap_over_se"),
+                            "bpb": num(row, "heldout_bpb_mean"), "bpb_gap": None if base else num(row, "heldout_bpb_gap"),
+                            **{k: num(row, k) for k in ("invented_number_rate", "distinct_2", "content_recall")},
+                            "gen_tokens": row.get("gen_tokens") or None})
+    return sorted(out, key=lambda c: names.index(c["cell"]))
 
 
 def main() -> None:
@@ -78,6 +102,7 @@ def main() -> None:
     ap.add_argument("--grid", type=Path, default=None, help="the grid's output folder (its results.csv): also "
                     "compare the proxies trained on the first two --cells directly (Welch's t over seeds)")
     ap.add_argument("--cells", action="append", default=[], help="with --grid: the routed cell, then its control")
+    ap.add_argument("--baseline", action="append", default=[], help="with --grid: baseline cells to list too")
     args = ap.parse_args()
     rows = []
     for spec in args.stage:
@@ -94,8 +119,15 @@ def main() -> None:
     views = dict(VIEWS) if len(math) >= 2 else {"prompts": VIEWS["prompts"]}
     if args.grid is not None and len(args.cells) == 2:
         data["direct"] = direct_comparison(args.grid, *args.cells)
+        data["cells"] = grid_cells(args.grid, [*args.cells, *args.baseline])
+        views["cells"] = {"rows": "cells", "columns": [
+            ["cell", "{cell}"], ["seeds", "{seeds}"], ["macro ×10⁴ (mean ± std)", "{macro_e4:.2f} ± {macro_std_e4:.2f}"],
+            ["gap to baseline ×10⁴", "{gap_e4:+.2f}"], ["gap/SE", "{gap_over_se:.1f}"],
+            ["held-out bpb (gap)", "{bpb:.3f} ({bpb_gap:+.3f})"], ["invented numbers", "{invented_number_rate:.0%}"],
+            ["distinct-2", "{distinct_2:.2f}"], ["content recall", "{content_recall:.2f}"],
+            ["output tokens", "{gen_tokens}"]]}
         views["direct"] = {"text": "{direct[cell]} vs {direct[control]}, macro prob_norm_token over {direct[n]} seeds "
-                                   "each: gap {direct[gap]:+.4f}, gap/SE {direct[gap_over_se]:.1f}, p = "
+                                   "each: gap {direct[gap_e4]:+.2f}×10⁻⁴, gap/SE {direct[gap_over_se]:.1f}, p = "
                                    "{direct[p_value]:.2f}; held-out bpb gap {direct[bpb_gap]:+.3f}"}
     write_figure(args.name, data, views, how=args.how, where=args.where, measured=args.measured,
                  note=args.note)

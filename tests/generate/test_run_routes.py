@@ -168,5 +168,5 @@ def test_source_filter_example_runs(tmp_path, fake_server, repo_root):
     rows = read_rows(out) + read_rows(out, "rejected")
     assert len(rows) == 10 and {r["prompt"] for r in rows} <= {"table", "math", "faq"}
     for r in rows:
-        n = json.loads(r["route_values"])["numbers"]
+        n = metadata_dict(r["route_values"])["numbers"]
         assert r["prompt"] == ("table" if n >= 4 else "math" if n >= 1 else "faq"), (r["id"], n, r["prompt"])

@@ -25,7 +25,7 @@ from rephraser.experiments.significance import ALPHA, compare_stats, holm
 from rephraser.report.numbers import p_text, pm, sig, x100
 
 COLUMNS = [["cell", "{cell}"], ["seeds", "{seeds}"], ["macro ×100 (mean ± std)", "{macro_x100}"],
-           ["gap ×100 [95% CI]", "{gap_x100}"], ["t (df)", "{t_df}"], ["p", "{p}"], ["Holm p", "{p_holm}"],
+           ["gap ×100 [95% CI]", "{gap_x100}"], ["SE ×100: seeds / items", "{se_text}"], ["t (df)", "{t_df}"], ["p", "{p}"], ["Holm p", "{p_holm}"],
            ["{noise_header}", "{verdict}"]]
 VIEWS = {"cells": {"rows": "cells", "columns": COLUMNS}}
 
@@ -47,6 +47,8 @@ def _row(cell: str, seeds: Any, mean: Any, std: Any, cmp: dict[str, Any], p_holm
             "gap_x100": "–" if baseline else gap + (f" [{sig(lo, 2)}, {sig(hi, 2)}]" if lo is not None else ""),
             "t_df": "–" if t is None or baseline else f"{sig(t, 2, signed=True)} ({sig(df, 2)})",
             "p": "–" if baseline else p_text(cmp.get("p_value")), "p_holm": "–" if baseline else p_text(p_holm),
+            "se_text": "–" if baseline or cmp.get("typed") or cmp.get("se_seed") is None else
+                       f"{sig(x100(cmp['se_seed']), 2)} / {sig(x100(cmp.get('se_items')), 2)}",
             "verdict": verdict, "macro_mean": mean, "macro_std": std, "gap": cmp.get("gap"), "t": t, "df": df,
             "p_value": cmp.get("p_value"), "p_holm_value": p_holm, "se_seed": cmp.get("se_seed"),
             "se_items": cmp.get("se_items")}
@@ -66,7 +68,8 @@ def from_grid(folder: Path) -> dict[str, Any]:
         rows.append(_row(c["cell"], c["seeds"], c["macro_mean"], c["macro_std"], cmp, c.get("macro_p_holm"),
                          c["cell"] == doc["baseline"]))
     boot = (doc.get("significance") or {}).get("item_bootstrap") or {}
-    header = (f"Holm over {sum(r['p_value'] is not None for r in rows)} cells, seed + item noise "
+    tested = sum(r["p_value"] is not None for r in rows)
+    header = (f"Holm over {tested} cell{'s' * (tested != 1)}, seed + item noise "
               f"({boot.get('resamples', 0)} resamples of {boot.get('items', 0)} items)")
     return {"cells": rows, "noise_header": header, "experiment": doc["experiment"]}
 

@@ -4,8 +4,8 @@
     PYTHONPATH=src .venv/bin/python bench/bench_floor_calibration.py --figure   # + bench/results/floor_calibration.json
 
 Reads tests/postprocess/fixtures/floor_outputs.json (real SmolLM2-135M outputs) and floor_labels.json (a
-person's labels, rules in floor_labelling_rules.md). For each prompt, and for all prompts together ('*',
-the floor of prompts nobody labelled), it searches a small grid of thresholds (min content recall, max
+person's labels, rules in floor_labelling_rules.md). For each prompt with at least MIN_JUDGED labelled
+outputs that pass its contract, and for all prompts together ('*', the floor of every other prompt), it searches a small grid of thresholds (min content recall, max
 invented numbers, max invented names) for the one whose floor agrees best with the content labels (F1 of
 "keeps source content") on the outputs that pass the prompt's contract; the floor always asks for some
 content recall (> 0), so no ok row can keep nothing of its source. Ties go to the looser thresholds.
@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "postprocess" / "fixtures"
 RECALLS = (0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3)
 COUNTS = (None, 0, 1, 2, 3, 4, 6)  # None = not checked
+MIN_JUDGED = 10  # contract-passing labelled rows a prompt needs for thresholds of its own
 
 
 def load() -> list[dict[str, Any]]:
@@ -105,28 +106,41 @@ def _fold(doc: str) -> int:
     return int(hashlib.sha256(doc.encode()).hexdigest(), 16) % 2
 
 
+def choose(rows: list[dict[str, Any]], prompts: list[str]) -> dict[str, dict[str, Any]]:
+    """Thresholds per prompt with enough contract-passing labelled rows, and '*' over all rows; a prompt with
+    fewer is left to '*' (a floor fitted to a handful of rows would only describe those rows)."""
+    chosen = {"*": calibrate(rows)}
+    for p in prompts:
+        own = [r for r in rows if r["prompt"] == p]
+        if sum(r["contract_ok"] for r in own) >= MIN_JUDGED:
+            chosen[p] = calibrate(own)
+    return chosen
+
+
 def evaluate(rows: list[dict[str, Any]], prompts: list[str]) -> dict[str, Any]:
-    chosen = {p: calibrate([r for r in rows if r["prompt"] == p]) for p in prompts}
-    chosen["*"] = calibrate(rows)
-    # out of fold: thresholds chosen on the other half of the documents
+    chosen = choose(rows, prompts)
+    # out of fold: thresholds chosen on the other half of the documents, judged on this half
     oof: dict[str, bool] = {}
+    oof_floor: dict[str, bool] = {}
     for k in (0, 1):
-        train = [r for r in rows if _fold(r["doc"]) != k]
-        for p in prompts:
-            t = calibrate([r for r in train if r["prompt"] == p])
-            for r in rows:
-                if r["prompt"] == p and _fold(r["doc"]) == k:
-                    oof[r["key"]] = r["contract_ok"] and passes(r, t)
+        fold_chosen = choose([r for r in rows if _fold(r["doc"]) != k], prompts)
+        for r in rows:
+            if _fold(r["doc"]) == k:
+                oof_floor[r["key"]] = passes(r, fold_chosen.get(r["prompt"], fold_chosen["*"]))
+                oof[r["key"]] = r["contract_ok"] and oof_floor[r["key"]]
     groups = [("all", rows)] + [(p, [r for r in rows if r["prompt"] == p]) for p in prompts] + \
         [(f"lang {lg}", [r for r in rows if r["lang"] == lg]) for lg in sorted({r["lang"] for r in rows})] + \
         [(d, [r for r in rows if r["decoding"] == d]) for d in ("constrained", "free")]
+    def floor_of(r: dict[str, Any]) -> dict[str, Any]:
+        return chosen.get(r["prompt"], chosen["*"])
+
     table = []
     for name, rs in groups:
         if not rs:
             continue
         truth = [r["acceptable"] for r in rs]
         contract = prf([r["contract_ok"] for r in rs], truth)
-        floor_in = prf([r["contract_ok"] and passes(r, chosen[r["prompt"]]) for r in rs], truth)
+        floor_in = prf([r["contract_ok"] and passes(r, floor_of(r)) for r in rs], truth)
         floor_oof = prf([oof[r["key"]] for r in rs], truth)
         generic = prf([r["contract_ok"] and passes(r, chosen["*"]) for r in rs], truth)
         table.append({"group": name, "rows": len(rs), "acceptable": sum(truth),
@@ -135,13 +149,15 @@ def evaluate(rows: list[dict[str, Any]], prompts: list[str]) -> dict[str, Any]:
                       "oof_p": floor_oof["precision"], "oof_r": floor_oof["recall"],
                       "generic_p": generic["precision"], "generic_r": generic["recall"],
                       "zero_recall_ok_contract": sum(r["contract_ok"] and (r.get("content_recall") or 0) == 0 for r in rs),
-                      "zero_recall_ok_verdict": sum(r["contract_ok"] and passes(r, chosen[r["prompt"]])
+                      "zero_recall_ok_verdict": sum(r["contract_ok"] and passes(r, floor_of(r))
                                                     and (r.get("content_recall") or 0) == 0 for r in rs)})
     judged = [r for r in rows if r["contract_ok"]]
-    floor_only = prf([passes(r, chosen[r["prompt"]]) for r in judged], [r["has_content"] for r in judged])
-    thresholds = [{"prompt": p, **chosen[p]} for p in [*prompts, "*"]]
+    floor_only = prf([passes(r, floor_of(r)) for r in judged], [r["has_content"] for r in judged])
+    floor_only_oof = prf([oof_floor[r["key"]] for r in judged], [r["has_content"] for r in judged])
+    thresholds = [{"prompt": p, **chosen[p]} for p in [*prompts, "*"] if p in chosen]
     labels = {c: sum(1 for r in rows if r["has_content"] == (c == "content")) for c in ("content", "no content")}
-    return {"thresholds": thresholds, "table": table, "floor_only": floor_only, "rows": len(rows),
+    return {"thresholds": thresholds, "table": table, "floor_only": floor_only, "floor_only_oof": floor_only_oof,
+            "rows": len(rows),
             "label_counts": labels}
 
 
@@ -157,9 +173,10 @@ def views() -> dict[str, Any]:
             ["contract + floor: precision / recall", "{verdict_p:.0%} / {verdict_r:.0%}"],
             ["out of fold", "{oof_p:.0%} / {oof_r:.0%}"],
             ["ok rows with zero recall (contract → verdict)", "{zero_recall_ok_contract} → {zero_recall_ok_verdict}"]]},
-        "summary": {"text": "on {rows} hand-labelled outputs the floor alone, on the contract-passing rows, keeps "
-                            "source content with precision {floor_only[precision]:.0%} and recall "
-                            "{floor_only[recall]:.0%}"},
+        "summary": {"text": "on {rows} hand-labelled outputs ({label_counts[content]} carrying some of their source), "
+                            "the floor alone, on the {floor_only[n]} that pass their contract, agrees with the content "
+                            "labels with precision {floor_only[precision]:.0%} and recall {floor_only[recall]:.0%} "
+                            "in sample, {floor_only_oof[precision]:.0%} and {floor_only_oof[recall]:.0%} out of fold"},
     }
 
 

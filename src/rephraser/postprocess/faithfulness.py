@@ -187,10 +187,11 @@ def _display_number(token: str, numbers: dict[str, frozenset[str]]) -> str:
 
 # ---- contract thresholds --------------------------------------------------------------------------
 # (contract field, measure column, direction, reason wording)
+# Content recall first: an output that keeps nothing of its source is rejected for that, whatever it invented.
 THRESHOLDS: tuple[tuple[str, str, str, str], ...] = (
+    ("min_content_recall", "content_recall", "min", "content recall"),
     ("max_invented_numbers", "invented_numbers", "max", "invented numbers"),
     ("max_invented_entities", "invented_entities", "max", "invented entities"),
-    ("min_content_recall", "content_recall", "min", "content recall"),
     ("max_novelty", "novelty_3gram", "max", "3-gram novelty"),
 )
 RULE_PREFIX = "faithfulness"

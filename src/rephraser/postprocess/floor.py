@@ -22,7 +22,11 @@ from rephraser.config import FloorThresholds, PostprocessConfig
 THRESHOLD_FIELDS = ("max_invented_numbers", "max_invented_entities", "min_content_recall", "max_novelty")
 # Written from bench/results/floor_calibration.json (the calibration's chosen thresholds); '*' is the
 # calibration over every labelled prompt together, for prompts that were not labelled themselves.
-DEFAULT_FLOOR: dict[str, FloorThresholds] = {}
+DEFAULT_FLOOR: dict[str, FloorThresholds] = {
+    "faq": FloorThresholds(min_content_recall=0.05, max_invented_entities=2),
+    "table": FloorThresholds(min_content_recall=0.01, max_invented_numbers=6, max_invented_entities=1),
+    "*": FloorThresholds(min_content_recall=0.05, max_invented_entities=2),
+}
 
 
 def floor_for(prompt: str, post: PostprocessConfig) -> FloorThresholds | None:

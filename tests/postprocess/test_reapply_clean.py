@@ -11,8 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from rephraser.config import PostprocessConfig
 from rephraser.errors import ConfigError
 from rephraser.postprocess.contract import apply_contract
+from rephraser.postprocess.floor import floor_for
 from rephraser.postprocess.reapply import reapply_contracts
 from rephraser.prompts.registry import library
 from rephraser.prompts.spec import load_prompt_file
@@ -22,12 +24,14 @@ FIXTURE = Path(__file__).parent / "fixtures" / "smollm2_outputs.json"
 
 
 def real_rows(mkrow):
-    """The fixture's raw outputs judged by the library contracts, as the runner would store them."""
+    """The fixture's raw outputs judged by the library contracts and the default content floor, as the runner
+    would store them."""
     recs = json.loads(FIXTURE.read_text(encoding="utf-8"))["records"]
     rows = []
     for i, r in enumerate(recs):
         spec = library()[r["prompt"]]
-        v = apply_contract(spec, r["raw"], source_text=r["source_text"], finish_reason=r["finish_reason"])
+        v = apply_contract(spec, r["raw"], source_text=r["source_text"], finish_reason=r["finish_reason"],
+                           floor=floor_for(r["prompt"], PostprocessConfig()))
         rows.append(
             mkrow(
                 f"{r['title']}-{i}", prompt=r["prompt"], status="ok" if v.ok else "rejected", gen=v.text,
@@ -62,7 +66,8 @@ def test_same_contracts_change_nothing(make_run, mkrow, tmp_path):
     src = make_run(real_rows(mkrow))
     s = reapply_contracts(src, tmp_path / "new")
     assert s.transitions == {} and s.text_changed == 0
-    assert dict(s.rows_in) == dict(s.rows_out) == {"ok": 2, "rejected": 10}
+    # the fixture's 12 real outputs: 1 meets its contract and the default content floor
+    assert dict(s.rows_in) == dict(s.rows_out) == {"ok": 1, "rejected": 11}
     for sub in ("data", "rejected"):
         for f in (src / sub).rglob("*.parquet"):
             assert pq.read_table(tmp_path / "new" / f.relative_to(src)).equals(pq.read_table(f))
@@ -90,11 +95,11 @@ def test_stricter_contract_rejects_with_rule_and_reason(make_run, mkrow, tmp_pat
     src = make_run(real_rows(mkrow))
     strict = load_prompt_file(_spec_file(tmp_path, "diverse_qa_pairs", min_length_ratio=None, max_length_ratio=0.01))
     s = reapply_contracts(src, tmp_path / "new", overrides={"diverse_qa_pairs": strict})
-    assert dict(s.transitions) == {("ok", "rejected", "length_window"): 2}
+    assert dict(s.transitions) == {("ok", "rejected", "length_window"): 1}
     new = _by_status(tmp_path / "new")
     assert new["ok"] == [] and len(new["rejected"]) == 12
-    moved = [r for r in new["rejected"] if r["prompt"] == "diverse_qa_pairs"]
-    assert all(r["reason"].startswith("length ratio") and r["reason"].endswith("> max 0.01") for r in moved)
+    moved = [r for r in new["rejected"] if r["prompt"] == "diverse_qa_pairs" and r["reason"].startswith("length ratio")]
+    assert len(moved) == 1 and moved[0]["reason"].endswith("> max 0.01")
 
 
 def test_input_rejections_and_failed_rows_are_carried_over(make_run, mkrow, tmp_path):
@@ -115,7 +120,8 @@ def test_dedup_drop_moves_duplicates_to_rejected(make_run, mkrow, tmp_path):
     text = "Q: What is the Nile?\nA: A long river in Africa.\nQ: Where does it end?\nA: In the Mediterranean Sea."
     rows = [mkrow("d1", gen=text), mkrow("d2", gen=text.upper()), mkrow("d3", gen=text.replace("Nile", "Congo") + " Extra.")]
     rows += [mkrow("d4", gen="Q: Who? A: Me.\nQ: Why? A: Because.")]
-    src = make_run(rows, config=None)  # no config.yaml: the library faq contract is used
+    # the library faq contract, without the content floor (these rows have no real source: dedup is tested)
+    src = make_run(rows, config="prompts: [faq]\npostprocess:\n  floor: 'off'\n")
     loose = load_prompt_file(_spec_file(tmp_path, "faq", min_length_ratio=None, max_length_ratio=None))
     rep = reapply_contracts(src, tmp_path / "report", overrides={"faq": loose}, dedup="report")
     assert rep.dedup is not None and rep.dedup.exact_dupes == 1 and rep.transitions == {}
@@ -146,7 +152,8 @@ def test_errors_are_one_line(make_run, mkrow, tmp_path):
 def test_length_cut_rows_follow_the_run_config(make_run, mkrow, tmp_path):
     qa = "Q: What is the Nile?\nA: A long river in Africa.\nQ: Where does it end?\nA: In the Mediterranean Sea."
     rows = [mkrow("cut", gen=qa, finish_reason="length", source_text="s" * 90)]
-    allowed = make_run(rows, name="allowed", config="prompts: [faq]\npostprocess:\n  allow_length_finish: true\n")
+    allowed = make_run(rows, name="allowed",  # floor off: the source is "s" * 90, only the length rule is tested
+                       config="prompts: [faq]\npostprocess:\n  allow_length_finish: true\n  floor: 'off'\n")
     assert reapply_contracts(allowed, tmp_path / "a").transitions == {}
     default = make_run(rows, name="default")
     assert dict(reapply_contracts(default, tmp_path / "b").transitions) == {("ok", "rejected", "finish_reason"): 1}

@@ -196,7 +196,8 @@ def reapply_contracts(
     storage.makedirs(dest)
     for (prompt, name), group in sorted(groups.items()):
         out_rows: dict[str, list[dict[str, Any]]] = {"ok": [], "rejected": []}
-        for row, text, status, reason, rule in _judged_rows(group, specs[prompt], allow_length_finish):
+        for row, text, status, reason, rule in _judged_rows(group, specs[prompt], allow_length_finish,
+                                                             _config_floor(config, prompt)):
             old_status = row["status"]
             summary.rows_in[old_status] += 1
             summary.not_rejudged += row["raw_generation"] is not None and _multi_chunk(row)

@@ -17,9 +17,9 @@ from rephraser.evaluate.model import (
 from rephraser.mix.tokenize import train_bpe
 
 
-def _model(**kw) -> ProxyModel:
+def _model(vocab_size: int = 300, **kw) -> ProxyModel:
     torch.manual_seed(0)
-    cfg = ProxyConfig(vocab_size=300, hidden_size=64, n_layers=2, n_heads=4, n_kv_heads=2, intermediate_size=128,
+    cfg = ProxyConfig(vocab_size=vocab_size, hidden_size=64, n_layers=2, n_heads=4, n_kv_heads=2, intermediate_size=128,
                       max_seq_len=32, **kw)
     return ProxyModel(cfg).eval()
 
@@ -81,14 +81,15 @@ def test_document_masking_blocks_attention_across_eos():
 
 
 def test_checkpoint_round_trip_is_exact(tmp_path):
-    m = _model()
     tok = train_bpe(["a small corpus for a tokenizer"] * 5, vocab_size=300)
     tok.save(str(tmp_path / "tok.json"))
+    # as training does: the model's vocabulary is the tokenizer's size (a tiny corpus stops BPE below 300)
+    m = _model(vocab_size=tok.get_vocab_size(with_added_tokens=True))
     path = save_checkpoint(m, m.cfg, tmp_path / "tok.json", tmp_path / "ckpt")
     assert {p.name for p in path.iterdir()} == {"config.json", "model.pt", "tokenizer.json"}
     loaded, tokenizer, cfg = load_checkpoint(path)
     assert cfg == m.cfg and not loaded.training
-    x = torch.randint(0, 300, (2, 16))
+    x = torch.randint(0, m.cfg.vocab_size, (2, 16))
     with torch.no_grad():
         assert torch.equal(m(x), loaded(x))
     assert tokenizer.encode("a small").ids == tok.encode("a small").ids

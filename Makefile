@@ -53,6 +53,7 @@ test: install install-browser
 
 lint: install
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 
 clean:
 	rm -rf out .pytest_cache

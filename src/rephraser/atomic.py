@@ -22,7 +22,7 @@ import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, cast
 
 from rephraser.errors import WriteError
 
@@ -110,7 +110,7 @@ def atomic_write(dest: str | Path, write: Callable[[BinaryIO], object], *, sync_
     """`write(f)` fills a temp file that then replaces `dest`. sync_dir=False lets callers that write
     many files into one folder fsync the folder once at the end."""
     with atomic_open(dest, "wb", sync_dir=sync_dir) as f:
-        write(f)
+        write(cast(BinaryIO, f))  # "wb" mode: a binary file
     return Path(dest)
 
 

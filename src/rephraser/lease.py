@@ -76,7 +76,7 @@ class LeaseStore(Protocol):
 class PosixLeaseStore:
     """Records are files `<root>/<name>/<generation>.json`."""
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root)
 
     def where(self, name: str) -> str:
@@ -332,7 +332,7 @@ class Lease:
             self.acquire()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rephraser import storage
@@ -104,7 +105,7 @@ def select(folder: storage.Location) -> Selection:
     return select_from(names, lambda n: storage.read_bytes(folder / n), where=str(folder))
 
 
-def select_from(names: list[str], read, *, where: str = "") -> Selection:
+def select_from(names: list[str], read: Callable[[str], str | bytes], *, where: str = "") -> Selection:
     fences = fence_epochs(names)
     manifests = sorted(m for n in names if (m := parse_manifest(n)))
     top = fences[-1] if fences else 0

@@ -185,13 +185,13 @@ sampling_dict = loads_json_object
 def source_license(meta: dict[str, Any]) -> Any:
     """The licence a row's source metadata names; also under `meta`, where grids before this release nested
     the source's metadata (their source stage wrote {"id", "text", "meta"})."""
-    nested = meta.get("meta") if isinstance(meta.get("meta"), dict) else {}
-    return meta.get("license") or nested.get("license")
+    nested = meta.get("meta")
+    return meta.get("license") or (nested.get("license") if isinstance(nested, dict) else None)
 
 
 def source_attribution(meta: dict[str, Any]) -> Any:
-    nested = meta.get("meta") if isinstance(meta.get("meta"), dict) else {}
-    return meta.get("attribution") or nested.get("attribution")
+    nested = meta.get("meta")
+    return meta.get("attribution") or (nested.get("attribution") if isinstance(nested, dict) else None)
 
 
 def _key_type(values: list[Any]) -> tuple[pa.DataType, list[Any]]:

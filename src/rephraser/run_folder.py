@@ -197,7 +197,7 @@ def committed_files(out_dir: storage.PathLike, *, check: bool = True) -> set[str
     return set(named_by)
 
 
-def _files_of(name: str, m: dict, out: storage.Location) -> list[str]:
+def _files_of(name: str, m: dict[str, Any], out: storage.Location) -> list[str]:
     try:
         return list(m["files"])
     except (KeyError, TypeError) as e:
@@ -211,7 +211,7 @@ def missing_file_message(out: storage.Location, rel: str, manifest: str, n: int 
             f"{out / CONFIG_YAML} --repair` (`rephraser verify {out}` checks the whole folder)")
 
 
-def committed_manifests(out_dir: storage.PathLike) -> dict[str, dict]:
+def committed_manifests(out_dir: storage.PathLike) -> dict[str, dict[str, Any]]:
     """The accepted manifest of every committed part: 'tag/name' -> its content."""
     root = storage.as_location(out_dir) / "manifests"
     names: list[str] = []

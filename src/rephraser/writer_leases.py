@@ -24,7 +24,7 @@ from collections.abc import Iterator
 
 from rephraser import manifests, storage
 from rephraser.errors import WriteError
-from rephraser.lease import LEASE_TTL_S, Holder, Lease, current_holder
+from rephraser.lease import LEASE_TTL_S, Holder, Lease, LeaseStore, current_holder
 from rephraser.storage.conditional import lease_store
 
 LEASES_DIR = "leases"
@@ -32,7 +32,7 @@ FOLDER_LEASE = "_folder"
 FOLDER_WAIT_S = 120.0  # the folder lease is held for milliseconds (minutes while --overwrite deletes)
 
 
-def _store(out: storage.PathLike):
+def _store(out: storage.PathLike) -> LeaseStore:
     return lease_store(storage.as_location(out) / LEASES_DIR)
 
 

@@ -65,6 +65,8 @@ def locate(text: str, path: Sequence[Any], *, key: bool = False) -> tuple[int, i
         key_mark, node = (hit[0].start_mark if hit[0] is not None else None), hit[1]
     use_key = key_mark is not None and ((key and complete) or _is_empty(node))
     mark = key_mark if use_key else node.start_mark
+    if mark is None:  # a node built without marks (never from the composer): the top of the file
+        return 1, 1
     return mark.line + 1, mark.column + 1
 
 

@@ -74,7 +74,8 @@ class ObjectLeaseStore:
         fs, p = _fs(url)
         with remote_errors("read", url):
             try:
-                return fs.cat_file(p)
+                data: bytes = fs.cat_file(p)
+                return data
             except FileNotFoundError:
                 return None
 

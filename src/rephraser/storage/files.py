@@ -100,7 +100,7 @@ def find(path: PathLike) -> list[str]:
     """Relative POSIX names of every file below a folder, sorted; [] when it does not exist."""
     loc = as_location(path)
     if isinstance(loc, Path):
-        found = []
+        found: list[str] = []
         for dirpath, _, filenames in os.walk(loc):
             rel = Path(dirpath).relative_to(loc)
             found.extend((rel / f).as_posix() for f in filenames)
@@ -140,7 +140,7 @@ def glob(path: PathLike, pattern: str) -> list[Location]:
     """Files and folders below `path` matching `pattern` (relative, e.g. "*/*.parquet"), sorted."""
     loc = as_location(path)
     if isinstance(loc, Path):
-        return sorted(loc.glob(pattern))
+        return list(sorted(loc.glob(pattern)))
     fs, p = _fs(loc, fresh=True)
     with remote_errors("list", loc):
         matches = fs.glob(f"{p}/{pattern}")
@@ -165,7 +165,8 @@ def open_read(path: PathLike) -> BinaryIO:
         return open(loc, "rb")  # noqa: SIM115 - returned to the caller
     fs, p = _fs(loc, fresh=True)  # the size fsspec reads up to must be the object's current one
     with remote_errors("read", loc):
-        return fs.open(p, "rb")
+        handle: BinaryIO = fs.open(p, "rb")
+        return handle
 
 
 @contextlib.contextmanager
@@ -186,7 +187,8 @@ def read_bytes(path: PathLike) -> bytes:
         return loc.read_bytes()
     fs, p = _fs(loc)
     with remote_errors("read", loc):
-        return fs.cat_file(p)
+        data: bytes = fs.cat_file(p)
+        return data
 
 
 def read_text(path: PathLike) -> str:

@@ -114,7 +114,7 @@ def local_only(path: PathLike, what: str, why: str) -> Path:
     shards, torch checkpoints); a URL is one line: `WHAT URL: WHY, so ... local or shared filesystem`."""
     if is_remote(path):
         raise ConfigError(f"{what} {path}: {why}, so it must be a local or shared-filesystem folder")
-    return Path(as_location(path))
+    return Path(str(as_location(path)))
 
 
 def check_writable(loc: Location) -> None:

@@ -42,7 +42,8 @@ def filesystem(url: Url) -> tuple[Any, str]:
     except ImportError:
         raise StorageError(f"{url}: remote locations need fsspec: pip install fsspec") from None
     try:
-        return url_to_fs(url.url)
+        fs, path = url_to_fs(url.url)
+        return fs, str(path)
     except ImportError:
         lib, extra = _EXTRAS.get(url.protocol, (None, None))
         if extra:

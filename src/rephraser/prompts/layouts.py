@@ -167,7 +167,10 @@ def table(p: Plan, grounded: bool, numbers: list[str]) -> str:
 
 def math(p: Plan, grounded: bool, numbers: list[str]) -> str:
     lab = LABELS[p.lang]
-    pcap = _clamp(p.source_words // 2, 20, 60)
+    # the problem and the steps share the word budget (measured: 60-word problems with 25-word steps ran past
+    # max_tokens 256 in most math outputs)
+    pcap = _clamp(min(p.source_words // 2, p.budget_words // 5), 12, 60)
+    scap = _clamp((p.budget_words - 2 * pcap - 16) // 4, 8, 25)
     operand = "num" if (numbers or not grounded) else "RES"
     calc = f"calc: (w SEP){{0,12}} {operand} (OPS {operand}){{1,3}} \" = \" RES (SEP w){{0,8}} END?"
     # a problem with at least one number (of the source, when grounded) ...
@@ -182,7 +185,7 @@ def math(p: Plan, grounded: bool, numbers: list[str]) -> str:
         problem,
         _question("question", 20),
         calc,
-        _sentence("step", 2, 25),
+        _sentence("step", 2, scap),
         "body: step | calc",
         *_counted("s", "body", "calc", 1, 4),
         "final: fin (\" \" fin){0,7}",

@@ -21,10 +21,7 @@ LINK = re.compile(r"\]\(([^)\s]+)\)")
 ABSENT_ON_PURPOSE = {"bench/prompts/": "results.md: the exemplar prompts bench_constrained would read are not written yet"}
 # Links to sections announced but not written yet (by work landing in parallel), with why; remove an entry
 # once its section exists.
-PENDING_LINKS = {
-    "docs/benchmarks.md#the-llamacpp-build": "README: bench_llama_build's figures, section not landed yet",
-    "results.md#the-content-floor-calibrated-on-hand-labels": "stats.md: the floor's calibration (issue #23 parts 1-2)",
-}
+PENDING_LINKS: dict[str, str] = {}  # links to sections not written yet: "target": "why"
 
 
 def slug(heading: str) -> str:

@@ -133,3 +133,18 @@ def wait_for(condition, timeout: float = 180, what: str = "condition") -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """`rephraser ARGS` in this process: (exit code, stdout, stderr), as piped output reads (plain, not folded)."""
+    from rephraser.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["rephraser", *args])
+    monkeypatch.delenv("COLUMNS", raising=False)
+    code = 0
+    try:
+        main()
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err

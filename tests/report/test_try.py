@@ -17,22 +17,11 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 
-from helpers import ECHO_PROMPT
-from rephraser.cli import main
+from helpers import ECHO_PROMPT, run_cli
 
 ECHO = Path(ECHO_PROMPT)
 
 
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["rephraser", *args])
-    monkeypatch.delenv("COLUMNS", raising=False)  # piped output, as a script reads it: plain, not folded
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def first_words(text: str, n: int = 4) -> str:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 
-from rephraser.cli import main
+from helpers import run_cli
 
 # The fake server answers with the text after the prompt's last "Document:" line. This template puts the
 # real document first and a fixed unrelated text last, so the "model" ignores its source: a well-formed
@@ -25,15 +24,6 @@ contract:
 """
 
 
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["rephraser", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_try_shows_fail_with_the_floor_rule_when_the_output_keeps_nothing_of_the_source(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from helpers import SLURM_LOCAL, real_slurm_missing, spawn_fake, wiki_texts
+from rephraser import logs
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"  # read-only fixtures; present in CI, never needed by the product
@@ -19,6 +20,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # Commands print width-free when piped and wrap at $COLUMNS when it is set (commands/_console.py); tests read
 # the piped form, whatever terminal (or harness exporting COLUMNS) started them.
 os.environ.pop("COLUMNS", None)
+# Library log lines reach stderr as the CLI shows them (rephraser.cli.main configures the same way).
+logs.configure()
 
 
 @pytest.fixture

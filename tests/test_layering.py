@@ -18,7 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "rephraser"
 
 # Lowest first. A name is a top-level module or package of src/rephraser; each may use any floor below.
 FLOORS: list[tuple[str, ...]] = [
-    ("__init__",), ("redact",), ("errors",), ("yaml_errors",), ("sizes",), ("atomic",), ("lease",), ("storage",), ("manifests",), ("writer_leases",), ("hub",), ("route_config",), ("config",),
+    ("__init__",), ("redact",), ("logs",), ("errors",), ("yaml_errors",), ("sizes",), ("atomic",), ("lease",), ("storage",), ("manifests",), ("writer_leases",), ("hub",), ("route_config",), ("config",),
     ("records",), ("cost",), ("run_folder",), ("verify",),  # ground floor ends: shared by every stage, knows none of them
     ("sources",),  # documents in
     ("prompts",),  # prompt specs: template, contract, validators

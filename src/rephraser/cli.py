@@ -16,7 +16,7 @@ import sys
 
 import typer
 
-from rephraser import commands
+from rephraser import commands, logs
 from rephraser.commands import _crash_watch
 from rephraser.errors import RephraserError
 from rephraser.redact import register_env, scrub
@@ -63,6 +63,7 @@ INTERRUPTED = "interrupted; finished work is kept — rerun the same command to 
 def main() -> None:
     debug = os.environ.get("REPHRASER_DEBUG") == "1"
     register_env()  # credentials in the environment are scrubbed from every line printed
+    logs.configure()  # the library's log lines reach stderr (rank 0 only for INFO under torchrun)
     _crash_watch.install()  # a segfault in llama.cpp/torch ends with one line, not a dead shell
     try:
         rc = app(standalone_mode=False)  # typer.Exit(n) comes back as a return value here

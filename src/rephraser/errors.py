@@ -2,18 +2,9 @@
 
 Anything the user can fix (bad config, unreadable file, changed input on resume) is raised as a
 `RephraserError`; the CLI prints its one-line message and exits with status 2 instead of a traceback.
-Per-record problems are never raised: they become rejected rows with a reason.
+Per-record problems are never raised: they become rejected rows with a reason. A problem the run survives (e.g. a request cache that cannot be written) is a warning logged through
+`rephraser.logs`, not an exception.
 """
-
-
-import sys
-
-from rephraser.redact import scrub
-
-
-def warn(message: str) -> None:
-    """A problem the run survives (e.g. a request cache that cannot be written), as one stderr line."""
-    print(f"warning: {scrub(message)}", file=sys.stderr, flush=True)
 
 
 class RephraserError(Exception):

@@ -32,7 +32,7 @@ def test_sweep_keeps_what_pays_and_writes_it_with_its_table(monkeypatch, tmp_pat
     run_trial, calls = scripted(rates)
     monkeypatch.setattr(tune_mod, "run_trial", run_trial)
     cfg = RunConfig()
-    result = tune_mod.tune(cfg, docs=2, max_tokens=16, budget_s=60, log=lambda line: None)
+    result = tune_mod.tune(cfg, docs=2, max_tokens=16, budget_s=60)
     assert result.best["speculative"] == "ngram" and result.best["parallel"] == 16
     assert result.best["cpu_wait"] == "bounded" and result.ratio == pytest.approx(1.56)
     assert [t.role for t in result.trials[-4:]] == ["final-start", "final-best", "final-best", "final-start"]
@@ -48,7 +48,7 @@ def test_a_winner_that_loses_side_by_side_is_not_written(monkeypatch):
     # parallel 4 looks better in the sweep, but not when both run again (noise): the start stays
     run_trial, _ = scripted(lambda s, n: 12.0 if (s["parallel"] == 4 and n < 6) else 10.0)
     monkeypatch.setattr(tune_mod, "run_trial", run_trial)
-    result = tune_mod.tune(RunConfig(), docs=2, max_tokens=16, budget_s=60, knobs=["parallel"], log=lambda line: None)
+    result = tune_mod.tune(RunConfig(), docs=2, max_tokens=16, budget_s=60, knobs=["parallel"])
     assert result.best == result.start and result.ratio is not None and result.ratio <= 1.0
 
 
@@ -56,7 +56,7 @@ def test_tune_refuses_other_engines_and_unknown_knobs():
     with pytest.raises(ConfigError, match="embedded engine"):
         tune_mod.pilot(RunConfig.model_validate({"engine": {"kind": "vllm", "model": "m"}}), 2, 16)
     with pytest.raises(ConfigError, match="unknown knob"):
-        tune_mod.tune(RunConfig(), knobs=["warp"], log=lambda line: None)
+        tune_mod.tune(RunConfig(), knobs=["warp"])
 
 
 @pytest.mark.slow
@@ -68,5 +68,5 @@ def test_tune_cli_runs_real_pilots(tmp_path):
     p = subprocess.run([sys.executable, "-m", "rephraser.cli", "tune", "-c", str(cfg), "--docs", "2",
                         "--max-tokens", "8", "--knobs", "speculative"], capture_output=True, text=True, timeout=1800)
     assert p.returncode == 0, p.stderr
-    assert "tune: starting settings:" in p.stdout and "tok/s" in p.stdout
+    assert "tune: starting settings:" in p.stderr and "tok/s" in p.stderr
     assert (tmp_path / "run.tuned.yaml").read_text().startswith("# rephraser tune")

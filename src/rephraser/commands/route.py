@@ -47,6 +47,12 @@ def register(app: typer.Typer) -> None:
         cfg = build_config(config, overrides)
         if cfg.routing is None:
             raise ConfigError("no routes: give --routes FILE or a --config with `routing:`")
+        if as_json:  # the JSON on stdout is the whole answer: progress lines stay off stderr too
+            import logging
+
+            from rephraser import logs
+
+            logs.configure(level=logging.WARNING)
         from rephraser import storage
         from rephraser.generate.checkpoint import shard_tag
         from rephraser.records import Document
@@ -59,8 +65,7 @@ def register(app: typer.Typer) -> None:
         tag = shard_tag(cfg.source.shard_index, cfg.source.shard_count)
         records = list(iter_source(cfg.source, plan=plan)) if dry_run else None
         router = prepare_router(cfg.routing, (lambda: records) if records is not None else
-                                (lambda: iter_source(cfg.source, plan=plan)), out=out, tag=tag, write=not dry_run,
-                                log=None if as_json else (lambda m: typer.echo(m, err=True)))
+                                (lambda: iter_source(cfg.source, plan=plan)), out=out, tag=tag, write=not dry_run)
         decided = []
         for rec in records if records is not None else iter_source(cfg.source, plan=plan):
             if not isinstance(rec, Document):

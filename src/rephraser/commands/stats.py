@@ -155,11 +155,12 @@ def register(app: typer.Typer) -> None:
 def _save(storage: Any, target: Any, text: str) -> bool:
     """stats_quality.json is a copy of what is printed: a read-only folder (or URL) still gets its statistics,
     with one warning instead of the file."""
-    from rephraser.errors import StorageError, WriteError, warn
+    from rephraser.errors import StorageError, WriteError
+    from rephraser.logs import get_logger
 
     try:
         storage.write_text(target, text)
         return True
     except (OSError, WriteError, StorageError) as e:
-        warn(f"cannot write {target} ({getattr(e, 'strerror', None) or e}); statistics printed only")
+        get_logger(__name__).warning(f"cannot write {target} ({getattr(e, 'strerror', None) or e}); statistics printed only")
         return False

@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
 
         cfg = load_yaml(config)
         result = tune(cfg, docs=docs, max_tokens=max_tokens, budget_s=budget,
-                      knobs=[k.strip() for k in knobs.split(",") if k.strip()] if knobs else None, log=typer.echo)
+                      knobs=[k.strip() for k in knobs.split(",") if k.strip()] if knobs else None)
         dest = output or config.with_name(config.stem + ".tuned.yaml")
         write_tuned(cfg, result, dest)
         changed = {k: v for k, v in result.best.items() if result.start.get(k) != v}

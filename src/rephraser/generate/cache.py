@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from rephraser.engines.base import Completion
-from rephraser.errors import warn
+from rephraser.logs import get_logger
+
+log = get_logger(__name__)
 
 
 def cache_key(messages: tuple[dict[str, str], ...], *, model_id: str, sampling: dict[str, Any],
@@ -65,8 +67,8 @@ class RequestCache:
                 self.db.close()
         self.db = None
         self.disabled = f"{type(e).__name__}: {e}"
-        warn(f"request cache {self.path} failed ({e}); continuing without it (calls finished from now on will "
-             "not be replayed after a crash)")
+        log.warning(f"request cache {self.path} failed ({e}); continuing without it (calls finished from now on will "
+                    "not be replayed after a crash)")
 
     def get(self, key: str) -> tuple[Completion, int] | None:
         if self.db is None:

@@ -24,7 +24,6 @@ Prompt logic lives here, transport lives in the engine, retries and caching in c
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,12 +34,15 @@ from rephraser.generate.bounds import clipped, oversize
 from rephraser.generate.calls import AttemptBudget, Caller, DeadLetter, derive_seed
 from rephraser.generate.custom_rollout import load_function, run_custom
 from rephraser.generate.truncate import fit_tokens, split_chunks
+from rephraser.logs import get_logger
 from rephraser.postprocess.contract import NOT_ENFORCED, apply_contract
 from rephraser.postprocess.faithfulness import measure
 from rephraser.postprocess.floor import floor_for
 from rephraser.prompts.layouts import build_layout
 from rephraser.prompts.spec import PromptSpec
 from rephraser.records import Document, Row
+
+log = get_logger(__name__)
 
 TEMPLATE_MARGIN_TOKENS = 32  # chat-template tokens around the message (role markers, BOS/EOS)
 
@@ -268,7 +270,7 @@ def enforced_structure(spec: PromptSpec, caps: Capabilities, constrain: str) -> 
     what = f"prompt {spec.name} declares a {st.kind} structure; engine {caps.engine} can enforce: {forms}"
     if constrain in ("on", "grounded"):
         raise ConfigError(f"{what} (set postprocess.constrain: auto or off, or pick another engine/dialect)")
-    print(f"warning: {what}; generating {spec.name} without constraints", file=sys.stderr)
+    log.warning(f"{what}; generating {spec.name} without constraints")
     return None
 
 
@@ -280,8 +282,8 @@ def warn_grounding_losses(spec: PromptSpec, caps: Capabilities) -> None:
     if "source_bias" not in caps.steering:
         lost.append("the bias toward the source's names")
     if lost:
-        print(f"warning: constrain grounded on engine {caps.engine}, prompt {spec.name}: without "
-              f"{' and '.join(lost)}", file=sys.stderr)
+        log.warning(f"constrain grounded on engine {caps.engine}, prompt {spec.name}: without "
+                    f"{' and '.join(lost)}")
 
 
 def tail_tokens(text: str, count_tokens, n: int) -> str:

@@ -131,8 +131,7 @@ class Runner:
         routing = self.cfg.routing
         if routing is None:
             return None
-        log = (lambda m: print(m, file=sys.stderr)) if self.show_progress else None
-        return prepare_router(routing, lambda: iter_source(self.cfg.source, plan=plan), out=out, tag=tag, log=log)
+        return prepare_router(routing, lambda: iter_source(self.cfg.source, plan=plan), out=out, tag=tag)
 
     async def _run_shard(self, out: storage.Location, tag: str, prompts, records, lease) -> RunStats:
         cfg = self.cfg

@@ -12,14 +12,16 @@ by the next start of the shard or by `rephraser push`.
 
 from __future__ import annotations
 
-import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 from rephraser import storage
 from rephraser.hub.client import HubError, HubRepo
+from rephraser.logs import get_logger
 from rephraser.storage import Location
+
+log = get_logger(__name__)
 
 DATA_PREFIX = "data/"
 
@@ -66,7 +68,7 @@ class LiveUploads:
         except (HubError, OSError) as e:
             with self.lock:
                 self.pending = batch + self.pending
-            print(f"warning: hub upload of {len(batch)} file(s) failed, will retry: {e}", file=sys.stderr)
+            log.warning(f"hub upload of {len(batch)} file(s) failed, will retry: {e}")
             return False
         with self.lock:
             self.remote.update(batch)

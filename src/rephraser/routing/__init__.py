@@ -13,13 +13,13 @@ from rephraser.routing.scores import score_documents
 
 
 def prepare_router(routing: RoutingConfig, records: Callable[[], Iterable[Any]], *, out: storage.PathLike | None,
-                   tag: str = "s00000-of-00001", write: bool = True, log: Any = None) -> Router:
+                   tag: str = "s00000-of-00001", write: bool = True) -> Router:
     """A Router for one shard: when a route reads classifier scores, the scoring pass runs first over the
     shard's documents (`records()` yields them again; rejected records are skipped), reusing cached scores."""
     scores = {}
     if routing.score_names():
         docs = (d for d in records() if isinstance(d, Document))
-        scores = score_documents(routing, docs, out=out, tag=tag, write=write, log=log)
+        scores = score_documents(routing, docs, out=out, tag=tag, write=write)
     return Router(routing, scores)
 
 

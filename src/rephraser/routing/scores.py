@@ -21,10 +21,13 @@ import pyarrow.parquet as pq
 
 from rephraser import storage
 from rephraser.config import RunConfig
+from rephraser.logs import get_logger
 from rephraser.postprocess.classifiers import TextScorer, load_classifier, summarize
 from rephraser.records import Document, text_hash
 from rephraser.route_config import ClassifierSource, RoutingConfig
 from rephraser.run_folder import iter_rows, read_config
+
+log = get_logger(__name__)
 
 SCORES_DIR = "scores"
 _SCHEMA = pa.schema([pa.field("text_hash", pa.string(), nullable=False), pa.field("score", pa.float64())])
@@ -55,7 +58,7 @@ def _commit(out: storage.PathLike, name: str, src: ClassifierSource, tag: str, n
 
 
 def score_documents(routing: RoutingConfig, docs: Iterable[Document], *, out: storage.PathLike | None,
-                    tag: str = "s00000-of-00001", write: bool = True, log: Any = None) -> dict[str, dict[str, float]]:
+                    tag: str = "s00000-of-00001", write: bool = True) -> dict[str, dict[str, float]]:
     """text hash -> {classifier: score} for `docs`, for the classifiers some route reads. Cached scores
     (under `out`) are reused; missing ones are computed in batches and committed (unless write=False)."""
     names = sorted(routing.score_names())
@@ -87,8 +90,7 @@ def score_documents(routing: RoutingConfig, docs: Iterable[Document], *, out: st
         for name in names:
             if fresh[name]:
                 _commit(out, name, routing.classifiers[name], tag, fresh[name])
-    if log is not None:
-        log(f"routing scores: {len(result)} documents, {computed} scored now, the rest from the cache")
+    log.info(f"routing scores: {len(result)} documents, {computed} scored now, the rest from the cache")
     return result
 
 

@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,9 @@ from typing import Any
 from rephraser.atomic import atomic_write_text
 from rephraser.config import RunConfig, validate
 from rephraser.errors import ConfigError
+from rephraser.logs import get_logger
+
+log = get_logger(__name__)
 
 MIN_GAIN = 1.03  # a setting must beat the best so far by 3% to be kept (run-to-run noise is of that size)
 KNOBS: dict[str, list[Any]] = {  # engine fields swept, in this order
@@ -93,8 +95,7 @@ def run_trial(base: dict[str, Any], settings: dict[str, Any], timeout_s: float, 
 
 
 def tune(cfg: RunConfig, *, docs: int = 8, max_tokens: int = 128, budget_s: float = 900.0,
-         knobs: list[str] | None = None, trial_timeout_s: float = 600.0,
-         log: Callable[[str], None] = print) -> TuneResult:
+         knobs: list[str] | None = None, trial_timeout_s: float = 600.0) -> TuneResult:
     base = pilot(cfg, docs, max_tokens)
     start = {k: base["engine"].get(k) for k in KNOBS}
     names = knobs or list(KNOBS)
@@ -109,7 +110,7 @@ def tune(cfg: RunConfig, *, docs: int = 8, max_tokens: int = 128, budget_s: floa
             t.role = role
             result.trials.append(t)
             shown = ", ".join(f"{k}={v}" for k, v in settings.items() if start.get(k) != v) or "starting settings"
-            log(f"tune: {shown}: " + (f"{t.tok_s:,.1f} tok/s" if t.tok_s is not None else f"failed ({t.error})")
+            log.info(f"tune: {shown}: " + (f"{t.tok_s:,.1f} tok/s" if t.tok_s is not None else f"failed ({t.error})")
                 + f" [{t.wall_s:.0f} s, load {os.getloadavg()[0]:.1f}]")
             return t
 

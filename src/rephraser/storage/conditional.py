@@ -10,13 +10,15 @@ leases on them are advisory and `create_exclusive` says so once per location.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from rephraser.lease import LeaseStore, PosixLeaseStore
+from rephraser.logs import get_logger
 from rephraser.storage.files import _fs, exists, listdir, remove, write_bytes
 from rephraser.storage.location import PathLike, Url, as_location, check_writable
 from rephraser.storage.remote import remote_errors
+
+log = get_logger(__name__)
 
 ATOMIC_CREATE = {"s3", "s3a"}  # conditional PUT verified (moto in tests; AWS S3 documents it)
 _warned: set[str] = set()
@@ -34,8 +36,8 @@ def create_exclusive(url: Url, data: bytes) -> bool:
     if url.protocol not in ATOMIC_CREATE:
         if url.protocol not in _warned:
             _warned.add(url.protocol)
-            print(f"warning: {url.protocol}:// has no verified create-if-absent here: single-writer leases on {url.parent} "
-                 "are advisory (start one writer per output folder and shard)", file=sys.stderr)
+            log.warning(f"{url.protocol}:// has no verified create-if-absent here: single-writer leases on {url.parent} "
+                        "are advisory (start one writer per output folder and shard)")
         if exists(url):
             return False
         write_bytes(url, data)

@@ -89,7 +89,8 @@ def test_custom_rollout_by_import_path(tmp_path, fake_server, monkeypatch):
 
 
 def _outcome(ok: bool, text: str, **faith) -> Outcome:
-    return Outcome(ok, text, text, None, "stop", 1, 1, 1, 1, False, 10, faith)
+    return Outcome(ok=ok, text=text, raw=text, reason=None, finish_reason="stop", prompt_tokens=1, completion_tokens=1,
+                   calls=1, attempts=1, input_truncated=False, input_chars=10, faith=faith)
 
 
 def test_best_of_n_prefers_contract_then_faithfulness_then_length():

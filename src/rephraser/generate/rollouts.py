@@ -24,7 +24,7 @@ Prompt logic lives here, transport lives in the engine, retries and caching in c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rephraser.config import PostprocessConfig, RolloutConfig, SamplingConfig
@@ -47,7 +47,7 @@ log = get_logger(__name__)
 TEMPLATE_MARGIN_TOKENS = 32  # chat-template tokens around the message (role markers, BOS/EOS)
 
 
-@dataclass
+@dataclass(kw_only=True)  # eleven fields of like types: by keyword only, so none is put in another's place
 class Outcome:
     """The cleaned result of a rollout before it becomes a Row."""
 
@@ -194,33 +194,39 @@ class Rollout:
             pt, ct, attempts, finish = pt + comp.prompt_tokens, ct + comp.completion_tokens, attempts + a, comp.finish_reason
             raws.append(o.raw)  # the completion's text, or its marked head when over the size cap
             if not o.ok:
-                return Outcome(False, o.text, "\n\n".join(raws), f"chunk {i + 1}/{len(chunks)}: {o.reason}", finish,
-                               pt, ct, i + 1, attempts, False, len(doc.text))
+                return Outcome(ok=False, text=o.text, raw="\n\n".join(raws),
+                               reason=f"chunk {i + 1}/{len(chunks)}: {o.reason}", finish_reason=finish,
+                               prompt_tokens=pt, completion_tokens=ct, calls=i + 1, attempts=attempts,
+                               input_truncated=False, input_chars=len(doc.text))
             outputs.append(o.text)
             kept_reason = kept_reason or (o.reason and f"{NOT_ENFORCED}chunk {i + 1}/{len(chunks)}: "
                                           f"{o.reason[len(NOT_ENFORCED):]}")
         joined = "\n\n".join(outputs)
-        return Outcome(True, joined, "\n\n".join(raws), kept_reason, finish, pt, ct, len(chunks),
-                       attempts, False, len(doc.text), faith=faith_columns(joined, doc.text))
+        return Outcome(ok=True, text=joined, raw="\n\n".join(raws), reason=kept_reason, finish_reason=finish,
+                       prompt_tokens=pt, completion_tokens=ct, calls=len(chunks), attempts=attempts,
+                       input_truncated=False, input_chars=len(doc.text), faith=faith_columns(joined, doc.text))
 
     # ---- judging & rows -------------------------------------------------------------
     def _judge(self, raw: str, finish: str, source: str, pt: int, ct: int, calls: int, attempts: int,
                truncated: bool, input_chars: int) -> Outcome:
+        base = Outcome(ok=False, text="", raw=raw, reason=None, finish_reason=finish, prompt_tokens=pt,
+                       completion_tokens=ct, calls=calls, attempts=attempts, input_truncated=truncated,
+                       input_chars=input_chars)
         too_big = oversize(raw, ct, self.sampling.max_tokens)
         if too_big:  # before the contract: its cost grows with the text (bounds.py)
-            return Outcome(False, "", clipped(raw), too_big, finish, pt, ct, calls, attempts, truncated, input_chars)
+            return replace(base, raw=clipped(raw), reason=too_big)
         if not self.post.enabled:
-            return Outcome(True, raw, raw, None, finish, pt, ct, calls, attempts, truncated, input_chars)
+            return replace(base, ok=True, text=raw)
         v = apply_contract(self.spec, raw, source_text=source, finish_reason=finish,
                            allow_length_finish=self.post.allow_length_finish or None, floor=self.floor)
         faith = v.faithfulness.columns() if v.faithfulness is not None else {}
         if not v.ok and not self.post.enforce and v.text.strip():
-            return Outcome(True, v.text, raw, f"{NOT_ENFORCED}{v.reason}", finish, pt, ct, calls, attempts, truncated,
-                           input_chars, faith)
-        return Outcome(v.ok, v.text, raw, v.reason, finish, pt, ct, calls, attempts, truncated, input_chars, faith)
+            return replace(base, ok=True, text=v.text, reason=f"{NOT_ENFORCED}{v.reason}", faith=faith)
+        return replace(base, ok=v.ok, text=v.text, reason=v.reason, faith=faith)
 
     def _rejected(self, reason: str, truncated: bool, input_chars: int) -> Outcome:
-        return Outcome(False, "", "", reason, None, 0, 0, 0, 0, truncated, input_chars)
+        return Outcome(ok=False, text="", raw="", reason=reason, finish_reason=None, prompt_tokens=0,
+                       completion_tokens=0, calls=0, attempts=0, input_truncated=truncated, input_chars=input_chars)
 
     def _row(self, doc: Document, sample: int, o: Outcome) -> Row:
         s = self._sampling(doc, sample)
@@ -238,7 +244,8 @@ class Rollout:
         )
 
     def failed_rows(self, doc: Document, error: str, attempts: int = 0) -> list[Row]:
-        o = Outcome(False, "", "", error, None, 0, 0, 0, attempts, False, 0)
+        o = Outcome(ok=False, text="", raw="", reason=error, finish_reason=None, prompt_tokens=0, completion_tokens=0,
+                    calls=0, attempts=attempts, input_truncated=False, input_chars=0)
         rows = [self._row(doc, i, o) for i in range(self.rows_per_unit())]
         for r in rows:
             r.status = "failed"

@@ -110,7 +110,7 @@ class EngineConfig(Strict):
     n_ctx: int = Field(4096, ge=256, description="context window used for truncation and the KV cache")
     parallel: int = Field(8, ge=1, description="sequences decoded together (llamacpp) / batch slots")
     threads: int | None = Field(None, ge=1)
-    context_aware_alpha: float = Field(0.0, ge=0.0, le=5.0, description="llamacpp: context-aware decoding, "
+    context_aware_alpha: float = Field(0.0, ge=0.0, le=5.0, description="llamacpp, vllm: context-aware decoding, "
                                        "(1+a)·log p(y|source) − a·log p(y|prompt without source); 0 = off")
     speculative: Literal["off", "ngram"] = Field(
         "off", description="llamacpp: draft-free speculative decoding by prompt lookup (same outputs, fewer steps "

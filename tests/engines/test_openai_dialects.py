@@ -8,6 +8,7 @@ structure / sampling / chat-template fields arrive under the right names and tha
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 
 import httpx
@@ -96,3 +97,38 @@ def test_constrain_policy_when_the_server_cannot_enforce(fake_server, capsys):
     assert enforced_structure(faq, c, "auto") is None
     assert "generating faq without constraints" in capsys.readouterr().err
     assert enforced_structure(faq, c, "off") is None
+
+
+def _word_tokenizer(path) -> str:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    vocab = {"[UNK]": 0, "Paris": 1, "London": 2, "river": 3, "the": 4, "What": 5}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.save(str(path / "tokenizer.json"))
+    return str(path / "tokenizer.json")
+
+
+@pytest.mark.parametrize("dialect, sent", [("vllm", True), ("llama-server", True), ("sglang", False),
+                                           ("openai", False)])
+def test_grounded_entity_bias_goes_as_logit_bias_with_the_served_tokenizer(fake_server, tmp_path, dialect, sent):
+    url = fake_server("--dialect", dialect, "--strict-fields")
+
+    async def go(**cfg):
+        engine = OpenAIEngine(EngineConfig(kind="openai", base_url=url, model="fake-model", **cfg))
+        await engine.start()
+        try:
+            await engine.generate(dataclasses.replace(_request(None), bias_source="Paris lies on the river"))
+        finally:
+            await engine.stop()
+        return engine, httpx.get(f"{url}/requests").json()[-1]
+
+    engine, body = asyncio.run(go(tokenizer=_word_tokenizer(tmp_path)))
+    assert ("source_bias" in engine.capabilities.steering) is sent
+    if sent:  # London (a name the source lacks) down, the source's words up, a common opener untouched
+        bias = body["logit_bias"]
+        assert bias["2"] < 0 and bias["1"] > 0 and bias["3"] > 0 and "5" not in bias
+    else:
+        assert "logit_bias" not in body
+    engine, body = asyncio.run(go())  # no tokenizer.json: the client cannot know the server's ids
+    assert "logit_bias" not in body and engine.capabilities.steering == frozenset()

@@ -227,3 +227,94 @@ def test_structured_fields_for_older_vllm_releases():
     assert veng.structured_output_fields(OutputStructure("regex", "a+")) == {"regex": "a+"}
     with pytest.raises(FatalEngineError, match="no structured outputs"):
         veng.structured_sampling_kwargs(OutputStructure("regex", "a+"), types.SimpleNamespace())
+
+
+# ---- soft steering: the entity bias as logit_bias, context-aware decoding as paired requests ------
+class _VocabTok(_Tok):
+    PIECES = [" Paris", " London", " the", " river", " Nile", "!"]
+
+    def __len__(self) -> int:
+        return len(self.PIECES)
+
+    def decode(self, ids: list[int]) -> str:
+        return "".join(self.PIECES[i] for i in ids)
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        words = text.split()
+        if len(words) == 1:  # one word: the piece it starts with, as the source bias asks
+            return [i for i, p in enumerate(self.PIECES) if words[0].startswith(p.strip())][:1]
+        return super().encode(text, add_special_tokens)
+
+
+@dataclasses.dataclass
+class _CadArgs(_Args):
+    logits_processors: list | None = None
+
+
+class _PairLLM(_LLM):
+    aborted: list[str] = []
+
+    async def get_tokenizer(self):
+        return _VocabTok()
+
+    async def abort(self, request_id: str) -> None:
+        _PairLLM.aborted.append(request_id)
+
+
+def test_cad_engine_args_load_the_processor_and_refuse_speculation():
+    args = veng.build_engine_args(EngineConfig(kind="vllm", context_aware_alpha=0.5,
+                                               engine_args={"logits_processors": ["my.mod:Proc"]}))
+    assert args["logits_processors"] == ["my.mod:Proc", veng.CAD_PROCESSOR]
+    assert "logits_processors" not in veng.build_engine_args(EngineConfig(kind="vllm"))
+    with pytest.raises(ValueError, match="speculative"):
+        veng.build_engine_args(EngineConfig(kind="vllm", context_aware_alpha=0.5,
+                                            engine_args={"ngram_speculation": 4}))
+    # the FQCN names the class vLLM's workers import (module:Class)
+    module, cls = veng.CAD_PROCESSOR.split(":")
+    from rephraser.engines import vllm_context_aware
+
+    assert module == vllm_context_aware.__name__ and hasattr(vllm_context_aware, cls)
+    assert veng.CAD_KEY == vllm_context_aware.KEY
+
+
+def test_grounded_and_context_aware_requests_reach_vllm_as_a_tagged_pair(fake_vllm):
+    fake_vllm.AsyncEngineArgs = _CadArgs
+    fake_vllm.AsyncLLMEngine = _PairLLM
+    _PairLLM.aborted = []
+
+    async def go():
+        eng = veng.VLLMEngine(EngineConfig(kind="vllm", model="m", n_ctx=512, context_aware_alpha=0.5))
+        await eng.start()
+        assert eng.capabilities.steering == {"source_bias", "context_aware"}
+        req = GenerationRequest(messages=({"role": "user", "content": "Rewrite: Paris is on a river"},),
+                                sampling=Sampling(max_tokens=32, seed=3), request_id="doc1",
+                                bias_source="Paris is on a river", contrast=({"role": "user", "content": "Rewrite: "},))
+        out = await eng.generate(req)
+        await eng.stop()
+        return out
+
+    out = asyncio.run(go())
+    (cprompt, cparams, cid), (mprompt, mparams, mid) = _LLM.seen  # the twin goes first
+    assert cid == f"{mid}-contrast" and _PairLLM.aborted == [cid]
+    assert cparams["extra_args"] == {veng.CAD_KEY: {"pair": mid, "role": "contrast"}}
+    assert mparams["extra_args"] == {veng.CAD_KEY: {"pair": mid, "role": "main", "alpha": 0.5}}
+    assert cprompt["prompt_token_ids"] == _VocabTok().apply_chat_template(
+        [{"role": "user", "content": "Rewrite: "}], tokenize=True, add_generation_prompt=True)
+    assert len(mprompt["prompt_token_ids"]) > len(cprompt["prompt_token_ids"])
+    assert cparams["max_tokens"] == 32 and "structured_outputs" not in cparams and "logit_bias" not in cparams
+    # the entity bias, in the tokenizer's own ids: London (absent) down, Paris and river (source words) up
+    bias = mparams["logit_bias"]
+    assert bias[1] < 0 and bias[0] > 0 and bias[3] > 0 and 5 not in bias
+    assert out.text == "w w w w w"  # the main request's output, not the twin's
+
+
+def test_without_alpha_a_call_is_one_request(fake_vllm):
+    async def go():
+        eng = veng.VLLMEngine(EngineConfig(kind="vllm", model="m", n_ctx=512))
+        await eng.start()
+        assert eng.capabilities.steering == {"source_bias"}
+        await eng.generate(GenerationRequest(messages=({"role": "user", "content": "x"},), sampling=Sampling(max_tokens=8),
+                                             contrast=({"role": "user", "content": ""},)))
+
+    asyncio.run(go())
+    assert len(_LLM.seen) == 1 and "extra_args" not in _LLM.seen[0][1]

@@ -38,8 +38,8 @@ FAULT_KINDS = ("500", "429", "hang", "close", "garbage", "truncated")
 STANDARD_FIELDS = {"model", "messages", "prompt", "temperature", "top_p", "max_tokens", "seed", "stream", "n", "stop"}
 # Body fields each server family accepts beyond the standard ones, and the owner its /v1/models reports.
 DIALECT_FIELDS = {
-    "vllm": {"top_k", "repetition_penalty", "structured_outputs", "chat_template_kwargs"},
-    "llama-server": {"top_k", "repeat_penalty", "grammar", "json_schema", "chat_template_kwargs"},
+    "vllm": {"top_k", "repetition_penalty", "structured_outputs", "chat_template_kwargs", "logit_bias"},
+    "llama-server": {"top_k", "repeat_penalty", "grammar", "json_schema", "chat_template_kwargs", "logit_bias"},
     "sglang": {"top_k", "repetition_penalty", "regex", "ebnf", "response_format", "chat_template_kwargs"},
     "openai": {"response_format"},
 }

@@ -31,6 +31,9 @@ class Dialect:
     top_k: bool = False
     repetition_penalty: str | None = None  # the server's field name, None = unsupported
     chat_template_kwargs: bool = False
+    # `logit_bias` {token id: bias} without a small cap on its size (OpenAI's own API takes 300 entries:
+    # too few for the entity bias of `constrain: grounded`, which touches thousands of tokens)
+    logit_bias: bool = False
     # OutputStructure.form -> body fields carrying it
     structures: dict[str, Callable[[str], dict[str, Any]]] = field(default_factory=dict)
 
@@ -69,7 +72,7 @@ def _response_format(value: str) -> dict[str, Any]:
 DIALECTS: dict[str, Dialect] = {
     # vLLM >= 0.12: structured_outputs {grammar|regex|json}; grammars may be GBNF or Lark (vLLM converts)
     "vllm": Dialect("vllm", top_k=True, repetition_penalty="repetition_penalty", chat_template_kwargs=True,
-                    structures={
+                    logit_bias=True, structures={
                         "gbnf": lambda v: {"structured_outputs": {"grammar": v}},
                         "lark": lambda v: {"structured_outputs": {"grammar": v}},
                         "regex": lambda v: {"structured_outputs": {"regex": v}},
@@ -77,7 +80,7 @@ DIALECTS: dict[str, Dialect] = {
                     }),
     # vLLM before 0.12: the guided_* fields
     "vllm-guided": Dialect("vllm-guided", top_k=True, repetition_penalty="repetition_penalty",
-                           chat_template_kwargs=True, structures={
+                           chat_template_kwargs=True, logit_bias=True, structures={
                                "gbnf": lambda v: {"guided_grammar": v},
                                "lark": lambda v: {"guided_grammar": v},
                                "regex": lambda v: {"guided_regex": v},
@@ -85,7 +88,7 @@ DIALECTS: dict[str, Dialect] = {
                            }),
     # llama.cpp's llama-server: GBNF `grammar`, `json_schema`; no regex
     "llama-server": Dialect("llama-server", top_k=True, repetition_penalty="repeat_penalty",
-                            chat_template_kwargs=True, structures={
+                            chat_template_kwargs=True, logit_bias=True, structures={
                                 "gbnf": lambda v: {"grammar": v},
                                 "json_schema": lambda v: {"json_schema": _json(v)},
                             }),

@@ -5,7 +5,9 @@ of concurrent requests reuse connections instead of paying a handshake each. Eve
 mapped onto the engine error classes so the runner decides retry / truncate / dead-letter / stop
 without knowing HTTP. The API key is read from the environment and only ever sent as a header.
 Which non-standard fields are sent (top_k, repetition penalty, structured outputs, chat template
-arguments) depends on the server's dialect (engines/openai_dialects.py).
+arguments, `logit_bias`) depends on the server's dialect (engines/openai_dialects.py). The entity bias
+of `constrain: grounded` is sent as `logit_bias` only where the dialect takes it and `engine.tokenizer`
+names the served model's tokenizer.json (the ids must be the server's; docs/engines.md).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import numpy as np
 
 from rephraser.cost import study_tok_s
 from rephraser.engines.base import (
@@ -30,7 +33,8 @@ from rephraser.engines.base import (
 )
 from rephraser.engines.openai_dialects import DIALECTS, Dialect, dialect_from_models
 from rephraser.engines.server import ManagedServer
-from rephraser.engines.tokencount import token_counter
+from rephraser.engines.steering import VocabIndex, source_bias
+from rephraser.engines.tokencount import token_counter, vocabulary
 from rephraser.errors import ConfigError
 from rephraser.redact import register_env, scrub
 
@@ -110,6 +114,7 @@ class OpenAIEngine:
         self._headers: dict[str, str] = {}
         self.base_url = api_base(cfg.base_url) if cfg.base_url else ""
         self.dialect: Dialect = DIALECTS.get(cfg.dialect, DIALECTS["generic"])
+        self._bias_vocab: tuple[VocabIndex, Any] | None = None  # set at start where logit_bias can be sent
 
     # ---- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -124,6 +129,7 @@ class OpenAIEngine:
             register_env(self.cfg.api_key_env)  # the key never appears in a stored or printed text
             self._headers = {"Authorization": f"Bearer {key}"}
         counter = token_counter(self.cfg.tokenizer)
+        bias_vocab = None
         if self.cfg.server is not None:
             self._server = ManagedServer(self.cfg.server)
             self.base_url = await self._server.start()
@@ -147,8 +153,14 @@ class OpenAIEngine:
             await self.stop()
             raise ConfigError(f"engine.chat_template_kwargs: the {self.dialect.name} dialect cannot send chat template "
                               "arguments (set engine.dialect to vllm, llama-server or sglang if the server accepts them)")
+        if self.cfg.tokenizer and self.dialect.logit_bias:
+            # the entity bias in the server's token ids: only with the served model's own tokenizer.json
+            pieces, encode = vocabulary(self.cfg.tokenizer)
+            bias_vocab = (VocabIndex(pieces), encode)
+        self._bias_vocab = bias_vocab
         self._caps = Capabilities(
             model_id=self.cfg.model, engine="openai", max_context=self.cfg.n_ctx, batch_slots=self.cfg.parallel,
+            steering=frozenset({"source_bias"}) if bias_vocab else frozenset(),
             count_tokens=counter.count, exact_token_counts=counter.exact,
             structure_forms=self.dialect.structure_forms, sampling_fields=self.dialect.sampling_fields,
             extra={"base_url": self.base_url, "token_counter": counter.source, "dialect": self.dialect.name},
@@ -186,6 +198,10 @@ class OpenAIEngine:
                 body.update(self.dialect.structure_body(request.structure))
             except ValueError as e:
                 raise FatalEngineError(str(e)) from None
+        if request.bias_source and self._bias_vocab is not None:
+            index, encode = self._bias_vocab
+            dense = source_bias(index, request.bias_source, encode)
+            body["logit_bias"] = {str(int(i)): float(dense[i]) for i in np.flatnonzero(dense)}
         if request.continuation:
             body["prompt"] = request.messages[-1]["content"]
             return "/v1/completions", body

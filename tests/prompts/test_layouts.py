@@ -43,6 +43,8 @@ def test_language_guess():
 def test_source_numbers_keep_surface_forms_and_plain_forms():
     assert set(source_numbers(EN)) == {"6,650", "6650", "6,400", "6400", "1990"}
     assert "6 650" in source_numbers(FR) and "6650" in source_numbers(FR)
+    # a French decimal comma is no thousands separator: "2,02" is 2.02, never 202
+    assert source_numbers("Sa masse vaut 2,02 fois celle de la Lune.") == ["2,02"]
 
 
 def test_sizes_follow_the_source_and_the_token_budget():

@@ -15,3 +15,18 @@ def test_distinct_units_and_short_repeats_pass():
         'repeated unit: "go north to egypt"'
     rows = "| Nile river basin | 6650 |\n|---|---|\n| Nile river basin | 6650 |\n\nQuestion: Which?\nAnswer: Nile."
     assert validate("markdown_table_then_qa", rows).startswith("repeated unit")
+
+
+def test_numbered_lines_must_count_up():
+    from rephraser.prompts.numbering import numbering_problem
+
+    # the real tutorial of issue 25, and steps written backwards
+    assert validate("numbered_steps", "8. Cut the wood.\n8. Sand the wood.\n8. Paint it.\n9. Let it dry.") == \
+        "numbering starts at 8"
+    assert numbering_problem("1. Cut the wood.\n2. Sand it.\n2. Paint it.") == "numbering out of order: 2 after 2"
+    assert numbering_problem("1. Cut.\n3. Paint.") == "numbering out of order: 3 after 1"
+    # counting up, a second list starting again at 1, decorations, prose lines between, years in prose
+    assert numbering_problem("Tools:\n1. A saw.\n2. A file.\nSteps:\n1. Cut.\n**2.** Sand.\n- 3. Paint.") is None
+    assert numbering_problem("1990 was a dry year.\n1. Water the plants.\nThen wait.\n2. Water again.") is None
+    assert validate("problem_then_solution", "Problem: A box holds 12 eggs. How many in 2 boxes?\nSolution:\n"
+                    "1. Each box holds 12 eggs.\n3. So 2 x 12 = 24 eggs.") == "numbering out of order: 3 after 1"

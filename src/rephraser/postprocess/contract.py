@@ -12,14 +12,16 @@ from dataclasses import dataclass, field
 
 from rephraser.config import FloorThresholds
 from rephraser.postprocess import clean
+from rephraser.postprocess.cuts import cut_problem
 from rephraser.postprocess.faithfulness import Faithfulness, measure, violation
 from rephraser.postprocess.floor import effective_limits
+from rephraser.postprocess.lexicon import wiki_lexicon
 from rephraser.prompts.spec import Contract, PromptSpec
 from rephraser.prompts.validators import validate
 
 # Rule names, in the order they are applied ("validator:<name>" for format validators).
-RULES: tuple[str, ...] = ("finish_reason", "tagged_block", "refusal", "empty", "validator", "length_window",
-                          "faithfulness")
+RULES: tuple[str, ...] = ("finish_reason", "tagged_block", "refusal", "empty", "validator", "cut",
+                          "length_window", "faithfulness")
 
 
 # Reason prefix of rows kept although they failed their contract (postprocess.enforce=false): the
@@ -101,6 +103,10 @@ def apply_contract(
             failures.append((f"validator:{contract.validator}", problem))
     faith = None
     if text:
+        # a unit ending inside a word (a grammar cap, or words glued at one) is refused, so no ok row is cut
+        problem = cut_problem(text, source_text or "", wiki_lexicon)
+        if problem:
+            failures.append(("cut", problem))
         problem = length_window_problem(contract, text, source_text)
         if problem:
             failures.append(("length_window", problem))

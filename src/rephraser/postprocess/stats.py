@@ -121,6 +121,8 @@ def classify_reason(reason: str | None, validator: str | None = None) -> str:
         return "empty"
     if r.startswith("length ratio"):
         return "length_window"
+    if r.startswith("unit cut mid-word"):
+        return "cut"
     if r.startswith("duplicate"):
         return "dedup"
     faith = rule_of_reason(r)

@@ -33,6 +33,7 @@ from rephraser.prompts.language import LABELS, Lang, detect_language
 TOKENS_PER_WORD: dict[Lang, float] = {"en": 1.7, "fr": 2.3, "es": 2.3}
 # Source numbers: digits with thousands/decimal separators ("6,650", "3.5", French "4 401").
 _SOURCE_NUMBER = re.compile(r"\d+(?:(?:[.,]|[ \u00a0\u202f](?=\d{3}\b))\d+)*")
+_GROUPED = re.compile(r"\d{1,3}(?:[ ,\u00a0\u202f]\d{3})+")
 # Word characters: Latin letters (with accents) and in-word marks, for the en/fr/es sources. Measured: with
 # any non-space character allowed, a temperature-1 FAQ slid into Arabic script and French into Cyrillic
 # look-alikes ("réсtraction"); CJK / full-width forms also cost 1-3 tokens a character (see faq.yaml).
@@ -65,8 +66,8 @@ def source_numbers(source: str) -> list[str]:
     for m in _SOURCE_NUMBER.finditer(source):
         s = m.group(0)
         found.add(s)
-        plain = re.sub(r"[ ,\u00a0\u202f]", "", s)
-        found.add(plain)
+        if _GROUPED.fullmatch(s):  # "6,650" / "5 268" is also written 6650; "2,02" (French 2.02) is not 202
+            found.add(re.sub(r"[ ,\u00a0\u202f]", "", s))
     return sorted(found, key=lambda s: (-len(s), s))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from rephraser.prompts.numbering import numbering_problem
 from rephraser.prompts.repeats import repeated_unit
 
 Validator = Callable[[str], "str | None"]
@@ -247,5 +248,8 @@ def get_validator(name: str) -> Validator:
 
 
 def validate(name: str | None, text: str) -> str | None:
-    """Run the named validator (None = no format imposed); a format also refuses repeated units."""
-    return None if name is None else get_validator(name)(text) or repeated_unit(text)
+    """Run the named validator (None = no format imposed); a format also refuses repeated units and numbered
+    lines that do not count up."""
+    if name is None:
+        return None
+    return get_validator(name)(text) or repeated_unit(text) or numbering_problem(text)

@@ -9,6 +9,9 @@
     leases/<shard>/, leases/_folder/  who writes each shard, and folder-wide changes (writer_leases.py)
     stats/<shard>.json, stats.json  per-shard and merged run statistics (generate/stats.py)
 
+Shards are named by `shard_tag` ("s00003-of-00010"); `shard_status` says which are finished, from the
+folder alone (what every executor and `status` reads, never a scheduler's accounting).
+
 A restart with a different config or an edited prompt is refused with the list of what changed (or
 accepted with --force). Readers stream Parquet parts batch by batch with only the columns they ask for,
 so statistics over a large run stay within a few batches of memory; hidden files (temps of a commit in
@@ -18,6 +21,7 @@ progress) are skipped. Reports read in two passes: `scan_rows` reads the light c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -33,7 +37,7 @@ import yaml
 from rephraser import manifests, storage
 from rephraser.atomic import fsync_dir
 from rephraser.config import RunConfig
-from rephraser.errors import RephraserError, ResumeError
+from rephraser.errors import RephraserError, ResumeError, StorageError
 from rephraser.lease import LeaseHeld
 from rephraser.records import FATE_DIRS, OPTIONAL_COLUMNS, ROW_COLUMNS, ROW_SCHEMA
 from rephraser.writer_leases import LEASES_DIR, live_shard_writers
@@ -407,3 +411,50 @@ def read_rows(refs: Iterable[RowRef], columns: Iterable[str] = ROW_COLUMNS) -> d
         for idx, row in zip(wanted, table.to_pylist(), strict=True):
             out[RowRef(f, idx)] = row
     return out
+
+
+# ---- shards: their names and which are finished -----------------------------------------------
+def shard_tag(index: int, count: int) -> str:
+    return f"s{index:05d}-of-{count:05d}"
+
+
+@dataclass
+class ShardStatus:
+    index: int
+    tag: str
+    state: str  # "complete" | "incomplete" (ran, missing units) | "not started"
+
+
+def shard_status(out_dir: storage.PathLike, count: int) -> list[ShardStatus]:
+    """Each shard's state, from OUT/stats/<shard>.json and OUT/manifests/<shard>/ (local or a URL: two
+    listings and one concurrent fetch of the stats files, not a round trip per shard)."""
+    out = storage.as_location(out_dir)
+    tags = [shard_tag(i, count) for i in range(count)]
+    stats_names = set(storage.listdir(out / "stats"))
+    started = set(storage.listdir(out / "manifests"))
+    have = [t for t in tags if f"{t}.json" in stats_names]
+    try:
+        stats = dict(zip(have, storage.read_many([out / "stats" / f"{t}.json" for t in have]), strict=True))
+    except (OSError, StorageError):  # one removed since the listing (--overwrite): read them one by one
+        stats = {}
+        for t in have:
+            with contextlib.suppress(OSError, StorageError):
+                stats[t] = storage.read_bytes(out / "stats" / f"{t}.json")
+    found = []
+    for i, tag in enumerate(tags):
+        try:
+            s = json.loads(stats[tag])
+        except (KeyError, ValueError):
+            found.append(ShardStatus(i, tag, "incomplete" if tag in started else "not started"))
+            continue
+        done = bool(s.get("complete")) and bool(s.get("conservation_ok"))
+        found.append(ShardStatus(i, tag, "complete" if done else "incomplete"))
+    return found
+
+
+def live_writers(out_dir: Path) -> dict[str, str]:
+    """Shards (and folder changes) a live process is writing now -> "host H pid P" (none: empty). A
+    local folder only: what `experiment status` calls `running` for a stage with no executor record."""
+    if not (out_dir / LEASES_DIR).is_dir():
+        return {}
+    return {name: f"host {h.host} pid {h.pid}" for name, h in live_shard_writers(out_dir).items()}

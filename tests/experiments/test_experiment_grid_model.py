@@ -6,7 +6,7 @@ import pytest
 
 from rephraser.config import validate
 from rephraser.experiments.config import ExperimentConfig
-from rephraser.experiments.grid import run_grid
+from rephraser.experiments.execute import run_grid
 
 
 @pytest.mark.model
@@ -26,7 +26,7 @@ def test_real_model_cell(tmp_path):
         "train": {"preset": "tiny-1m", "steps": 2, "batch_size": 2, "seq_len": 64},
         "eval": {"tasks": ["table_qa_lookup"], "max_items": 3, "num_fewshot": 1, "heldout_docs": 5},
     }, ExperimentConfig)
-    doc = run_grid(cfg, out=tmp_path / "out", log=lambda _msg: None)
+    doc = run_grid(cfg, out=tmp_path / "out")
     (row,) = doc["rows"]
     assert row["cell"] == "summarize/mix50" and row["macro"] > 0 and row["heldout_bpb"] > 0
     gen = next((tmp_path / "out" / "stages" / "generate").glob("*/stats.json"))

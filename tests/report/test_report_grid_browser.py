@@ -44,16 +44,16 @@ def reports(tmp_path_factory) -> dict[str, Path]:
     """{"two": report of a two-ratio grid, "one": the same grid with one ratio (every stage reused)}."""
     from rephraser.config import load_yaml
     from rephraser.experiments.config import ExperimentConfig
-    from rephraser.experiments.grid import run_grid
+    from rephraser.experiments.execute import run_grid
 
     tmp = tmp_path_factory.mktemp("grid")
     proc, port = spawn_fake()
     try:
         url = f"http://127.0.0.1:{port}"
-        run_grid(load_yaml(_grid_config(tmp, url, [0.5, 1.0]), ExperimentConfig), log=lambda _msg: None)
+        run_grid(load_yaml(_grid_config(tmp, url, [0.5, 1.0]), ExperimentConfig))
         shutil.copytree(tmp / "grid", tmp / "grid-one")
         one = load_yaml(_grid_config(tmp, url, [0.5]), ExperimentConfig)
-        run_grid(one, out=tmp / "grid-one", log=lambda _msg: None)  # all stages cached: only the results change
+        run_grid(one, out=tmp / "grid-one")  # all stages cached: only the results change
     finally:
         proc.kill()
         proc.wait(timeout=30)

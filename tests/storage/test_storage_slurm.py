@@ -12,7 +12,7 @@ from rephraser import storage
 from rephraser.cli import main
 from rephraser.config import validate
 from rephraser.generate.runner import run_config
-from rephraser.scale.slurm import shard_status
+from rephraser.run_folder import shard_status
 
 
 def _cli(monkeypatch, *argv: str) -> int:

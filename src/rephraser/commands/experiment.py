@@ -92,66 +92,41 @@ def run_cmd(
                                 "[default: cluster.nodes x cluster.gpus_per_node]"),
 ) -> None:
     """Run (or resume) every cell; each finished stage is cached by the hash of its inputs."""
-    from rich.markup import escape
-
     from rephraser.commands._console import console as out_console
-    from rephraser.errors import ConfigError
     from rephraser.experiments.cells import expand, select_cells
-    from rephraser.experiments.grid import output_dir, run_grid
+    from rephraser.experiments.execute import pick_executor, run_experiment
+    from rephraser.experiments.grid import output_dir
     from rephraser.experiments.results import print_table
 
-    if executor not in ("local", "slurm", "ray"):
-        raise ConfigError(f"--executor {executor!r}: use local, slurm or ray")
     cfg = _load(config)
     out = output_dir(cfg, output)
+    chosen = pick_executor(executor, cfg, out, submit=not no_submit)
     if dry_run:
         _print_plan(cfg, select_cells(expand(cfg), only), out, cluster)
         return
     console = out_console()  # piped/logged: the results table is not squeezed into 80 columns
-
-    def log(msg: str) -> None:
-        console.print(escape(msg), highlight=False)
-
-    if executor != "local":
-        _dispatch(cfg, out, only, executor, no_submit, log)
+    _show_grid_lines(console)
+    doc = run_experiment(cfg, out, chosen, only)
+    if doc is None:  # submitted: the jobs write the results
         return
-    doc = run_grid(cfg, out=out, only=only, log=log)
     print_table(doc, console)
     console.print(f"wrote {out / 'results.csv'}, {out / 'results_summary.csv'}, {out / 'results.json'}; "
                   f"`rephraser report {out}` renders plots")
 
 
-def _dispatch(cfg, out: Path, only, executor: str, no_submit: bool, log) -> None:  # noqa: ANN001
-    from rephraser.experiments.cells import expand, select_cells
-    from rephraser.experiments.grid import check_inputs, prepare_output
-    from rephraser.experiments.jobs import plan_jobs
+def _show_grid_lines(console) -> None:  # noqa: ANN001 - a rich Console
+    """The grid's own lines (cells, stages, jobs: rephraser.experiments.*) are this command's output, on
+    stdout beside its tables; every other library line keeps stderr (logs.configure)."""
+    from rephraser import logs
 
-    cells = select_cells(expand(cfg), only)
-    check_inputs(cfg)  # not check_models: the jobs run on nodes whose packages this machine cannot see
-    resolved = prepare_output(cfg, out).resolve()
-    if executor == "slurm":
-        from rephraser.experiments.slurm_executor import live_jobs, submit_jobs, write_slurm_jobs
-
-        live = live_jobs(out)
-        jobs = plan_jobs(cfg, cells, out.resolve(), resolved, cfg.cluster.slurm.rephraser)
-        submit = write_slurm_jobs(cfg, jobs, resolved, out, live)
-        if no_submit:
-            log(f"wrote {len(jobs) - len(live)} stage jobs to {submit.parent}; submit with: bash {submit}")
-            return
-        log(submit_jobs(submit).strip())
-        log(f"follow with: rephraser experiment status {resolved}")
-        return
-    from rephraser.experiments.ray_executor import raise_on_failures, run_on_ray
-    from rephraser.experiments.results import write_results
-
-    jobs = plan_jobs(cfg, cells, out.resolve(), resolved, cfg.cluster.slurm.rephraser)
-    state = run_on_ray(cfg, jobs, out, cfg.cluster.ray.address, log=log)
-    from rephraser.experiments.grid import write_cell_views
-
-    write_cell_views(expand(cfg), out)
-    write_results(cfg, expand(cfg), out)
-    raise_on_failures(state)
-    log(f"wrote {out / 'results.csv'}; `rephraser experiment results {resolved}` prints the table")
+    grid = logs.get_logger("rephraser.experiments")
+    for old in [h for h in grid.handlers if isinstance(h, logs.UserHandler)]:
+        grid.removeHandler(old)
+    handler = logs.UserHandler(console)
+    handler.addFilter(logs.RankFilter())
+    handler.setFormatter(logs.LineFormatter())
+    grid.addHandler(handler)
+    grid.propagate = False
 
 
 @experiment_app.command("stage")
@@ -164,9 +139,11 @@ def stage_cmd(
                                  "`torchrun ... rephraser train --config` (run the stage again afterwards to finish it)"),
 ) -> None:
     """Run one stage whose upstream stages are done (what every executor job runs)."""
+    from rephraser.commands._console import console as out_console
     from rephraser.experiments.grid import output_dir, run_one_stage
 
     cfg = _load(config)
+    _show_grid_lines(out_console())
     run_one_stage(cfg, output_dir(cfg, output), key, shard, prepare=prepare)
 
 
@@ -190,7 +167,7 @@ def status_cmd(
 
     cfg = _load(config)
     out = output_dir(cfg, output)
-    rows = grid_status(expand(cfg), out)
+    rows = grid_status(cfg, expand(cfg), out)
     if as_json:
         print(json.dumps([asdict(r) for r in rows], indent=2))
         return

@@ -44,8 +44,9 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from rephraser.config import load_yaml
+        from rephraser.run_folder import shard_status
         from rephraser.scale.ray import engine_gpus
-        from rephraser.scale.slurm import SlurmOptions, shard_status, write_scripts
+        from rephraser.scale.slurm import SlurmOptions, write_scripts
 
         cfg = load_yaml(config)
         console = Console()
@@ -91,7 +92,7 @@ def register(app: typer.Typer) -> None:
 
 def _check(console, out_dir: storage.Location, count: int) -> None:  # noqa: ANN001 - rich Console
     from rephraser.generate.stats import merge_shard_stats
-    from rephraser.scale.slurm import shard_status
+    from rephraser.run_folder import shard_status
 
     status = shard_status(out_dir, count)
     todo = [s for s in status if s.state != "complete"]

@@ -1,4 +1,5 @@
-"""Running a grid: every cell's stages in order, skipping finished ones, then the results table.
+"""A grid's folder and what every executor shares: input checks, OUT/experiment.yaml, one stage as a
+cluster job runs it, and the per-cell views `rephraser report` reads.
 
 Output folder:
     experiment.yaml                       the resolved ExperimentConfig
@@ -7,8 +8,7 @@ Output folder:
                                           results + mix ratio + held-out bpb) and curve.jsonl
     results.csv, results_summary.csv, results.json   the results table (see results.py)
 
-Cells run one after another, each to the end, so an interrupted grid has whole cells finished; the
-next run skips every stage whose marker exists (generation and training also resume mid-stage).
+Which executor runs the stages: executor.py (the protocol), execute.py (picks one and drives it).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -25,11 +24,13 @@ from rephraser import storage
 from rephraser.atomic import atomic_write_json, atomic_write_text
 from rephraser.engines.models import missing_model
 from rephraser.errors import ConfigError, RephraserError
-from rephraser.experiments.cells import Cell, Run, expand, run_label, select_cells, unique_stages
+from rephraser.experiments.cells import Cell, Run, expand, run_label, unique_stages
 from rephraser.experiments.config import ExperimentConfig
-from rephraser.experiments.results import write_results
 from rephraser.experiments.stages import is_done, run_generate_shard, run_stage, train_config
+from rephraser.logs import get_logger
 from rephraser.storage import local_only
+
+log = get_logger(__name__)
 
 
 def output_dir(cfg: ExperimentConfig, override: str | Path | None = None) -> Path:
@@ -37,34 +38,6 @@ def output_dir(cfg: ExperimentConfig, override: str | Path | None = None) -> Pat
     shards and checkpoint there (their inputs — sources, datasets — may be remote URLs)."""
     return local_only(override or cfg.output, "experiment output",
                       "a grid's cells train on memory-mapped token shards and write checkpoints there (inputs may be remote)")
-
-
-def run_grid(cfg: ExperimentConfig, *, out: str | Path | None = None, only: list[str] | None = None,
-             log: Any = print) -> dict[str, Any]:
-    """Run (or resume) the grid; returns the results document (also written to OUT/results.json)."""
-    root = output_dir(cfg, out)
-    cells = expand(cfg)
-    check_inputs(cfg)
-    chosen = select_cells(cells, only)
-    check_models(cfg, chosen, root)
-    prepare_output(cfg, root)
-    ran = skipped = 0
-    for i, cell in enumerate(chosen, 1):
-        log(f"[{i}/{len(chosen)}] cell {cell.name}")
-        for stage in cell.stages():
-            if is_done(stage, root):
-                skipped += 1
-                continue
-            t0 = time.perf_counter()
-            try:
-                run_stage(stage, cfg, root, log=lambda msg: log(f"  {msg}"))
-            except RephraserError as e:  # say where in the grid it failed; the marker is not written
-                raise _with_context(e, f"cell {cell.name}, {stage.kind} stage {stage.key}") from None
-            ran += 1
-            log(f"  {stage.kind} {stage.key} done in {time.perf_counter() - t0:.1f}s")
-        write_cell_view(cell, root)
-    log(f"stages run: {ran}, already done: {skipped}")
-    return write_results(cfg, cells, root)
 
 
 def check_inputs(cfg: ExperimentConfig) -> None:
@@ -108,7 +81,7 @@ def prepare_output(cfg: ExperimentConfig, root: Path) -> Path:
     return path
 
 
-def run_one_stage(cfg: ExperimentConfig, root: Path, key: str, shard: str | None = None, log: Any = print,
+def run_one_stage(cfg: ExperimentConfig, root: Path, key: str, shard: str | None = None,
                   prepare: bool = False) -> None:
     """What a cluster job runs: one stage (or one shard of a generate stage) whose upstream stages are done.
     `prepare` (train stages launched by torchrun): only write <stage>/train.yaml for `rephraser train --config`."""
@@ -117,7 +90,7 @@ def run_one_stage(cfg: ExperimentConfig, root: Path, key: str, shard: str | None
     if stage is None:
         raise RephraserError(f"no stage {key} in grid {cfg.name!r} (was the grid changed after the jobs were written?)")
     if is_done(stage, root):
-        log(f"{stage.kind} {key} is already done")
+        log.info(f"{stage.kind} {key} is already done")
         return
     missing = [f"{d.kind} {d.key}" for d in stage.deps if not is_done(d, root)]
     if missing:
@@ -127,18 +100,18 @@ def run_one_stage(cfg: ExperimentConfig, root: Path, key: str, shard: str | None
             raise RephraserError(f"--prepare applies to train stages, not {stage.kind}")
         path = stage.dir(root) / "train.yaml"
         atomic_write_text(path, yaml.safe_dump(train_config(stage, root).model_dump(mode="json"), sort_keys=False))
-        log(f"wrote {path}")
+        log.info(f"wrote {path}")
         return
     t0 = time.perf_counter()
     try:
         if shard is None:
-            run_stage(stage, cfg, root, log=log)
+            run_stage(stage, cfg, root, log=log.info)
         else:
             index, count = _shard(shard, cfg.generation.shards, stage.kind)
-            run_generate_shard(stage, cfg, root, index, log=log)
+            run_generate_shard(stage, cfg, root, index, log=log.info)
     except RephraserError as e:
-        raise _with_context(e, f"{stage.kind} stage {key}") from None
-    log(f"{stage.kind} {key}{'' if shard is None else f' shard {shard}'} done in {time.perf_counter() - t0:.1f}s")
+        raise with_context(e, f"{stage.kind} stage {key}") from None
+    log.info(f"{stage.kind} {key}{'' if shard is None else f' shard {shard}'} done in {time.perf_counter() - t0:.1f}s")
 
 
 def _shard(text: str, count: int, kind: str) -> tuple[int, int]:
@@ -155,7 +128,7 @@ def write_cell_views(cells: list[Cell], root: Path) -> None:
         write_cell_view(cell, root)
 
 
-def _with_context(e: RephraserError, where: str) -> RephraserError:
+def with_context(e: RephraserError, where: str) -> RephraserError:
     try:
         return type(e)(f"{where}: {e}")
     except TypeError:  # a subclass with a different constructor

@@ -19,13 +19,18 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from rephraser.atomic import atomic_write_text
 from rephraser.errors import RephraserError
+from rephraser.experiments.cells import Stage
 from rephraser.experiments.config import ExperimentConfig
+from rephraser.experiments.executor import GridPlan, Records, StageState
+from rephraser.experiments.grid import prepare_output
 from rephraser.experiments.jobs import StageJob
+from rephraser.logs import get_logger
 from rephraser.scale.slurm import (
     SlurmOptions,
     common_directives,
@@ -35,6 +40,7 @@ from rephraser.scale.slurm import (
 )
 from rephraser.scale.torchrun import TrainJob, slurm_launch_lines
 
+log = get_logger(__name__)
 LIVE_STATES = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "SUSPENDED", "RESIZING", "REQUEUE_HOLD",
                "REQUEUE_FED", "SIGNALING", "STAGE_OUT"}
 
@@ -119,6 +125,17 @@ submit() {{  # submit KEY SCRIPT DEPENDENCY -> prints the job id
 """
 
 
+@dataclass
+class PlannedJob:
+    """One line of plan.json (field order = the file's)."""
+
+    key: str  # a stage key, "<key>:shards" (its array of shard tasks) or "results"
+    kind: str
+    script: str
+    array: int | None  # shard tasks in the array; None: one task
+    deps: list[str]
+
+
 def write_slurm_jobs(cfg: ExperimentConfig, jobs: list[StageJob], config: Path, out: Path,
                      live: dict[str, str], workdir: Path | None = None) -> Path:
     """Write every job script, plan.json and submit.sh; returns submit.sh. `live` maps stage keys to the
@@ -129,7 +146,7 @@ def write_slurm_jobs(cfg: ExperimentConfig, jobs: list[StageJob], config: Path, 
     logs.mkdir(parents=True, exist_ok=True)  # Slurm does not create log folders
     var: dict[str, str] = {k: v for k, v in live.items()}  # stage key -> job id or "$J_<key>"
     lines = [_SUBMIT_HEAD.format(jobs=shlex.quote(str(sdir / "jobs.tsv")))]
-    plan: list[dict[str, Any]] = []
+    plan: list[PlannedJob] = []
     for job in jobs:
         if job.key in live:
             continue
@@ -139,26 +156,25 @@ def write_slurm_jobs(cfg: ExperimentConfig, jobs: list[StageJob], config: Path, 
             shards_script = sdir / f"{job.name}.shards.sbatch"
             atomic_write_text(shards_script, _job_script(cfg, job, workdir, logs, shard_tasks=True))
             lines.append(f'J_{job.key}_s=$(submit {job.key}:shards {shlex.quote(str(shards_script))} "{after}")')
-            plan.append({"key": f"{job.key}:shards", "kind": job.stage.kind, "script": str(shards_script),
-                         "array": job.shards, "deps": job.deps})
+            plan.append(PlannedJob(f"{job.key}:shards", job.stage.kind, str(shards_script), job.shards, job.deps))
             after = f"afterok:$J_{job.key}_s"
         script = sdir / f"{job.name}.sbatch"
         atomic_write_text(script, _job_script(cfg, job, workdir, logs, shard_tasks=False))
         lines.append(f'J_{job.key}=$(submit {job.key} {shlex.quote(str(script))} "{after}")')
-        plan.append({"key": job.key, "kind": job.stage.kind, "script": str(script), "array": None,
-                     "deps": [f"{job.key}:shards"] if job.shards > 1 else job.deps})
+        plan.append(PlannedJob(job.key, job.stage.kind, str(script), None,
+                               [f"{job.key}:shards"] if job.shards > 1 else job.deps))
         var[job.key] = f"$J_{job.key}"
     evals = [var[j.key] for j in jobs if j.stage.kind == "evaluate"]
     results = sdir / "results.sbatch"
     atomic_write_text(results, _results_script(cfg, config, out.resolve(), workdir, logs))
     after = f"afterany:{':'.join(evals)}" if evals else ""
     lines.append(f'J_results=$(submit results {shlex.quote(str(results))} "{after}")')
-    plan.append({"key": "results", "kind": "results", "script": str(results), "array": None,
-                 "deps": [j.key for j in jobs if j.stage.kind == "evaluate"]})
+    plan.append(PlannedJob("results", "results", str(results), None,
+                           [j.key for j in jobs if j.stage.kind == "evaluate"]))
     submitted = sum(1 for j in jobs if j.key not in live)
     lines.append(f'echo "submitted {submitted} stage jobs + results (job $J_results); '
                  f'{len(live)} already queued or running"')
-    atomic_write_text(sdir / "plan.json", json.dumps(plan, indent=2) + "\n")
+    atomic_write_text(sdir / "plan.json", json.dumps([asdict(p) for p in plan], indent=2) + "\n")
     submit = sdir / "submit.sh"
     atomic_write_text(submit, "\n".join(lines) + "\n")
     submit.chmod(0o755)
@@ -222,3 +238,72 @@ def live_jobs(out: Path) -> dict[str, str]:
                 arrays and any(s in LIVE_STATES for s in states.get(arrays[0], []))):
             live[key] = job
     return live
+
+
+# ---- the executor: submit the plan; a stage's state from jobs.tsv + squeue ---------------------------
+_FAILED = {"FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "PREEMPTED"}
+_PENDING = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "SUSPENDED", "CONFIGURING"}
+
+
+class SlurmExecutor:
+    name = "slurm"
+
+    def __init__(self, cfg: ExperimentConfig, out: Path, *, submit: bool = True):
+        self.cfg, self.out, self.submit = cfg, out, submit
+
+    def run(self, plan: GridPlan) -> None:
+        """Write the job scripts and submit.sh, and submit them (unless --no-submit); returns at once."""
+        config = prepare_output(plan.cfg, plan.out).resolve()
+        live = live_jobs(plan.out)
+        jobs = plan.jobs
+        submit = write_slurm_jobs(plan.cfg, jobs, config, plan.out, live)
+        if not self.submit:
+            log.info(f"wrote {len(jobs) - len(live)} stage jobs to {submit.parent}; submit with: bash {submit}")
+            return
+        log.info(submit_jobs(submit).strip())
+        log.info(f"follow with: rephraser experiment status {config}")
+
+    def status(self, stages: Sequence[Stage], done: set[str]) -> Records:
+        """Stages this grid submitted: done ones say their job; the others read squeue (pending, running,
+        failed with its states and log; `submitted` when squeue cannot be asked from here)."""
+        tsv = slurm_dir(self.out) / "jobs.tsv"
+        rec = recorded_jobs(self.out)
+        squeue = job_states(sorted({job for job, _ in rec.values()}))
+        states: dict[str, StageState] = {}
+        for stage in stages:
+            if stage.key not in rec:
+                continue
+            if stage.key in done:
+                states[stage.key] = StageState("done", f"slurm {rec[stage.key][0]}")
+            else:
+                states[stage.key] = self._state(stage, rec, squeue)
+        return Records(tsv.stat().st_mtime if tsv.is_file() else None, states)
+
+    def _state(self, stage: Stage, rec: dict[str, tuple[str, str]],
+               squeue: dict[str, list[str]] | None) -> StageState:
+        job, _ = rec[stage.key]
+        shards = rec.get(f"{stage.key}:shards")
+        if squeue is None:
+            return StageState("submitted", f"slurm {job}", detail="squeue cannot be asked from here")
+        states = squeue.get(job, []) + (squeue.get(shards[0], []) if shards else [])
+        row = StageState("failed", f"slurm {job}" + (f" (shards {shards[0]})" if shards else ""))
+        if any(s == "RUNNING" or s == "COMPLETING" for s in states):
+            row.state = "running"
+        elif states and all(s in _PENDING or s == "COMPLETED" for s in states) and any(s in _PENDING for s in states):
+            row.state = "pending"
+        elif any(s in _FAILED for s in states):
+            row.detail = ", ".join(sorted(set(s for s in states if s in _FAILED)))
+        elif states:  # COMPLETED but no marker
+            row.detail = "job completed without finishing the stage"
+        else:
+            row.detail = "job no longer known to Slurm and the stage is not finished"
+        row.log = self._newest_log(stage, [job] + ([shards[0]] if shards else []))
+        return row
+
+    def _newest_log(self, stage: Stage, jobs: list[str]) -> str | None:
+        logs: list[Path] = []
+        for job in jobs:
+            logs += list((slurm_dir(self.out) / "logs").glob(f"{stage.kind}-{stage.key}-{job}*.out"))
+        if not logs:
+            return None
+        return str(max(logs, key=lambda p: p.stat().st_mtime))

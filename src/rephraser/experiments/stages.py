@@ -31,7 +31,7 @@ from rephraser.mix.text_files import iter_texts
 from rephraser.mix.tokenize import is_heldout, load_tokenizer, tokenize_texts, train_bpe
 from rephraser.postprocess.stats import compute_stats
 from rephraser.records import Rejection, document_record
-from rephraser.scale.slurm import shard_status
+from rephraser.run_folder import shard_status
 from rephraser.sources import iter_source
 
 MARKER = "stage.json"

@@ -48,15 +48,12 @@ from rephraser.lease import LeaseLost
 from rephraser.manifests import ManifestName
 from rephraser.records import FATE_DIRS, Row, rows_to_table, table_to_rows
 from rephraser.redact import scrub
+from rephraser.run_folder import shard_tag as shard_tag  # re-exported: the runner names shards with it
 from rephraser.storage import Location
 
 FATE_CODES = {"ok": "o", "rejected": "r", "failed": "f"}
 FATE_STATUS = {folder: status for status, folder in FATE_DIRS.items()}
 INPUT_PROMPT = "_input"  # pseudo-prompt of records rejected before any model call
-
-
-def shard_tag(index: int, count: int) -> str:
-    return f"s{index:05d}-of-{count:05d}"
 
 
 @dataclass

@@ -18,8 +18,6 @@ so the submit script can be run from anywhere.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -27,8 +25,6 @@ from pathlib import Path
 
 from rephraser import storage
 from rephraser.atomic import atomic_write_text
-from rephraser.errors import StorageError
-from rephraser.generate.checkpoint import shard_tag
 from rephraser.lease import LEASE_EXIT_CODE, LEASE_TTL_S
 
 ARRAY_ENV = "SLURM_ARRAY_TASK_ID"
@@ -256,38 +252,3 @@ def write_scripts(
     for p in (submit, *(x for x in (array, follow) if x)):
         p.chmod(0o755)
     return WrittenScripts(array=array, followup=follow, submit=submit)
-
-
-# ---- which shards are finished: read from the output folder, never from Slurm's accounting ---------
-@dataclass
-class ShardStatus:
-    index: int
-    tag: str
-    state: str  # "complete" | "incomplete" (ran, missing units) | "not started"
-
-
-def shard_status(out_dir: storage.PathLike, count: int) -> list[ShardStatus]:
-    """Each shard's state, from OUT/stats/<shard>.json and OUT/manifests/<shard>/ (local or a URL: two
-    listings and one concurrent fetch of the stats files, not a round trip per shard)."""
-    out = storage.as_location(out_dir)
-    tags = [shard_tag(i, count) for i in range(count)]
-    stats_names = set(storage.listdir(out / "stats"))
-    started = set(storage.listdir(out / "manifests"))
-    have = [t for t in tags if f"{t}.json" in stats_names]
-    try:
-        stats = dict(zip(have, storage.read_many([out / "stats" / f"{t}.json" for t in have]), strict=True))
-    except (OSError, StorageError):  # one removed since the listing (--overwrite): read them one by one
-        stats = {}
-        for t in have:
-            with contextlib.suppress(OSError, StorageError):
-                stats[t] = storage.read_bytes(out / "stats" / f"{t}.json")
-    found = []
-    for i, tag in enumerate(tags):
-        try:
-            s = json.loads(stats[tag])
-        except (KeyError, ValueError):
-            found.append(ShardStatus(i, tag, "incomplete" if tag in started else "not started"))
-            continue
-        done = bool(s.get("complete")) and bool(s.get("conservation_ok"))
-        found.append(ShardStatus(i, tag, "complete" if done else "incomplete"))
-    return found

@@ -118,8 +118,10 @@ def workspace(tmp_path_factory):
         write_corpus(ws / "docs.jsonl", 3)
         text = wiki_texts(1)[0]
         (ws / "doc.txt").write_text(text, encoding="utf-8")
-        (ws / "raw_output.txt").write_text("Q: What is this article about?\nA: " + text[:120] +
-                                           "\nQ: Why does it matter?\nA: " + text[120:240] + "\n", encoding="utf-8")
+        words = text.split()  # answers end on whole words: the contract refuses a unit cut mid-word
+        (ws / "raw_output.txt").write_text("Q: What is this article about?\nA: " + " ".join(words[:20]) +
+                                           "\nQ: Why does it matter?\nA: " + " ".join(words[20:40]) + "\n",
+                                           encoding="utf-8")
         prompt = yaml.safe_load((REPO / "src/rephraser/prompts/library/faq.yaml").read_text(encoding="utf-8"))
         (ws / "my_prompt.yaml").write_text(yaml.safe_dump({**prompt, "name": "my_prompt"}), encoding="utf-8")
         engine = {"kind": "openai", "base_url": url, "model": "fake-model"}

@@ -41,3 +41,14 @@ def test_engines_without_lark_or_bias_keep_the_fixed_structure_and_say_what_is_l
     _rollout(_caps({"lark"}), "grounded")  # vLLM: the grammar goes, the bias does not
     err = capsys.readouterr().err
     assert "source-only numbers" not in err and "names" in err
+
+
+def test_grounded_math_on_a_document_without_numbers_is_rejected_before_any_call():
+    import asyncio
+
+    from rephraser.records import Document
+
+    r = _rollout(_caps({"gbnf", "lark"}), "grounded", prompt="math")  # caller None: a call would fail loudly
+    [row] = asyncio.run(r.run(Document(id="d1", text="The river runs north through a desert to the sea.")))
+    assert (row.status, row.reason) == ("rejected", "grounded math needs numbers in the source (none found)")
+    assert "EQ:" in r.structure_for(DOC).value  # with numbers: a layout whose equations are listed

@@ -3,11 +3,20 @@ count up, only the source's numbers when grounded, and every output they admit p
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from rephraser.postprocess.contract import apply_contract
 from rephraser.prompts.language import detect_language
-from rephraser.prompts.layouts import LAYOUTS, build_layout, plan_for, source_numbers
+from rephraser.prompts.layouts import (
+    LAYOUTS,
+    LayoutRefusal,
+    build_layout,
+    equations,
+    plan_for,
+    source_numbers,
+)
 from rephraser.prompts.registry import library
 from rephraser.prompts.structure import to_llguidance
 
@@ -23,13 +32,14 @@ OK = {  # (layout, source) -> an output the grounded grammar must admit and the 
     ("table", EN): "| River | Length |\n|---|---|\n| Nile | 6,650 km |\n| Amazon | 6,400 km |\n\n"
                    "Question: Which river is longer?\nAnswer: The Nile.",
     ("math", EN): "Problem: A river is 6,650 km long and another is 6,400 km long. How much longer is the first?"
-                  "\n\nSolution:\n1. Subtract the lengths: 6,650 - 6,400 = 250 km.\nFinal answer: 250 km",
+                  "\n\nSolution:\n1. The lengths are 6,650 km and 6,400 km.\n2. 6,650 - 6,400 = 250 km.\n"
+                  "Final answer: 250 km",
     ("tutorial", EN): "1. Find the river on a map of Africa.\n2. Follow it north to Egypt, for 6,650 km.\n"
                       "3. Note where it meets the sea.",
     ("faq", FR): "Q : Qu'est-ce que le Nil ?\nR : Un long fleuve d'Afrique.\n\nQ : Quelle est sa longueur ?\n"
                  "R : Environ 6 650 km.",
     ("math", FR): "Problème : Un fleuve fait 6 650 km. Combien font deux fleuves ?\n\nSolution :\n"
-                  "1. On additionne : 6 650 + 6 650 = 13300 km.\nRéponse finale : 13300 km",
+                  "1. On additionne les deux longueurs.\n2. 6 650 + 6 650 = 13300 km.\nRéponse finale : 13300 km",
     ("table", ES): "| Río | Longitud |\n|---|---|\n| Nilo | 6650 km |\n\nPregunta: ¿Cuánto mide el Nilo?\n"
                    "Respuesta: Unos 6650 km.",
 }
@@ -60,7 +70,67 @@ def test_sizes_follow_the_source_and_the_token_budget():
 @pytest.mark.parametrize("grounded", [False, True])
 def test_every_layout_compiles(name, grounded):
     for src in (EN, FR, ES, "No digits at all in this one, just words."):
+        if grounded and name == "math" and not source_numbers(src):
+            with pytest.raises(LayoutRefusal, match="grounded math needs numbers in the source"):
+                build_layout(name, src, max_tokens=512, grounded=grounded)
+            continue
         to_llguidance("lark", build_layout(name, src, max_tokens=512, grounded=grounded))
+
+
+class _Bytes:
+    """A byte-level vocabulary (one token per byte), so grammars can be tested without loading a model."""
+
+    eos_token_id, bos_token_id, special_token_ids = 256, None, [256]
+    tokens = [bytes([i]) for i in range(256)] + [b"<eos>"]
+
+    def __call__(self, s):
+        return list(s if isinstance(s, bytes) else s.encode())
+
+
+def admits(name: str, src: str, text: str, grounded: bool = True, max_tokens: int = 512) -> bool:
+    import llguidance
+
+    tok = llguidance.LLTokenizer(llguidance.TokenizerWrapper(_Bytes()))
+    m = llguidance.LLMatcher(tok, to_llguidance("lark", build_layout(name, src, max_tokens=max_tokens,
+                                                                      grounded=grounded)), log_level=0)
+    return all(m.consume_token(b) for b in text.encode()) and m.is_accepting()
+
+
+def test_a_capped_run_ends_on_a_whole_source_word():
+    src = "The Nile flows north through Egypt and Sudan to the Mediterranean Sea, a long river in Africa."
+    cell = build_layout("table", src, max_tokens=512, grounded=False)
+    cap = int(re.search(r"^c: w \(\(SEP w\)\{0,(\d+)\}", cell, re.M).group(1)) + 1  # words a cell may hold
+    words = ["north"] * cap
+    table = "| River | Sea |\n|---|---|\n| {} | Africa |\n\nQuestion: Where is it?\nAnswer: Egypt."
+    # at the cap the last word must be a whole source word ("Egypt"), not a piece or a glued run
+    assert admits("table", src, table.format(" ".join(words + ["Egypt"])), grounded=False)
+    assert not admits("table", src, table.format(" ".join(words + ["Egy"])), grounded=False)
+    assert not admits("table", src, table.format(" ".join(words + ["theEgyptsea"])), grounded=False)
+    # below the cap any word may end a cell
+    assert admits("table", src, table.format("north Nubia"), grounded=False)
+    # a cell of dashes is no word; ")" cannot join two words
+    assert not admits("table", src, "| River | Sea |\n|---|---|\n| ------ | Africa |\n\nQuestion: Where is it?\nAnswer: "
+                      "Egypt.", grounded=False)
+    assert not admits("faq", src, "Q: Where is it?\nA: In themiddle)oftheEarth.\n\nQ: Is it long?\nA: It is long.",
+                      grounded=False)
+    assert admits("faq", src, "Q: Where is it (the Nile)?\nA: In Africa, near Egypt.\n\nQ: Is it long?\nA: Yes, it is long.",
+                  grounded=False)
+
+
+def test_grounded_math_computes_only_correct_results_of_source_numbers():
+    sols = {"6,650 - 6,400 = 250": True, "6,650 - 6,400 = 251": False, "6,650 + 6,650 = 13300": True,
+            "6,400 + 1990 = 8390": True, "10 + 18 = 28": False, "6,650 × 2 = 13300": False}
+    for eq, ok in sols.items():
+        text = (f"Problem: One river is 6,650 km long and one is 6,400 km long. What is the difference?\n\n"
+                f"Solution:\n1. The first is 6,650 km long.\n2. {eq} km.\nFinal answer: {eq.rsplit(' = ', 1)[1]} km")
+        assert admits("math", EN, text) == ok, eq
+    # an equation opens its line (a prose step may still state source numbers)
+    good = text.replace("6,650 × 2 = 13300", "6,650 - 6,400 = 250").replace("13300 km", "250 km")
+    assert admits("math", EN, good)
+    assert not admits("math", EN, good.replace("2. 6,650", "2. So 6,650"))
+    assert "6,650 - 6,400 = 250" in equations(source_numbers(EN))
+    assert not [e for e in equations(["3", "7"]) if "/" in e]  # 3/7 is no exact result: not offered
+    assert "12 / 4 = 3" in equations(["12", "4"])
 
 
 def test_library_prompts_name_their_layouts():

@@ -11,7 +11,7 @@ import yaml
 from rephraser.errors import ConfigError
 from rephraser.prompts.registry import LIBRARY_DIR, library, resolve_prompt
 from rephraser.prompts.spec import PromptSpec, load_prompt_file
-from rephraser.prompts.validators import VALIDATORS
+from rephraser.prompts.validators import VALIDATORS, validate
 
 # Every prompt of the FinePhrase study (its own and the prior-work baselines), by family.
 EXPECTED = {
@@ -20,6 +20,8 @@ EXPECTED = {
     "rewire": {"guided_rewrite"},
     "beyondweb": {"continue", "summarize"},
     "wrap": {"wrap_easy", "wrap_wikipedia", "wrap_hard", "wrap_qa"},
+    # this project's variants (issue 25): a study prompt with one short worked example
+    "rephraser": {"faq_exemplar", "table_exemplar", "math_exemplar", "tutorial_exemplar"},
 }
 
 
@@ -141,3 +143,16 @@ def test_two_prompts_with_one_name_are_refused_naming_both(tmp_path):
         resolve_prompts(["table", "faq", str(mine)])
     assert "'faq'" in str(e.value) and "library prompt 'faq'" in str(e.value) and str(mine) in str(e.value)
     assert [s.name for s in resolve_prompts(["table", "faq"])] == ["table", "faq"]
+
+
+@pytest.mark.parametrize("base", ["faq", "table", "math", "tutorial"])
+def test_exemplar_variants_differ_from_their_prompt_only_by_the_worked_example(base):
+    lib = library()
+    plain, variant = lib[base], lib[f"{base}_exemplar"]
+    assert variant.contract == plain.contract  # same layout, validator, length window and fixed structure
+    assert variant.hash != plain.hash
+    # the example shows the very layout the contract asks for, and is judged ok by it
+    example = variant.template.split("):\n", 1)[1].split("\n\nNow write", 1)[0]
+    note = variant.template.split('("', 1)[1].split('")', 1)[0]
+    assert validate(plain.contract.validator, example) is None
+    assert "language of the document" in variant.template and note not in plain.template

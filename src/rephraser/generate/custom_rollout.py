@@ -27,6 +27,7 @@ from rephraser.errors import ConfigError
 from rephraser.generate.calls import AttemptBudget, derive_seed
 from rephraser.generate.truncate import fit_tokens
 from rephraser.postprocess.contract import Verdict, apply_contract
+from rephraser.prompts.layouts import LayoutRefusal
 
 if TYPE_CHECKING:
     from rephraser.generate.rollouts import Outcome, Rollout
@@ -57,7 +58,10 @@ class RolloutContext:
         self._r = rollout
         self.doc = doc
         self.spec = rollout.spec
-        self.structure: OutputStructure | None = rollout.structure_for(doc.text)
+        try:
+            self.structure: OutputStructure | None = rollout.structure_for(doc.text)
+        except LayoutRefusal:  # no layout fits this document (grounded math without numbers): the prompt's
+            self.structure = rollout.structure  # fixed structure; the contract still judges the output
         self.document, self.truncated = fit_tokens(doc.text, rollout.caps.count_tokens, rollout.input_budget)
         self.budget = AttemptBudget(rollout.max_attempts * 4)
         self.calls = 0

@@ -38,7 +38,7 @@ from rephraser.logs import get_logger
 from rephraser.postprocess.contract import NOT_ENFORCED, apply_contract
 from rephraser.postprocess.faithfulness import measure
 from rephraser.postprocess.floor import floor_for
-from rephraser.prompts.layouts import build_layout
+from rephraser.prompts.layouts import LayoutRefusal, build_layout
 from rephraser.prompts.spec import PromptSpec
 from rephraser.records import Document, Row
 
@@ -147,9 +147,13 @@ class Rollout:
             if not text.strip():
                 return self._rejected("document does not fit the context window", truncated, 0)
             try:
+                structure = self.structure_for(text)
+            except LayoutRefusal as e:  # e.g. grounded math on a document without numbers
+                return self._rejected(str(e), truncated, len(text))
+            try:
                 comp, attempts = await self.caller.call(
                     self._messages(text), sampling, prompt_hash=self.spec.hash,
-                    continuation=self.spec.mode == "continuation", budget=budget, structure=self.structure_for(text),
+                    continuation=self.spec.mode == "continuation", budget=budget, structure=structure,
                     **self.steering_for(text))
                 break
             except ContextOverflowError as e:
@@ -189,6 +193,8 @@ class Rollout:
                                                  structure=self.structure_for(chunk), **self.steering_for(chunk))
             except ContextOverflowError as e:
                 return self._rejected(f"context overflow in chunk {i + 1}/{len(chunks)}: {e}", False, len(doc.text))
+            except LayoutRefusal as e:
+                return self._rejected(f"chunk {i + 1}/{len(chunks)}: {e}", False, len(doc.text))
             o = self._judge(comp.text, comp.finish_reason, chunk, comp.prompt_tokens, comp.completion_tokens, 1, a,
                             False, len(chunk))
             pt, ct, attempts, finish = pt + comp.prompt_tokens, ct + comp.completion_tokens, attempts + a, comp.finish_reason

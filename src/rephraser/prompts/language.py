@@ -21,6 +21,9 @@ _MARKERS: dict[Lang, frozenset[str]] = {
     "fr": frozenset("le les des est une du et dans sont qui au aux pour avec sur été ces il elle par".split()),  # noqa: SIM905
     "es": frozenset("el los las del es y una que por con para fue su sus está como son al se".split()),  # noqa: SIM905
 }
+# The marker words of all three languages: poor words to end a sentence on (prompts/layouts.py, `last`).
+FUNCTION_WORDS: frozenset[str] = frozenset().union(*_MARKERS.values()) | frozenset(
+    "a an de la en un to in on at as or it le el".split())  # noqa: SIM905
 _WORD = re.compile(r"[^\W\d_]+")
 
 # Labels of the layouts, per language. French typography puts a space before the colon.

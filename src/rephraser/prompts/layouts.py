@@ -6,14 +6,18 @@ document (all measured on SmolLM2-135M, docs/results.md "Outputs that keep the s
 
 - units are counted in WORDS, never characters, and prose units end with sentence punctuation, so a
   unit can only stop at a word boundary (fixed character caps cut "...general re" mid-word);
+- where a run of words reaches its cap, its last slot takes a whole word of the source (`last`): at a
+  bare word cap the 135M model glued the words it still wanted into one ("themiddlelatitudesof"), and a
+  word must start with a letter, so ")" or "-" cannot join words or fill table cells;
 - how many units and how long they may be follow the source's length and the token budget, not fixed
   caps: a 40-word stub gets two short answers, a 300-word extract up to six longer ones;
 - numbered steps count up (the grammar spells "1. ", "2. ", ... in order);
 - labels are written in the source's language (prompts/language.py): "Q : / R :" for French,
   "P: / R:" for Spanish, so the grammar does not pull the model into English;
-- `grounded=True` lets digits appear only as numbers of the source (their exact surface forms), except
-  in a math solution, where the result right after "= " and the final answer may be any number (they
-  are computations; postprocess/arithmetic.py checks them afterwards).
+- `grounded=True` lets digits appear only as numbers of the source (their exact surface forms); a math
+  solution computes only the correct results of two source numbers (`equations`: every a + b, a - b,
+  a × b, a / b, listed in the grammar), and a source without numbers gets no grounded math at all
+  (LayoutRefusal: the row is rejected with that reason before decoding).
 
 A layout never repeats-checks its units (a grammar cannot compare two spans): the validators refuse
 repeated units (prompts/validators.py).
@@ -23,24 +27,41 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rephraser.prompts.language import LABELS, Lang, detect_language
+from rephraser.prompts.language import FUNCTION_WORDS, LABELS, Lang, detect_language
 
 # Tokens per word of the 135M tokenizer on Wikipedia text (bench/bench_grounded.py --tpw measured
 # en 1.5, fr/es 2.0); with a margin, so the largest output the grammar allows fits max_tokens.
 TOKENS_PER_WORD: dict[Lang, float] = {"en": 1.7, "fr": 2.3, "es": 2.3}
 # Source numbers: digits with thousands/decimal separators ("6,650", "3.5", French "4 401").
 _SOURCE_NUMBER = re.compile(r"\d+(?:(?:[.,]|[ \u00a0\u202f](?=\d{3}\b))\d+)*")
+MAX_OPERANDS = 10  # distinct source numbers a grounded math solution combines (10 -> at most 370 equations)
+
+
+class LayoutRefusal(ValueError):
+    """A layout cannot be built for this document (the row is rejected with this reason, before decoding)."""
+
+
 _GROUPED = re.compile(r"\d{1,3}(?:[ ,\u00a0\u202f]\d{3})+")
 # Word characters: Latin letters (with accents) and in-word marks, for the en/fr/es sources. Measured: with
 # any non-space character allowed, a temperature-1 FAQ slid into Arabic script and French into Cyrillic
 # look-alikes ("réсtraction"); CJK / full-width forms also cost 1-3 tokens a character (see faq.yaml).
-_LATIN = "a-zA-Z\\u00c0-\\u00d6\\u00d8-\\u00f6\\u00f8-\\u024f'’()\\-\\/&%+\"«»–—°$€£¿¡"
-# Longest word: at a unit's word cap the 135M model glues words together ("noclearfiningfinespre");
-# a short maximum keeps such a run short. Words longer than this are rare in the three languages.
+# A word starts with a letter (after at most two opening marks) and ends with at most two closing marks, so
+# "------" is no word (tables of dashes, measured) and ")" cannot join two words ("themiddle)oftheEarth").
+_ALPHA = "a-zA-Z\\u00c0-\\u00d6\\u00d8-\\u00f6\\u00f8-\\u024f"
+_INNER = _ALPHA + "'’\\-\\/&"
+_OPEN = "(\\[\"«“¿¡$€£"
+_CLOSE = ")\\]\"»”%°"
+# Longest word: at a unit's word cap the 135M model glued words together ("noclearfiningfinespre"); a short
+# maximum keeps such a run short. Words longer than this are rare in the three languages.
 MAX_WORD = 20
+# The word that fills the last slot of a capped run comes from the source: at the cap the model, which wanted
+# to go on, must finish a whole word it can only take from this list (most frequent first, at most this many).
+MAX_LAST_WORDS = 400
+_SOURCE_WORD = re.compile(f"[{_ALPHA}][{_ALPHA}'’\\-]*[{_ALPHA}]")
 
 
 @dataclass(frozen=True)
@@ -61,7 +82,7 @@ def plan_for(source: str, max_tokens: int) -> Plan:
 
 
 def source_numbers(source: str) -> list[str]:
-    """The source's numbers as written, plus their forms without separators ("6,650" -> "6650")."""
+    """The source's numbers as written, plus their forms without thousands separators ("6,650" -> "6650")."""
     found: set[str] = set()
     for m in _SOURCE_NUMBER.finditer(source):
         s = m.group(0)
@@ -69,6 +90,17 @@ def source_numbers(source: str) -> list[str]:
         if _GROUPED.fullmatch(s):  # "6,650" / "5 268" is also written 6650; "2,02" (French 2.02) is not 202
             found.add(re.sub(r"[ ,\u00a0\u202f]", "", s))
     return sorted(found, key=lambda s: (-len(s), s))
+
+
+def last_words(source: str) -> list[str]:
+    """Words that may close a capped run: the source's content words (3+ letters, not the function words that
+    tell its language apart), as written and in lower case, most frequent first."""
+    counts: Counter[str] = Counter()
+    for w in _SOURCE_WORD.findall(source):
+        if len(w) <= MAX_WORD and w.lower() not in FUNCTION_WORDS:
+            counts[w] += 1
+            counts[w.lower()] += 0
+    return [w for w, _ in counts.most_common(MAX_LAST_WORDS)]
 
 
 def _lit(text: str) -> str:
@@ -79,16 +111,33 @@ def _clamp(v: int, lo: int, hi: int) -> int:
     return max(lo, min(hi, v))
 
 
-def _words(grounded: bool, numbers: list[str]) -> str:
-    """Rules for one word `w` and separators. Words never end with sentence punctuation: that is END."""
+def _tail(lo: int, hi: int) -> str:
+    """lo .. hi more words after a first one; a run that reaches hi ends on a whole source word (`last`)."""
+    capped = f"(SEP w){{{hi - 1}}} SEP last" if hi > 1 else "SEP last"
+    if hi - 1 < lo:
+        return f"({capped})"
+    return f"((SEP w){{{lo},{hi - 1}}} | {capped})"
+
+
+def _run(lo: int, hi: int) -> str:
+    """lo+1 .. hi+1 words (see _tail)."""
+    return f"w {_tail(lo, hi)}"
+
+
+def _words(grounded: bool, numbers: list[str], source: str) -> str:
+    """Rules for one word `w`, separators, and `last`. Words never end with sentence punctuation: that is END."""
+    inner = _INNER if grounded else _INNER + "0-9"
+    last = last_words(source) or ["the"]
     lines = [
-        f"W: /[{_LATIN}]{{1,{MAX_WORD}}}/" if grounded else f"W: /[{_LATIN}0-9]{{1,{MAX_WORD}}}/",
-        # French typography puts a space before ":", ";" and "!"
-        r'SEP: /(?:[ \u00a0]?[;:!]|[,.])? /',
+        f"W: /[{_OPEN}]{{0,2}}[{_ALPHA}][{inner}]{{0,{MAX_WORD - 1}}}[{_CLOSE}]{{0,2}}/",
+        # French typography puts a space before ":", ";" and "!"; a spaced dash joins clauses
+        r'SEP: /(?:[ \u00a0]?[;:!]|[,.]| [–—])? /',
         r'END: /[.!][)"»]?/',
         r'QEND: /[ \u00a0]?\?/',
         r'OPS: / ?[-+x×*\/÷] ?/',
-        r'RES: /[-]?\d{1,9}(?:[.,]\d{1,4})?/',  # a computed result (math), any number
+        r'RES: /[-]?\d{1,9}(?:[.,]\d{1,4})?/',  # a computed result (math, not grounded), any number
+        "LASTW: " + " | ".join(_lit(w) for w in last),
+        f"last: LASTW | LASTW /[{_CLOSE}]{{1,2}}/ | num",
     ]
     if grounded:
         if numbers:
@@ -96,7 +145,8 @@ def _words(grounded: bool, numbers: list[str]) -> str:
                       'num: /[(\\["«]?/ NUM /[a-zA-Zé%°]{0,3}[)"\\]»]?/',
                       "w: W | num"]
         else:
-            lines += ["w: W"]
+            lines += ['num: "\\u0000"',  # no number can be written (a NUL byte never is)
+                      "w: W"]
     else:
         # bounded: an unbounded number let the model write digit runs until max_tokens (measured)
         lines += [r'NUM: /\d{1,9}(?:[.,]\d{1,4}){0,2}/',
@@ -107,11 +157,11 @@ def _words(grounded: bool, numbers: list[str]) -> str:
 
 def _sentence(name: str, lo: int, hi: int) -> str:
     """One or more sentences of lo+1 .. hi+1 words ending in sentence punctuation."""
-    return f"{name}: w (SEP w){{{lo},{hi}}} END"
+    return f"{name}: {_run(lo, hi)} END"
 
 
 def _question(name: str, hi: int) -> str:
-    return f"{name}: w (SEP w){{1,{hi}}} QEND"
+    return f"{name}: {_run(1, hi)} QEND"
 
 
 def _counted(prefix: str, body: str, last: str, lo: int, hi: int) -> list[str]:
@@ -128,7 +178,7 @@ def _counted(prefix: str, body: str, last: str, lo: int, hi: int) -> list[str]:
     return rules
 
 
-def faq(p: Plan, grounded: bool, numbers: list[str]) -> str:
+def faq(p: Plan, grounded: bool, numbers: list[str], source: str) -> str:
     lab = LABELS[p.lang]
     pairs = _clamp(p.source_words // 60 + 2, 2, 5)
     qcap = 16
@@ -142,11 +192,11 @@ def faq(p: Plan, grounded: bool, numbers: list[str]) -> str:
         f'pair: {_lit(lab["q"])} question "\\n" {_lit(lab["a"])} answer',
         _question("question", qcap),
         _sentence("answer", 2, acap),
-        _words(grounded, numbers),
+        _words(grounded, numbers, source),
     ])
 
 
-def table(p: Plan, grounded: bool, numbers: list[str]) -> str:
+def table(p: Plan, grounded: bool, numbers: list[str], source: str) -> str:
     lab = LABELS[p.lang]
     rows = _clamp(p.source_words // 25 + 1, 2, 8)
     cell = _clamp(p.target_words // (rows * 3), 2, 8)
@@ -154,48 +204,95 @@ def table(p: Plan, grounded: bool, numbers: list[str]) -> str:
         cell -= 1
     lines = ["%llguidance {}",
              f'start: (t2 | t3 | t4) "\\n\\n" {_lit(lab["question"])} question "\\n" {_lit(lab["answer"])} short',
-             "hc: w (SEP w){0,3}",
-             f"c: w (SEP w){{0,{cell - 1}}}",
+             f"hc: {_run(0, 3)}",
+             # a cell holds words or one number; its last slot takes a whole source word, so a cell that
+             # reaches its cap cannot run on into the next one ("| Global Navigation Satell|")
+             f"c: {_run(0, cell - 1)}",
              _question("question", 20),
-             "short: w (SEP w){0,14} END?"]
+             f"short: {_run(0, 14)} END?"]
     for k in (2, 3, 4):
         sep = "|---" * k + "|"
         lines.append(f'row{k}: "\\n|" (" " c " |"){{{k}}}')
         lines.append(f't{k}: "|" (" " hc " |"){{{k}}} "\\n{sep}" row{k}{{1,{rows}}}')
-    lines.append(_words(grounded, numbers))
+    lines.append(_words(grounded, numbers, source))
     return "\n".join(lines)
 
 
-def math(p: Plan, grounded: bool, numbers: list[str]) -> str:
+def _value(number: str) -> float:
+    """The value of a source number as written: grouped thousands ("6,650", "5 268") or a decimal ("2,02")."""
+    if _GROUPED.fullmatch(number):
+        return float(re.sub(r"[ ,\u00a0\u202f]", "", number))
+    return float(number.replace(",", ".").replace(" ", ""))
+
+
+def _show(v: float) -> str:
+    return str(int(v)) if v == int(v) else f"{v:.2f}".rstrip("0")
+
+
+def equations(numbers: list[str], limit: int = MAX_OPERANDS) -> list[str]:
+    """Every correct "a op b = r" over the source's numbers (the first `limit` distinct values, as written):
+    a + b, a - b (a > b), a × b (r < 10^9), a / b (exact to 2 decimals). A grounded solution computes only
+    these, so each of its numbers is a source number or a plain arithmetic result of two of them."""
+    seen: dict[float, str] = {}
+    for n in numbers:  # longest forms first (source_numbers' order): "6,650" is kept over "6650"
+        v = _value(n)
+        if v not in seen and len(seen) < limit:
+            seen[v] = n
+    out = []
+    for a, sa in seen.items():
+        for b, sb in seen.items():
+            if a == b:  # a doubling only
+                out.append(f"{sa} + {sb} = {_show(a + b)}")
+                continue
+            results = [("+", a + b), ("×", a * b)]
+            if a > b:
+                results.append(("-", a - b))
+            if b not in (0, 1) and abs(a / b * 100 - round(a / b * 100)) < 1e-9:
+                results.append(("/", a / b))
+            out += [f"{sa} {op} {sb} = {_show(r)}" for op, r in results if r < 1e9]
+    return out
+
+
+def math(p: Plan, grounded: bool, numbers: list[str], source: str) -> str:
     lab = LABELS[p.lang]
+    if grounded and not numbers:
+        raise LayoutRefusal("grounded math needs numbers in the source (none found)")
     # the problem and the steps share the word budget (measured: 60-word problems with 25-word steps ran past
     # max_tokens 256 in most math outputs)
     pcap = _clamp(min(p.source_words // 2, p.budget_words // 5), 12, 60)
     scap = _clamp((p.budget_words - 2 * pcap - 16) // 4, 8, 25)
-    operand = "num" if (numbers or not grounded) else "RES"
-    calc = f"calc: (w SEP){{0,12}} {operand} (OPS {operand}){{1,3}} \" = \" RES (SEP w){{0,8}} END?"
-    # a problem with at least one number (of the source, when grounded) ...
-    if numbers or not grounded:
-        problem = f"problem: (w SEP){{0,{pcap}}} num (SEP w){{1,{pcap}}} (END | QEND) (\" \" question)?"
-    else:  # ... or, when the source has none, with number words only
-        problem = f"problem: w (SEP w){{4,{pcap}}} (END | QEND)"
+    if grounded:
+        # only correct arithmetic on source numbers: results are listed, never free (postprocess/arithmetic.py
+        # explains exactly these, so a grounded math output invents no number)
+        eqs = equations(numbers)
+        # the equation opens its line and a prose step opens with a word: were an equation allowed after words,
+        # the lexer, reading "6,650 " as the start of "6,650 - 6,400 = 250", could no longer end the number
+        # there and would refuse "is 6,650 km long" (llguidance lexes greedily)
+        calc = f"calc: EQ {_tail(0, 10)}? END?"
+        answer = ["EQ: " + " | ".join(_lit(e) for e in eqs), "RESULT: " + " | ".join(
+            _lit(r) for r in sorted({e.rsplit(" = ", 1)[1] for e in eqs})), "ans: num | RESULT"]
+    else:
+        calc = "calc: (w SEP){0,12} num (OPS num){1,3} \" = \" RES " + f"{_tail(0, 8)}? END?"
+        answer = ["ans: num | RES"]
     return "\n".join([
         "%llguidance {}",
         f'start: {_lit(lab["problem"])} problem "\\n\\n" {_lit(lab["solution"])} "\\n" s1 "\\n" '
         f'{_lit(lab["final"])} final',
-        problem,
+        # a problem with at least one number (of the source, when grounded)
+        f"problem: (w SEP){{0,{pcap}}} num {_tail(1, pcap)} (END | QEND) (\" \" question)?",
         _question("question", 20),
         calc,
-        _sentence("step", 2, scap),
+        f"step: W {_tail(2, scap)} END" if grounded else _sentence("step", 2, scap),
         "body: step | calc",
         *_counted("s", "body", "calc", 1, 4),
-        "final: fin (\" \" fin){0,7}",
-        "fin: w | RES",
-        _words(grounded, numbers),
+        # the final answer holds a number: of the source, or a listed result when grounded
+        f"final: (w \" \"){{0,4}} ans {_tail(0, 4)}?",
+        *answer,
+        _words(grounded, numbers, source),
     ])
 
 
-def tutorial(p: Plan, grounded: bool, numbers: list[str]) -> str:
+def tutorial(p: Plan, grounded: bool, numbers: list[str], source: str) -> str:
     steps = _clamp(p.source_words // 20 + 2, 3, 10)
     cap = _clamp(p.target_words // steps, 8, 60)
     while steps * (cap + 2) > p.budget_words and cap > 8:
@@ -205,11 +302,11 @@ def tutorial(p: Plan, grounded: bool, numbers: list[str]) -> str:
         "start: s1",
         _sentence("step", 2, cap),
         *_counted("s", "step", "step", 3, steps),
-        _words(grounded, numbers),
+        _words(grounded, numbers, source),
     ])
 
 
-LAYOUTS: dict[str, Callable[[Plan, bool, list[str]], str]] = {
+LAYOUTS: dict[str, Callable[[Plan, bool, list[str], str], str]] = {
     "faq": faq, "table": table, "math": math, "tutorial": tutorial}
 
 
@@ -219,4 +316,4 @@ def build_layout(name: str, source: str, *, max_tokens: int, grounded: bool) -> 
         build = LAYOUTS[name]
     except KeyError:
         raise KeyError(f"unknown layout {name!r}; known: {', '.join(sorted(LAYOUTS))}") from None
-    return build(plan_for(source, max_tokens), grounded, source_numbers(source) if grounded else [])
+    return build(plan_for(source, max_tokens), grounded, source_numbers(source) if grounded else [], source)

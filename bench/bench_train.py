@@ -22,10 +22,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from rephraser.evaluate.model import ProxyModel, preset_config
-from rephraser.evaluate.train import TrainConfig, train
 from rephraser.mix.tokenize import tokenize_texts, train_bpe
 from rephraser.sources.wiki import wiki_data_path
+from rephraser.train.model import ProxyModel, preset_config
+from rephraser.train.trainer import TrainConfig, train
 
 WARMUP = 5  # steps: the bare loop skips them, train()'s first log window holds them
 

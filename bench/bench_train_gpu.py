@@ -23,10 +23,10 @@ from pathlib import Path
 
 import torch
 
-from rephraser.evaluate.throughput import peak_flops
-from rephraser.evaluate.train import TrainConfig, train
 from rephraser.mix.tokenize import load_tokenizer, tokenize_texts, train_bpe
 from rephraser.sources.wiki import wiki_data_path
+from rephraser.train.throughput import peak_flops
+from rephraser.train.trainer import TrainConfig, train
 
 STUDY_TOKENS = 21e9  # tokens per proxy run in the study
 STUDY_RUNS = 333  # proxy models the study trained

@@ -5,6 +5,9 @@
    optional library: its target imports torch, vLLM, llama.cpp, transformers, Ray or matplotlib when
    it is loaded. Everything else is imported at the top of the module, where a reader sees it.
 3. `import rephraser.cli` (what `rephraser --help` pays) loads none of the heavy libraries.
+4. No circles: no module reaches itself through imports, counting top-level, function-local and
+   `if TYPE_CHECKING` ones alike (a circle hidden in a function or behind TYPE_CHECKING still ties the
+   two modules into one unit that cannot be understood, tested or moved apart).
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ FLOORS: list[tuple[str, ...]] = [
     ("prompts",),  # prompt specs: template, contract, validators
     ("engines",),  # inference behind one protocol
     ("mix",),  # token-ratio mixtures and token shards
-    ("evaluate",),  # proxy training and the benchmark suite (reads mix's token shards)
+    ("train",),  # proxy training: reads mix's token shards, writes checkpoints
+    ("evaluate",),  # the benchmark suite and bits-per-byte: scores train's checkpoints (or any HF model)
     ("postprocess",),  # contracts applied, stats, dedup, decontamination (needs the benchmark items)
     ("routing",),  # which prompts each document gets: facts, classifier scores (postprocess), routes
     ("generate",),  # the runner: judges every output by its prompt's contract as it arrives
@@ -131,3 +135,83 @@ def test_the_command_line_loads_no_heavy_library():
     out = subprocess.run([sys.executable, "-c", probe % (heavy,)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "", f"`rephraser --help` imports {out.stdout.strip()}"
+
+
+def _graph(mods: dict[str, Path]) -> dict[str, set[str]]:
+    """module -> the rephraser modules it imports, by any kind of import."""
+    graph: dict[str, set[str]] = {m: set() for m in mods}
+    for mod, path in mods.items():
+        for target, _, _, _ in _imports(path):
+            dst = _resolve(target, mods)
+            if dst is not None and dst != mod:
+                graph[mod].add(dst)
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each as one circle through them."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[set[str]] = []
+
+    def visit(v: str) -> None:  # recursion depth = the longest import chain (a few dozen modules)
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = set()
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.add(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                components.append(component)
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return [_circle(graph, c) for c in components]
+
+
+def _circle(graph: dict[str, set[str]], component: set[str]) -> list[str]:
+    """One path start -> ... -> start inside a component (breadth first, so the shortest from its first module)."""
+    start = min(component)
+    came: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        nxt = []
+        for v in frontier:
+            for w in sorted(graph[v] & component):
+                if w == start:
+                    path = [v]
+                    while path[-1] != start:
+                        path.append(came[path[-1]])
+                    return [start, *reversed(path[:-1]), start]
+                if w not in came:
+                    came[w] = v
+                    nxt.append(w)
+        frontier = nxt
+    return sorted(component)
+
+
+def test_the_import_graph_has_no_circle():
+    circles = _cycles(_graph(_modules()))
+    assert not circles, "modules that import each other in a circle (break it with a small shared module or a " \
+        "Protocol):\n" + "\n".join(" -> ".join(c) for c in circles)
+
+
+def test_the_circle_finder_reports_the_modules_of_a_circle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set(), "e": {"e"}}
+    assert _cycles(graph) == [["a", "b", "c", "a"]]
+    assert _cycles({"x": {"y"}, "y": set()}) == []
+

@@ -1,5 +1,5 @@
-"""Tiny, locally built models (never downloaded): a proxy checkpoint and a random HF Llama; a micro
-proxy shape and Wikipedia extracts for training tests."""
+"""Tiny, locally built models (never downloaded): a proxy checkpoint and a random HF Llama; Wikipedia
+extracts for the study tokenizer's test."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def _grad_mode_restored():
 def tiny_proxy_dir(tmp_path_factory) -> Path:
     import torch
 
-    from rephraser.evaluate.model import ProxyConfig, ProxyModel, save_checkpoint
+    from rephraser.train.model import ProxyConfig, ProxyModel, save_checkpoint
 
     root = tmp_path_factory.mktemp("proxy")
     tok_path = train_tokenizer(root / "tok.json")
@@ -84,17 +84,7 @@ def tok_json(tmp_path) -> Path:
     return train_tokenizer(tmp_path / "tok.json")
 
 
-# ---- proxy training (the tokenized corpus `tiny_corpus` is shared: tests/conftest.py) ------------
 @pytest.fixture
 def wiki_sample():
     """wiki_sample(n): the first n embedded Wikipedia extracts."""
     return wiki_texts
-
-
-# A model small enough that a few dozen steps take a few seconds on 2 busy cores.
-MICRO = dict(hidden_size=64, n_layers=2, n_heads=4, n_kv_heads=2, intermediate_size=160)
-
-
-@pytest.fixture
-def micro_model_overrides() -> dict:
-    return dict(MICRO)

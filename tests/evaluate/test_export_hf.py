@@ -21,7 +21,7 @@ def _proxy(tmp_path, tok_path, **overrides):
     import torch
     from tokenizers import Tokenizer
 
-    from rephraser.evaluate.model import ProxyConfig, ProxyModel, save_checkpoint
+    from rephraser.train.model import ProxyConfig, ProxyModel, save_checkpoint
 
     tok = Tokenizer.from_file(str(tok_path))
     shape = dict(hidden_size=32, n_layers=2, n_heads=4, n_kv_heads=2, intermediate_size=64, max_seq_len=64)
@@ -41,7 +41,7 @@ def test_export_gives_identical_logits(tmp_path, tok_json, overrides):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from rephraser.evaluate.export_hf import export_hf
-    from rephraser.evaluate.model import load_checkpoint
+    from rephraser.train.model import load_checkpoint
 
     ckpt = _proxy(tmp_path, tok_json, **overrides)
     summary = export_hf(ckpt, tmp_path / "hf")

@@ -16,7 +16,7 @@ import torch
 from typer.testing import CliRunner
 
 from rephraser.cli import app
-from rephraser.evaluate.model import ProxyModel, load_checkpoint, preset_config
+from rephraser.train.model import ProxyModel, load_checkpoint, preset_config
 
 
 def _llama_tokenizer() -> Path:

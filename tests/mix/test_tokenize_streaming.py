@@ -93,7 +93,7 @@ def test_a_reader_error_reaches_the_caller(tmp_path, tok):
 
 def test_training_windows_are_the_same_from_many_shards(tmp_path, tok):
     pytest.importorskip("torch")
-    from rephraser.evaluate.data import WindowBatches
+    from rephraser.train.data import WindowBatches
 
     tokenize_texts(CORPUS, tmp_path / "one", tok, "fixture", heldout_fraction=0.1)
     tokenize_texts(CORPUS, tmp_path / "many", tok, "fixture", heldout_fraction=0.1, shard_tokens=333)

@@ -10,9 +10,9 @@ import sys
 import torch
 import yaml
 
-from rephraser.evaluate.model import load_checkpoint
-from rephraser.evaluate.train import TrainConfig, train
 from rephraser.scale.torchrun import TrainJob, write_train_script
+from rephraser.train.model import load_checkpoint
+from rephraser.train.trainer import TrainConfig, train
 
 MICRO = dict(hidden_size=64, n_layers=2, n_heads=4, n_kv_heads=2, intermediate_size=160)
 

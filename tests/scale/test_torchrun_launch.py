@@ -1,5 +1,5 @@
 """The torchrun command line and the sbatch script of a distributed training job (rendering and checks;
-tests/evaluate/test_distributed_training.py runs the command, test_slurm_training.py the script on Slurm)."""
+tests/train/test_distributed_training.py runs the command, test_slurm_training.py the script on Slurm)."""
 
 from __future__ import annotations
 

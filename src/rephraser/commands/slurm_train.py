@@ -28,8 +28,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write a Slurm script running `rephraser train --config CONFIG` on NODES x NPROC ranks (resumable)."""
         from rephraser.config import load_yaml
-        from rephraser.evaluate.train import TrainConfig
         from rephraser.scale.torchrun import TrainJob, write_train_script
+        from rephraser.train.trainer import TrainConfig
 
         cfg = load_yaml(config, TrainConfig)
         job = TrainJob(nodes=nodes, nproc_per_node=nproc_per_node, gpus=not cpu, partition=partition, account=account,

@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
         """AdamW + warmup-stable-decay; writes curve.jsonl, checkpoints/, final/ and summary.json (also under torchrun)."""
         from rephraser.config import load_yaml, validate
         from rephraser.errors import ConfigError
-        from rephraser.evaluate.train import TrainConfig, train
+        from rephraser.train.trainer import TrainConfig, train
 
         raw = load_yaml(config, TrainConfig).model_dump(mode="json", exclude_unset=True) if config else {}
         flags = dict(data=data, output=output, preset=preset, tokens=tokens, steps=steps, batch_size=batch_size,

@@ -1,6 +1,6 @@
 """Export a proxy checkpoint as a standard transformers folder (LlamaForCausalLM).
 
-Why Llama and not Qwen2: the proxy (evaluate/model.py) has no biases anywhere, and transformers'
+Why Llama and not Qwen2: the proxy (train/model.py) has no biases anywhere, and transformers'
 Qwen2 attention always carries q/k/v biases; Llama has `attention_bias=False, mlp_bias=False` and
 otherwise the same semantics as ours: RMSNorm (fp32 variance, weight after the cast back), rotate-half
 RoPE over the full head dimension with `rope_theta`, grouped-query attention where kv head j serves
@@ -108,7 +108,7 @@ def export_hf(checkpoint: str | Path, out: str | Path) -> dict[str, Any]:
     except ImportError as e:
         raise RephraserError("export-hf needs transformers: pip install 'rephraser[hf]'") from e
     hf_logging.disable_progress_bar()
-    from rephraser.evaluate.model import load_checkpoint
+    from rephraser.train.model import load_checkpoint
 
     dest = Path(out)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):

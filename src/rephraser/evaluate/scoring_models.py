@@ -1,4 +1,4 @@
-"""ScoringModel implementations: the proxy checkpoint (evaluate/model.py) and local HF causal LMs.
+"""ScoringModel implementations: the proxy checkpoint (train/model.py) and local HF causal LMs.
 
 Both go through `TorchCausalScorer`, which turns (context, continuation) pairs into token windows,
 runs them as right-padded batches (a causal model never looks right, so padding needs no mask) and
@@ -195,7 +195,7 @@ def _device(device: str | None) -> str:
 
 def load_proxy_scorer(path: str | Path, device: str | None = None, batch_tokens: int = 4096,
                       dtype: str = "float32") -> TorchCausalScorer:
-    from rephraser.evaluate.model import load_checkpoint
+    from rephraser.train.model import load_checkpoint
 
     dev = _device(device)
     model, tokenizer, cfg = load_checkpoint(path, device=dev)
@@ -228,7 +228,7 @@ def load_hf_scorer(path: str | Path, device: str | None = None, batch_tokens: in
         from transformers import AutoModelForCausalLM, AutoTokenizer
     except ImportError as e:
         raise RephraserError("scoring a Hugging Face model needs `pip install transformers`") from e
-    from rephraser.evaluate.model import check_vocab
+    from rephraser.train.model import check_vocab
 
     dev = _device(device)
     try:
@@ -250,7 +250,7 @@ def load_hf_scorer(path: str | Path, device: str | None = None, batch_tokens: in
 
 
 def detect_kind(path: str | Path) -> str:
-    """'proxy' for an evaluate/model.py checkpoint, 'hf' for a transformers folder."""
+    """'proxy' for an train/model.py checkpoint, 'hf' for a transformers folder."""
     p = Path(path)
     if not p.is_dir():
         raise RephraserError(f"model folder not found: {p}")

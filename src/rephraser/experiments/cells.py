@@ -21,9 +21,9 @@ from typing import Any
 
 from rephraser.config import RunConfig
 from rephraser.errors import ConfigError
-from rephraser.evaluate.train import TrainConfig
 from rephraser.experiments.config import ExperimentConfig, ratio_label
 from rephraser.prompts.registry import resolve_prompt
+from rephraser.train.trainer import TrainConfig
 
 STAGE_KINDS = ("source", "tokenizer", "generate", "mix", "tokenize", "train", "evaluate")
 
@@ -272,7 +272,7 @@ def _decay_spec(cfg: ExperimentConfig, cell: Cell, trunk: Cell, run: Run, rule: 
 
 def trunk_total_steps(t: TrainConfig) -> int | None:
     """Optimizer steps of a run, when its budget is known without the data."""
-    from rephraser.evaluate.model import preset_config  # torch
+    from rephraser.train.model import preset_config  # torch
 
     if t.steps:
         return t.steps

@@ -38,8 +38,8 @@ from rephraser.config import (
 )
 from rephraser.errors import ConfigError
 from rephraser.evaluate.suite import check_options
-from rephraser.evaluate.train import TrainConfig, accumulation
 from rephraser.route_config import RoutingConfig
+from rephraser.train.trainer import TrainConfig, accumulation
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")  # no '-' or '/': they separate name parts in cell paths
 # TrainConfig fields the grid owns: each cell gets its own data, output folder and seed.
@@ -362,7 +362,7 @@ class ExperimentConfig(Strict):
 
 
 def _train_fields(v: dict[str, Any], where: str) -> None:
-    from rephraser.evaluate.model import PRESETS
+    from rephraser.train.model import PRESETS
 
     owned = sorted(_GRID_OWNED_TRAIN_FIELDS & set(v))
     if owned:

@@ -18,13 +18,13 @@ from rephraser.config import RunConfig, SourceConfig
 from rephraser.cost import MEAN_OUTPUT_TOKENS_PER_SAMPLE, SECONDS_PER_HOUR
 from rephraser.engines import engine_spec
 from rephraser.evaluate.suite import PROFILES, resolve_tasks
-from rephraser.evaluate.train import TrainConfig
 from rephraser.experiments.cells import Cell, Stage, unique_stages
 from rephraser.experiments.config import EvalSpec, ExperimentConfig
 from rephraser.experiments.stages import is_done, read_marker
 from rephraser.prompts.registry import resolve_prompt
 from rephraser.scale.ray import engine_gpus
 from rephraser.sources.count import count_records
+from rephraser.train.trainer import TrainConfig
 
 # Proxy training tok/s on 2 CPU cores (fp32), and evaluation seconds per scored item.
 CPU_TRAIN_TOK_S = {"tiny-1m": 15000.0, "mini-8m": 2500.0, "small-30m": 500.0}  # tiny-1m measured ~23k under load
@@ -127,7 +127,7 @@ def _generate(cfg: ExperimentConfig, stage: Stage, out: Path, est: Estimate) -> 
 
 
 def _train(cfg: ExperimentConfig, stage: Stage, out: Path) -> StageEstimate:
-    from rephraser.evaluate.model import preset_config
+    from rephraser.train.model import preset_config
 
     t: TrainConfig = stage.meta["train"]
     seq = t.seq_len or preset_config(t.preset).max_seq_len
@@ -158,7 +158,7 @@ def _train(cfg: ExperimentConfig, stage: Stage, out: Path) -> StageEstimate:
 
 def _parameters(preset: str, vocab: int) -> int:
     """Parameter count of a proxy preset, computed from its shape (no model is built)."""
-    from rephraser.evaluate.model import preset_config
+    from rephraser.train.model import preset_config
 
     c = preset_config(preset, vocab_size=vocab)
     kv = c.n_kv_heads * c.head_dim

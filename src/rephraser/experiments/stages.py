@@ -20,7 +20,6 @@ from rephraser.errors import RephraserError
 from rephraser.evaluate.bpb import bits_per_byte
 from rephraser.evaluate.scoring_models import load_scoring_model, resolve_dtype
 from rephraser.evaluate.suite import run_suite, write_results
-from rephraser.evaluate.train import TrainConfig, train
 from rephraser.experiments.cells import Stage
 from rephraser.experiments.config import EvalSpec, ExperimentConfig
 from rephraser.generate.runner import run_config
@@ -33,6 +32,7 @@ from rephraser.postprocess.stats import compute_stats
 from rephraser.records import Rejection, document_record
 from rephraser.run_folder import shard_status
 from rephraser.sources import iter_source
+from rephraser.train.trainer import TrainConfig, train
 
 MARKER = "stage.json"
 

@@ -20,20 +20,36 @@ from __future__ import annotations
 import importlib
 import inspect
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from rephraser.engines.base import Completion, OutputStructure
+from rephraser.config import FloorThresholds, SamplingConfig
+from rephraser.engines.base import Capabilities, Completion, OutputStructure, Sampling
 from rephraser.errors import ConfigError
-from rephraser.generate.calls import AttemptBudget, derive_seed
+from rephraser.generate.calls import AttemptBudget, Caller, derive_seed
 from rephraser.generate.truncate import fit_tokens
 from rephraser.postprocess.contract import Verdict, apply_contract
 from rephraser.prompts.layouts import LayoutRefusal
-
-if TYPE_CHECKING:
-    from rephraser.generate.rollouts import Outcome, Rollout
-    from rephraser.records import Document
+from rephraser.prompts.spec import PromptSpec
+from rephraser.records import Document
 
 _DEFAULT: Any = object()
+
+
+class RolloutHost(Protocol):
+    """What a custom rollout's context reads from the rollout that runs it (rollouts.Rollout). A protocol,
+    not an import of that class: rollouts.py imports this module, and imports never run in a circle."""
+
+    spec: PromptSpec
+    caps: Capabilities
+    caller: Caller
+    sampling: SamplingConfig
+    input_budget: int
+    max_attempts: int
+    floor: FloorThresholds | None
+    structure: OutputStructure | None
+
+    def structure_for(self, text: str) -> OutputStructure | None: ...
+    def _sampling(self, doc: Document, sample: int) -> Sampling: ...
 
 
 def load_function(path: str) -> Any:
@@ -54,7 +70,7 @@ def load_function(path: str) -> Any:
 class RolloutContext:
     """What a custom rollout may use for one document."""
 
-    def __init__(self, rollout: Rollout, doc: Document):
+    def __init__(self, rollout: RolloutHost, doc: Document):
         self._r = rollout
         self.doc = doc
         self.spec = rollout.spec
@@ -96,15 +112,9 @@ class RolloutContext:
                               floor=self._r.floor)
 
 
-async def run_custom(rollout: Rollout, doc: Document) -> Outcome:
-    ctx = RolloutContext(rollout, doc)
-    text = await rollout.custom(ctx)
+async def run_custom(fn: Any, ctx: RolloutContext) -> str | None:
+    """The user's function on one document's context: its final text, or None for no output."""
+    text = await fn(ctx)
     if text is not None and not isinstance(text, str):
         raise TypeError(f"custom rollout returned {type(text).__name__}, expected str or None")
-    finish = ctx.last.finish_reason if ctx.last else None
-    if text is None:
-        o = rollout._rejected("custom rollout returned no output", ctx.truncated, len(ctx.document))
-        o.calls, o.attempts, o.prompt_tokens, o.completion_tokens = ctx.calls, ctx.attempts, ctx.prompt_tokens, ctx.completion_tokens
-        return o
-    return rollout._judge(text, finish or "stop", ctx.document if ctx.truncated else doc.text, ctx.prompt_tokens,
-                          ctx.completion_tokens, ctx.calls, ctx.attempts, ctx.truncated, len(ctx.document))
+    return text

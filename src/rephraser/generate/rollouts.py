@@ -32,7 +32,7 @@ from rephraser.engines.base import Capabilities, ContextOverflowError, OutputStr
 from rephraser.errors import ConfigError
 from rephraser.generate.bounds import clipped, oversize
 from rephraser.generate.calls import AttemptBudget, Caller, DeadLetter, derive_seed
-from rephraser.generate.custom_rollout import load_function, run_custom
+from rephraser.generate.custom_rollout import RolloutContext, load_function, run_custom
 from rephraser.generate.truncate import fit_tokens, split_chunks
 from rephraser.logs import get_logger
 from rephraser.postprocess.contract import NOT_ENFORCED, apply_contract
@@ -97,7 +97,7 @@ class Rollout:
         if self.cfg.kind == "chunked":
             outcomes = [await self._chunked(doc, 0)]
         elif self.custom is not None:
-            outcomes = [await run_custom(self, doc)]
+            outcomes = [await self._custom(doc)]
         else:
             outcomes = [await self._single(doc, i) for i in range(n)]
         if self.cfg.kind == "samples" and self.cfg.keep == "best":
@@ -211,6 +211,17 @@ class Rollout:
         return Outcome(ok=True, text=joined, raw="\n\n".join(raws), reason=kept_reason, finish_reason=finish,
                        prompt_tokens=pt, completion_tokens=ct, calls=len(chunks), attempts=attempts,
                        input_truncated=False, input_chars=len(doc.text), faith=faith_columns(joined, doc.text))
+
+    async def _custom(self, doc: Document) -> Outcome:
+        ctx = RolloutContext(self, doc)
+        text = await run_custom(self.custom, ctx)
+        if text is None:
+            o = self._rejected("custom rollout returned no output", ctx.truncated, len(ctx.document))
+            o.calls, o.attempts, o.prompt_tokens, o.completion_tokens = ctx.calls, ctx.attempts, ctx.prompt_tokens, ctx.completion_tokens
+            return o
+        finish = ctx.last.finish_reason if ctx.last else None
+        return self._judge(text, finish or "stop", ctx.document if ctx.truncated else doc.text, ctx.prompt_tokens,
+                           ctx.completion_tokens, ctx.calls, ctx.attempts, ctx.truncated, len(ctx.document))
 
     # ---- judging & rows -------------------------------------------------------------
     def _judge(self, raw: str, finish: str, source: str, pt: int, ct: int, calls: int, attempts: int,

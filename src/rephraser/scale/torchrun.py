@@ -20,8 +20,8 @@ from typing import Any
 
 from rephraser.atomic import atomic_write_text
 from rephraser.errors import ConfigError
-from rephraser.evaluate.train import accumulation
 from rephraser.scale.slurm import render_script
+from rephraser.train.trainer import accumulation
 
 _TIME_RE = re.compile(r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$")
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from rephraser.errors import ConfigError, ResumeError
-from rephraser.evaluate.model import load_checkpoint
-from rephraser.evaluate.schedule import wsd_lr
-from rephraser.evaluate.train import TrainConfig, train
+from rephraser.train.model import load_checkpoint
+from rephraser.train.schedule import wsd_lr
+from rephraser.train.trainer import TrainConfig, train
 
 
 def test_wsd_schedule_key_steps():

@@ -27,9 +27,9 @@ import torch
 import yaml
 
 from rephraser.errors import ConfigError
-from rephraser.evaluate.model import load_checkpoint
-from rephraser.evaluate.train import TrainConfig, accumulation, train
 from rephraser.scale.torchrun import torchrun_argv
+from rephraser.train.model import load_checkpoint
+from rephraser.train.trainer import TrainConfig, accumulation, train
 
 MICRO = dict(hidden_size=64, n_layers=2, n_heads=4, n_kv_heads=2, intermediate_size=160)
 BASE = dict(model=MICRO, seq_len=64, batch_size=8, micro_batch_size=4, lr=3e-3, steps=40, log_every=5,

@@ -266,7 +266,7 @@ def load_checkpoint(dir: str | Path, device: str = "cpu") -> tuple[ProxyModel, A
     model = ProxyModel(cfg)
     try:
         if sharded:
-            from rephraser.evaluate.train_state import load_weights
+            from rephraser.train.train_state import load_weights
 
             load_weights(d, model)
         else:

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from rephraser.errors import ConfigError, RephraserError
-from rephraser.evaluate.model import (
+from rephraser.mix.tokenize import train_bpe
+from rephraser.train.model import (
     PRESETS,
     ProxyConfig,
     ProxyModel,
@@ -14,7 +15,6 @@ from rephraser.evaluate.model import (
     preset_config,
     save_checkpoint,
 )
-from rephraser.mix.tokenize import train_bpe
 
 
 def _model(vocab_size: int = 300, **kw) -> ProxyModel:

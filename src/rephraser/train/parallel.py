@@ -17,7 +17,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from rephraser.evaluate.distributed import Ranks
+from rephraser.train.distributed import Ranks
 
 Parallel = Literal["auto", "ddp", "fsdp"]
 # auto shards from this size up (the 500m and 1.7b presets): below it a full replica per GPU is

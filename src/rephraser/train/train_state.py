@@ -25,7 +25,7 @@ from torch import nn
 from torch.optim import Optimizer
 
 from rephraser.atomic import atomic_write_bytes, atomic_write_json, fsync_dir
-from rephraser.evaluate.distributed import Ranks, barrier
+from rephraser.train.distributed import Ranks, barrier
 
 DCP_DIR = "dcp"
 

@@ -36,10 +36,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from rephraser.atomic import atomic_dir, atomic_write_json, atomic_write_text, remove_stale_temps
 from rephraser.config import one_line_error
 from rephraser.errors import ConfigError, ResumeError
-from rephraser.evaluate.schedule import wsd_lr
-from rephraser.evaluate.throughput import flops_per_token, mfu, peak_flops
 from rephraser.mix.tokenize import read_meta
 from rephraser.storage import local_only
+from rephraser.train.schedule import wsd_lr
+from rephraser.train.throughput import flops_per_token, mfu, peak_flops
 
 # Fields that may differ between an interrupted run and its resumption: where and how fast it runs,
 # never what it computes.
@@ -115,7 +115,7 @@ def accumulation(cfg: TrainConfig, world: int) -> tuple[int, int]:
 def train(cfg: TrainConfig, progress: Any = None) -> dict[str, Any]:
     """Train a proxy model as described by cfg; returns the summary (also written to summary.json).
     Under torchrun every rank calls this; `progress(point, total)` is called on rank 0 only."""
-    from rephraser.evaluate import distributed
+    from rephraser.train import distributed
 
     local_only(cfg.output, "train output", "checkpoints are written with torch.save and resumed in place")
     read_meta(cfg.data)  # a remote or missing data folder fails here, before any rank starts
@@ -130,10 +130,10 @@ def _train(cfg: TrainConfig, ranks: Any, progress: Any) -> dict[str, Any]:
     import torch
     import torch.nn.functional as F
 
-    from rephraser.evaluate import parallel, train_state
-    from rephraser.evaluate.data import WindowBatches, bytes_per_token, heldout_windows
-    from rephraser.evaluate.distributed import barrier, on_main, sum_all
-    from rephraser.evaluate.model import ProxyModel
+    from rephraser.train import parallel, train_state
+    from rephraser.train.data import WindowBatches, bytes_per_token, heldout_windows
+    from rephraser.train.distributed import barrier, on_main, sum_all
+    from rephraser.train.model import ProxyModel
 
     device = ranks.device
     torch.set_num_threads(cfg.threads or max(1, _cores() // ranks.local_world))
@@ -272,7 +272,7 @@ def _train(cfg: TrainConfig, ranks: Any, progress: Any) -> dict[str, Any]:
 
 
 def _model_config(cfg: TrainConfig, meta: dict[str, Any]) -> Any:
-    from rephraser.evaluate.model import PRESETS, preset_config
+    from rephraser.train.model import PRESETS, preset_config
 
     overrides = {**cfg.model, "vocab_size": meta["vocab_size"]}
     if cfg.seq_len:
@@ -302,7 +302,7 @@ def _resume_key(cfg: TrainConfig) -> dict[str, Any]:
 
 def _prepare_output(cfg: TrainConfig, out: Path) -> str | None:
     """Rank 0: make the folder ready; the checkpoint to resume from, or None to start over."""
-    from rephraser.evaluate import train_state
+    from rephraser.train import train_state
 
     out.mkdir(parents=True, exist_ok=True)
     if (out / "summary.json").exists() and cfg.resume:
@@ -327,7 +327,7 @@ def _prepare_output(cfg: TrainConfig, out: Path) -> str | None:
 
 def _start_point(cfg: TrainConfig) -> str | None:
     """`init_from`: a committed checkpoint of another run (any world size) to start this run from."""
-    from rephraser.evaluate import train_state
+    from rephraser.train import train_state
 
     if cfg.init_from is None:
         return None
@@ -339,7 +339,7 @@ def _start_point(cfg: TrainConfig) -> str | None:
 
 
 def _publish_final(weights: Any, mcfg: Any, tokenizer_path: Path, final: Path) -> None:
-    from rephraser.evaluate.model import save_checkpoint
+    from rephraser.train.model import save_checkpoint
 
     shutil.rmtree(final, ignore_errors=True)
     with atomic_dir(final) as tmp:  # the evaluator sees a whole checkpoint or none

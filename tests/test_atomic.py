@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from rephraser.atomic import (
+    atomic_create,
     atomic_dir,
     atomic_open,
     atomic_write_bytes,
@@ -155,3 +156,11 @@ def test_atomic_dir_appears_whole_or_not_at_all(tmp_path: Path) -> None:
     with pytest.raises(OSError), atomic_dir(dest) as tmp:  # ... a finished one never
         (tmp / "model.pt").write_bytes(b"other")
     assert (dest / "model.pt").read_bytes() == b"whole" and [p.name for p in dest.parent.iterdir()] == ["step-1"]
+
+
+def test_atomic_create_makes_a_name_once_and_leaves_no_temp(tmp_path: Path) -> None:
+    dest = tmp_path / "leases" / "0000000001.json"
+    assert atomic_create(dest, b"first") is True
+    assert atomic_create(dest, b"second") is False  # the name exists: the first writer keeps it
+    assert dest.read_bytes() == b"first"
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["0000000001.json"]

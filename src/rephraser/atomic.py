@@ -12,6 +12,7 @@ clean-up never pulls a file from under a live writer.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -135,12 +136,33 @@ def atomic_write_json(dest: str | Path, obj: Any, *, indent: int | None = 2, sor
     return atomic_write_text(dest, json_text(obj, indent=indent, sort_keys=sort_keys, strict=strict))
 
 
-def atomic_write_table(table: Any, dest: str | Path, *, compression: str = "zstd", sync_dir: bool = True) -> Path:
-    """`table`: a pyarrow Table, written as Parquet (pyarrow is imported here, not at start-up: the CLI's
-    config and storage layers import this module)."""
-    import pyarrow.parquet as pq
-
-    return atomic_write(dest, lambda f: pq.write_table(table, f, compression=compression), sync_dir=sync_dir)
+def atomic_create(dest: str | Path, data: bytes) -> bool:
+    """Create `dest` holding `data` only if nothing is there: True if this call created it, False if the
+    name already existed. A synced temp is hard-linked to the name (link() fails on an existing name,
+    also on NFS), so of several processes creating one name at once exactly one wins and readers never
+    see a partial file."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(dest)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, dest)
+        except FileExistsError:
+            return False
+        except OSError:
+            # NFS may report a failed link() whose retransmitted request succeeded: trust the link count.
+            if os.stat(tmp).st_nlink != 2:
+                raise
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    with contextlib.suppress(OSError):  # a mount that cannot sync a folder still has the link
+        fsync_dir(dest.parent)
+    return True
 
 
 # ---- leftover temps ------------------------------------------------------------------------------

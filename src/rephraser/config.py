@@ -61,7 +61,7 @@ class SourceConfig(Strict):
         return self
 
 
-# Named sampling settings. `study` = the study's experiment settings (facts §4, the defaults);
+# Named sampling settings. `study` = the sampling the study used in its experiments (the defaults);
 # `small` = a cooler preset for small generators (lower temperature, a repetition penalty), measured against
 # `study` on the shipped SmolLM2-135M by bench/bench_constrained.py (docs/results.md: slightly more compliant,
 # but opening collapse doubles, so `study` stays the default).

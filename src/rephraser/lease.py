@@ -25,9 +25,9 @@ Backend contract (`LeaseStore`), five operations on records addressed by (name, 
   `read(name, gen)`            its bytes, or None if absent
   `replace(name, gen, data)`   overwrite atomically (readers see old or new bytes, never a mix)
   `delete(name, gen)`          remove it; absent is fine
-POSIX (`PosixLeaseStore`, local disks and shared POSIX filesystems): create = write a unique temp
-file then `link()` it to the final name (atomic, fails if the name exists, NFS-safe); replace = temp
-file + `rename()`. Object stores: create = PUT with `If-None-Match: *`, replace = PUT (optionally
+POSIX (`PosixLeaseStore`, local disks and shared POSIX filesystems): create = `atomic.atomic_create`
+(a synced temp `link()`ed to the final name: fails if the name exists, NFS-safe); replace =
+`atomic.atomic_write_bytes` (temp + `rename()`). Object stores: create = PUT with `If-None-Match: *`, replace = PUT (optionally
 `If-Match` the holder's last ETag), generations = LIST of the name's prefix.
 """
 
@@ -46,6 +46,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
+from rephraser.atomic import atomic_create, atomic_write_bytes
 from rephraser.errors import RephraserError
 
 LEASE_TTL_S = 60.0
@@ -92,31 +93,8 @@ class PosixLeaseStore:
             return []
         return sorted(int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit())
 
-    def _temp(self, path: Path, data: bytes) -> Path:
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        return tmp
-
     def create(self, name: str, gen: int, data: bytes) -> bool:
-        path = self._path(name, gen)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._temp(path, data)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
-        except OSError:
-            # NFS may report a failed link() whose retransmitted request succeeded: trust the link count.
-            if os.stat(tmp).st_nlink != 2:
-                raise
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        _fsync_dir(path.parent)
-        return True
+        return atomic_create(self._path(name, gen), data)
 
     def read(self, name: str, gen: int) -> bytes | None:
         try:
@@ -125,21 +103,12 @@ class PosixLeaseStore:
             return None
 
     def replace(self, name: str, gen: int, data: bytes) -> None:
-        path = self._path(name, gen)
-        os.replace(self._temp(path, data), path)
+        # no folder fsync: a renewal lost to a power cut only leaves an older heartbeat behind
+        atomic_write_bytes(self._path(name, gen), data, sync_dir=False)
 
     def delete(self, name: str, gen: int) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._path(name, gen).unlink()
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 # ---- who holds it ------------------------------------------------------------------------------

@@ -83,23 +83,6 @@ def describe(e: BaseException) -> str:
     return msg
 
 
-def is_precondition_failure(e: BaseException) -> bool:
-    """True when an object store refused a conditional write (HTTP 412: If-Match / If-None-Match)."""
-    seen: BaseException | None = e
-    while seen is not None:
-        response = getattr(seen, "response", None)
-        if isinstance(response, dict):
-            err = response.get("Error", {})
-            if err.get("Code") in ("PreconditionFailed", "412"):
-                return True
-            if response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 412:
-                return True
-        if getattr(seen, "code", None) == 412 or getattr(seen, "status", None) == 412:
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
 def _endpoint(e: BaseException) -> str | None:
     """scheme://host:port of the endpoint botocore could not reach (never a path, query or user info)."""
     url = (getattr(e, "kwargs", None) or {}).get("endpoint_url")

@@ -1,6 +1,6 @@
 """The embedded engine against llama.cpp's own `llama-batched-bench`, built from the same sources and flags.
 
-    .venv/bin/python bench/bench_native.py [--batch 8 --pp 256 --tg 64 --threads 2 --rounds 1]
+    .venv/bin/python bench/bench_native.py [--batch 8,16 --pp 256 --tg 64 --threads 2 --rounds 1 --figure native]
 
 Builds `llama-batched-bench` once (cached under ~/.cache/rephraser/bench-builds/) from the vendored
 llama.cpp of the installed llama-cpp-python (bench_llama_build.vendored_sources) with the flags
@@ -9,8 +9,10 @@ rephraser / native (ABBA), it decodes the same work: B sequences of PP prompt to
 tokens each, same GGUF, threads and n_batch, with the same OpenMP environment (the bounded spin the engine
 sets, engines/cpu_policy.py). The native tool feeds random tokens and never samples; rephraser greedy-
 samples its real prompts (continuation text, so the chat template adds nothing) through the Engine
-protocol. Printed: prompt + generated tokens per second of each, and the ratio rephraser / native. If a
-rephraser sequence ends early (an end token), the work differs and the line says so.
+protocol. Printed: prompt + generated tokens per second of each and the ratio rephraser / native, and
+the generation phase alone (native: its S_TG column; rephraser: generated tokens over the engine's time
+in generation steps, `decode_seconds`). If a rephraser sequence ends early (an end token), the work
+differs and the line says so.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def build() -> Path:
 
 
 def native(exe: Path, model: Path, args: argparse.Namespace, env: dict[str, str]) -> dict:
-    cmd = [str(exe), "-m", str(model), "-c", str(args.batch * (args.pp + args.tg) + 64), "-b", "512", "-ub", "512",
+    cmd = [str(exe), "-m", str(model), "-c", str(args.batch * (args.pp + args.tg + 64)), "-b", "512", "-ub", "512",
            "-npp", str(args.pp), "-ntg", str(args.tg), "-npl", str(args.batch), "-t", str(args.threads),
            "-tb", str(args.threads)]
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
@@ -66,7 +68,7 @@ def native(exe: Path, model: Path, args: argparse.Namespace, env: dict[str, str]
         m = ROW.match(line.strip())
         if m:
             total_s = float(m.group(9))
-            return {"tok_s": (args.batch * (args.pp + args.tg)) / total_s, "s_tg": float(m.group(8)),
+            return {"tok_s": (args.batch * (args.pp + args.tg)) / total_s, "tg_tok_s": float(m.group(8)),
                     "s_pp": float(m.group(6)), "wall_s": total_s}
     raise SystemExit(f"error: no result row from llama-batched-bench: {(p.stderr or p.stdout)[-300:]}")
 
@@ -74,12 +76,15 @@ def native(exe: Path, model: Path, args: argparse.Namespace, env: dict[str, str]
 async def rephraser_run(engine: LlamaCppEngine, prompts: list[str], tg: int) -> dict:
     reqs = [GenerationRequest(messages=({"role": "user", "content": text},), continuation=True,
                               sampling=Sampling(temperature=0.0, max_tokens=tg)) for text in prompts]
+    d0 = engine.decode_seconds
     t0 = time.perf_counter()
     outs = await asyncio.gather(*(engine.generate(r) for r in reqs))
     wall = time.perf_counter() - t0
+    await asyncio.sleep(0.05)  # the decode thread adds the last step's time just after handing results back
     work = sum(o.prompt_tokens + o.completion_tokens for o in outs)
-    return {"tok_s": work / wall, "wall_s": wall, "generated": sum(o.completion_tokens for o in outs),
-            "prompt": sum(o.prompt_tokens for o in outs)}
+    generated = sum(o.completion_tokens for o in outs)
+    return {"tok_s": work / wall, "wall_s": wall, "generated": generated, "prompt": sum(o.prompt_tokens for o in outs),
+            "tg_tok_s": generated / (engine.decode_seconds - d0)}
 
 
 def prompts(engine: LlamaCppEngine, n: int, pp: int) -> list[str]:
@@ -99,11 +104,7 @@ def prompts(engine: LlamaCppEngine, n: int, pp: int) -> list[str]:
     return out
 
 
-async def main_async(args: argparse.Namespace) -> None:
-    exe = build()
-    model = resolve_model(args.model).path
-    wait = cpu_policy.prepare("bounded")  # the engine's environment, given to the native tool as well
-    env = dict(os.environ)
+async def one_batch(exe: Path, model: Path, args: argparse.Namespace, env: dict[str, str]) -> dict:
     engine = LlamaCppEngine(EngineConfig(model=args.model, n_ctx=args.pp + args.tg + 64, parallel=args.batch,
                                          threads=args.threads, n_batch=512))
     await engine.start()
@@ -116,28 +117,68 @@ async def main_async(args: argparse.Namespace) -> None:
                 r = native(exe, model, args, env) if side == "native" else await rephraser_run(engine, texts, args.tg)
                 r["load"] = os.getloadavg()[0]
                 runs[side].append(r)
-                print(f"{side:<9} {r['tok_s']:8.1f} tok/s (prompt + generated) · {r['wall_s']:.2f} s · "
-                      f"load {r['load']:.1f}" + (f" · generated {r['generated']}/{args.batch * args.tg}"
-                                                  if side == "rephraser" else f" · TG {r['s_tg']:.1f} tok/s"),
+                print(f"B={args.batch} {side:<9} {r['tok_s']:8.1f} tok/s (prompt + generated) · {r['wall_s']:.2f} s · "
+                      f"generation {r['tg_tok_s']:.1f} tok/s · load {r['load']:.1f}"
+                      + (f" · generated {r['generated']}/{args.batch * args.tg}" if side == "rephraser" else ""),
                       flush=True)
     finally:
         await engine.stop()
-    a = statistics.median(r["tok_s"] for r in runs["native"])
-    b = statistics.median(r["tok_s"] for r in runs["rephraser"])
+    med = {side: {k: statistics.median(r[k] for r in rs) for k in ("tok_s", "tg_tok_s")} for side, rs in runs.items()}
     short = any(r["generated"] < args.batch * args.tg for r in runs["rephraser"])
-    print(f"ratio rephraser / native: {b / a:.2f} (B={args.batch}, PP={args.pp}, TG={args.tg}, threads {args.threads}, "
-          f"{wait})" + (" — some sequences ended early: not the same work" if short else ""))
+    out = {"batch": args.batch, "pp": args.pp, "tg": args.tg, "threads": args.threads,
+           "native_tok_s": med["native"]["tok_s"], "rephraser_tok_s": med["rephraser"]["tok_s"],
+           "ratio": med["rephraser"]["tok_s"] / med["native"]["tok_s"],
+           "native_tg": med["native"]["tg_tok_s"], "rephraser_tg": med["rephraser"]["tg_tok_s"],
+           "tg_ratio": med["rephraser"]["tg_tok_s"] / med["native"]["tg_tok_s"], "same_work": not short,
+           "loads": ", ".join(f"{r['load']:.1f}" for side in ("native", "rephraser") for r in runs[side])}
+    print(f"B={args.batch} ratio rephraser / native: {out['ratio']:.2f} (prompt + generated), generation alone "
+          f"{out['tg_ratio']:.2f} (PP={args.pp}, TG={args.tg}, threads {args.threads})"
+          + (" — some sequences ended early: not the same work" if short else ""), flush=True)
+    return out
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    exe = build()
+    model = resolve_model(args.model).path
+    wait = cpu_policy.prepare("bounded")  # the engine's environment, given to the native tool as well
+    env = dict(os.environ)
+    rows = []
+    for batch in (int(b) for b in args.batches.split(",")):
+        args.batch = batch
+        rows.append(await one_batch(exe, model, args, env))
+    if args.figure:
+        write(args, rows, wait)
+
+
+VIEWS = {"by_batch": {"rows": "rows", "columns": [
+    ["sequences (B)", "{batch}"], ["prompt / generated tokens each", "{pp} / {tg}"], ["threads", "{threads}"],
+    ["native tok/s (prompt + generated)", "{native_tok_s:.1f}"], ["rephraser tok/s", "{rephraser_tok_s:.1f}"],
+    ["rephraser / native", "**{ratio:.2f}**"], ["generation alone: native → rephraser tok/s", "{native_tg:.1f} → {rephraser_tg:.1f}"],
+    ["generation ratio", "**{tg_ratio:.2f}**"], ["same work", "{same_work}"], ["load per run", "{loads}"]]}}
+
+
+def write(args: argparse.Namespace, rows: list[dict], wait: str) -> None:
+    from figures import write_figure
+
+    loads = [float(x) for r in rows for x in r["loads"].split(", ")]
+    write_figure(args.figure, {"rows": rows, "wait": wait}, VIEWS,
+                 how=f"bench/bench_native.py --batch {args.batches} --pp {args.pp} --tg {args.tg} --threads {args.threads} "
+                     f"--rounds {args.rounds} --figure {args.figure}",
+                 where=f"{os.cpu_count()}-core machine, {args.where}, 1-min load {min(loads):.1f}-{max(loads):.1f}; "
+                       f"OpenMP: {wait}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="smollm2-135m")
-    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--batch", dest="batches", default="8", help="one or more, comma-separated")
     ap.add_argument("--pp", type=int, default=256)
     ap.add_argument("--tg", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--build-only", action="store_true")
+    ap.add_argument("--where", default="shared with other agents' work")
+    ap.add_argument("--figure", default=None)
     args = ap.parse_args()
     if args.build_only:
         print(build())

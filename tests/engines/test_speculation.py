@@ -132,6 +132,22 @@ def test_step_cost_recovers_its_coefficients():
     assert a == pytest.approx(0.008, rel=0.05) and b == pytest.approx(0.0025, rel=0.05)
 
 
+def test_calibrated_cost_decides_by_parallel_and_survives_equal_steps():
+    """Decodes measured at start (seconds = 6 ms per micro-batch + 2.5 ms per row, 2 cores) stay the
+    prior: many equal-sized steps later (8 rows, nothing guessed) the fit still knows what a row costs."""
+    cost = StepCost()
+    cost.calibrate([(1, r, 0.006 + 0.0025 * r) for r in (1, 2, 8, 12, 20)] * 3)
+    for _ in range(500):
+        cost.observe(1, 8, 0.026)
+    a, b = cost.coefficients()
+    assert a == pytest.approx(0.006, rel=0.1) and b == pytest.approx(0.0025, rel=0.1)
+    good = [0.8] * 8  # a copying prompt's acceptance
+    eight = plan_drafts([Candidate(i, [5, 6, 7, 8], p) for i, p in enumerate(good)], cost, 512)
+    assert all(n == 0 for n in eight.values())  # 8 rows already fill the cores: a guess costs a token
+    one = plan_drafts([Candidate(0, [5, 6, 7, 8], 0.8)], cost, 512)
+    assert one[0] >= 2  # one sequence: a step is mostly fixed cost, guesses pay
+
+
 def test_plan_drafts_pays_only_where_acceptance_beats_the_cost():
     cheap_rows = StepCost(per_ubatch=10.0, per_row=1.0)  # a decode dominated by reading the weights
     costly_rows = StepCost(per_ubatch=0.5, per_row=1.0)  # compute-bound: every extra row costs nearly full
@@ -140,12 +156,14 @@ def test_plan_drafts_pays_only_where_acceptance_beats_the_cost():
     assert all(n == 4 for n in plan_drafts(good, cheap_rows, 512).values())
     assert all(n == 0 for n in plan_drafts(bad, costly_rows, 512).values())
     assert all(n == 0 for n in plan_drafts([Candidate(0, [], 0.9)], cheap_rows, 512).values())
-    mixed = [Candidate(0, [1, 2, 3], 0.95), Candidate(1, [1, 2, 3], 0.05)]
-    plan = plan_drafts(mixed, StepCost(per_ubatch=1.0, per_row=1.0), 512)
+    mixed = [Candidate(0, [1, 2, 3], 0.99), Candidate(1, [1, 2, 3], 0.05)]
+    plan = plan_drafts(mixed, StepCost(per_ubatch=1.5, per_row=1.0), 512, margin=1.0)  # the geometry alone
     assert plan[0] == 3 and plan[1] == 0
     # where a micro-batch costs more than the rows, the weak guesses ride along: padding to equal rows
     # is cheaper than the second micro-batch llama.cpp would make
-    assert plan_drafts(mixed, cheap_rows, 512) == {0: 3, 1: 3}
+    assert plan_drafts(mixed, cheap_rows, 512, margin=1.0) == {0: 3, 1: 3}
+    # a gain the estimates cannot be trusted with is left alone: 8% expected, 15% required
+    assert all(n == 0 for n in plan_drafts(mixed, StepCost(per_ubatch=1.5, per_row=1.0), 512).values())
 
 
 def test_speculative_is_a_speed_setting_of_the_embedded_engine_only():

@@ -9,8 +9,13 @@ contention but pays a futex wake-up at every barrier (1.8x slower quiet). Two ch
 
 - the spin is bounded (GOMP_SPINCOUNT, SPIN_COUNT iterations, well under a millisecond): short quiet
   waits are still caught spinning; a long wait behind a descheduled thread sleeps soon;
-- threads default to the cores that were free when the engine started (cores minus the 1-minute load
-  average, at least 1): one thread has no barriers to wait at.
+- threads default to the cores free when the engine starts: cores minus the CPUs other processes keep
+  busy, sampled from /proc/stat over SAMPLE_S (at least 1; one thread has no barriers to wait at). Not
+  the 1-minute load average: it decays over minutes, so right after a build or an install finishes it
+  would still say "busy" and pin a whole run to 1 thread on an idle machine. Niced processes count as
+  busy too: with the kernel's autogroup scheduling (sessions get equal shares, on by default on many
+  distributions and on the development machine) a `nice -n 19` job in another terminal takes its full
+  share of a core. Where /proc/stat cannot be read (not Linux), the load average is the fallback.
 
 `engine.cpu_wait` picks bounded (default), passive or libgomp (its own default); a user's own
 OMP_WAIT_POLICY / GOMP_SPINCOUNT, and `engine.threads`, always win. REPHRASER_OMP=off leaves libgomp's
@@ -21,8 +26,11 @@ once, when llama.cpp's library loads: `prepare()` must run before the first `imp
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+SAMPLE_S = 0.3  # how long the busy CPUs are sampled before choosing threads
 SPIN_COUNT = 10000  # libgomp spin iterations before sleeping (its default: 300000 when no policy is set)
 USER_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
@@ -33,10 +41,12 @@ class CpuPolicy:
     load: float  # 1-minute load average when chosen
     threads: int
     wait: str  # what governs OpenMP waits, in words
+    busy: float | None = None  # CPUs busy with other work when chosen; None: not sampled
 
     def describe(self) -> str:
-        return (f"{self.threads} thread(s) of {self.cores} core(s) (load {self.load:.1f} at start); "
-                f"OpenMP waits: {self.wait}")
+        seen = (f"{self.busy:.1f} CPU(s) busy over {SAMPLE_S} s, load {self.load:.1f}" if self.busy is not None
+                else f"load {self.load:.1f}")
+        return f"{self.threads} thread(s) of {self.cores} core(s) ({seen} at start); OpenMP waits: {self.wait}"
 
 
 def _cores() -> int:
@@ -70,7 +80,39 @@ def prepare(wait: str = "bounded", apply: bool = True) -> str:
     return ", ".join(f"{k}={v}" for k, v in WAITS[wait].items()) + " (set by rephraser)"
 
 
-def choose(threads: int | None, wait: str = "bounded", apply: bool = True) -> CpuPolicy:
+def cpu_times(text: str) -> tuple[int, int]:
+    """(busy, total) jiffies from the aggregate `cpu` line of /proc/stat; busy is all but idle and iowait
+    (guest time is already inside user)."""
+    for line in text.splitlines():
+        if line.startswith("cpu "):
+            v = [int(x) for x in line.split()[1:9]] + [0] * 8
+            user, nice, system, idle, iowait, irq, softirq, steal = v[:8]
+            busy = user + nice + system + irq + softirq + steal
+            return busy, busy + idle + iowait
+    raise ValueError("no aggregate cpu line")
+
+
+def busy_between(before: tuple[int, int], after: tuple[int, int], cores: int) -> float:
+    """CPUs busy between two cpu_times() readings (0 .. cores)."""
+    total = after[1] - before[1]
+    return 0.0 if total <= 0 else max(0.0, min(float(cores), cores * (after[0] - before[0]) / total))
+
+
+def sample_busy(seconds: float = SAMPLE_S, cores: int | None = None) -> float | None:
+    """CPUs other processes keep busy now (this process is idle while it waits); None off Linux."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            before = cpu_times(f.read())
+        time.sleep(seconds)
+        with open("/proc/stat", encoding="ascii") as f:
+            after = cpu_times(f.read())
+    except (OSError, ValueError):
+        return None
+    return busy_between(before, after, cores or os.cpu_count() or 1)
+
+
+def choose(threads: int | None, wait: str = "bounded", apply: bool = True,
+           sampler: Callable[[int], float | None] = lambda cores: sample_busy(cores=cores)) -> CpuPolicy:
     """The policy for an engine about to load: `threads` from the config wins; else the free cores.
     apply=False (rephraser doctor): what an engine started now would pick, without touching the environment."""
     wait_text = prepare(wait, apply)
@@ -79,6 +121,10 @@ def choose(threads: int | None, wait: str = "bounded", apply: bool = True) -> Cp
         load = os.getloadavg()[0]
     except OSError:
         load = 0.0
+    busy = None
     if threads is None:
-        threads = max(1, min(cores, round(cores - load)))
-    return CpuPolicy(cores=cores, load=load, threads=threads, wait=wait_text)
+        busy = sampler(os.cpu_count() or cores)
+        # affinity may give this process fewer cores than the machine has: scale the busy share to them
+        taken = load if busy is None else busy * cores / (os.cpu_count() or cores)
+        threads = max(1, min(cores, round(cores - taken)))
+    return CpuPolicy(cores=cores, load=load, threads=threads, wait=wait_text, busy=busy)

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rephraser.engines import llamacpp_stepcost
 from rephraser.engines.base import (
     Capabilities,
     Completion,
@@ -53,7 +54,6 @@ from rephraser.engines.llamacpp_slots import Job, Slot, resolve
 from rephraser.engines.models import resolve_model
 from rephraser.engines.speculation import (
     MAX_DRAFT,
-    PROBE_EVERY,
     Candidate,
     PromptLookup,
     SpecCounters,
@@ -81,6 +81,8 @@ class LlamaCppEngine:
         self._stopping = False
         self.tokens_decoded = 0  # live count for progress (written by the decode thread only)
         self.prompt_tokens_fed = 0  # live count of prefilled prompt tokens (progress shows prefill apart)
+        self.decode_seconds = 0.0  # time in generation steps (plan, decode, sample): benches report decode tok/s
+        self.prefill_seconds = 0.0  # time in prompt decodes
         self.alpha = cfg.context_aware_alpha
         self._vocab_index: VocabIndex | None = None
         self._speculate = cfg.speculative == "ngram"
@@ -172,6 +174,9 @@ class LlamaCppEngine:
         batch = lib.llama_batch_init(m.n_batch, 0, 1)
         slots = [Slot(seq_id=i, cseq=self.cfg.parallel + i) for i in range(self.cfg.parallel)]
         try:
+            if self._speculate:  # what a guessed row costs here decides whether guessing pays
+                self._cost.calibrate(llamacpp_stepcost.measure(m, batch, self.cfg.parallel - 1, self.cfg.parallel)
+                                     or [(1, 1, 1.0), (1, 16, 6.0)])  # (a failed measurement: the default ratio)
             while not self._stopping:
                 if not self._admit(slots, block=not any(s.job for s in slots)):
                     break
@@ -179,11 +184,15 @@ class LlamaCppEngine:
                 if not active:
                     continue
                 generating = [s for s in active if not s.prefilling and s.generated]
+                t0 = time.perf_counter()
                 if generating:
                     rows = self._fill_generating(batch, generating)
                     if self._decode(batch, generating, rows):
                         self._sample_all(generating)
+                t1 = time.perf_counter()
                 self._prefill(batch, [s for s in active if s.job is not None and s.prefilling])
+                self.decode_seconds += t1 - t0
+                self.prefill_seconds += time.perf_counter() - t1
         except Exception as e:  # never leave callers waiting forever
             self._dead = f"llama.cpp decode thread crashed: {type(e).__name__}: {e}"
             for s in slots:
@@ -325,15 +334,13 @@ class LlamaCppEngine:
             if draft and s.matcher is not None:  # only guesses the structure allows (the matcher is not moved)
                 draft = draft[: s.matcher.validate_tokens(draft)]
             s.match = match
-            s.idle_steps += 1
-            cands.append(Candidate(s.seq_id, draft, s.acceptance.rate(match), probe=s.idle_steps >= PROBE_EVERY))
+            cands.append(Candidate(s.seq_id, draft, s.acceptance.rate(match)))
         lengths = plan_drafts(cands, self._cost, m.n_batch)
         for s, c in zip(guessing, cands, strict=True):
             n = min(lengths.get(s.seq_id, 0), max(0, room))
             room -= n
             s.draft = c.draft[:n]
-            if n:
-                s.idle_steps = 0
+            s.shadow = c.draft[0] if c.draft and not n else None  # checked after sampling, at no cost
 
     def _sample_all(self, active: list[Slot]) -> None:
         ready = []
@@ -356,7 +363,10 @@ class LlamaCppEngine:
         m = self._model
         assert m is not None and s.job is not None
         start = len(s.job.tokens) + len(s.generated)  # position of the first guess
+        shadow, s.shadow = s.shadow, None
         accepted = verify(s.draft, lambda i: self._emit(s, i, masks))
+        if shadow is not None and s.job is not None:  # the guess not fed: would it have been kept?
+            s.acceptance.update(s.match, 1, int(s.generated[-1] == shadow))
         self._count_draft(s, accepted)
         if s.job is not None and s.draft:  # drop the KV cells of guesses not kept (the last sampled token is fed next)
             m.lib.llama_memory_seq_rm(m.memory, s.seq_id, start + accepted, -1)

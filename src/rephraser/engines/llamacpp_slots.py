@@ -47,7 +47,7 @@ class Slot:
     match: int = 0  # length of the suffix match the draft came from
     acceptance: Acceptance = field(default_factory=Acceptance)
     spec: SpecCounters = field(default_factory=SpecCounters)
-    idle_steps: int = 0  # steps since this slot last drafted (probing)
+    shadow: int | None = None  # the first guess of a step that fed none: compared with the sampled token
 
     @property
     def prefilling(self) -> bool:
@@ -65,7 +65,7 @@ class Slot:
         """Take a new job (or none): everything per request starts afresh."""
         self.job, self.n_fed, self.generated, self.logit_index, self.matcher, self.bias = job, 0, [], -1, None, None
         self.c_fed, self.c_logit_index, self.c_logits = 0, -1, None
-        self.draft, self.match, self.acceptance, self.spec, self.idle_steps = [], 0, Acceptance(), SpecCounters(), 0
+        self.draft, self.match, self.acceptance, self.spec, self.shadow = [], 0, Acceptance(), SpecCounters(), None
 
 
 def resolve(job: Job, result: Completion | BaseException) -> None:

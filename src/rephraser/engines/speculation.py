@@ -16,8 +16,10 @@ speculation on or off, up to floating-point differences between batched and sing
 
 Whether drafting pays depends on the machine: on a CPU that is already busy with several sequences a
 drafted token costs almost as much as a real one, so the draft lengths are chosen per step from a
-measured cost model (`StepCost`) and each sequence's recent acceptance (`Acceptance`), and are zero
-when the expected gain is below the cost.
+measured cost model (`StepCost`, calibrated on this machine when the engine starts) and each
+sequence's recent acceptance (`Acceptance`), and are zero unless the expected gain clears the cost by a
+margin. A sequence that is not drafting still has its guess checked against the token it then samples
+(a "shadow" guess, free), so its acceptance stays current without paying for a probe.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ MAX_DRAFT = 8  # most tokens drafted for one sequence in one step
 PRIOR_ACCEPT = (0.25, 0.45, 0.6, 0.7)
 PRIOR_WEIGHT = 4.0  # the prior counts as this many observed draft positions
 DECAY = 0.97  # older observations fade, so acceptance follows the part of the document being rewritten
-PROBE_EVERY = 16  # a sequence whose drafts do not pay still drafts one token this often, to notice a change
 
 
 class PromptLookup:
@@ -85,34 +86,50 @@ class StepCost:
     """Seconds of one llama_decode ≈ per_ubatch × ubatches + per_row × rows, fitted online (decayed least
     squares). llama.cpp runs a batch as several micro-batches when its sequences bring different numbers
     of tokens (one KV stream per sequence), and every micro-batch reads all the weights again: that is
-    `per_ubatch`. Only the ratio of the two matters for choosing drafts."""
+    `per_ubatch`. Whether a guessed row is nearly free (a decode that mostly reads weights) or costs as
+    much as a real one (2 cores already busy with 8 sequences) is this machine's fact, so the engine
+    measures it when it starts (`calibrate`: decodes of 1 to 2×parallel rows). Those measurements stay
+    as an undecayed prior: a long run of equal-sized steps (no guesses) cannot tell the two coefficients
+    apart, and must not wash out what was measured. Without calibration the prior is a ratio, scaled to
+    seconds by the first observation."""
 
     def __init__(self, per_ubatch: float = 3.0, per_row: float = 1.0, weight: float = 8.0, decay: float = 0.98):
         self.decay = decay
-        self.prior = (per_ubatch, per_row, weight)  # a ratio: scaled to seconds by the first observation
+        self.weight = weight
+        self.ratio = (per_ubatch, per_row)
+        self.prior = [0.0] * 5  # normal equations (uu, rr, ur, ut, rt) of the prior: never decayed
+        self.obs = [0.0] * 5  # the same sums over observed steps, decayed
         self.seeded = False
-        self.suu = self.srr = self.sur = self.sut = self.srt = 0.0  # normal equations of dt = a*u + b*r
+
+    @staticmethod
+    def _add(sums: list[float], u: float, r: float, t: float, w: float) -> None:
+        for i, v in enumerate((u * u, r * r, u * r, u * t, r * t)):
+            sums[i] += w * v
+
+    def calibrate(self, samples: list[tuple[int, int, float]]) -> None:
+        """Measured (ubatches, rows, seconds) decodes become the prior, `weight` observations in all."""
+        self.prior = [0.0] * 5
+        for u, r, t in samples:
+            self._add(self.prior, u, r, t, self.weight / len(samples))
+        self.seeded = True
 
     def observe(self, ubatches: int, rows: int, seconds: float, weight: float = 1.0) -> None:
         if not self.seeded:
             self.seeded = True
-            a, b, w = self.prior
+            a, b = self.ratio
             scale = seconds / (a * ubatches + b * rows)
             for u, r in ((1, 1), (1, 16)):  # pseudo-observations of the prior, so one step size is enough
-                self.observe(u, r, scale * (a * u + b * r), w / 2)
-        d = self.decay
-        self.suu = self.suu * d + weight * ubatches * ubatches
-        self.srr = self.srr * d + weight * rows * rows
-        self.sur = self.sur * d + weight * ubatches * rows
-        self.sut = self.sut * d + weight * ubatches * seconds
-        self.srt = self.srt * d + weight * rows * seconds
+                self._add(self.prior, u, r, scale * (a * u + b * r), self.weight / 2)
+        self.obs = [v * self.decay for v in self.obs]
+        self._add(self.obs, ubatches, rows, seconds, weight)
 
     def coefficients(self) -> tuple[float, float]:
-        det = self.suu * self.srr - self.sur * self.sur
-        if det <= 1e-12 * max(1.0, self.suu * self.srr):
-            return self.prior[0], self.prior[1]
-        a = (self.sut * self.srr - self.srt * self.sur) / det
-        b = (self.srt * self.suu - self.sut * self.sur) / det
+        suu, srr, sur, sut, srt = (p + o for p, o in zip(self.prior, self.obs, strict=True))
+        det = suu * srr - sur * sur
+        if det <= 1e-12 * max(1.0, suu * srr):
+            return self.ratio
+        a = (sut * srr - srt * sur) / det
+        b = (srt * suu - sut * sur) / det
         b = max(b, 1e-6)
         return max(a, 0.05 * b), b  # a micro-batch never costs less than a twentieth of a row
 
@@ -149,14 +166,17 @@ class Candidate:
     seq_id: int
     draft: list[int]
     accept: float
-    probe: bool = False  # allowed one token even when drafting does not pay (to re-measure acceptance)
 
 
 CAPS = (1, 2, 3, 4, 6, 8)  # common draft caps tried per step (a few, so planning stays well under a millisecond)
 FLOORS = (0.0, 0.35, 0.7)  # a guess is fed only while the chance it is kept stays above the floor
+# A plan with guesses must beat plain decoding by this much in expected tokens per second. The estimates
+# are optimistic where rows are dear: at parallel 8 on 2 cores, plans expected to gain a few percent lost
+# 3-8% of decode speed (docs/benchmarks.md), while at parallel 1 the expected gains are tens of percent.
+PAY_MARGIN = 1.15
 
 
-def plan_drafts(cands: list[Candidate], cost: StepCost, n_ubatch: int) -> dict[int, int]:
+def plan_drafts(cands: list[Candidate], cost: StepCost, n_ubatch: int, margin: float = PAY_MARGIN) -> dict[int, int]:
     """How many drafted tokens each sequence feeds this step: the lengths that maximise expected
     emitted tokens per second of decode, searched over a common cap and an acceptance floor."""
     lengths0 = {c.seq_id: 0 for c in cands}
@@ -168,7 +188,7 @@ def plan_drafts(cands: list[Candidate], cost: StepCost, n_ubatch: int) -> dict[i
     base_time = a * count_ubatches(base_rows, n_ubatch) + b * len(cands)
     # One more row pays only if its chance of being kept beats b * rows / time: when no first guess
     # does (a prompt that rewrites rather than copies), stop here; this is the cheap common case.
-    if not any(c.probe and c.draft for c in cands) and max(c.accept for c in cands if c.draft) <= b * len(cands) / base_time:
+    if max(c.accept for c in cands if c.draft) <= margin * b * len(cands) / base_time:
         return lengths0
     # per candidate: chance the i-th guess is kept (accept^i) and the running sum of those chances
     chances = []
@@ -178,8 +198,8 @@ def plan_drafts(cands: list[Candidate], cost: StepCost, n_ubatch: int) -> dict[i
             p *= c.accept
             ps.append(p)
         chances.append(ps)
-    best_rate = len(cands) / base_time
-    best = lengths0
+    plain_rate = len(cands) / base_time
+    best_rate, best = plain_rate * margin, lengths0
     for cap in (k for k in CAPS if k <= longest):
         for floor in FLOORS:
             lengths, expected, rows = {}, float(len(cands)), []
@@ -188,8 +208,6 @@ def plan_drafts(cands: list[Candidate], cost: StepCost, n_ubatch: int) -> dict[i
                 while n < min(cap, len(ps)) and ps[n] >= floor:
                     expected += ps[n]
                     n += 1
-                if n == 0 and c.probe and ps:
-                    n, expected = 1, expected + ps[0]
                 lengths[c.seq_id] = n
                 rows.append((c.seq_id, 1 + n))
             rate = expected / (a * count_ubatches(rows, n_ubatch) + b * sum(r for _, r in rows))

@@ -43,6 +43,8 @@ def main() -> None:
     changed = {k: v for k, v in result.best.items() if result.start.get(k) != v}
     print(f"tune chose {changed or 'the defaults'}; its own final check {result.ratio}", flush=True)
     check: dict[str, list[dict]] = {"default": [], "tuned": []}
+    if args.figure:  # now, so a run stopped during the check keeps the sweep
+        write(args, result, changed, check, None)
     if changed:
         base = pilot(cfg, args.docs, args.max_tokens)
         base["source"].update(shard_count=50, shard_index=1)  # documents the sweep never saw

@@ -68,3 +68,27 @@ def test_speculation_changes_no_output_and_counts_its_guesses():
     assert greedy[0] > 0 and greedy[1] > 0  # a copy task: guesses were fed and some kept
     assert totals.drafted >= totals.accepted > 0
     assert sum(c.speculation[1] for c in results[True]) == totals.accepted
+
+
+@pytest.mark.model
+def test_masks_of_a_step_where_only_some_constrained_sequences_guess():
+    """One guessing and one not, in the same step (what 8 documents of a structured prompt make): the
+    rows equal each sequence's masks computed on its own (llguidance's draft call refuses empty drafts)."""
+    async def go():
+        engine = LlamaCppEngine(EngineConfig(n_ctx=512, parallel=2, threads=1))
+        await engine.start()
+        try:
+            st = OutputStructure("regex", "(yes|no) [a-z ]+")
+            f = engine._constraints
+            guess = engine._model.tokenize("yes", special=False)
+            both = f.masks([f.matcher(st), f.matcher(st)], [guess, []])
+            alone_guess = f.masks([f.matcher(st)], [guess])[0]
+            alone_plain = f.masks([f.matcher(st)])[0]
+            return both, alone_guess, alone_plain
+        finally:
+            await engine.stop()
+
+    both, alone_guess, alone_plain = asyncio.run(go())
+    assert both[0].shape[0] == 2 and both[1].shape[0] == 1
+    assert (both[0] == alone_guess).all() and (both[1] == alone_plain).all()
+    assert both[1].any() and not both[1].all()

@@ -75,13 +75,14 @@ class ConstraintFactory:
         words = (self.n_vocab + 31) // 32
         starts = np.cumsum([0] + [1 + len(d) for d in drafts])
         bits = np.zeros((int(starts[-1]), words), dtype=np.int32)
-        if any(drafts):
-            self._executor.unsafe_compute_mask_ptr_with_draft_token(
-                [(m, int(starts[i]), list(d)) for i, (m, d) in enumerate(zip(matchers, drafts, strict=True))],
-                bits.ctypes.data, words * 4, len(bits))
-        else:
-            self._executor.unsafe_compute_mask_ptr([(m, i) for i, m in enumerate(matchers)], bits.ctypes.data,
-                                                   words * 4, len(matchers))
+        # llguidance's draft call refuses an empty draft: sequences without guesses this step go through
+        # the plain call, into their own rows of the same buffer
+        guessed = [(m, int(starts[i]), list(d)) for i, (m, d) in enumerate(zip(matchers, drafts, strict=True)) if d]
+        plain = [(m, int(starts[i])) for i, (m, d) in enumerate(zip(matchers, drafts, strict=True)) if not d]
+        if guessed:
+            self._executor.unsafe_compute_mask_ptr_with_draft_token(guessed, bits.ctypes.data, words * 4, len(bits))
+        if plain:
+            self._executor.unsafe_compute_mask_ptr(plain, bits.ctypes.data, words * 4, len(bits))
         allowed = np.unpackbits(bits.view(np.uint8), axis=1, bitorder="little")[:, : self.n_vocab].astype(bool)
         return [allowed[starts[i]:starts[i + 1]] for i in range(len(matchers))]
 

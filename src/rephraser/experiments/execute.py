@@ -17,18 +17,19 @@ from rephraser.experiments.local_executor import LocalExecutor
 from rephraser.experiments.ray_executor import RayExecutor
 from rephraser.experiments.slurm_executor import SlurmExecutor
 
-EXECUTORS = ("local", "slurm", "ray")
+
+def executors(cfg: ExperimentConfig, out: Path, *, submit: bool = True) -> dict[str, Executor]:
+    """Every executor by name, for the grid in `out` (`submit`: Slurm only; False writes the scripts)."""
+    return {"local": LocalExecutor(cfg, out), "slurm": SlurmExecutor(cfg, out, submit=submit),
+            "ray": RayExecutor(cfg, out)}
 
 
 def pick_executor(name: str, cfg: ExperimentConfig, out: Path, *, submit: bool = True) -> Executor:
-    """The executor called `name` for the grid in `out` (`submit`: Slurm only; False writes the scripts)."""
-    if name == "local":
-        return LocalExecutor(cfg, out)
-    if name == "slurm":
-        return SlurmExecutor(cfg, out, submit=submit)
-    if name == "ray":
-        return RayExecutor(cfg, out)
-    raise ConfigError(f"--executor {name!r}: use {', '.join(EXECUTORS[:-1])} or {EXECUTORS[-1]}")
+    known = executors(cfg, out, submit=submit)
+    if name not in known:
+        names = list(known)
+        raise ConfigError(f"--executor {name!r}: use {', '.join(names[:-1])} or {names[-1]}")
+    return known[name]
 
 
 def plan_grid(cfg: ExperimentConfig, out: Path, only: list[str] | None = None) -> GridPlan:

@@ -16,10 +16,8 @@ from pathlib import Path
 
 from rephraser.experiments.cells import Cell, unique_stages
 from rephraser.experiments.config import ExperimentConfig
-from rephraser.experiments.executor import Executor, StageState
-from rephraser.experiments.local_executor import LocalExecutor
-from rephraser.experiments.ray_executor import RayExecutor
-from rephraser.experiments.slurm_executor import SlurmExecutor
+from rephraser.experiments.execute import executors
+from rephraser.experiments.executor import StageState
 from rephraser.experiments.stages import is_done
 
 
@@ -41,9 +39,8 @@ def grid_status(cfg: ExperimentConfig, cells: list[Cell], out: Path) -> list[Sta
             users.setdefault(s.key, []).append(c.name)
     stages = unique_stages(cells)
     done = {s.key for s in stages if is_done(s, out)}
-    executors: list[Executor] = [SlurmExecutor(cfg, out), RayExecutor(cfg, out), LocalExecutor(cfg, out)]
-    records = [e.status(stages, done) for e in executors]
-    # the newest record first (Slurm before Ray on a tie); the local folder, which has no time, last
+    records = [e.status(stages, done) for e in executors(cfg, out).values()]
+    # the newest record first (in executors' order on a tie); the local folder, which has no time, last
     records.sort(key=lambda r: -r.at if r.at is not None else float("inf"))
     rows = []
     for stage in stages:

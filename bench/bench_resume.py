@@ -26,7 +26,7 @@ from rephraser.generate.checkpoint import Checkpoint, shard_tag
 from rephraser.generate.runner import Runner
 from rephraser.prompts.registry import resolve_prompt
 from rephraser.records import Row, text_hash
-from rephraser.run_folder import prepare
+from rephraser.run_identity import prepare
 
 
 class FirstCallEngine(InstantEngine):

@@ -22,7 +22,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "rephraser"
 # Lowest first. A name is a top-level module or package of src/rephraser; each may use any floor below.
 FLOORS: list[tuple[str, ...]] = [
     ("__init__",), ("redact",), ("logs",), ("errors",), ("yaml_errors",), ("sizes",), ("atomic",), ("lease",), ("storage",), ("manifests",), ("writer_leases",), ("hub",), ("route_config",), ("config",),
-    ("records",), ("cost",), ("run_folder",), ("verify",),  # ground floor ends: shared by every stage, knows none of them
+    ("records",), ("cost",), ("run_folder",), ("run_identity",), ("verify",),  # ground floor ends: shared by every stage, knows none of them
     ("sources",),  # documents in
     ("prompts",),  # prompt specs: template, contract, validators
     ("engines",),  # inference behind one protocol
@@ -215,3 +215,19 @@ def test_the_circle_finder_reports_the_modules_of_a_circle():
     assert _cycles(graph) == [["a", "b", "c", "a"]]
     assert _cycles({"x": {"y"}, "y": set()}) == []
 
+
+def test_only_the_command_line_ends_the_process_at_once():
+    """`os._exit` skips every clean-up and ends whoever imported the library: only commands/ decides that
+    (a second Ctrl-C, a native crash); library code raises or returns instead (generate/interrupts.py)."""
+    bad = []
+    for mod, path in _modules().items():
+        if _unit(mod) == "commands":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            named = isinstance(node, ast.Attribute) and node.attr == "_exit" and \
+                isinstance(node.value, ast.Name) and node.value.id == "os"
+            imported = isinstance(node, ast.ImportFrom) and node.module == "os" and \
+                any(a.name == "_exit" for a in node.names)
+            if named or imported:
+                bad.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    assert not bad, "os._exit outside commands/:\n" + "\n".join(bad)

@@ -15,7 +15,8 @@ import yaml
 
 from rephraser.config import RunConfig
 from rephraser.errors import ResumeError
-from rephraser.run_folder import RunFolderError, open_run, prepare, read_config
+from rephraser.run_folder import RunFolderError, open_run, read_config
+from rephraser.run_identity import prepare
 
 # Each process is one shard of a job array starting at the same moment: all write run.json and
 # config.yaml into the one output folder (the race Slurm array tasks hit with fixed temp names).
@@ -23,7 +24,7 @@ SHARD = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     from rephraser.config import RunConfig
-    from rephraser.run_folder import prepare
+    from rephraser.run_identity import prepare
 
     out, go, index, count = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     cfg = RunConfig.model_validate({"output": {"dir": out}, "source": {"shard_index": index, "shard_count": count}})

@@ -17,7 +17,7 @@ import sys
 import typer
 
 from rephraser import commands, logs
-from rephraser.commands import _crash_watch
+from rephraser.commands import _crash_watch, _interrupt
 from rephraser.errors import RephraserError
 from rephraser.redact import register_env, scrub
 
@@ -65,6 +65,7 @@ def main() -> None:
     register_env()  # credentials in the environment are scrubbed from every line printed
     logs.configure()  # the library's log lines reach stderr (rank 0 only for INFO under torchrun)
     _crash_watch.install()  # a segfault in llama.cpp/torch ends with one line, not a dead shell
+    _interrupt.install()  # a second Ctrl-C while a run stops ends the process at once (exit 130)
     try:
         rc = app(standalone_mode=False)  # typer.Exit(n) comes back as a return value here
         if isinstance(rc, int) and rc:

@@ -1,4 +1,5 @@
-"""A run's output folder: its layout, its identity, and reading it back.
+"""A run's output folder: its layout and reading it back (its identity, written and checked by a writer
+on start, is run_identity.py).
 
     run.json                        what the folder contains: config fingerprint + prompt hashes
     config.yaml                     the resolved RunConfig: `rephraser run --config OUT/config.yaml` reproduces it
@@ -12,8 +13,7 @@
 Shards are named by `shard_tag` ("s00003-of-00010"); `shard_status` says which are finished, from the
 folder alone (what every executor and `status` reads, never a scheduler's accounting).
 
-A restart with a different config or an edited prompt is refused with the list of what changed (or
-accepted with --force). Readers stream Parquet parts batch by batch with only the columns they ask for,
+Readers stream Parquet parts batch by batch with only the columns they ask for,
 so statistics over a large run stay within a few batches of memory; hidden files (temps of a commit in
 progress) are skipped. Reports read in two passes: `scan_rows` reads the light columns of every row,
 `read_rows` then fetches the heavy text columns of a chosen few.
@@ -23,9 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
-import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,10 +32,7 @@ import pyarrow as pa
 import yaml
 
 from rephraser import manifests, storage
-from rephraser.atomic import fsync_dir
-from rephraser.config import RunConfig
 from rephraser.errors import RephraserError, ResumeError, StorageError
-from rephraser.lease import LeaseHeld
 from rephraser.records import FATE_DIRS, OPTIONAL_COLUMNS, ROW_COLUMNS, ROW_SCHEMA
 from rephraser.writer_leases import LEASES_DIR, live_shard_writers
 
@@ -54,117 +48,6 @@ LIGHT_COLUMNS: tuple[str, ...] = (
 
 class RunFolderError(RephraserError):
     """The folder is missing, is not a rephraser run output, or holds an unreadable file."""
-
-
-# ---- identity: run.json + config.yaml ----------------------------------------------------------
-def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(d, dict):
-        out: dict[str, Any] = {}
-        for k, v in d.items():
-            out.update(_flatten(v, f"{prefix}{k}."))
-        return out
-    return {prefix.rstrip("."): d}
-
-
-def identity(cfg: RunConfig, prompt_hashes: dict[str, str]) -> dict[str, Any]:
-    return {
-        "fingerprint": cfg.fingerprint(),
-        "prompt_hashes": dict(prompt_hashes),
-        "outcome_fields": cfg.outcome_fields(),
-    }
-
-
-def prepare(cfg: RunConfig, prompt_hashes: dict[str, str], *, force: bool = False,
-            overwrite: bool = False, tag: str | None = None) -> storage.Location:
-    """Create or validate the output folder (local or remote); write run.json and config.yaml.
-    `prompt_hashes`: prompt name -> hash. Called under the folder lease (writer_leases.py) by the
-    writer of shard `tag`."""
-    out = storage.as_location(cfg.output.dir)
-    storage.check_writable(out)
-    entries = storage.listdir(out)  # first touch of a remote output: a missing bucket or bad credentials fail here
-    if overwrite and set(entries) - {LEASES_DIR}:
-        refuse_foreign_folder(out)
-        live = live_shard_writers(out, besides=tag)
-        if live:
-            name, holder = sorted(live.items())[0]
-            what = f"shard {name}" if not name.startswith("_") else f"its {name[1:]}"  # _push: a push
-            raise LeaseHeld(f"refusing to --overwrite {out}: {what} is being written by {holder.describe()}"
-                            f"{f' (and {len(live) - 1} more shards)' if len(live) > 1 else ''}; wait for it to finish")
-        clear_outputs(out)
-        entries = storage.listdir(out)
-    if not entries and storage.exists(out) and not storage.is_dir(out):
-        raise ResumeError(f"output path {out} exists and is not a folder")
-    storage.makedirs(out)
-    for name in entries:
-        if name.startswith(OVERWRITE_PREFIX) and isinstance(out, Path):  # an --overwrite killed mid-way
-            shutil.rmtree(out / name, ignore_errors=True)  # (we hold the folder lease: its writer is gone)
-    ident = identity(cfg, prompt_hashes)
-    run_json = out / RUN_JSON
-    if RUN_JSON in entries:
-        try:
-            old = json.loads(storage.read_text(run_json))
-        except (OSError, ValueError) as e:
-            raise ResumeError(f"{run_json} is unreadable ({e})") from None
-        changes = describe_changes(old, ident)
-        if changes and not force:
-            raise ResumeError(
-                f"{out} was produced with a different configuration ({'; '.join(changes[:4])}"
-                f"{'; …' if len(changes) > 4 else ''}); use another --output, --overwrite to start over, "
-                "or --force to continue anyway"
-            )
-    elif any(name in FATE_DIRS.values() for name in entries):
-        raise ResumeError(f"{out} holds outputs but no run.json; refusing to mix runs (use another --output)")
-    storage.write_json(run_json, ident, sort_keys=True)
-    whole_run = cfg.model_copy(deep=True)
-    whole_run.source.shard_index = 0  # shards share one config; a worker adds --shard i/N
-    storage.write_text(out / CONFIG_YAML, whole_run.to_yaml())
-    return out
-
-
-def refuse_foreign_folder(out: storage.PathLike) -> None:
-    """--overwrite deletes only what a run wrote: refuse a non-empty folder that is not a run folder."""
-    names = set(storage.listdir(out)) - {LEASES_DIR}
-    ours = RUN_JSON in names or "manifests" in names or any(n.startswith(OVERWRITE_PREFIX) for n in names)
-    if names and not ours:
-        raise ResumeError(f"refusing to --overwrite {out}: it is not empty and not a rephraser output folder")
-
-
-def clear_outputs(out: storage.Location) -> None:
-    """--overwrite: the manifests go first, so from then on nothing is committed; run.json goes last, so
-    a kill -9 part-way leaves a folder that a plain rerun redoes from scratch and that --overwrite still
-    recognises. Locally every result is first renamed aside (atomic), then deleted; object stores have
-    no rename, so there each entry is deleted in the same order. The leases stay."""
-    names = [n for n in storage.listdir(out) if n != LEASES_DIR and not n.startswith(OVERWRITE_PREFIX)]
-    last = [n for n in (RUN_JSON, CONFIG_YAML) if n in names]
-    order = [n for n in names if n == "manifests"] + [n for n in names if n not in ("manifests", *last)] + last
-    if not isinstance(out, Path):
-        for name in order:
-            if storage.is_dir(out / name):
-                storage.remove_tree(out / name)
-            else:
-                storage.remove(out / name)
-        return
-    trash = out / f"{OVERWRITE_PREFIX}{uuid.uuid4().hex[:12]}"
-    trash.mkdir()
-    for name in order:
-        os.rename(out / name, trash / name)
-    fsync_dir(out)
-    shutil.rmtree(trash)
-
-
-def describe_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    changes = []
-    a, b = _flatten(old.get("outcome_fields", {})), _flatten(new["outcome_fields"])
-    for k in sorted(set(a) | set(b)):
-        if a.get(k) != b.get(k):
-            changes.append(f"{k}: {a.get(k)!r} -> {b.get(k)!r}")
-    pa_, pb = old.get("prompt_hashes", {}), new["prompt_hashes"]
-    for name in sorted(set(pa_) & set(pb)):
-        if pa_[name] != pb[name]:
-            changes.append(f"prompt {name} edited (hash {pa_[name]} -> {pb[name]})")
-    if not changes and old.get("fingerprint") != new["fingerprint"]:
-        changes.append("fingerprint differs")
-    return changes
 
 
 # ---- opening a folder --------------------------------------------------------------------------

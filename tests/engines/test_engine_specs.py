@@ -10,7 +10,7 @@ from rephraser.config import EngineConfig, RunConfig
 from rephraser.engines import ENGINE_MODULES, engine_spec
 from rephraser.engines.base import REQUEST_FIELDS, EngineSpec
 from rephraser.errors import ConfigError
-from rephraser.generate.runner import check_request_fields
+from rephraser.generate.preflight import check_request_fields
 from rephraser.prompts.registry import library
 
 
@@ -54,7 +54,7 @@ def test_a_prompt_the_engine_cannot_send_is_refused_before_any_output(monkeypatc
     check_request_fields("llamacpp", [continuation])  # every shipped engine sends raw continuations
     chat_only = EngineSpec(kind="chat-only", summary="x", device="server", build=lambda cfg, n: None,
                            request_fields=frozenset({"seed"}))
-    monkeypatch.setattr("rephraser.generate.runner.engine_spec", lambda kind: chat_only)
+    monkeypatch.setattr("rephraser.generate.preflight.engine_spec", lambda kind: chat_only)
     with pytest.raises(ConfigError, match="raw-text continuation"):
         check_request_fields("chat-only", [continuation])
     check_request_fields("chat-only", [library()["faq"]])

@@ -1,10 +1,9 @@
 """Edges of `rephraser run` that used to lose data or fail badly: flags applied before validation,
 duplicate prompt names, unreadable input, an output inside its own source, file names that are not
-UTF-8, and a second Ctrl-C."""
+UTF-8, and Ctrl-C (a second Ctrl-C: test_interrupts.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import os
 import signal
@@ -84,24 +83,3 @@ def test_ctrl_c_stops_at_once_without_waiting_for_slow_requests(tmp_path, fake_s
         p.kill()
     assert p.returncode == 2 and err.startswith("error: interrupted by SIGINT") and "Traceback" not in err
     assert "Ctrl-C again" in err
-
-
-def test_a_second_ctrl_c_forces_the_exit(monkeypatch):
-    """When stopping takes long (a model finishing its batch), the second Ctrl-C exits at once."""
-    from rephraser.generate import runner as runner_module
-    from rephraser.generate.runner import Interrupted, Runner
-
-    exits: list[int] = []
-    monkeypatch.setattr(runner_module.os, "_exit", exits.append)
-
-    async def main() -> None:
-        r = Runner(RunConfig(), force=False, overwrite=False, progress=False, engine=None)
-        r._install_signal_handlers()
-        os.kill(os.getpid(), signal.SIGINT)
-        await asyncio.sleep(0.3)
-        assert isinstance(r.abort, Interrupted) and not exits
-        os.kill(os.getpid(), signal.SIGINT)
-        await asyncio.sleep(0.3)
-
-    asyncio.run(main())
-    assert exits == [130]

@@ -141,7 +141,7 @@ def test_overwrite_refuses_while_another_shard_is_being_written(tmp_path, fake_s
 def test_overwrite_killed_part_way_leaves_a_usable_folder(tmp_path, fake_server, monkeypatch, crash_after):
     """--overwrite moves results aside one rename at a time (manifests first, run.json last); a crash
     after any of them leaves a folder that a plain rerun completes and --overwrite accepts."""
-    from rephraser import run_folder
+    from rephraser import run_identity
     from rephraser.config import RunConfig
     from rephraser.generate.runner import run_config
 
@@ -157,7 +157,7 @@ def test_overwrite_killed_part_way_leaves_a_usable_folder(tmp_path, fake_server,
         pass
 
     renames = 0
-    real_rename, real_rmtree = os.rename, run_folder.shutil.rmtree
+    real_rename, real_rmtree = os.rename, run_identity.shutil.rmtree
 
     def rename(a, b):
         nonlocal renames
@@ -166,12 +166,12 @@ def test_overwrite_killed_part_way_leaves_a_usable_folder(tmp_path, fake_server,
         renames += 1
         real_rename(a, b)
 
-    monkeypatch.setattr(run_folder.os, "rename", rename)
-    monkeypatch.setattr(run_folder.shutil, "rmtree", lambda *a, **k: (_ for _ in ()).throw(Killed()))
+    monkeypatch.setattr(run_identity.os, "rename", rename)
+    monkeypatch.setattr(run_identity.shutil, "rmtree", lambda *a, **k: (_ for _ in ()).throw(Killed()))
     with pytest.raises(Killed):
         run_config(cfg, overwrite=True, progress=False)
-    monkeypatch.setattr(run_folder.os, "rename", real_rename)
-    monkeypatch.setattr(run_folder.shutil, "rmtree", real_rmtree)
+    monkeypatch.setattr(run_identity.os, "rename", real_rename)
+    monkeypatch.setattr(run_identity.shutil, "rmtree", real_rmtree)
     stats = run_config(cfg, progress=False)  # a plain rerun: resumes or restarts, never mixes
     assert stats.conservation_ok and stats.rows.ok == 8
     assert_exactly_once(out, 8)

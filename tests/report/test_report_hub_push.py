@@ -113,7 +113,7 @@ def test_one_push_of_a_folder_at_a_time(finished_run, monkeypatch, tmp_path):
     from rephraser.config import RunConfig
     from rephraser.lease import LeaseHeld
     from rephraser.report.hub_push import PUSH_LEASE
-    from rephraser.run_folder import prepare
+    from rephraser.run_identity import prepare
     from rephraser.writer_leases import sole_writer
 
     monkeypatch.setenv("HF_TOKEN", "hf_placeholder_for_the_stand_in")

@@ -127,7 +127,7 @@ def register(app: typer.Typer) -> None:
             return
         from rephraser import storage  # imported here: `rephraser --help` must not load pyarrow
 
-        out = storage.as_location(cfg.output.dir)
+        out = storage.as_location(cfg.output.dir)  # parsed once: the runner carries this location
         if resume and not storage.exists(out / "run.json"):
             raise ConfigError(f"--resume: {cfg.output.dir} holds no run to resume (no run.json)")
         if ray:
@@ -140,8 +140,8 @@ def register(app: typer.Typer) -> None:
         else:
             from rephraser.generate.runner import run_config
 
-            stats = run_config(cfg, force=force, overwrite=overwrite, progress=progress, retry_failed=retry_failed,
-                               lease_wait_s=lease_wait, repair=repair)
+            stats = run_config(cfg, out=out, force=force, overwrite=overwrite, progress=progress,
+                               retry_failed=retry_failed, lease_wait_s=lease_wait, repair=repair)
         print_summary(stats, out)
         if cfg.output.layout == "finephrase":
             print_export(out)

@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 from rephraser.config import RetryConfig
 from rephraser.engines.base import (
@@ -64,7 +65,7 @@ class CallCounters:
 
 class Caller:
     def __init__(self, engine: Engine, cache: RequestCache, model_id: str, retry: RetryConfig,
-                 rng: random.Random | None = None, request_options: dict | None = None):
+                 rng: random.Random | None = None, request_options: dict[str, Any] | None = None):
         self.engine = engine
         self.request_options = request_options or {}  # engine-level settings that change outputs (cache key)
         self.cache = cache

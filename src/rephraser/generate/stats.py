@@ -121,11 +121,11 @@ def load_run_stats(out: storage.PathLike) -> RunStats | None:
     return RunStats.model_validate(data) if data else None
 
 
-def aggregate_parts(parts: list[dict]) -> dict[str, Any]:
+def aggregate_parts(parts: list[dict[str, Any]]) -> dict[str, Any]:
     """Sum the per-part summaries kept in manifests into per-prompt counts, reasons and tokens."""
-    counts: Counter = Counter()
-    reasons: Counter = Counter()
-    tokens: Counter = Counter()
+    counts: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    tokens: Counter[str] = Counter()
     for s in parts:
         counts.update(s["counts"])
         reasons.update(s["reasons"])
@@ -155,6 +155,12 @@ def _add_numbers(dst: dict[str, Any], src: dict[str, Any]) -> None:
             _add_numbers(dst.setdefault(k, {}), v)
         elif isinstance(v, (int, float)) and not isinstance(v, bool):
             dst[k] = dst.get(k, 0) + v
+
+
+def write_shard_stats(out: storage.Location, stats: RunStats) -> None:
+    """Persist one shard's statistics (OUT/stats/<shard>.json) and merge every shard's into OUT/stats.json."""
+    storage.write_json(out / "stats" / f"{stats.shard}.json", stats.to_json(), sort_keys=True)
+    merge_shard_stats(out)
 
 
 def merge_shard_stats(out: storage.PathLike) -> dict[str, Any]:

@@ -76,9 +76,9 @@ class NoLease:
 
 def lease_cost(docs: int, rows_per_part: int, repeats: int) -> None:
     """(c): wall time of a commit-bound run with the lease vs without it (no-op), alternated."""
-    from rephraser.generate import runner
+    from rephraser.generate import shard  # where the runner takes its leases
 
-    real = runner.shard_writer, runner.folder_change
+    real = shard.shard_writer, shard.folder_change
     off = (lambda *a, **k: contextlib.nullcontext(NoLease()), lambda *a, **k: contextlib.nullcontext())
     times: dict[str, list[float]] = {"with": [], "without": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -87,14 +87,14 @@ def lease_cost(docs: int, rows_per_part: int, repeats: int) -> None:
                                   for i in range(docs)))
         for r in range(repeats):
             for mode in ("with", "without"):
-                runner.shard_writer, runner.folder_change = real if mode == "with" else off
+                shard.shard_writer, shard.folder_change = real if mode == "with" else off
                 cfg = RunConfig.model_validate({
                     "source": {"path": str(corpus)}, "prompts": ["faq"], "postprocess": {"enabled": False},
                     "output": {"dir": str(Path(tmp) / f"{mode}{r}"), "rows_per_part": rows_per_part}})
                 t0 = time.perf_counter()
                 run_config(cfg, progress=False, engine=InstantEngine())
                 times[mode].append(time.perf_counter() - t0)
-    runner.shard_writer, runner.folder_change = real
+    shard.shard_writer, shard.folder_change = real
     w, wo = statistics.median(times["with"]), statistics.median(times["without"])
     print(f"(c) lease cost: {docs} docs, a commit every {rows_per_part} rows, median of {repeats}: with lease "
           f"{w:.2f}s, without {wo:.2f}s, ratio with/without {w / wo:.3f}")

@@ -12,7 +12,6 @@ json.loads (work any resume that verifies its input must do).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import tempfile
 import time
@@ -23,7 +22,7 @@ from bench_orchestration import InstantEngine  # bench/ is the script's folder, 
 from rephraser.config import RunConfig
 from rephraser.engines.base import Completion, GenerationRequest
 from rephraser.generate.checkpoint import Checkpoint, shard_tag
-from rephraser.generate.runner import Runner
+from rephraser.generate.runner import run_config
 from rephraser.prompts.registry import resolve_prompt
 from rephraser.records import Row, text_hash
 from rephraser.run_identity import prepare
@@ -73,9 +72,8 @@ def measure(n_done: int) -> dict:
                 json.loads(line)
         floor = time.perf_counter() - t
         engine = FirstCallEngine()
-        runner = Runner(cfg, force=False, overwrite=False, progress=False, engine=engine)
         t0 = time.perf_counter()
-        stats = asyncio.run(runner.run())
+        stats = run_config(cfg, progress=False, engine=engine)
         assert stats.session.units_run == 50 and stats.session.units_done_before == n_done
         return {"done": n_done, "manifests_s": stats.session.resume_s,
                 "first_request_s": engine.first_call - t0, "parse_floor_s": floor}

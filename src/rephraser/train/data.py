@@ -64,5 +64,5 @@ def heldout_windows(data_dir: str | Path, seq_len: int, max_tokens: int) -> torc
 
 def bytes_per_token(data_dir: str | Path, split: str = "heldout") -> float | None:
     """UTF-8 bytes per token of a split; EOS tokens count as tokens carrying no bytes."""
-    s = read_meta(data_dir)["splits"][split]
-    return s["bytes_per_token"]
+    value = read_meta(data_dir)["splits"][split]["bytes_per_token"]
+    return None if value is None else float(value)

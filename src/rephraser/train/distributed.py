@@ -9,9 +9,9 @@ training loop keeps a single code path. gloo carries the collectives on CPU, NCC
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import torch
 import torch.distributed as dist
@@ -40,7 +40,7 @@ class Ranks:
         return self.world > 1
 
 
-def torchrun_env(env: dict[str, str] | None = None) -> tuple[int, int, int, int] | None:
+def torchrun_env(env: Mapping[str, str] | None = None) -> tuple[int, int, int, int] | None:
     """(rank, world, local_rank, local_world) when launched by torchrun, else None."""
     env = os.environ if env is None else env
     if "WORLD_SIZE" not in env or "RANK" not in env:
@@ -74,13 +74,13 @@ def start(device_choice: str) -> Ranks:
     owns = False
     if world > 1 and not dist.is_initialized():
         backend = "gloo" if device == "cpu" else "nccl"
-        options = {} if device == "cpu" else {"device_id": torch.device(device)}
+        options: dict[str, Any] = {} if device == "cpu" else {"device_id": torch.device(device)}
         dist.init_process_group(backend, store=_attempt_store(rank, world), rank=rank, world_size=world, **options)
         owns = True
     return Ranks(rank, world, local_rank, local_world, device, owns)
 
 
-def _attempt_store(rank: int, world: int) -> dist.Store:
+def _attempt_store(rank: int, world: int) -> Any:  # a torch.distributed Store (not in its typed exports)
     """The rendezvous store of this torchrun attempt. torchrun's agent keeps one store for the whole
     job, so after an elastic restart the new workers would find the dead workers' gloo addresses still
     there and may connect to them (seen as "Connection refused" or a hang): a per-attempt key prefix
@@ -88,7 +88,8 @@ def _attempt_store(rank: int, world: int) -> dist.Store:
     from torch.distributed.rendezvous import rendezvous
 
     store, _, _ = next(rendezvous("env://", rank, world))
-    return dist.PrefixStore(f"rephraser/attempt-{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
+    prefix = f"rephraser/attempt-{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}"
+    return dist.PrefixStore(prefix, store)  # type: ignore[attr-defined]  # exported only where distributed is built
 
 
 def stop(ranks: Ranks) -> None:
@@ -127,5 +128,5 @@ def on_main(ranks: Ranks, fn: Callable[[], T]) -> T:
     if kind == "error":
         err_type, message = rest
         raise err_type(message)
-    return rest[0]
+    return cast(T, rest[0])
 

@@ -137,7 +137,8 @@ class Attention(nn.Module):
             out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        return self.o_proj(out.transpose(1, 2).reshape(b, t, -1))
+        projected: torch.Tensor = self.o_proj(out.transpose(1, 2).reshape(b, t, -1))
+        return projected
 
 
 class SwiGLU(nn.Module):
@@ -148,7 +149,8 @@ class SwiGLU(nn.Module):
         self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        out: torch.Tensor = self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        return out
 
 
 class Block(nn.Module):
@@ -161,10 +163,14 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         x = x + self.attn(self.attn_norm(x), cos, sin, mask)
-        return x + self.mlp(self.mlp_norm(x))
+        out: torch.Tensor = x + self.mlp(self.mlp_norm(x))
+        return out
 
 
 class ProxyModel(nn.Module):
+    rope_cos: torch.Tensor  # buffers (register_buffer below), typed for readers
+    rope_sin: torch.Tensor
+
     def __init__(self, cfg: ProxyConfig) -> None:
         super().__init__()
         if cfg.document_masking and cfg.eos_id is None:
@@ -197,7 +203,8 @@ class ProxyModel(nn.Module):
     def _doc_mask(self, input_ids: torch.Tensor) -> torch.Tensor:
         # Token i belongs to the document opened after the last EOS strictly before i, so the EOS
         # itself still closes its own document (it is predicted from that document's tokens).
-        is_eos = (input_ids == self.cfg.eos_id).long()
+        assert self.cfg.eos_id is not None  # __init__ refuses document_masking without it
+        is_eos = input_ids.eq(self.cfg.eos_id).long()
         doc = torch.cumsum(is_eos, dim=1) - is_eos
         t = input_ids.shape[1]
         causal = torch.ones(t, t, dtype=torch.bool, device=input_ids.device).tril()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from torch import nn
@@ -43,7 +43,7 @@ def wrap(model: nn.Module, kind: str, ranks: Ranks, bf16: bool, compile: bool) -
         mesh = init_device_mesh(ranks.device.split(":")[0], (ranks.world,))
         # bf16 weights for compute and the all-gathers, fp32 gradient reduction and master weights.
         mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if bf16 else MixedPrecisionPolicy()
-        for block in model.layers:
+        for block in cast(nn.ModuleList, model.layers):
             if compile:
                 block.compile()  # per block, before sharding (graph breaks at FSDP hooks otherwise)
             fully_shard(block, mesh=mesh, mp_policy=mp)
@@ -56,7 +56,7 @@ def wrap(model: nn.Module, kind: str, ranks: Ranks, bf16: bool, compile: bool) -
         ids = [ranks.local_rank] if ranks.device.startswith("cuda") else None
         # The rotary tables are buffers derived from the config, identical on every rank: no per-step sync
         # (the flag's name changed in torch 2.13).
-        no_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+        no_sync: dict[str, Any] = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
                    else {"broadcast_buffers": False})
         wrapped = DistributedDataParallel(model, device_ids=ids, gradient_as_bucket_view=True, **no_sync)
     return wrapped, (torch.compile(wrapped) if compile else wrapped)
@@ -65,9 +65,9 @@ def wrap(model: nn.Module, kind: str, ranks: Ranks, bf16: bool, compile: bool) -
 def grad_sync(wrapped: nn.Module, kind: str, sync: bool) -> AbstractContextManager[Any]:
     """Skip the gradient all-reduce / reduce-scatter on all but the last micro-batch of a step."""
     if kind == "ddp" and not sync:
-        return wrapped.no_sync()
+        return cast(AbstractContextManager[Any], cast(Any, wrapped).no_sync())  # DDP's
     if kind == "fsdp":
-        wrapped.set_requires_gradient_sync(sync)
+        cast(Any, wrapped).set_requires_gradient_sync(sync)  # FSDP2's
     return nullcontext()
 
 
@@ -78,4 +78,4 @@ def full_state_dict(model: nn.Module, kind: str, main: bool) -> dict[str, torch.
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
     state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-    return state if main else None
+    return cast(dict[str, torch.Tensor], state) if main else None

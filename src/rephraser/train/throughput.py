@@ -19,7 +19,7 @@ PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "H800": 989e12, "A100": 312e12, "A8
 def flops_per_token(n_parameters: int, cfg: Any, seq_len: int) -> float:
     """cfg: a ProxyConfig."""
     matrices = n_parameters - (0 if cfg.tie_embeddings else cfg.vocab_size * cfg.hidden_size)
-    return 6.0 * matrices + 12.0 * cfg.n_layers * cfg.hidden_size * seq_len
+    return float(6.0 * matrices + 12.0 * cfg.n_layers * cfg.hidden_size * seq_len)
 
 
 def peak_flops(device: str, override_tflops: float | None = None) -> float | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import shutil
 import warnings
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,8 @@ def checkpoints(out: Path) -> list[Path]:
 
 
 def read_state(ckpt: Path) -> dict[str, Any]:
-    return json.loads((ckpt / "state.json").read_text(encoding="utf-8"))
+    state: dict[str, Any] = json.loads((ckpt / "state.json").read_text(encoding="utf-8"))
+    return state
 
 
 def remove_partial(out: Path) -> None:
@@ -46,12 +48,12 @@ def remove_partial(out: Path) -> None:
 
 
 def save(ranks: Ranks, out: Path, step: int, model: nn.Module, opt: Optimizer, meta: dict[str, Any],
-         small_files: dict[str, bytes], keep: int, pinned: set[int] = frozenset()) -> Path:
+         small_files: dict[str, bytes], keep: int, pinned: AbstractSet[int] = frozenset()) -> Path:
     """Write checkpoints/step-N (collective: every rank calls it). `meta` goes to state.json,
     `small_files` (name -> bytes: config.json, tokenizer.json) are written by rank 0. Of the others, the
     newest `keep` stay, plus those at the `pinned` steps."""
-    import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import get_state_dict
+    from torch.distributed.checkpoint.state_dict_saver import save as dcp_save
 
     final = out / "checkpoints" / f"step-{step:08d}"
     tmp = final.with_name(final.name + ".tmp")
@@ -62,7 +64,7 @@ def save(ranks: Ranks, out: Path, step: int, model: nn.Module, opt: Optimizer, m
     model_sd, optim_sd = get_state_dict(model, opt)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*torch.distributed is disabled.*")
-        dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=str(tmp / DCP_DIR), no_dist=not ranks.distributed)
+        dcp_save({"model": model_sd, "optim": optim_sd}, checkpoint_id=str(tmp / DCP_DIR), no_dist=not ranks.distributed)
     barrier(ranks)  # every rank's shard is on disk before rank 0 commits the folder
     if ranks.main:
         for name, data in small_files.items():
@@ -79,23 +81,23 @@ def save(ranks: Ranks, out: Path, step: int, model: nn.Module, opt: Optimizer, m
 
 def load(ranks: Ranks, ckpt: Path, model: nn.Module, opt: Optimizer) -> None:
     """Load model + optimizer state from a checkpoint written by any number of ranks (collective)."""
-    import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+    from torch.distributed.checkpoint.state_dict_loader import load as dcp_load
 
     model_sd, optim_sd = get_state_dict(model, opt)
-    state = {"model": model_sd, "optim": optim_sd}
+    state: dict[str, Any] = {"model": model_sd, "optim": optim_sd}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*torch.distributed is disabled.*")
-        dcp.load(state, checkpoint_id=str(ckpt / DCP_DIR), no_dist=not ranks.distributed)
+        dcp_load(state, checkpoint_id=str(ckpt / DCP_DIR), no_dist=not ranks.distributed)
     set_state_dict(model, opt, model_state_dict=state["model"], optim_state_dict=state["optim"])
 
 
 def load_weights(ckpt: Path, model: nn.Module) -> None:
     """Model weights only, into a plain (unwrapped) model, in this process alone."""
-    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict_loader import load as dcp_load
 
     state = {"model": model.state_dict()}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*torch.distributed is disabled.*")
-        dcp.load(state, checkpoint_id=str(ckpt / DCP_DIR), no_dist=True)
+        dcp_load(state, checkpoint_id=str(ckpt / DCP_DIR), no_dist=True)
     model.load_state_dict(state["model"])

@@ -211,7 +211,7 @@ def _train(cfg: TrainConfig, ranks: Any, progress: Any) -> dict[str, Any]:
                     loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
                 # Each micro-batch holds the same number of tokens, so the mean of the micro means is the
                 # step's mean; ranks are averaged by DDP / FSDP.
-                (loss / accum if accum > 1 else loss).backward()
+                (loss / accum if accum > 1 else loss).backward()  # type: ignore[no-untyped-call]  # torch leaves it untyped
             window_loss += loss.detach() / accum  # no per-step .item(): it would stall a GPU every step
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -289,7 +289,8 @@ def _optimizer(model: Any, cfg: TrainConfig, fused: bool) -> Any:
     import torch
 
     # Weight decay on the weight matrices only: decaying norms or the (tied) embedding table only hurts.
-    decay, no_decay = [], []
+    decay: list[Any] = []
+    no_decay: list[Any] = []
     for name, p in model.named_parameters():
         (decay if p.dim() >= 2 and not name.startswith("embed.") else no_decay).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]

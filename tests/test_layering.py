@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -231,3 +232,15 @@ def test_only_the_command_line_ends_the_process_at_once():
             if named or imported:
                 bad.append(f"{path.relative_to(SRC)}:{node.lineno}")
     assert not bad, "os._exit outside commands/:\n" + "\n".join(bad)
+
+
+def test_architecture_md_lists_the_floors_in_this_order():
+    """ARCHITECTURE.md's floor table names the same packages, in the same order, as FLOORS above."""
+    text = (SRC.parents[1] / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    documented = re.findall(r"^\| [\d½]+ `(\w+)/?`", text, flags=re.M)
+    ground_end = FLOORS.index(("verify",))
+    upper = [names[0] for names in FLOORS[ground_end + 1:] if names[0] != "cli"]
+    assert documented == upper, f"ARCHITECTURE.md's floor table: {documented}; FLOORS: {upper}"
+    ground_row = next(line for line in text.splitlines() if line.startswith("| ground |"))
+    missing = [n[0] for n in FLOORS[1:ground_end + 1] if f"`{n[0]}" not in ground_row]
+    assert not missing, f"ground-floor modules ARCHITECTURE.md does not name: {missing}"

@@ -77,3 +77,24 @@ def test_lines_go_through_a_given_console():
     finally:
         logs.configure()
     assert console.lines == ["through rich"]
+
+
+# The one library module that prints: a child process whose stdout is its answer (one JSON line) to the doctor.
+PRINTS_BY_DESIGN = {"engines/llamacpp_probe.py"}
+
+
+def test_library_code_never_prints():
+    """Only commands/ and cli.py talk to the user; every other module logs (ARCHITECTURE.md, house rules)."""
+    import ast
+    from pathlib import Path
+
+    src = Path(logs.__file__).parent
+    bad = []
+    for f in sorted(src.rglob("*.py")):
+        rel = f.relative_to(src).as_posix()
+        if rel.startswith("commands/") or rel in {"cli.py", "logs.py", *PRINTS_BY_DESIGN}:
+            continue
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print":
+                bad.append(f"{rel}:{node.lineno}")
+    assert not bad, "log through rephraser.logs.get_logger(__name__) instead of print():\n" + "\n".join(bad)

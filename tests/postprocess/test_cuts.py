@@ -50,6 +50,9 @@ def test_whole_words_and_legitimate_endings_are_not_cuts():
     # real SmolLM2 endings a lexicon lacks: a compound, a word that begins a French one, a name
     assert cut_units("A: You can ask anytime.\nA: For each paragraph.\nA: The Virgin of Perugia.", SOURCE,
                      lexicon_of({"par", "agra", "pharaoh", "paragraphe", "any", "time", "anytimes", "perugian"})) == []
+    # a near-word of a French output, not glued: "bou" + "le" + "ment" (held-out grounded FAQ, 2026-12-06)
+    assert cut_units("Q : How old is the last member of the de la etre boulement?", SOURCE,
+                     lexicon_of({"bou", "ment", "boule"})) == []
 
 
 def test_the_contract_refuses_a_row_with_a_unit_cut_mid_word():

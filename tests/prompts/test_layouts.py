@@ -55,6 +55,8 @@ def test_source_numbers_keep_surface_forms_and_plain_forms():
     assert "6 650" in source_numbers(FR) and "6650" in source_numbers(FR)
     # a French decimal comma is no thousands separator: "2,02" is 2.02, never 202
     assert source_numbers("Sa masse vaut 2,02 fois celle de la Lune.") == ["2,02"]
+    # a digit glued to letters is no number of the source (the measure does not read it either)
+    assert source_numbers("Its basin covers 1,390,000 km2 of CO2-rich land.") == ["1,390,000", "1390000"]
 
 
 def test_sizes_follow_the_source_and_the_token_budget():

@@ -92,8 +92,9 @@ class _Known:
         return w in _COMMON or self.counts.get(w, 0) > (1 if elsewhere else 0) or w in self.lexicon
 
     def piece(self, w: str) -> bool:
-        # no one-letter pieces: "an-y-time" and "par-a-graph" are whole words
-        return (len(w) >= 3 or (len(w) == 2 and w in _COMMON)) and self.word(w, elsewhere=False)
+        # a common word of 2+ letters or a known word of 4+: one-letter and rare short pieces split whole words
+        # too easily ("an-y-time", "par-a-graph", "bou-le-ment")
+        return len(w) >= 2 and (w in _COMMON or (len(w) >= 4 and self.word(w, elsewhere=False)))
 
     def begins_longer(self, w: str, *, texts_only: bool = False) -> bool:
         if len(w) < 2:

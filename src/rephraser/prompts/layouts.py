@@ -37,7 +37,8 @@ from rephraser.prompts.language import FUNCTION_WORDS, LABELS, Lang, detect_lang
 # en 1.5, fr/es 2.0); with a margin, so the largest output the grammar allows fits max_tokens.
 TOKENS_PER_WORD: dict[Lang, float] = {"en": 1.7, "fr": 2.3, "es": 2.3}
 # Source numbers: digits with thousands/decimal separators ("6,650", "3.5", French "4 401").
-_SOURCE_NUMBER = re.compile(r"\d+(?:(?:[.,]|[ \u00a0\u202f](?=\d{3}\b))\d+)*")
+# Not a digit glued to letters ("km2", "CO2"): the faithfulness measure does not read those as numbers either.
+_SOURCE_NUMBER = re.compile(r"(?<!\w)\d+(?:(?:[.,]|[ \u00a0\u202f](?=\d{3}\b))\d+)*")
 MAX_OPERANDS = 10  # distinct source numbers a grounded math solution combines (10 -> at most 370 equations)
 
 
@@ -200,16 +201,22 @@ def table(p: Plan, grounded: bool, numbers: list[str], source: str) -> str:
     lab = LABELS[p.lang]
     rows = _clamp(p.source_words // 25 + 1, 2, 8)
     cell = _clamp(p.target_words // (rows * 3), 2, 8)
-    while rows * 3 * cell + 40 > p.budget_words and cell > 2:
-        cell -= 1
+    # the largest table (a header and `rows` rows of 4 cells, each pipe worth about 1.5 words), the question
+    # and the answer fit the budget: measured, 3 of 8 grounded tables ran past max_tokens 256 when only 3
+    # cells a row and no pipes were counted
+    while (rows + 1) * 4 * (cell + 1.5) + 30 > p.budget_words and (cell > 2 or rows > 2):
+        if cell > 2:
+            cell -= 1
+        else:
+            rows -= 1
     lines = ["%llguidance {}",
              f'start: (t2 | t3 | t4) "\\n\\n" {_lit(lab["question"])} question "\\n" {_lit(lab["answer"])} short',
              f"hc: {_run(0, 3)}",
              # a cell holds words or one number; its last slot takes a whole source word, so a cell that
              # reaches its cap cannot run on into the next one ("| Global Navigation Satell|")
              f"c: {_run(0, cell - 1)}",
-             _question("question", 20),
-             f"short: {_run(0, 14)} END?"]
+             _question("question", 14),
+             f"short: {_run(0, 10)} END?"]
     for k in (2, 3, 4):
         sep = "|---" * k + "|"
         lines.append(f'row{k}: "\\n|" (" " c " |"){{{k}}}')
@@ -257,10 +264,13 @@ def math(p: Plan, grounded: bool, numbers: list[str], source: str) -> str:
     lab = LABELS[p.lang]
     if grounded and not numbers:
         raise LayoutRefusal("grounded math needs numbers in the source (none found)")
-    # the problem and the steps share the word budget (measured: 60-word problems with 25-word steps ran past
-    # max_tokens 256 in most math outputs)
-    pcap = _clamp(min(p.source_words // 2, p.budget_words // 5), 12, 60)
-    scap = _clamp((p.budget_words - 2 * pcap - 16) // 4, 8, 25)
+    # the problem (two runs of pcap words around its number, and a question of up to 12), four steps and the
+    # final answer share the word budget: measured, 60-word problems with 25-word steps ran past max_tokens
+    # 256 in most math outputs, and French grounded math still did when only part of the problem was counted
+    pcap = _clamp(min(p.source_words // 2, p.budget_words // 6), 8, 40)
+    per_step = (p.budget_words - (2 * pcap + 14) - 15) // 4
+    scap = _clamp(per_step - 2, 6, 25)
+    ctail = _clamp(per_step - 6, 2, 10)  # words after an equation (its own ~5 words come first)
     if grounded:
         # only correct arithmetic on source numbers: results are listed, never free (postprocess/arithmetic.py
         # explains exactly these, so a grounded math output invents no number)
@@ -268,11 +278,11 @@ def math(p: Plan, grounded: bool, numbers: list[str], source: str) -> str:
         # the equation opens its line and a prose step opens with a word: were an equation allowed after words,
         # the lexer, reading "6,650 " as the start of "6,650 - 6,400 = 250", could no longer end the number
         # there and would refuse "is 6,650 km long" (llguidance lexes greedily)
-        calc = f"calc: EQ {_tail(0, 10)}? END?"
+        calc = f"calc: EQ {_tail(0, ctail)}? END?"
         answer = ["EQ: " + " | ".join(_lit(e) for e in eqs), "RESULT: " + " | ".join(
             _lit(r) for r in sorted({e.rsplit(" = ", 1)[1] for e in eqs})), "ans: num | RESULT"]
     else:
-        calc = "calc: (w SEP){0,12} num (OPS num){1,3} \" = \" RES " + f"{_tail(0, 8)}? END?"
+        calc = "calc: (w SEP){0,6} num (OPS num){1,3} \" = \" RES " + f"{_tail(0, ctail)}? END?"
         answer = ["ans: num | RES"]
     return "\n".join([
         "%llguidance {}",
@@ -280,7 +290,7 @@ def math(p: Plan, grounded: bool, numbers: list[str], source: str) -> str:
         f'{_lit(lab["final"])} final',
         # a problem with at least one number (of the source, when grounded)
         f"problem: (w SEP){{0,{pcap}}} num {_tail(1, pcap)} (END | QEND) (\" \" question)?",
-        _question("question", 20),
+        _question("question", 11),
         calc,
         f"step: W {_tail(2, scap)} END" if grounded else _sentence("step", 2, scap),
         "body: step | calc",

@@ -66,6 +66,8 @@ EXAMPLES = {
     "wrap_qa": "Question: What is the Nile?\nAnswer: A river in Africa.\nQuestion: Where does it flow?\n"
                "Answer: North.",
 }
+# the exemplar variants share their prompt's contract, structure included (test_prompt_library)
+EXAMPLES |= {f"{name}_exemplar": EXAMPLES[name] for name in ("faq", "table", "math", "tutorial")}
 CJK_FREE = {"faq": "Q: ", "table": "| ", "math": "Problem: ", "tutorial": "1. "}
 SOURCE = ("The Nile is a long river in Africa. It flows north for about 6,650 km to the Mediterranean Sea, "
           "through Egypt. The Amazon is 6,400 km long.")

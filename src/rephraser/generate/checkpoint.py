@@ -34,9 +34,10 @@ import dataclasses
 import hashlib
 import io
 import json
-from collections import Counter
 from collections.abc import Callable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import pyarrow.parquet as pq
@@ -44,12 +45,13 @@ import pyarrow.parquet as pq
 from rephraser import manifests, storage
 from rephraser.atomic import is_stale_temp
 from rephraser.errors import ResumeError, WriteError
+from rephraser.generate.stats import summarize
 from rephraser.lease import LeaseLost
 from rephraser.manifests import ManifestName
 from rephraser.records import FATE_DIRS, Row, rows_to_table, table_to_rows
 from rephraser.redact import scrub
 from rephraser.run_folder import shard_tag as shard_tag  # re-exported: the runner names shards with it
-from rephraser.storage import Location
+from rephraser.storage import Location, Url
 
 FATE_CODES = {"ok": "o", "rejected": "r", "failed": "f"}
 FATE_STATUS = {folder: status for status, folder in FATE_DIRS.items()}
@@ -64,11 +66,11 @@ class DoneState:
     part_of: dict[tuple[str, str], int] = field(default_factory=dict)  # dead-lettered unit -> part holding its rows
     text_hashes: dict[str, str] = field(default_factory=dict)  # doc id -> text hash at generation time
     next_part: int = 0
-    summaries: dict[int, dict] = field(default_factory=dict)  # part -> its manifest's summary, for stats
+    summaries: dict[int, dict[str, Any]] = field(default_factory=dict)  # part -> its manifest's summary, for stats
     files: list[str] = field(default_factory=list)  # committed files (relative to the output folder)
 
     @property
-    def parts(self) -> list[dict]:
+    def parts(self) -> list[dict[str, Any]]:
         return list(self.summaries.values())
 
 
@@ -133,14 +135,14 @@ class Checkpoint:
             self.state.summaries[part] = m["summary"]
         self.state.next_part = max(self.state.summaries, default=-1) + 1
         if unfinished:
-            for part, units in sorted(unfinished.items()):
-                self._retire(part, units)
+            for part, retried_units in sorted(unfinished.items()):
+                self._retire(part, retried_units)
             return self.load()
         present = self._remove_uncommitted(committed_files, sel)
         lost = self._missing(by_part, present)
         if lost:
-            for part, (units, gone) in sorted(lost.items()):
-                self._retire(part, units, skip=set(gone))
+            for part, (lost_units, gone) in sorted(lost.items()):
+                self._retire(part, lost_units, skip=set(gone))
             return self.load()
         self.state.files = sorted(committed_files)
         return self.state
@@ -158,10 +160,11 @@ class Checkpoint:
             with naming(self.manifest_dir / manifests.fence_name(self.epoch)):
                 storage.write_bytes(self.manifest_dir / manifests.fence_name(self.epoch), json.dumps(fence).encode())
 
-    def _missing(self, by_part: dict[int, dict], present: dict[str, int]) -> dict[int, tuple[set, list[str]]]:
+    def _missing(self, by_part: dict[int, dict[str, Any]],
+                 present: dict[str, int]) -> dict[int, tuple[set[tuple[str, str]], list[str]]]:
         """Committed files that are gone or not the size they were committed with: a ResumeError naming the
         first, or with `repair`, per part the units whose rows they held (and the files)."""
-        lost: dict[int, tuple[set, list[str]]] = {}
+        lost: dict[int, tuple[set[tuple[str, str]], list[str]]] = {}
         for part, m in sorted(by_part.items()):
             checks = m.get("file_checks") or {}
             gone = [rel for rel in m["files"] if present.get(rel, -1) != checks.get(rel, {}).get("bytes", present.get(rel))]
@@ -198,7 +201,7 @@ class Checkpoint:
                     present[rel] = size
                 elif f.name.startswith(prefix) and manifests.file_epoch(f.name) <= mine:
                     storage.remove(f)  # renamed into place, but its manifest never followed
-                elif f.name.startswith(f".{prefix}") and is_stale_temp(f):  # a local temp of a writer that is gone
+                elif f.name.startswith(f".{prefix}") and is_stale_temp(Path(f.name)):  # a local temp of a writer that is gone
                     storage.remove(f)
         for m in sel.fenced_out + sel.superseded:
             if m.epoch <= mine:
@@ -207,11 +210,11 @@ class Checkpoint:
             if e < mine:
                 storage.remove(self.manifest_dir / manifests.fence_name(e))
         for f in storage.glob(self.manifest_dir, ".part-*.tmp"):
-            if is_stale_temp(f):
+            if is_stale_temp(Path(f.name)):  # judged by its name alone (host and pid)
                 storage.remove(f)
         return present
 
-    def _retire(self, part: int, units: set[tuple[str, str]], skip: set[str] = frozenset()) -> list[str]:
+    def _retire(self, part: int, units: set[tuple[str, str]], skip: AbstractSet[str] = frozenset()) -> list[str]:
         """Remove `units`' rows from an older part: a new version of it (new file names, manifest version + 1)
         without them; returns the files written. Idempotent, so a crash part-way is finished by the next
         start; files already gone are skipped (--repair)."""
@@ -239,15 +242,15 @@ class Checkpoint:
         encoded = {path: encode_table(t) for path, t in tables.items()}
         with naming(f"the part-{part:05d} files of {self.tag} in {self.out}"):
             storage.write_many({path: _filler(data) for path, (data, _) in encoded.items()})
-        m["files"] = sorted([*unchanged, *(str(p.relative_to(self.out)) for p in encoded)])
+        m["files"] = sorted([*unchanged, *(relative(p, self.out) for p in encoded)])
         m["file_checks"] = {**{rel: old_checks[rel] for rel in unchanged if rel in old_checks},
-                            **{str(p.relative_to(self.out)): check for p, (_, check) in encoded.items()}}
+                            **{relative(p, self.out): check for p, (_, check) in encoded.items()}}
         m["units"] = [u for u in m["units"] if (u[0], u[1]) not in units]
         m["summary"] = summarize(kept_rows)
         m["epoch"], m["version"] = self.epoch, cur.version + 1
         new = manifests.manifest_name(part, self.epoch or 0, cur.version + 1)
         self._write_manifest(new, m)
-        self._current[part] = manifests.parse_manifest(new)
+        self._current[part] = parsed(new)
         old_files -= set(m["files"])
         self.guard()  # only the lease holder deletes the superseded version (readers already ignore it)
         storage.remove(self.manifest_dir / cur.name)
@@ -255,9 +258,9 @@ class Checkpoint:
             storage.remove(self.out / rel)
         self.state.summaries[part] = m["summary"]
         self.state.files = sorted((set(self.state.files) - old_files) | set(m["files"]))
-        return [str(p.relative_to(self.out)) for p in encoded]
+        return [relative(p, self.out) for p in encoded]
 
-    def _write_manifest(self, name: str, manifest: dict) -> None:
+    def _write_manifest(self, name: str, manifest: dict[str, Any]) -> None:
         """The commit marker, after the lease check and the epoch check on the output store itself."""
         self.guard()  # still the shard's only writer? (a lost lease stops here, before the commit marker)
         newer = [e for e in manifests.fence_epochs(storage.listdir(self.manifest_dir)) if e > (self.epoch or 0)]
@@ -269,7 +272,7 @@ class Checkpoint:
 
     # ---- commit --------------------------------------------------------------------
     def commit(self, rows: list[Row], text_hashes: dict[str, str],
-               retried: set[tuple[str, str]] | frozenset = frozenset()) -> list[str]:
+               retried: AbstractSet[tuple[str, str]] = frozenset()) -> list[str]:
         """Atomically record the units (document, prompt) of `rows` as finished; returns the files written
         (the part's, and older parts' files rewritten without retried units). Units in `retried` were
         committed before (dead-lettered) and their old rows are replaced."""
@@ -291,13 +294,13 @@ class Checkpoint:
             storage.write_many({path: _filler(data) for path, (data, _) in encoded.items()})
         summary = summarize(rows)
         replaced = {u: self.state.part_of[u] for u in units if u in retried and u in self.state.part_of}
-        manifest = {
+        manifest: dict[str, Any] = {
             "part": part,
             "tag": self.tag,
             "epoch": self.epoch,
             "version": 0,
-            "files": sorted(str(p.relative_to(self.out)) for p in by_file),
-            "file_checks": {str(p.relative_to(self.out)): check for p, (_, check) in encoded.items()},
+            "files": sorted(relative(p, self.out) for p in by_file),
+            "file_checks": {relative(p, self.out): check for p, (_, check) in encoded.items()},
             "units": [[doc_id, prompt, fates] for (doc_id, prompt), fates in units.items()],
             "text_hashes": text_hashes,
             "summary": summary,
@@ -306,7 +309,7 @@ class Checkpoint:
             manifest["retried"] = [list(u) for u in sorted(replaced)]
         name = manifests.manifest_name(part, self.epoch or 0)
         self._write_manifest(name, manifest)
-        self._current[part] = manifests.parse_manifest(name)
+        self._current[part] = parsed(name)
         self.state.next_part = part + 1
         self.state.units.update(units)
         self.state.part_of.update((u, part) for u, fates in units.items() if "f" in fates)
@@ -316,7 +319,7 @@ class Checkpoint:
         self.state.text_hashes.update(text_hashes)
         self.state.summaries[part] = summary
         self.state.files.extend(manifest["files"])
-        written = list(manifest["files"])
+        written: list[str] = list(manifest["files"])
         by_old_part: dict[int, set[tuple[str, str]]] = {}
         for u, old in replaced.items():
             by_old_part.setdefault(old, set()).add(u)
@@ -328,7 +331,7 @@ class Checkpoint:
 def scrubbed(r: Row) -> Row:
     """The row with secrets scrubbed from its error/reason (header-looking values too) and its texts
     (known key values only: generated prose about APIs stays as written) — the last stop before disk."""
-    changes = {}
+    changes: dict[str, Any] = {}  # text fields only
     if r.reason:
         reason = scrub(r.reason)
         if reason != r.reason:
@@ -340,7 +343,7 @@ def scrubbed(r: Row) -> Row:
     return dataclasses.replace(r, **changes) if changes else r
 
 
-def encode_table(table: Any) -> tuple[bytes, dict]:
+def encode_table(table: Any) -> tuple[bytes, dict[str, Any]]:
     """A part file's bytes and what `rephraser verify` checks later: rows, size, SHA-256."""
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
@@ -363,25 +366,18 @@ def naming(path: Location | str) -> Iterator[None]:
         raise WriteError(f"cannot write {path}: {e.strerror or e}") from None
 
 
-def summarize(rows: list[Row]) -> dict:
-    counts: Counter = Counter()
-    reasons: Counter = Counter()
-    tokens: Counter = Counter()
-    for r in rows:
-        counts[f"{r.prompt}|{r.status}"] += 1
-        if r.reason:
-            reasons[f"{r.prompt}|{r.status}|{short_reason(r.reason)}"] += 1
-        tokens[f"{r.prompt}|prompt_tokens"] += r.prompt_tokens or 0
-        tokens[f"{r.prompt}|completion_tokens"] += r.completion_tokens or 0
-        if r.status == "ok":
-            tokens[f"{r.prompt}|ok_completion_tokens"] += r.completion_tokens or 0
-    return {"rows": len(rows), "counts": dict(counts), "reasons": dict(reasons), "tokens": dict(tokens)}
+def relative(path: Location, root: Location) -> str:
+    """`path` below `root` as manifests name it (both on the local disk, or both on one store)."""
+    if isinstance(path, Path) and isinstance(root, Path):
+        return str(path.relative_to(root))
+    if isinstance(path, Url) and isinstance(root, Url):
+        return str(path.relative_to(root))
+    raise ValueError(f"{path} is not below {root}")
 
 
-def short_reason(reason: str) -> str:
-    """Group reasons for reporting: the text before the first ':' or '(' (details stay in the rows)."""
-    for sep in (":", "("):
-        head = reason.split(sep, 1)[0].strip()
-        if head:
-            reason = head
-    return reason[:80]
+def parsed(name: str) -> ManifestName:
+    """The parsed name of a manifest this writer just named (manifests.manifest_name)."""
+    m = manifests.parse_manifest(name)
+    if m is None:
+        raise ValueError(f"not a manifest name: {name}")
+    return m

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rephraser import storage
 from rephraser.cost import hours_per_billion
+from rephraser.records import Row
 from rephraser.run_folder import STATS_JSON, read_stats
 
 
@@ -119,6 +120,32 @@ def load_run_stats(out: storage.PathLike) -> RunStats | None:
     """OUT/stats.json as RunStats (None before any shard finished)."""
     data = read_stats(out)
     return RunStats.model_validate(data) if data else None
+
+
+def summarize(rows: list[Row]) -> dict[str, Any]:
+    """One part's summary, kept in its manifest: rows, counts, reasons and tokens per prompt (summed back
+    by aggregate_parts)."""
+    counts: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    tokens: Counter[str] = Counter()
+    for r in rows:
+        counts[f"{r.prompt}|{r.status}"] += 1
+        if r.reason:
+            reasons[f"{r.prompt}|{r.status}|{short_reason(r.reason)}"] += 1
+        tokens[f"{r.prompt}|prompt_tokens"] += r.prompt_tokens or 0
+        tokens[f"{r.prompt}|completion_tokens"] += r.completion_tokens or 0
+        if r.status == "ok":
+            tokens[f"{r.prompt}|ok_completion_tokens"] += r.completion_tokens or 0
+    return {"rows": len(rows), "counts": dict(counts), "reasons": dict(reasons), "tokens": dict(tokens)}
+
+
+def short_reason(reason: str) -> str:
+    """Group reasons for reporting: the text before the first ':' or '(' (details stay in the rows)."""
+    for sep in (":", "("):
+        head = reason.split(sep, 1)[0].strip()
+        if head:
+            reason = head
+    return reason[:80]
 
 
 def aggregate_parts(parts: list[dict[str, Any]]) -> dict[str, Any]:

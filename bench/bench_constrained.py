@@ -32,7 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-from rephraser.config import SAMPLING_PRESETS, RunConfig, SourceConfig
+from rephraser.config import SAMPLING_PRESETS, LlamaCppConfig, RunConfig, SourceConfig
 from rephraser.generate.runner import run_config
 from rephraser.postprocess.stats import compute_stats
 
@@ -183,14 +183,13 @@ def quality(args: argparse.Namespace) -> None:
 
 
 async def _ratio(args: argparse.Namespace) -> None:
-    from rephraser.config import EngineConfig
     from rephraser.engines.base import GenerationRequest, OutputStructure, Sampling
     from rephraser.engines.llamacpp import LlamaCppEngine
     from rephraser.prompts.registry import resolve_prompt
     from rephraser.sources import iter_source
 
     docs = list(iter_source(SourceConfig(limit=args.docs)))
-    engine = LlamaCppEngine(EngineConfig(parallel=8, n_ctx=2048, threads=args.threads))
+    engine = LlamaCppEngine(LlamaCppConfig(parallel=8, n_ctx=2048, threads=args.threads))
     await engine.start()
     pairs = []
     for name in args.prompts.split(","):

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from rephraser.config import EngineConfig
+from rephraser.config import LlamaCppConfig
 from rephraser.engines.base import GenerationRequest, Sampling
 from rephraser.engines.llamacpp import LlamaCppEngine
 from rephraser.engines.llamacpp_model import LoadedModel
@@ -78,7 +78,7 @@ def raw_loop(m: LoadedModel, n_seqs: int, max_tokens: int, msgs: list | None = N
     return generated, dt
 
 
-async def engine_run(cfg: EngineConfig, n_requests: int, max_tokens: int) -> tuple[int, float]:
+async def engine_run(cfg: LlamaCppConfig, n_requests: int, max_tokens: int) -> tuple[int, float]:
     engine = LlamaCppEngine(cfg)
     await engine.start()
     try:
@@ -105,7 +105,7 @@ def main() -> None:
     g1, t1 = raw_loop(m, 1, args.tokens)
     gb, tb = raw_loop(m, args.batch, args.tokens)
     m.close_context()
-    cfg = EngineConfig(model=args.model, n_ctx=1024, parallel=args.batch, threads=args.threads)
+    cfg = LlamaCppConfig(model=args.model, n_ctx=1024, parallel=args.batch, threads=args.threads)
     ge, te = asyncio.run(engine_run(cfg, args.batch, args.tokens))
     best = max(g1 / t1, gb / tb)
     print(f"(a) raw loop batch 1        : {g1 / t1:7.1f} tok/s ({g1} tokens)")

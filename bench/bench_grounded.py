@@ -278,7 +278,7 @@ def render(result: dict) -> str:
 
 
 async def _cost(args: argparse.Namespace) -> None:
-    from rephraser.config import EngineConfig
+    from rephraser.config import LlamaCppConfig
     from rephraser.engines.base import GenerationRequest, Sampling
     from rephraser.engines.llamacpp import LlamaCppEngine
 
@@ -286,7 +286,7 @@ async def _cost(args: argparse.Namespace) -> None:
     spec = resolve_prompt("faq")
     engines = {}
     for alpha in (0.0, 0.5):
-        engines[alpha] = LlamaCppEngine(EngineConfig(parallel=4, n_ctx=1024, threads=args.threads,
+        engines[alpha] = LlamaCppEngine(LlamaCppConfig(parallel=4, n_ctx=1024, threads=args.threads,
                                                      context_aware_alpha=alpha))
         await engines[alpha].start()
 

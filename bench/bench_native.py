@@ -29,7 +29,7 @@ from pathlib import Path
 
 from bench_llama_build import CACHE, vendored_sources
 
-from rephraser.config import EngineConfig
+from rephraser.config import LlamaCppConfig
 from rephraser.engines import cpu_policy
 from rephraser.engines.base import GenerationRequest, Sampling
 from rephraser.engines.llamacpp import LlamaCppEngine
@@ -105,7 +105,7 @@ def prompts(engine: LlamaCppEngine, n: int, pp: int) -> list[str]:
 
 
 async def one_batch(exe: Path, model: Path, args: argparse.Namespace, env: dict[str, str]) -> dict:
-    engine = LlamaCppEngine(EngineConfig(model=args.model, n_ctx=args.pp + args.tg + 64, parallel=args.batch,
+    engine = LlamaCppEngine(LlamaCppConfig(model=args.model, n_ctx=args.pp + args.tg + 64, parallel=args.batch,
                                          threads=args.threads, n_batch=512))
     await engine.start()
     try:

@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_engine_llamacpp import raw_loop  # noqa: E402
 
-from rephraser.config import EngineConfig, RunConfig, SourceConfig  # noqa: E402
+from rephraser.config import LlamaCppConfig, RunConfig, SourceConfig  # noqa: E402
 from rephraser.engines.base import Capabilities, Completion, GenerationRequest, Sampling  # noqa: E402
 from rephraser.engines.llamacpp import LlamaCppEngine  # noqa: E402
 from rephraser.engines.llamacpp_model import LoadedModel  # noqa: E402
@@ -41,7 +41,7 @@ from rephraser.sources import iter_source  # noqa: E402
 
 
 async def engine_direct(msgs: list, args: argparse.Namespace) -> tuple[int, float]:
-    engine = LlamaCppEngine(EngineConfig(n_ctx=args.n_ctx, parallel=args.batch))
+    engine = LlamaCppEngine(LlamaCppConfig(n_ctx=args.n_ctx, parallel=args.batch))
     await engine.start()
     try:
         sampling = Sampling(temperature=0.0, max_tokens=args.tokens)

@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from rephraser.config import EngineConfig
+from rephraser.config import LlamaCppConfig
 from rephraser.engines.base import GenerationRequest, Sampling
 from rephraser.engines.llamacpp import LlamaCppEngine
 from rephraser.prompts.registry import resolve_prompt
@@ -70,7 +70,7 @@ async def measure(args: argparse.Namespace) -> list[dict]:
 
 
 async def measure_parallel(args: argparse.Namespace, parallel: int, results: list[dict]) -> None:
-    engine = LlamaCppEngine(EngineConfig(model=args.model, n_ctx=args.n_ctx, parallel=parallel,
+    engine = LlamaCppEngine(LlamaCppConfig(model=args.model, n_ctx=args.n_ctx, parallel=parallel,
                                          threads=args.threads, speculative="ngram"))
     await engine.start()
     docs = documents(max(args.docs, parallel), args.offset)  # at least one per slot: `parallel` really in flight

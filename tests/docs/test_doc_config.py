@@ -1,6 +1,6 @@
 """README's "full configuration, with its defaults" is RunConfig's: every field, every default.
 
-A field added to config.py without a line in that block (or a default changed on one side only) fails here.
+A field added to config/ without a line in that block (or a default changed on one side only) fails here.
 """
 
 from __future__ import annotations

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import typing
-
 import pytest
 
-from rephraser.config import EngineConfig, RunConfig
+from rephraser.config import ENGINE_CLASSES, KINDS, EngineBase, RunConfig, engine_config
 from rephraser.engines import ENGINE_MODULES, engine_spec
 from rephraser.engines.base import REQUEST_FIELDS, EngineSpec
 from rephraser.errors import ConfigError
@@ -14,13 +12,13 @@ from rephraser.generate.preflight import check_request_fields
 from rephraser.prompts.registry import library
 
 
-def _config(kind: str, **kw) -> EngineConfig:
-    return EngineConfig(kind=kind, **({"base_url": "http://127.0.0.1:1"} if kind == "openai" else {}), **kw)
+def _config(kind: str, **kw) -> EngineBase:
+    return engine_config({"kind": kind, **({"base_url": "http://127.0.0.1:1"} if kind == "openai" else {}), **kw})
 
 
 def test_registry_matches_the_config_kinds_and_every_module_exports_its_spec():
-    kinds = typing.get_args(EngineConfig.model_fields["kind"].annotation)
-    assert set(ENGINE_MODULES) == set(kinds)
+    kinds = list(ENGINE_CLASSES)
+    assert set(ENGINE_MODULES) == set(kinds) == set(KINDS)
     for kind in kinds:
         spec = engine_spec(kind)
         assert isinstance(spec, EngineSpec) and spec.kind == kind and spec.summary

@@ -9,7 +9,7 @@ import queue
 import numpy as np
 import pytest
 
-from rephraser.config import EngineConfig
+from rephraser.config import LlamaCppConfig
 from rephraser.engines.base import EngineError, GenerationRequest, OutputStructure, Sampling
 from rephraser.engines.llamacpp import LlamaCppEngine
 from rephraser.engines.token_sampler import make_rng, sample_token
@@ -38,7 +38,7 @@ def _layout(spec, max_tokens: int) -> OutputStructure:
 
 
 async def _with_engine(fn, job_queue: queue.Queue | None = None, **cfg):
-    engine = LlamaCppEngine(EngineConfig(**({"n_ctx": 1024, "parallel": 3, "threads": 1} | cfg)))
+    engine = LlamaCppEngine(LlamaCppConfig(**({"n_ctx": 1024, "parallel": 3, "threads": 1} | cfg)))
     if job_queue is not None:
         engine._queue = job_queue  # before start: the decode thread reads it from its first admission
     await engine.start()

@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from rephraser.config import EngineConfig
+from rephraser.config import LlamaCppConfig
 from rephraser.engines.base import Capabilities, ContextOverflowError, GenerationRequest, Sampling
 from rephraser.engines.llamacpp import LlamaCppEngine
 from rephraser.engines.token_sampler import make_rng, sample_token
@@ -24,7 +24,7 @@ def req(doc: str, seed: int = 0, temperature: float = 0.8, max_tokens: int = 24)
 
 
 async def with_engine(fn, **cfg_kw):
-    engine = LlamaCppEngine(EngineConfig(**({"n_ctx": 512, "parallel": 4, "threads": 1} | cfg_kw)))
+    engine = LlamaCppEngine(LlamaCppConfig(**({"n_ctx": 512, "parallel": 4, "threads": 1} | cfg_kw)))
     await engine.start()
     try:
         return await fn(engine)
@@ -96,4 +96,4 @@ def test_unknown_model_is_fatal_one_line():
     from rephraser.engines.base import FatalEngineError
 
     with pytest.raises(FatalEngineError, match="unknown model 'nope'"):
-        asyncio.run(LlamaCppEngine(EngineConfig(model="nope")).start())
+        asyncio.run(LlamaCppEngine(LlamaCppConfig(model="nope")).start())

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from rephraser.config import EngineConfig
+from rephraser.config import LlamaCppConfig
 from rephraser.engines.base import GenerationRequest, OutputStructure, Sampling
 from rephraser.engines.llamacpp import LlamaCppEngine
 from rephraser.engines.speculation import StepCost
@@ -48,7 +48,7 @@ class FreeRows(StepCost):
 @pytest.mark.timeout(900)
 def test_speculation_changes_no_output_and_counts_its_guesses():
     async def go():
-        engine = LlamaCppEngine(EngineConfig(n_ctx=1024, parallel=3, threads=1, speculative="ngram"))
+        engine = LlamaCppEngine(LlamaCppConfig(n_ctx=1024, parallel=3, threads=1, speculative="ngram"))
         engine._cost = FreeRows()
         await engine.start()
         try:
@@ -75,7 +75,7 @@ def test_masks_of_a_step_where_only_some_constrained_sequences_guess():
     """One guessing and one not, in the same step (what 8 documents of a structured prompt make): the
     rows equal each sequence's masks computed on its own (llguidance's draft call refuses empty drafts)."""
     async def go():
-        engine = LlamaCppEngine(EngineConfig(n_ctx=512, parallel=2, threads=1))
+        engine = LlamaCppEngine(LlamaCppConfig(n_ctx=512, parallel=2, threads=1))
         await engine.start()
         try:
             st = OutputStructure("regex", "(yes|no) [a-z ]+")

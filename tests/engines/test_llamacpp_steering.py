@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from rephraser.config import EngineConfig
+from rephraser.config import LlamaCppConfig
 from rephraser.engines.base import GenerationRequest, Sampling
 from rephraser.engines.llamacpp import LlamaCppEngine
 from rephraser.prompts.registry import resolve_prompt
@@ -19,7 +19,7 @@ DOC = ("The Nile is a river in Africa. It is about 6,650 km long and flows north
 
 def _run(requests, **cfg):
     async def go():
-        engine = LlamaCppEngine(EngineConfig(**({"n_ctx": 512, "parallel": 2, "threads": 1} | cfg)))
+        engine = LlamaCppEngine(LlamaCppConfig(**({"n_ctx": 512, "parallel": 2, "threads": 1} | cfg)))
         await engine.start()
         try:
             caps = engine.capabilities

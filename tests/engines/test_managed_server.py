@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rephraser.config import EngineConfig, ServerConfig
+from rephraser.config import OpenAIConfig, ServerConfig
 from rephraser.engines.base import FatalEngineError, GenerationRequest, Sampling, TransientEngineError
 from rephraser.engines.openai_http import OpenAIEngine
 from rephraser.engines.server import ManagedServer
@@ -38,7 +38,7 @@ async def generate_retrying(engine: OpenAIEngine, seconds: float = 20.0):
 
 def test_engine_recovers_after_server_is_killed():
     async def scenario():
-        cfg = EngineConfig(kind="openai", model="m", server=ServerConfig(command=fake_cmd(), ready_timeout_s=20))
+        cfg = OpenAIConfig(model="m", server=ServerConfig(command=fake_cmd(), ready_timeout_s=20))
         engine = OpenAIEngine(cfg)
         await engine.start()
         server = engine._server

@@ -14,7 +14,7 @@ import json
 import httpx
 import pytest
 
-from rephraser.config import EngineConfig, PostprocessConfig
+from rephraser.config import OpenAIConfig, PostprocessConfig
 from rephraser.engines.base import GenerationRequest, OutputStructure, Sampling
 from rephraser.engines.openai_http import OpenAIEngine
 from rephraser.errors import ConfigError
@@ -32,7 +32,7 @@ def _request(structure: OutputStructure | None) -> GenerationRequest:
 
 
 async def _run(url: str, structure: OutputStructure | None, **cfg) -> tuple[OpenAIEngine, dict]:
-    engine = OpenAIEngine(EngineConfig(kind="openai", base_url=url, model="fake-model", **cfg))
+    engine = OpenAIEngine(OpenAIConfig(base_url=url, model="fake-model", **cfg))
     await engine.start()
     try:
         await engine.generate(_request(structure))
@@ -83,7 +83,7 @@ def test_unknown_server_gets_standard_fields_only(fake_server):
 
 def test_constrain_policy_when_the_server_cannot_enforce(fake_server, capsys):
     url = fake_server("--dialect", "openai")
-    engine = OpenAIEngine(EngineConfig(kind="openai", base_url=url, model="fake-model"))
+    engine = OpenAIEngine(OpenAIConfig(base_url=url, model="fake-model"))
 
     async def caps():
         await engine.start()
@@ -115,7 +115,7 @@ def test_grounded_entity_bias_goes_as_logit_bias_with_the_served_tokenizer(fake_
     url = fake_server("--dialect", dialect, "--strict-fields")
 
     async def go(**cfg):
-        engine = OpenAIEngine(EngineConfig(kind="openai", base_url=url, model="fake-model", **cfg))
+        engine = OpenAIEngine(OpenAIConfig(base_url=url, model="fake-model", **cfg))
         await engine.start()
         try:
             await engine.generate(dataclasses.replace(_request(None), bias_source="Paris lies on the river"))

@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from rephraser.config import EngineConfig
+from rephraser.config import OpenAIConfig
 from rephraser.engines.base import (
     ContextOverflowError,
     EngineError,
@@ -27,7 +27,7 @@ def request(doc: str = "The cat sat on the mat.", continuation: bool = False, ma
 
 
 async def call(url: str, req: GenerationRequest, **cfg_kw):
-    engine = OpenAIEngine(EngineConfig(kind="openai", base_url=url, model="fake-model", **cfg_kw))
+    engine = OpenAIEngine(OpenAIConfig(base_url=url, model="fake-model", **cfg_kw))
     await engine.start()
     try:
         return await engine.generate(req)
@@ -47,7 +47,7 @@ def test_chat_and_completion(fake_server):
 
 def test_capabilities_use_estimate_without_tokenizer(fake_server):
     async def caps():
-        engine = OpenAIEngine(EngineConfig(kind="openai", base_url=fake_server(), model="m", n_ctx=2048))
+        engine = OpenAIEngine(OpenAIConfig(base_url=fake_server(), model="m", n_ctx=2048))
         await engine.start()
         await engine.stop()
         return engine.capabilities
@@ -79,7 +79,7 @@ def test_auth_and_model_errors_are_fatal(fake_server, monkeypatch):
         asyncio.run(call(url, request()))
     monkeypatch.setenv("FAKE_KEY", "sekret-123")
     assert asyncio.run(call(url, request(), api_key_env="FAKE_KEY")).finish_reason == "stop"
-    wrong_model = OpenAIEngine(EngineConfig(kind="openai", base_url=url, model="nope", api_key_env="FAKE_KEY"))
+    wrong_model = OpenAIEngine(OpenAIConfig(base_url=url, model="nope", api_key_env="FAKE_KEY"))
 
     async def go():
         await wrong_model.start()
@@ -126,7 +126,7 @@ def test_many_requests_share_one_pool(fake_server):
     url = fake_server("--delay-ms", "10")
 
     async def many():
-        engine = OpenAIEngine(EngineConfig(kind="openai", base_url=url, model="m"), max_connections=32)
+        engine = OpenAIEngine(OpenAIConfig(base_url=url, model="m"), max_connections=32)
         await engine.start()
         try:
             return await asyncio.gather(*(engine.generate(request(f"doc number {i}")) for i in range(200)))

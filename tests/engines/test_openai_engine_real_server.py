@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from rephraser.config import EngineConfig, ServerConfig
+from rephraser.config import OpenAIConfig, ServerConfig
 from rephraser.engines.base import ContextOverflowError, GenerationRequest, Sampling
 from rephraser.engines.models import resolve_model
 from rephraser.engines.openai_http import OpenAIEngine
@@ -18,7 +18,7 @@ def test_real_llama_cpp_server_round_trip():
     path = str(resolve_model("smollm2-135m").path)
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", path, "--port", "{port}", "--n_ctx", "2048",
            "--n_threads", "1"]
-    cfg = EngineConfig(kind="openai", model="smollm2", n_ctx=2048,
+    cfg = OpenAIConfig(model="smollm2", n_ctx=2048,
                        server=ServerConfig(command=cmd, ready_timeout_s=120, health_path="/v1/models"))
 
     async def go():

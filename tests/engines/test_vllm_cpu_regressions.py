@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from rephraser.config import EngineConfig
+from rephraser.config import VllmConfig
 from rephraser.engines import vllm as veng
 from rephraser.engines.base import GenerationRequest, Sampling
 
@@ -29,7 +29,7 @@ class _ListTok(_BatchEncodingTok):
 
 
 def _render(tok) -> list[int]:
-    eng = veng.VLLMEngine(EngineConfig(kind="vllm", model="m"))
+    eng = veng.VLLMEngine(VllmConfig(model="m"))
     eng._tokenizer = tok
     req = GenerationRequest(messages=({"role": "user", "content": "hi"},), sampling=Sampling())
     return eng.render_prompt(req)

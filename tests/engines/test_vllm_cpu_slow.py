@@ -49,7 +49,7 @@ from pathlib import Path
 
 import pytest
 
-from rephraser.config import EngineConfig, RunConfig
+from rephraser.config import RunConfig, VllmConfig
 from rephraser.engines.base import GenerationRequest, Sampling
 
 MODEL = os.environ.get("REPHRASER_VLLM_MODEL", "")
@@ -75,7 +75,7 @@ def test_engine_generates_concurrently_with_exact_token_counts():
     from rephraser.engines.vllm import VLLMEngine
 
     async def go():
-        eng = VLLMEngine(EngineConfig(kind="vllm", model=MODEL, n_ctx=2048, engine_args=CPU_ENGINE_ARGS))
+        eng = VLLMEngine(VllmConfig(model=MODEL, n_ctx=2048, engine_args=CPU_ENGINE_ARGS))
         await eng.start()
         try:
             caps = eng.capabilities

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from rephraser.config import EngineConfig
+from rephraser.config import VllmConfig
 from rephraser.engines import vllm as veng
 from rephraser.engines.base import ContextOverflowError, FatalEngineError, GenerationRequest, Sampling
 
@@ -29,7 +29,7 @@ def test_package_imports_without_vllm():
 
 def test_missing_vllm_is_one_line_install_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", None)  # makes `import vllm` raise ImportError
-    eng = veng.VLLMEngine(EngineConfig(kind="vllm", model="m"))
+    eng = veng.VLLMEngine(VllmConfig(model="m"))
     with pytest.raises(FatalEngineError) as e:
         asyncio.run(eng.start())
     assert "pip install" in str(e.value) and "rephraser[gpu]" in str(e.value)
@@ -37,7 +37,7 @@ def test_missing_vllm_is_one_line_install_hint(monkeypatch):
 
 
 def test_engine_args_mapping_defaults_and_passthrough():
-    cfg = EngineConfig(kind="vllm", model="HuggingFaceTB/SmolLM2-1.7B-Instruct", n_ctx=8192, engine_args={
+    cfg = VllmConfig(model="HuggingFaceTB/SmolLM2-1.7B-Instruct", n_ctx=8192, engine_args={
         "tensor_parallel_size": 2, "data_parallel_size": 4, "max_num_seqs": 512,
         "max_num_batched_tokens": 16384, "gpu_memory_utilization": 0.95, "enable_prefix_caching": False,
     })
@@ -54,7 +54,7 @@ def test_engine_args_mapping_defaults_and_passthrough():
 
 @pytest.mark.parametrize("value, expected_tokens", [(True, 4), (6, 6), ({"num_speculative_tokens": 3}, 3)])
 def test_ngram_speculation_shortcut(value, expected_tokens):
-    args = veng.build_engine_args(EngineConfig(kind="vllm", engine_args={"ngram_speculation": value}))
+    args = veng.build_engine_args(VllmConfig(engine_args={"ngram_speculation": value}))
     assert args["speculative_config"]["method"] == "ngram"
     assert args["speculative_config"]["num_speculative_tokens"] == expected_tokens
     assert "ngram_speculation" not in args
@@ -62,12 +62,12 @@ def test_ngram_speculation_shortcut(value, expected_tokens):
 
 def test_ngram_shortcut_off_and_conflicts():
     assert "speculative_config" not in veng.build_engine_args(
-        EngineConfig(kind="vllm", engine_args={"ngram_speculation": False}))
+        VllmConfig(engine_args={"ngram_speculation": False}))
     raw = {"method": "ngram", "num_speculative_tokens": 5}
-    assert veng.build_engine_args(EngineConfig(kind="vllm", engine_args={"speculative_config": raw}))[
+    assert veng.build_engine_args(VllmConfig(engine_args={"speculative_config": raw}))[
         "speculative_config"] == raw
     with pytest.raises(ValueError, match="not both"):
-        veng.build_engine_args(EngineConfig(kind="vllm", engine_args={"ngram_speculation": 4,
+        veng.build_engine_args(VllmConfig(engine_args={"ngram_speculation": 4,
                                                                       "speculative_config": raw}))
 
 
@@ -150,7 +150,7 @@ def _req(text: str, max_tokens: int = 32) -> GenerationRequest:
 
 def test_glue_chat_template_counts_and_finish(fake_vllm):
     async def go():
-        eng = veng.VLLMEngine(EngineConfig(kind="vllm", model="m", n_ctx=512))
+        eng = veng.VLLMEngine(VllmConfig(model="m", n_ctx=512))
         await eng.start()
         caps = eng.capabilities
         assert caps.engine == "vllm" and caps.max_context == 512 and caps.count_tokens("a bb ccc") == 3
@@ -171,7 +171,7 @@ def test_glue_chat_template_counts_and_finish(fake_vllm):
 
 def test_glue_errors(fake_vllm):
     async def go():
-        eng = veng.VLLMEngine(EngineConfig(kind="vllm", model="m", n_ctx=256))
+        eng = veng.VLLMEngine(VllmConfig(model="m", n_ctx=256))
         await eng.start()
         with pytest.raises(ContextOverflowError):
             await eng.generate(_req("word " * 300))
@@ -182,7 +182,7 @@ def test_glue_errors(fake_vllm):
 
 
 def test_misspelt_engine_arg_is_fatal_one_liner(fake_vllm):
-    eng = veng.VLLMEngine(EngineConfig(kind="vllm", engine_args={"max_num_seq": 8}))
+    eng = veng.VLLMEngine(VllmConfig(engine_args={"max_num_seq": 8}))
     with pytest.raises(FatalEngineError, match="unknown vLLM engine argument.*max_num_seq"):
         asyncio.run(eng.start())
 
@@ -200,7 +200,7 @@ def test_structure_chat_template_kwargs_and_repetition_penalty_reach_vllm(fake_v
     fake_vllm.StructuredOutputsParams = _StructuredOutputsParams
 
     async def go():
-        eng = veng.VLLMEngine(EngineConfig(kind="vllm", model="m", n_ctx=512,
+        eng = veng.VLLMEngine(VllmConfig(model="m", n_ctx=512,
                                            chat_template_kwargs={"enable_thinking": False}))
         await eng.start()
         assert eng.capabilities.structure_forms >= {"gbnf", "lark", "regex", "json_schema"}
@@ -262,12 +262,12 @@ class _PairLLM(_LLM):
 
 
 def test_cad_engine_args_load_the_processor_and_refuse_speculation():
-    args = veng.build_engine_args(EngineConfig(kind="vllm", context_aware_alpha=0.5,
+    args = veng.build_engine_args(VllmConfig(context_aware_alpha=0.5,
                                                engine_args={"logits_processors": ["my.mod:Proc"]}))
     assert args["logits_processors"] == ["my.mod:Proc", veng.CAD_PROCESSOR]
-    assert "logits_processors" not in veng.build_engine_args(EngineConfig(kind="vllm"))
+    assert "logits_processors" not in veng.build_engine_args(VllmConfig())
     with pytest.raises(ValueError, match="speculative"):
-        veng.build_engine_args(EngineConfig(kind="vllm", context_aware_alpha=0.5,
+        veng.build_engine_args(VllmConfig(context_aware_alpha=0.5,
                                             engine_args={"ngram_speculation": 4}))
     # the FQCN names the class vLLM's workers import (module:Class)
     module, cls = veng.CAD_PROCESSOR.split(":")
@@ -283,7 +283,7 @@ def test_grounded_and_context_aware_requests_reach_vllm_as_a_tagged_pair(fake_vl
     _PairLLM.aborted = []
 
     async def go():
-        eng = veng.VLLMEngine(EngineConfig(kind="vllm", model="m", n_ctx=512, context_aware_alpha=0.5))
+        eng = veng.VLLMEngine(VllmConfig(model="m", n_ctx=512, context_aware_alpha=0.5))
         await eng.start()
         assert eng.capabilities.steering == {"source_bias", "context_aware"}
         req = GenerationRequest(messages=({"role": "user", "content": "Rewrite: Paris is on a river"},),
@@ -310,7 +310,7 @@ def test_grounded_and_context_aware_requests_reach_vllm_as_a_tagged_pair(fake_vl
 
 def test_without_alpha_a_call_is_one_request(fake_vllm):
     async def go():
-        eng = veng.VLLMEngine(EngineConfig(kind="vllm", model="m", n_ctx=512))
+        eng = veng.VLLMEngine(VllmConfig(model="m", n_ctx=512))
         await eng.start()
         assert eng.capabilities.steering == {"source_bias"}
         await eng.generate(GenerationRequest(messages=({"role": "user", "content": "x"},), sampling=Sampling(max_tokens=8),

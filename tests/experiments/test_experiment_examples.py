@@ -24,8 +24,9 @@ def test_mini_ablation_shape(repo_root):
     prompts = {c.prompt for c in cells if c.kind == "synthetic"}
     assert {"table", "math"} <= prompts and len(prompts) >= 3
     assert {c.generator for c in cells if c.kind == "synthetic"} == {"smollm2", "smollm2_constrained", "gemma3"}
-    # free vs constrained decoding of the same model are two cells of one grid (postprocess.constrain)
-    assert cfg.generation.postprocess.constrain == "off" and cfg.generators["smollm2_constrained"].constrain == "on"
+    # free vs constrained decoding of the same model are two cells of one grid (engine.constrain)
+    assert cfg.generators["smollm2"].engine.constrain == "off"
+    assert cfg.generators["smollm2_constrained"].engine.constrain == "on"
     assert {c.prompt for c in cells if c.generator == "smollm2_constrained"} == {"table", "math", "faq"}
     # the base model is used only with the continuation prompt
     assert {c.prompt for c in cells if c.generator == "gemma3"} == {"continue"}

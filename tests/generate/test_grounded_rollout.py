@@ -19,7 +19,7 @@ def _caps(forms, steering=frozenset()) -> Capabilities:
 
 def _rollout(caps, constrain, prompt="faq") -> Rollout:
     return Rollout(resolve_prompt(prompt), caps, None, SamplingConfig(max_tokens=256), RolloutConfig(),
-                   PostprocessConfig(constrain=constrain), 1)
+                   PostprocessConfig(), 1, constrain=constrain)
 
 
 def test_embedded_engine_gets_a_grounded_layout_bias_and_contrast(capsys):

@@ -55,7 +55,9 @@ def register(app: typer.Typer) -> None:
             pilot_info = {"documents": pilot.documents, "requests": m.units, "wall_s": round(m.wall_s, 3),
                           "startup_s": round(m.startup_s, 3), "window": m.window,
                           "output_tok_per_s": round(m.output_tok_per_s, 2)}
-        result = {"input_records": total, "pilot": pilot_info, "projection": _jsonable(proj.as_dict())}
+        engine = {"kind": cfg.engine.kind, "model": cfg.engine.model, **dict(cfg.engine.settings())}
+        result = {"input_records": total, "engine": engine, "pilot": pilot_info,
+                  "projection": _jsonable(proj.as_dict())}
         if as_json:
             print(json.dumps(result, indent=2))
         else:
@@ -109,6 +111,7 @@ def _print_table(result: dict[str, Any]) -> None:
     for r in rows:
         t.add_row(*r)
     console = Console()
+    console.print("engine: " + "; ".join(f"{k}: {v}" for k, v in result["engine"].items()), markup=False)
     if result["pilot"]:
         pi = result["pilot"]
         console.print(f"pilot: {pi['documents']} documents, {pi['requests']} requests in {pi['wall_s']} s "

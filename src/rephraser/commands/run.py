@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rephraser.config import RunConfig, read_yaml_document, validate
+from rephraser.config.legacy import MOVED
 from rephraser.engines import ENGINE_MODULES
 from rephraser.errors import ConfigError
 from rephraser.route_config import RoutingConfig
@@ -55,6 +56,9 @@ def build_config(config: str | Path | None, overrides: dict[str, Any]) -> RunCon
             node = node[p]
         node[leaf] = value
     flags = frozenset(k for k, v in overrides.items() if v is not None)
+    for (section, key), new in MOVED.items():  # a flag sets a moved key's new place: the file's old one gives way
+        if ".".join(new) in flags and isinstance(base.get(section), dict):
+            base[section].pop(key, None)
     return validate(base, RunConfig, origin=str(config) if config else "flags", text=text, flags=flags)
 
 
@@ -76,7 +80,7 @@ def register(app: typer.Typer) -> None:
         api_key_env: str | None = typer.Option(None, help="environment variable holding the API key"),
         n_ctx: int | None = typer.Option(None, help="context window (tokens)"),
         parallel: int | None = typer.Option(None, help="sequences decoded together (llamacpp)"),
-        speculative: str | None = typer.Option(None, help="off | ngram: prompt-lookup speculative decoding (llamacpp)"),
+        speculative: str | None = typer.Option(None, help="off | ngram: prompt-lookup speculative decoding (llamacpp; vllm also suffix)"),
         max_tokens: int | None = typer.Option(None, help="max new tokens per call"),
         temperature: float | None = typer.Option(None),
         top_p: float | None = typer.Option(None),
@@ -114,7 +118,7 @@ def register(app: typer.Typer) -> None:
             "sampling.max_tokens": max_tokens, "sampling.temperature": temperature, "sampling.top_p": top_p,
             "sampling.top_k": top_k, "sampling.seed": seed, "sampling.n": samples, "rollout.kind": rollout,
             "sampling.repetition_penalty": repetition_penalty, "sampling.preset": sampling_preset,
-            "postprocess.constrain": constrain,
+            "engine.constrain": constrain,
             "output.dir": output, "output.rows_per_part": rows_per_part, "max_in_flight": max_in_flight,
             "output.layout": schema,
         }

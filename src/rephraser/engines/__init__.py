@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from rephraser.config import EngineConfig
     from rephraser.engines.base import Engine, EngineSpec
 
-# engine.kind -> the module implementing it (keep in step with config.EngineConfig.kind).
+# engine.kind -> the module implementing it (keep in step with config.ENGINE_CLASSES: one config class per kind).
 ENGINE_MODULES = {
     "llamacpp": "rephraser.engines.llamacpp",
     "openai": "rephraser.engines.openai_http",

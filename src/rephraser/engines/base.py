@@ -4,8 +4,8 @@ An engine turns one `GenerationRequest` (chat messages + sampling) into one `Com
 started once, may serve many concurrent `generate` calls (the runner keeps up to N in flight so the
 engine's batching stays full) and is stopped once. Adding an engine = one file implementing this and
 exporting `SPEC`, an `EngineSpec` (what planning, Ray, Slurm and estimates need to know about the engine
-without starting it), plus its registration: a line in `engines/__init__.py` and its kind in
-`config.EngineConfig.kind`.
+without starting it), plus its registration: a line in `engines/__init__.py` and its config class in
+`config/engine.py`.
 
 Errors are classified so the runner can decide without knowing the transport:
 - `TransientEngineError`: try again later (timeouts, resets, 429/5xx, malformed responses);

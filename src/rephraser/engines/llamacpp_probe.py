@@ -14,7 +14,7 @@ import json
 import sys
 import time
 
-from rephraser.config import EngineConfig
+from rephraser.config import LlamaCppConfig
 from rephraser.engines import cpu_policy
 from rephraser.engines.base import EngineError, GenerationRequest, Sampling
 from rephraser.engines.llamacpp import LlamaCppEngine
@@ -26,7 +26,7 @@ async def _probe(model: str, tokens: int, threads: int | None) -> dict[str, obje
     cpu_policy.prepare()  # libgomp reads its environment when llama.cpp loads
     import llama_cpp
 
-    engine = LlamaCppEngine(EngineConfig(kind="llamacpp", model=model, n_ctx=512, parallel=2, threads=threads))
+    engine = LlamaCppEngine(LlamaCppConfig(model=model, n_ctx=512, parallel=2, threads=threads))
     t0 = time.perf_counter()
     await engine.start()
     loaded = time.perf_counter() - t0

@@ -39,7 +39,7 @@ from rephraser.errors import ConfigError
 from rephraser.redact import register_env, scrub
 
 if TYPE_CHECKING:
-    from rephraser.config import EngineConfig
+    from rephraser.config import OpenAIConfig
 
 # Phrases servers use for "prompt does not fit" (OpenAI/vLLM, llama-server, SGLang, TGI).
 _OVERFLOW = re.compile(r"context length|context window|context size|context_length|too many tokens|"
@@ -103,7 +103,7 @@ def api_base(url: str) -> str:
 
 
 class OpenAIEngine:
-    def __init__(self, cfg: EngineConfig, max_connections: int | None = None,
+    def __init__(self, cfg: OpenAIConfig, max_connections: int | None = None,
                  transport: httpx.AsyncBaseTransport | None = None):
         self.cfg = cfg
         self.max_connections = max_connections or max(cfg.parallel, 64)

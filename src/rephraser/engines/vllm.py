@@ -6,7 +6,8 @@ vLLM is imported inside `start()` so `rephraser` imports (and all CPU paths work
 
 The settings the FinePhrase study used for throughput are the defaults here: prefix caching (our
 prompts put the instruction first and the document last, so every request of a prompt shares its
-prefix), chunked prefill, and, when asked for, n-gram speculative decoding (helps models < 4B).
+prefix), chunked prefill, and, when asked for (engine.speculative), speculative decoding: n-gram,
+suffix or a draft model (n-gram helped models < 4B in the study).
 
 Alternative route without in-process vLLM: engine kind "openai" supervising `vllm serve` (see
 examples/finephrase_vllm_serve.yaml).
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from rephraser.config import EngineConfig
+from rephraser.config import VllmConfig
 from rephraser.cost import study_tok_s
 from rephraser.engines.base import (
     Capabilities,
@@ -75,14 +76,16 @@ def ngram_speculative_config(value: Any) -> dict[str, Any]:
     return spec
 
 
-def build_engine_args(cfg: EngineConfig) -> dict[str, Any]:
-    """Map an EngineConfig to keyword arguments for vllm.AsyncEngineArgs (pure: testable without vLLM).
+def build_engine_args(cfg: VllmConfig) -> dict[str, Any]:
+    """Map a VllmConfig to keyword arguments for vllm.AsyncEngineArgs (pure: testable without vLLM).
 
     - `model` comes from cfg.model, `max_model_len` from cfg.n_ctx, `seed` is left to vLLM;
     - everything in cfg.engine_args is passed through unchanged (tensor_parallel_size,
       data_parallel_size, max_num_seqs, max_num_batched_tokens, gpu_memory_utilization,
       enable_prefix_caching, enable_chunked_prefill, speculative_config, ...), overriding our defaults;
-    - `ngram_speculation` is a shortcut that becomes speculative_config {"method": "ngram", ...}.
+    - `engine.speculative` (typed: ngram, suffix, draft_model) becomes speculative_config; the config
+      refuses it beside engine_args.speculative_config;
+    - `ngram_speculation` is an older shortcut that becomes speculative_config {"method": "ngram", ...}.
     """
     args: dict[str, Any] = {"model": cfg.model, "max_model_len": cfg.n_ctx, **DEFAULT_ENGINE_ARGS}
     if cfg.tokenizer:
@@ -94,6 +97,8 @@ def build_engine_args(cfg: EngineConfig) -> dict[str, Any]:
         spec = ngram_speculative_config(extra.pop(NGRAM_KEY))
         if spec:
             extra["speculative_config"] = spec
+    if cfg.speculative != "off":
+        extra["speculative_config"] = cfg.speculative.to_vllm()
     args.update(extra)
     if cfg.context_aware_alpha > 0:
         if args.get("speculative_config"):
@@ -178,7 +183,7 @@ def _finish_reason(reason: str | None) -> str:
 class VLLMEngine:
     """In-process vLLM (AsyncLLM). Many concurrent `generate` calls share one continuous batch."""
 
-    def __init__(self, cfg: EngineConfig):
+    def __init__(self, cfg: VllmConfig):
         self.cfg = cfg
         self._engine: Any = None
         self._tokenizer: Any = None
@@ -360,7 +365,7 @@ def _one_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
 
 
-def _gpus(cfg: EngineConfig) -> float:
+def _gpus(cfg: VllmConfig) -> float:
     return float(int(cfg.engine_args.get("tensor_parallel_size", 1)) * int(cfg.engine_args.get("pipeline_parallel_size", 1)))
 
 

@@ -29,6 +29,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from rephraser.config import (
     EngineConfig,
+    LlamaCppConfig,
     PostprocessConfig,
     RetryConfig,
     RolloutConfig,
@@ -66,7 +67,7 @@ class GenerationSpec(Strict):
 
 
 class GeneratorSpec(Strict):
-    engine: EngineConfig = Field(default_factory=EngineConfig)
+    engine: EngineConfig = Field(default_factory=LlamaCppConfig)
     prompts: list[str] | None = Field(
         None, description="use this generator only with these prompts (e.g. a base model with `continue`)"
     )
@@ -75,7 +76,7 @@ class GeneratorSpec(Strict):
     mix_with: list[str] | None = Field(None, min_length=1, description="this generator's mix-ins instead of mix.mix_with")
     tok_s: float | None = Field(None, gt=0, description="output tok/s for --dry-run when nothing was measured yet")
     constrain: Literal["auto", "on", "off", "grounded"] | None = Field(
-        None, description="overrides generation.postprocess.constrain for this generator, so constrained and "
+        None, description="overrides engine.constrain for this generator, so constrained and "
         "free decoding of one model are two generators (cells) of one grid")
     floor: Literal["off", "default", "custom"] | None = Field(
         None, description="overrides generation.postprocess.floor for this generator, so the content floor off and "

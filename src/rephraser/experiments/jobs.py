@@ -94,7 +94,7 @@ def _size(job: StageJob, cfg: ExperimentConfig) -> None:
         engine = cfg.generators[s.meta["generator"]].engine
         job.shards, job.engine_kind = cfg.generation.shards, engine.kind
         job.gpus = engine_gpus(RunConfig(engine=engine))
-        job.cpus = (engine.threads or 1) if engine.kind == "llamacpp" else 1
+        job.cpus = engine.cpus_per_job()
     elif s.kind == "train":
         job.nodes, job.ranks, job.gpus = train_world(cfg, s)
         job.cpus = 1 if job.gpus else job.ranks

@@ -12,7 +12,7 @@
 - custom: a user's async function (rollout.function = "package.module:function") that may call the
   model any number of times through a context object (generate/custom_rollout.py).
 
-When the prompt's contract declares a structure and postprocess.constrain allows it, every call carries
+When the prompt's contract declares a structure and engine.constrain allows it, every call carries
 it (engines enforce it while decoding); the contract still judges every output. A contract that names a
 layout gets a grammar built for each document (prompts/layouts.py) where the engine takes Lark grammars;
 `constrain: grounded` builds it with the source's numbers only and asks the engine to favour the source's
@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from rephraser.config import PostprocessConfig, RolloutConfig, SamplingConfig
+from rephraser.config import Constrain, PostprocessConfig, RolloutConfig, SamplingConfig
 from rephraser.engines.base import Capabilities, ContextOverflowError, OutputStructure, Sampling
 from rephraser.errors import ConfigError
 from rephraser.generate.bounds import clipped, oversize
@@ -67,22 +67,23 @@ class Outcome:
 
 class Rollout:
     def __init__(self, spec: PromptSpec, caps: Capabilities, caller: Caller, sampling: SamplingConfig,
-                 rollout: RolloutConfig, post: PostprocessConfig, max_attempts: int):
+                 rollout: RolloutConfig, post: PostprocessConfig, max_attempts: int, *, constrain: Constrain):
         self.spec = spec
         self.caps = caps
         self.caller = caller
         self.sampling = sampling
         self.cfg = rollout
         self.post = post
+        self.constrain = constrain  # engine.constrain: decoding under the prompt's structure
         self.max_attempts = max_attempts
         self.overhead = caps.count_tokens(spec.overhead_text()) + TEMPLATE_MARGIN_TOKENS
         budget = caps.max_context - sampling.max_tokens - self.overhead
         if spec.input_window_tokens:
             budget = min(budget, spec.input_window_tokens)
         self.input_budget = budget
-        self.structure = enforced_structure(spec, caps, post.constrain)
+        self.structure = enforced_structure(spec, caps, constrain)
         self.floor = floor_for(spec.name, post)
-        if post.constrain == "grounded" and self.structure is not None:
+        if constrain == "grounded" and self.structure is not None:
             warn_grounding_losses(spec, caps)
         self.custom = None
         if rollout.kind == "custom":
@@ -123,7 +124,7 @@ class Rollout:
         if self.structure is None or layout is None or "lark" not in self.caps.structure_forms:
             return self.structure
         return OutputStructure("lark", build_layout(layout, text, max_tokens=self.sampling.max_tokens,
-                                                    grounded=self.post.constrain == "grounded"))
+                                                    grounded=self.constrain == "grounded"))
 
     def _constraint_form(self) -> str | None:
         if self.structure is None:
@@ -133,7 +134,7 @@ class Rollout:
     def steering_for(self, text: str) -> dict[str, Any]:
         """The soft controls of a call on `text` (only those the engine honours)."""
         extra: dict[str, Any] = {}
-        if self.post.constrain == "grounded" and "source_bias" in self.caps.steering:
+        if self.constrain == "grounded" and "source_bias" in self.caps.steering:
             extra["bias_source"] = text
         if "context_aware" in self.caps.steering and self.spec.mode == "chat":
             extra["contrast"] = self.spec.messages("")
@@ -283,7 +284,7 @@ def faith_columns(text: str, source: str) -> dict[str, Any]:
 
 
 def enforced_structure(spec: PromptSpec, caps: Capabilities, constrain: str) -> OutputStructure | None:
-    """The structure every call of this prompt carries, by the run's postprocess.constrain policy."""
+    """The structure every call of this prompt carries, by the run's engine.constrain policy."""
     st = spec.contract.structure
     if st is None or constrain == "off":
         return None
@@ -293,7 +294,7 @@ def enforced_structure(spec: PromptSpec, caps: Capabilities, constrain: str) -> 
     forms = ", ".join(sorted(caps.structure_forms)) or "none"
     what = f"prompt {spec.name} declares a {st.kind} structure; engine {caps.engine} can enforce: {forms}"
     if constrain in ("on", "grounded"):
-        raise ConfigError(f"{what} (set postprocess.constrain: auto or off, or pick another engine/dialect)")
+        raise ConfigError(f"{what} (set engine.constrain: auto or off, or pick another engine/dialect)")
     log.warning(f"{what}; generating {spec.name} without constraints")
     return None
 

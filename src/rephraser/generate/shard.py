@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import Any
 
 from rephraser import storage
-from rephraser.config import RunConfig
+from rephraser.config import LlamaCppConfig, RunConfig, VllmConfig
 from rephraser.engines import build_engine
 from rephraser.engines.base import Capabilities, Engine, FatalEngineError
 from rephraser.errors import ConfigError, RephraserError
@@ -123,11 +123,11 @@ async def open_shard(held: contextlib.AsyncExitStack, cfg: RunConfig, opts: RunO
     resources.callback(cache.close)
     options: dict[str, Any] = {"chat_template_kwargs": cfg.engine.chat_template_kwargs} \
         if cfg.engine.chat_template_kwargs else {}
-    if "context_aware" in caps.steering:  # changes every output: part of the request cache key
-        options["context_aware_alpha"] = cfg.engine.context_aware_alpha
+    if "context_aware" in caps.steering and isinstance(cfg.engine, (LlamaCppConfig, VllmConfig)):
+        options["context_aware_alpha"] = cfg.engine.context_aware_alpha  # changes every output: cache key
     caller = Caller(engine, cache, caps.model_id, cfg.retry, request_options=options or None)
-    rollouts = {p.name: Rollout(p, caps, caller, cfg.sampling, cfg.rollout, cfg.postprocess, cfg.retry.max_attempts)
-                for p in prompts}
+    rollouts = {p.name: Rollout(p, caps, caller, cfg.sampling, cfg.rollout, cfg.postprocess, cfg.retry.max_attempts,
+                                constrain=cfg.engine.constrain) for p in prompts}
     for name, r in rollouts.items():
         if r.input_budget < MIN_INPUT_TOKENS:  # the stack stops the engine: a grid must not keep a model loaded
             raise ConfigError(f"prompt {name}: max_tokens {cfg.sampling.max_tokens} leaves {r.input_budget} tokens "

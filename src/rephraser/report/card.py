@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from rephraser import storage
+from rephraser.config import engine_config
 from rephraser.errors import RephraserError
 from rephraser.postprocess.stats import compute_stats
 from rephraser.prompts.registry import resolve_prompt
@@ -136,6 +137,7 @@ def _generation_section(run: RunFolder, summary: RunSummary) -> list[str]:
     lines.append(f"- Model: {models}")
     engines = ", ".join(f"`{e}`" for e in summary.engines) or f"`{eng.get('kind', '?')}`"
     lines.append(f"- Engine: {engines}")
+    lines += [f"- {what.capitalize()}: {value}" for what, value in _engine_settings(eng)]
     if run.config.get("rollout"):
         lines.append(f"- Rollout: `{json.dumps(run.config['rollout'], sort_keys=True)}`")
     if run.config.get("sampling"):
@@ -147,6 +149,15 @@ def _generation_section(run: RunFolder, summary: RunSummary) -> list[str]:
     lines += ["", "Reproduce with `rephraser run --config config.yaml` (the resolved configuration is stored next "
               "to the data)."]
     return lines
+
+
+def _engine_settings(eng: dict[str, Any]) -> list[tuple[str, str]]:
+    """The engine kind's own settings from config.yaml (speculative decoding, ...); none when it does not
+    read as an engine config (a folder written by another version)."""
+    try:
+        return engine_config(eng).settings()
+    except ValueError:  # pydantic's ValidationError included
+        return []
 
 
 def _prompts_section(run: RunFolder, summary: RunSummary) -> list[str]:

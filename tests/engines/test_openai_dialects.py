@@ -14,7 +14,7 @@ import json
 import httpx
 import pytest
 
-from rephraser.config import OpenAIConfig, PostprocessConfig
+from rephraser.config import OpenAIConfig
 from rephraser.engines.base import GenerationRequest, OutputStructure, Sampling
 from rephraser.engines.openai_http import OpenAIEngine
 from rephraser.errors import ConfigError
@@ -93,7 +93,7 @@ def test_constrain_policy_when_the_server_cannot_enforce(fake_server, capsys):
     c = asyncio.run(caps())
     faq = resolve_prompt("faq")  # declares a GBNF grammar; OpenAI enforces JSON schemas only
     with pytest.raises(ConfigError, match="prompt faq declares a gbnf structure; engine openai can enforce: json_schema"):
-        enforced_structure(faq, c, PostprocessConfig(constrain="on").constrain)
+        enforced_structure(faq, c, "on")
     assert enforced_structure(faq, c, "auto") is None
     assert "generating faq without constraints" in capsys.readouterr().err
     assert enforced_structure(faq, c, "off") is None

@@ -45,7 +45,7 @@ class Contract(BaseModel):
     allow_length_finish: bool = Field(False, description="accept outputs cut by max_tokens")
     reject_preambles: bool = Field(True, description="reject refusals; strip 'Here is ...' preambles")
     structure: Structure | None = Field(None, description="output structure enforced while decoding "
-                                        "(postprocess.constrain); the validator still judges the output")
+                                        "(engine.constrain); the validator still judges the output")
     layout: str | None = Field(None, description="per-document grammar (prompts/layouts.py) used instead of "
                                "`structure` where the engine takes Lark grammars: sized from the source, labels "
                                "in its language, and with constrain: grounded, only the source's numbers")

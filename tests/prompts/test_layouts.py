@@ -71,12 +71,13 @@ def test_sizes_follow_the_source_and_the_token_budget():
 @pytest.mark.parametrize("name", sorted(LAYOUTS))
 @pytest.mark.parametrize("grounded", [False, True])
 def test_every_layout_compiles(name, grounded):
-    for src in (EN, FR, ES, "No digits at all in this one, just words."):
-        if grounded and name == "math" and not source_numbers(src):
-            with pytest.raises(LayoutRefusal, match="grounded math needs numbers in the source"):
-                build_layout(name, src, max_tokens=512, grounded=grounded)
-            continue
-        to_llguidance("lark", build_layout(name, src, max_tokens=512, grounded=grounded))
+    for src in (EN, FR, ES, "No digits at all in this one, just words.", " ".join([EN] * 12)):
+        for max_tokens in (128, 256, 512):  # small budgets shrink units to their smallest sizes
+            if grounded and name == "math" and not source_numbers(src):
+                with pytest.raises(LayoutRefusal, match="grounded math needs numbers in the source"):
+                    build_layout(name, src, max_tokens=max_tokens, grounded=grounded)
+                continue
+            to_llguidance("lark", build_layout(name, src, max_tokens=max_tokens, grounded=grounded))
 
 
 class _Bytes:

@@ -117,6 +117,8 @@ def _tail(lo: int, hi: int) -> str:
     capped = f"(SEP w){{{hi - 1}}} SEP last" if hi > 1 else "SEP last"
     if hi - 1 < lo:
         return f"({capped})"
+    if hi == 1:  # one word, or two ending on `last` (llguidance refuses a {0,0} range)
+        return f"({capped})?"
     return f"((SEP w){{{lo},{hi - 1}}} | {capped})"
 
 

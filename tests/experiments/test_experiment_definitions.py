@@ -29,5 +29,5 @@ def test_definitions_change_only_evaluate_stages_and_defaults_change_nothing():
     assert study["evaluate"].isdisjoint(plain["evaluate"])
     assert {k: v for k, v in study.items() if k != "evaluate"} == {k: v for k, v in plain.items() if k != "evaluate"}
     spec = next(s for s in unique_stages(expand(validate({**BASE, "eval": {"definitions": "lighteval"}},
-                                                         ExperimentConfig))) if s.kind == "evaluate").spec
+                                                         ExperimentConfig))) if s.kind == "evaluate").spec.as_json()
     assert spec["eval"]["definitions"] == "lighteval" and "prob_variant" not in spec["eval"]

@@ -42,7 +42,7 @@ def test_mix_with_a_corpus_other_than_the_source():
     own, dclm = cells["faq-with_source/mix50"], cells["faq-with_dclm/mix50"]
     assert own.generate.key == dclm.generate.key  # one generation, mixed two ways
     assert own.mix.key != dclm.mix.key
-    assert dclm.mix.spec["components"][1] == {"kind": "dataset", "path": "data/dclm", "prompt": None,
+    assert dclm.mix.spec.as_json()["components"][1] == {"kind": "dataset", "path": "data/dclm", "prompt": None,
                                               "text_column": "text", "weight": 0.5}
     assert dclm.mix_with == "dclm" and own.mix_with == "source"
     # naming the default changes names only, not the stages: keys equal the plain grid's
@@ -54,7 +54,7 @@ def test_several_prompts_mixed_in_one_cell_reuse_their_generations():
     cells = by_name(c)
     mixed = cells["faq_table/mix50"]
     assert [g.key for g in mixed.generates] == [cells["faq/mix50"].generate.key, cells["table/mix50"].generate.key]
-    comps = mixed.mix.spec["components"]
+    comps = mixed.mix.spec.as_json()["components"]
     assert [(x["kind"], x.get("prompt"), x["weight"]) for x in comps] == [
         ("rephrased", "faq", 0.25), ("rephrased", "table", 0.25), ("source", None, 0.5)]
     assert stage_keys(c, "generate") == stage_keys(cfg(), "generate")  # no new generation
@@ -67,7 +67,7 @@ def test_student_size_axis_shares_mixtures_and_names_the_student():
     small, big = cells["faq-s1m/mix50"], cells["faq-s8m/mix50"]
     assert small.mix.key == big.mix.key and small.stages()[-3].key == big.stages()[-3].key  # same tokenize
     run = (0, None)
-    assert big.train[run].spec["train"]["preset"] == "mini-8m" and small.train[run].key != big.train[run].key
+    assert big.train[run].spec.as_json()["train"]["preset"] == "mini-8m" and small.train[run].key != big.train[run].key
     assert (small.student, big.student, big.base_name) == ("s1m", "s8m", "faq/mix50")
 
 
@@ -76,9 +76,9 @@ def test_training_and_data_seeds_cross_and_default_keys_stay():
     cell = by_name(c)["faq/mix50"]
     assert sorted(cell.train) == [(s, d) for s in range(3) for d in range(3)]
     assert len({s.key for s in cell.train.values()}) == 9
-    assert cell.train[(1, 2)].spec["seed"] == 1 and cell.train[(1, 2)].spec["data_seed"] == 2
+    assert cell.train[(1, 2)].spec.as_json()["seed"] == 1 and cell.train[(1, 2)].spec.as_json()["data_seed"] == 2
     plain = by_name(cfg(seeds=[0, 1, 2]))["faq/mix50"]
-    assert sorted(plain.train) == [(0, None), (1, None), (2, None)] and "data_seed" not in plain.train[(1, None)].spec
+    assert sorted(plain.train) == [(0, None), (1, None), (2, None)] and "data_seed" not in plain.train[(1, None)].spec.as_json()
     # a 3 x 3 grid only where the noise is measured
     grid = by_name(cfg(seed_grids=[{"cells": ["baseline-*"], "seeds": [0, 1, 2], "data_seeds": [0, 1, 2]}]))
     assert len(grid["baseline-source_only"].train) == 9 and list(grid["faq/mix50"].train) == [(0, None)]
@@ -90,12 +90,12 @@ def test_decay_branches_start_from_the_trunk_checkpoint():
     trunk, branch, plain = cells["baseline-source_only"], cells["faq/mix50"], cells["table/mix50"]
     run = (0, None)
     assert trunk.train[run].key == by_name(cfg())["baseline-source_only"].train[run].key  # the trunk is unchanged
-    assert trunk.train[run] in branch.train[run].deps and trunk.train[run].meta["keep_steps"] == [8]
-    spec = branch.train[run].spec
+    assert trunk.train[run] in branch.train[run].deps and trunk.train[run].meta.keep_steps == [8]
+    spec = branch.train[run].spec.as_json()
     assert spec["decay"] == {"at_step": 8, "steps": 2} and spec["train"]["steps"] == 10
     assert spec["train"]["decay_frac"] == pytest.approx(0.2)
     assert branch.decay_from == "baseline-source_only" and plain.decay_from is None
-    assert "decay" not in plain.train[run].spec
+    assert "decay" not in plain.train[run].spec.as_json()
 
 
 def test_per_generator_shares_mix_ins_and_students_restrict_the_cross_product():
@@ -114,7 +114,7 @@ def test_per_generator_shares_mix_ins_and_students_restrict_the_cross_product():
 
 def test_a_fully_synthetic_cell():
     cell = by_name(cfg(mix={"ratios": [0.5, 1.0], "tokens": 1000}))["faq/mix100"]
-    assert cell.ratio == 1.0 and cell.mix.spec["components"] == [{"kind": "rephrased", "prompt": "faq", "weight": 1.0}]
+    assert cell.ratio == 1.0 and cell.mix.spec.as_json()["components"] == [{"kind": "rephrased", "prompt": "faq", "weight": 1.0}]
 
 
 @pytest.mark.parametrize("changes, message", [

@@ -12,7 +12,7 @@ from rephraser.config import load_yaml, validate
 from rephraser.errors import ConfigError
 from rephraser.experiments.cells import expand
 from rephraser.experiments.config import ExperimentConfig
-from rephraser.experiments.stages import generation_config
+from rephraser.experiments.stages import SourceStage, generation_config
 
 BASE = {
     "prompts": ["table", "math", "faq"],
@@ -36,10 +36,10 @@ def test_routed_cells_generate_once_and_mix_every_output(tmp_path):
     assert routed.routing == "filter" and routed.describe()["routing"] == "filter"
     assert "routed_filter-h/mix50" not in cells  # h lacks math: no routed cell for it
     gen = routed.generate
-    assert gen.meta["prompt_refs"] == ["math", "faq"] and gen.spec["run"]["routing"]["routes"][0]["name"] == "nums"
-    assert routed.mix.spec["components"] == [{"kind": "rephrased", "prompt": "filter", "routed": True, "weight": 0.5},
+    assert gen.meta.prompt_refs == ["math", "faq"] and gen.spec.as_json()["run"]["routing"]["routes"][0]["name"] == "nums"
+    assert routed.mix.spec.as_json()["components"] == [{"kind": "rephrased", "prompt": "filter", "routed": True, "weight": 0.5},
                                              {"kind": "source", "weight": 0.5}]
-    assert routed.mix.spec["tokens"] == cells["math-g/mix50"].mix.spec["tokens"]  # the same token budget
+    assert routed.mix.spec.as_json()["tokens"] == cells["math-g/mix50"].mix.spec.as_json()["tokens"]  # the same token budget
     run = generation_config(gen, validate(BASE, ExperimentConfig), tmp_path)
     assert run.prompts == ["math", "faq"] and run.routing.routes[0].name == "nums"
     # the routes are in the key; a grid without routings keeps every other stage key
@@ -66,7 +66,7 @@ def test_shipped_routing_grids(repo_root):
     cfg = load_yaml(repo_root / "examples" / "routing_ablation.yaml", ExperimentConfig)
     cells = {c.name: c for c in expand(cfg)}
     a, b = cells["routed_source_filter/mix50"], cells["routed_uniform/mix50"]
-    assert a.mix.spec["tokens"] == b.mix.spec["tokens"] and a.ratio == b.ratio == 0.5
+    assert a.mix.spec.as_json()["tokens"] == b.mix.spec.as_json()["tokens"] and a.ratio == b.ratio == 0.5
     assert cfg.routings["uniform"].routing().default.count == 1  # one prompt per document, as the filter
     fine = {c.name: c for c in expand(load_yaml(repo_root / "examples" / "finephrase.yaml", ExperimentConfig))}
     routed = sorted(n for n, c in fine.items() if c.routing)
@@ -81,10 +81,10 @@ def test_spread_pick_takes_documents_across_the_split(tmp_path):
     first = {**BASE, "sources": {"wiki": {"source": {"path": None}, "rephrase_docs": 3}}}
     cfg = validate(spread, ExperimentConfig)
     gen = {c.name: c for c in expand(cfg)}["routed_filter-g/mix50"].generate
-    assert gen.spec["rephrase_pick"] == "spread"
+    assert gen.spec.as_json()["rephrase_pick"] == "spread"
     assert "rephrase_pick" not in {c.name: c for c in expand(validate(first, ExperimentConfig))}[
-        "routed_filter-g/mix50"].generate.spec  # the default keeps existing keys
-    train = gen.dep("source").dir(tmp_path) / "train.jsonl"
+        "routed_filter-g/mix50"].generate.spec.as_json()  # the default keeps existing keys
+    train = gen.dep(SourceStage).dir(tmp_path) / "train.jsonl"
     train.parent.mkdir(parents=True)
     train.write_text("".join(f'{{"id": "d{i}", "text": "t{i}"}}\n' for i in range(9)))
     run = generation_config(gen, cfg, tmp_path)

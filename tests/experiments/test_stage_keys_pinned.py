@@ -60,12 +60,15 @@ def _plain(obj: Any) -> Any:
 
 def _spec(stage: Stage) -> Any:
     """What a stage's marker records as its spec (and its key hashes), in the marker's key order."""
-    return stage.spec
+    return stage.spec.as_json()
 
 
 def _meta(stage: Stage) -> dict[str, Any]:
-    """How a stage runs (not part of its key), as the stages read it."""
-    return {k: stage.meta[k] for k in sorted(stage.meta)}
+    """How a stage runs (not part of its key), as the stages read it; the fields a stage did not set are
+    left out, as the untyped metadata these values were pinned from left them out."""
+    unset = {"prompt_refs": None, "routing": None, "keep_steps": []}
+    fields = {k: v for k, v in vars(stage.meta).items() if k not in unset or v != unset[k]}
+    return {k: fields[k] for k in sorted(fields)}
 
 
 def fingerprint(cfg: ExperimentConfig) -> dict[str, Any]:

@@ -11,45 +11,42 @@ Baselines skip `generate` (their mix has one component: the source's training sp
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
-from pathlib import Path
-from typing import Any
 
 from rephraser.config import RunConfig
 from rephraser.errors import ConfigError
-from rephraser.experiments.config import ExperimentConfig, ratio_label
+from rephraser.experiments.config import DecaySpec, ExperimentConfig, ratio_label
+from rephraser.experiments.rows import Row
+from rephraser.experiments.stages import (
+    KINDS,
+    AnyStage,
+    EvaluateStage,
+    GenerateStage,
+    MixStage,
+    SourceStage,
+    TokenizerStage,
+    TokenizeStage,
+    TrainStage,
+)
+from rephraser.experiments.stages.base import JsonObject, NoMeta
+from rephraser.experiments.stages.evaluate import EvaluateMeta, EvaluateSpec
+from rephraser.experiments.stages.generate import GenerateMeta, GenerateSpec
+from rephraser.experiments.stages.mix import DatasetPart, MixPart, MixSpec, RephrasedPart, SourcePart
+from rephraser.experiments.stages.source import SourceSpec
+from rephraser.experiments.stages.tokenize import TokenizeSpec
+from rephraser.experiments.stages.tokenizer import TokenizerSpec
+from rephraser.experiments.stages.train import DecayPoint, TrainMeta, TrainSpec
 from rephraser.prompts.registry import resolve_prompt
 from rephraser.train.trainer import TrainConfig
 
-STAGE_KINDS = ("source", "tokenizer", "generate", "mix", "tokenize", "train", "evaluate")
+__all__ = ["STAGE_KINDS", "AnyStage", "Cell", "Run", "Stage", "expand", "run_label", "select_cells", "unique_stages"]
 
-
-@dataclass(frozen=True)
-class Stage:
-    kind: str
-    spec: dict[str, Any]  # JSON-able inputs that define what the stage produces
-    deps: tuple[Stage, ...] = ()
-    # How to run it, not what it produces (a generator's name, a prompt's path): not part of the key.
-    meta: dict[str, Any] = field(default_factory=dict, compare=False)
-
-    @property
-    def key(self) -> str:
-        blob = json.dumps({"kind": self.kind, "spec": self.spec, "deps": [d.key for d in self.deps]},
-                          sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-    def dir(self, out: str | Path) -> Path:
-        return Path(out) / "stages" / self.kind / self.key
-
-    def dep(self, kind: str) -> Stage:
-        for d in self.deps:
-            if d.kind == kind:
-                return d
-        raise KeyError(f"{self.kind} stage has no {kind} dependency")
+# Pipeline order, upstream first (the registry's order).
+STAGE_KINDS = KINDS.names()
+# Any kind of stage, for annotations (the generic class is stages.Stage; each kind is a subclass).
+Stage = AnyStage
 
 
 Run = tuple[int, "int | None"]  # (training seed, data seed; None = the training seed)
@@ -77,20 +74,20 @@ class Cell:
     decay_from: str | None = None  # the trunk cell of a decay ablation
     routing: str | None = None  # a routed cell: the name of its routes (cfg.routings)
     base_name: str = ""  # the name without the student part (what decay rules refer to)
-    mix: Stage | None = None
-    generates: list[Stage] = field(default_factory=list)
-    train: dict[Run, Stage] = field(default_factory=dict)
-    evaluate: dict[Run, Stage] = field(default_factory=dict)
+    mix: MixStage | None = None
+    generates: list[GenerateStage] = field(default_factory=list)
+    train: dict[Run, TrainStage] = field(default_factory=dict)
+    evaluate: dict[Run, EvaluateStage] = field(default_factory=dict)
 
     @property
-    def generate(self) -> Stage | None:
+    def generate(self) -> GenerateStage | None:
         return self.generates[0] if self.generates else None
 
-    def stages(self) -> list[Stage]:
+    def stages(self) -> list[AnyStage]:
         """Every stage this cell needs, upstream first, shared ones included."""
-        seen: dict[str, Stage] = {}
+        seen: dict[str, AnyStage] = {}
 
-        def visit(s: Stage) -> None:
+        def visit(s: AnyStage) -> None:
             if s.key in seen:
                 return
             for d in s.deps:
@@ -101,15 +98,16 @@ class Cell:
             visit(s)
         return list(seen.values())
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> Row:
+        """The cell's axes: the leading columns of every results row."""
         return {"cell": self.name, "kind": self.kind, "prompt": self.prompt, "generator": self.generator,
                 "source": self.source, "ratio": self.ratio, "baseline": self.baseline, "mix_with": self.mix_with,
                 "student": self.student, "decay_from": self.decay_from, "routing": self.routing}
 
 
-def _source_stage(cfg: ExperimentConfig, name: str) -> Stage:
+def _source_stage(cfg: ExperimentConfig, name: str) -> SourceStage:
     src = cfg.sources[name].source.model_dump(mode="json")
-    return Stage("source", {"source": src, "heldout_fraction": cfg.eval.heldout_fraction})
+    return SourceStage(SourceSpec(source=src, heldout_fraction=cfg.eval.heldout_fraction), NoMeta())
 
 
 def _prompt_identity(ref: str) -> tuple[str, str]:
@@ -117,7 +115,8 @@ def _prompt_identity(ref: str) -> tuple[str, str]:
     return spec.name, spec.hash
 
 
-def _generate_stage(cfg: ExperimentConfig, gen: str, prompt_ref: str, source: Stage, src_name: str) -> Stage:
+def _generate_stage(cfg: ExperimentConfig, gen: str, prompt_ref: str, source: SourceStage,
+                    src_name: str) -> GenerateStage:
     g = cfg.generation
     run = RunConfig(prompts=[prompt_ref], engine=cfg.generators[gen].engine, sampling=g.sampling,
                     rollout=g.rollout, postprocess=cfg.generators[gen].postprocess_for(g.postprocess))
@@ -125,17 +124,19 @@ def _generate_stage(cfg: ExperimentConfig, gen: str, prompt_ref: str, source: St
     outcome.pop("source")  # replaced by the source stage's key
     name, digest = _prompt_identity(prompt_ref)
     outcome["prompts"] = [digest]  # the prompt's content hash, not its path
-    return Stage("generate", {"run": outcome, **_docs_spec(cfg, src_name)},
-                 (source,), meta={"generator": gen, "prompt_ref": prompt_ref, "prompt": name})
+    return GenerateStage(_generate_spec(cfg, outcome, src_name), GenerateMeta(gen, prompt_ref, name), (source,))
 
 
-def _docs_spec(cfg: ExperimentConfig, src_name: str) -> dict[str, Any]:
-    """Which documents a generate stage rewrites; `rephrase_pick` only when not the default, so keys stay."""
+def _generate_spec(cfg: ExperimentConfig, outcome: JsonObject, src_name: str) -> GenerateSpec:
+    """The run's outcome fields and which documents it rewrites (`rephrase_pick` only when not the
+    default, so keys stay)."""
     s = cfg.sources[src_name]
-    return {"rephrase_docs": s.rephrase_docs, **({"rephrase_pick": s.rephrase_pick} if s.rephrase_pick != "first" else {})}
+    return GenerateSpec(run=outcome, rephrase_docs=s.rephrase_docs,
+                        rephrase_pick=s.rephrase_pick if s.rephrase_pick != "first" else None)
 
 
-def _routed_generate_stage(cfg: ExperimentConfig, gen: str, name: str, source: Stage, src_name: str) -> Stage:
+def _routed_generate_stage(cfg: ExperimentConfig, gen: str, name: str, source: SourceStage,
+                           src_name: str) -> GenerateStage:
     """One generate stage for a routed cell: every route prompt in one run, each document given only its
     route's prompts (the routes, with the prompts' content hashes, are in the key)."""
     g, routing = cfg.generation, cfg.routings[name].routing()
@@ -145,22 +146,23 @@ def _routed_generate_stage(cfg: ExperimentConfig, gen: str, name: str, source: S
     outcome = run.outcome_fields()
     outcome.pop("source")
     outcome["prompts"] = [_prompt_identity(r)[1] for r in refs]
-    return Stage("generate", {"run": outcome, **_docs_spec(cfg, src_name)},
-                 (source,), meta={"generator": gen, "prompt_ref": refs[0], "prompt_refs": refs, "prompt": name,
-                                  "routing": routing})
+    return GenerateStage(_generate_spec(cfg, outcome, src_name),
+                         GenerateMeta(gen, refs[0], name, prompt_refs=refs, routing=routing), (source,))
 
 
-def _corpus_component(cfg: ExperimentConfig, name: str, weight: float) -> dict[str, Any]:
+def _corpus_component(cfg: ExperimentConfig, name: str, weight: float) -> DatasetPart:
     c = cfg.corpora[name]
-    return {"kind": "dataset", "path": c.path, "prompt": c.prompt, "text_column": c.text_column, "weight": weight}
+    return DatasetPart(path=c.path, prompt=c.prompt, text_column=c.text_column, weight=weight)
 
 
-def _train_spec(cfg: ExperimentConfig, cell: Cell, run: Run) -> dict[str, Any]:
+def _mix_stage(cfg: ExperimentConfig, comps: list[MixPart], deps: tuple[AnyStage, ...]) -> MixStage:
+    return MixStage(MixSpec(components=comps, tokens=cfg.mix_tokens, seed=cfg.mix.seed), NoMeta(), deps)
+
+
+def _train_spec(cfg: ExperimentConfig, cell: Cell, run: Run) -> TrainSpec:
     student = (cfg.students or {}).get(cell.student or "")
-    spec: dict[str, Any] = {"train": {**cfg.train, **(student.train if student else {})}, "seed": run[0]}
-    if run[1] is not None:  # only with explicit data seeds, so default grids keep their keys
-        spec["data_seed"] = run[1]
-    return spec
+    # data_seed only with explicit data seeds, so default grids keep their keys
+    return TrainSpec(train={**cfg.train, **(student.train if student else {})}, seed=run[0], data_seed=run[1])
 
 
 class _Builder:
@@ -169,15 +171,16 @@ class _Builder:
     def __init__(self, cfg: ExperimentConfig):
         self.cfg = cfg
         self.sources = {n: _source_stage(cfg, n) for n in cfg.sources}
-        self.tokenizer = Stage("tokenizer", cfg.tokenizer.model_dump(mode="json"),
-                               tuple(self.sources[n] for n in sorted(self.sources)))
-        self.tokenize: dict[str, Stage] = {}  # cell name -> its tokenize stage
+        self.tokenizer = TokenizerStage(TokenizerSpec.model_validate(cfg.tokenizer.model_dump(mode="json")),
+                                        NoMeta(), tuple(self.sources[n] for n in sorted(self.sources)))
+        self.tokenize: dict[str, TokenizeStage] = {}  # cell name -> its tokenize stage
         self.cells: list[Cell] = []
 
-    def add(self, cell: Cell, mix: Stage) -> None:
-        every = list(self.cfg.students or {}) or [None]
-        students = [s for s in every if s is None or self.cfg.students[s].cells is None
-                    or any(fnmatchcase(cell.name, p) for p in self.cfg.students[s].cells)]
+    def add(self, cell: Cell, mix: MixStage) -> None:
+        named = self.cfg.students or {}
+        every: list[str | None] = [*named] or [None]
+        students = [s for s in every if s is None or (globs := named[s].cells) is None
+                    or any(fnmatchcase(cell.name, p) for p in globs)]
         for student in students:
             c = replace(cell, student=student, base_name=cell.name, generates=list(cell.generates), train={},
                         evaluate={})
@@ -185,7 +188,7 @@ class _Builder:
                 head, sep, tail = cell.name.rpartition("/")
                 c.name = f"{head}-{student}{sep}{tail}" if sep else f"{cell.name}-{student}"
             c.mix = mix
-            self.tokenize[c.name] = Stage("tokenize", {"heldout_fraction": 0.02}, (mix, self.tokenizer))
+            self.tokenize[c.name] = TokenizeStage(TokenizeSpec(heldout_fraction=0.02), NoMeta(), (mix, self.tokenizer))
             self.cells.append(c)
 
     def runs(self) -> None:
@@ -209,25 +212,26 @@ class _Builder:
             rule = branch[c.name]
             for run in cfg.replicates(c.base_name):
                 spec = _train_spec(cfg, c, run)
-                deps: tuple[Stage, ...] = (self.tokenize[c.name],)
+                deps: tuple[AnyStage, ...] = (self.tokenize[c.name],)
                 if rule is not None:
-                    spec, deps = _decay_spec(cfg, c, trunk[c.name], run, rule, spec, deps)
+                    spec, deps = _decay_spec(c, trunk[c.name], run, rule, spec, deps)
                 # The spec (what the key hashes) stays the user's fields; meta carries them validated, once.
-                train = TrainConfig(data="-", **spec["train"], seed=run[0], data_seed=run[0] if run[1] is None else run[1])
-                c.train[run] = Stage("train", spec, deps, meta={"student": c.student, "train": train})
-                c.evaluate[run] = Stage("evaluate", evals, (c.train[run], *heldout), meta={"eval": cfg.eval})
+                train = TrainConfig.model_validate({"data": "-", **spec.train, "seed": run[0],
+                                                    "data_seed": run[0] if run[1] is None else run[1]})
+                c.train[run] = TrainStage(spec, TrainMeta(c.student, train), deps)
+                c.evaluate[run] = EvaluateStage(evals, EvaluateMeta(cfg.eval), (c.train[run], *heldout))
 
 
-def _eval_spec(cfg: ExperimentConfig) -> dict[str, Any]:
-    evals = {"eval": cfg.eval.model_dump(mode="json", exclude={"device"})}
+def _eval_spec(cfg: ExperimentConfig) -> EvaluateSpec:
+    fields = cfg.eval.model_dump(mode="json", exclude={"device"})
     for key, default in (("definitions", "rephraser"), ("prob_variant", "gold"), ("datasets", None), ("dtype", "auto"),
                          ("truncate_fewshot", None)):
-        if evals["eval"][key] == default:  # left out at their defaults: existing grids keep their stage keys
-            del evals["eval"][key]
-    return evals
+        if fields[key] == default:  # left out at their defaults: existing grids keep their stage keys
+            del fields[key]
+    return EvaluateSpec(eval=fields)
 
 
-def _decay_rule(cfg: ExperimentConfig, cell: Cell) -> Any:
+def _decay_rule(cfg: ExperimentConfig, cell: Cell) -> DecaySpec | None:
     return next((r for r in cfg.decay if any(fnmatchcase(cell.base_name, p) for p in r.cells)), None)
 
 
@@ -248,8 +252,8 @@ def _trunks_first(cells: list[Cell], trunk: dict[str, Cell]) -> list[Cell]:
     return list(done.values())
 
 
-def _decay_spec(cfg: ExperimentConfig, cell: Cell, trunk: Cell, run: Run, rule: Any, spec: dict[str, Any],
-                deps: tuple[Stage, ...]) -> tuple[dict[str, Any], tuple[Stage, ...]]:
+def _decay_spec(cell: Cell, trunk: Cell, run: Run, rule: DecaySpec, spec: TrainSpec,
+                deps: tuple[AnyStage, ...]) -> tuple[TrainSpec, tuple[AnyStage, ...]]:
     """A branch run: the trunk's run with the same seeds, resumed at `at_step` on this cell's data, whose
     schedule ends `steps` later with the decay phase covering exactly those steps."""
     same = {(s, s if d is None else d): st for (s, d), st in trunk.train.items()}  # seed0 == seed0-data0
@@ -257,17 +261,17 @@ def _decay_spec(cfg: ExperimentConfig, cell: Cell, trunk: Cell, run: Run, rule: 
     if t_stage is None:
         raise ConfigError(f"decay: {trunk.name} has no run {run_label(run)} for {cell.name} to start from")
     k, n = rule.at_step, rule.steps
-    trunk_train = TrainConfig(data="-", **t_stage.spec["train"])
+    trunk_train = TrainConfig.model_validate({"data": "-", **t_stage.spec.train})
     total = trunk_total_steps(trunk_train)
     if total is not None:
         stable_end = total - round(trunk_train.decay_frac * total)
         if k > stable_end:
             raise ConfigError(f"decay: at_step {k} is past the stable phase of {trunk.name} (it decays from step "
                               f"{stable_end} of {total})")
-    t_stage.meta.setdefault("keep_steps", []).append(k)  # the trunk keeps this checkpoint (not part of its key)
-    train = {key: v for key, v in spec["train"].items() if key not in ("tokens", "steps")}
+    t_stage.meta.keep_steps.append(k)  # the trunk keeps this checkpoint (not part of its key)
+    train = {key: v for key, v in spec.train.items() if key not in ("tokens", "steps")}
     train.update(steps=k + n, decay_frac=n / (k + n))
-    return {**spec, "train": train, "decay": {"at_step": k, "steps": n}}, (*deps, t_stage)
+    return spec.model_copy(update={"train": train, "decay": DecayPoint(at_step=k, steps=n)}), (*deps, t_stage)
 
 
 def trunk_total_steps(t: TrainConfig) -> int | None:
@@ -292,13 +296,12 @@ def expand(cfg: ExperimentConfig) -> list[Cell]:
         cell = Cell(name=f"baseline-{bname}", kind="baseline", baseline=bname)
         if base.kind == "source":
             cell.source = base.source or first_source
-            comp = {"kind": "source", "weight": 1.0}
-            mix_deps: tuple[Stage, ...] = (sources[cell.source], tokenizer)
+            comp: MixPart = SourcePart(weight=1.0)
+            mix_deps: tuple[AnyStage, ...] = (sources[cell.source], tokenizer)
         else:
-            comp = {"kind": "dataset", "path": base.path, "prompt": base.prompt, "text_column": base.text_column,
-                    "weight": 1.0}
+            comp = DatasetPart(path=base.path, prompt=base.prompt, text_column=base.text_column, weight=1.0)
             mix_deps = (tokenizer,)
-        b.add(cell, Stage("mix", {"components": [comp], "tokens": cfg.mix_tokens, "seed": cfg.mix.seed}, mix_deps))
+        b.add(cell, _mix_stage(cfg, [comp], mix_deps))
     many_gens, many_sources = len(cfg.generators) > 1, len(cfg.sources) > 1
     named_mix_in = any((g.mix_with or cfg.mix.mix_with) != ["source"] for g in cfg.generators.values())
     for label, refs in _synthetic_series(cfg):
@@ -315,14 +318,13 @@ def expand(cfg: ExperimentConfig) -> list[Cell]:
                                     generator=gen, source=src, ratio=ratio, generates=gens,
                                     mix_with=mix_in if named_mix_in else None)
                         share = ratio if len(gens) == 1 else round(ratio / len(gens), 10)
-                        comps = [{"kind": "rephrased", "prompt": g.meta["prompt"], "weight": share} for g in gens]
-                        deps: tuple[Stage, ...] = (*gens, sources[src], tokenizer)
+                        comps: list[MixPart] = [RephrasedPart(prompt=g.meta.prompt, weight=share) for g in gens]
+                        deps: tuple[AnyStage, ...] = (*gens, sources[src], tokenizer)
                         if ratio < 1 and mix_in == "source":
-                            comps.append({"kind": "source", "weight": round(1 - ratio, 10)})
+                            comps.append(SourcePart(weight=round(1 - ratio, 10)))
                         elif ratio < 1:
                             comps.append(_corpus_component(cfg, mix_in, round(1 - ratio, 10)))
-                        b.add(cell, Stage("mix", {"components": comps, "tokens": cfg.mix_tokens, "seed": cfg.mix.seed},
-                                          deps))
+                        b.add(cell, _mix_stage(cfg, comps, deps))
     _routed_cells(cfg, b)
     names = [c.name for c in b.cells]
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -348,11 +350,10 @@ def _routed_cells(cfg: ExperimentConfig, b: _Builder) -> None:
                 for ratio in gspec.ratios or cfg.mix.ratios:
                     cell = Cell(name=f"{series}/{ratio_label(ratio)}", kind="synthetic", prompt=f"routed_{name}",
                                 generator=gen, source=src, ratio=ratio, generates=[stage], routing=name)
-                    comps = [{"kind": "rephrased", "prompt": name, "routed": True, "weight": ratio}]
+                    comps: list[MixPart] = [RephrasedPart(prompt=name, routed=True, weight=ratio)]
                     if ratio < 1:
-                        comps.append({"kind": "source", "weight": round(1 - ratio, 10)})
-                    b.add(cell, Stage("mix", {"components": comps, "tokens": cfg.mix_tokens, "seed": cfg.mix.seed},
-                                      (stage, b.sources[src], b.tokenizer)))
+                        comps.append(SourcePart(weight=round(1 - ratio, 10)))
+                    b.add(cell, _mix_stage(cfg, comps, (stage, b.sources[src], b.tokenizer)))
 
 
 def _synthetic_series(cfg: ExperimentConfig) -> list[tuple[str, list[str]]]:
@@ -380,8 +381,8 @@ def select_cells(cells: list[Cell], patterns: list[str] | None) -> list[Cell]:
     return chosen
 
 
-def unique_stages(cells: list[Cell]) -> list[Stage]:
-    seen: dict[str, Stage] = {}
+def unique_stages(cells: list[Cell]) -> list[AnyStage]:
+    seen: dict[str, AnyStage] = {}
     for c in cells:
         for s in c.stages():
             seen.setdefault(s.key, s)

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, NotRequired, TypedDict
+
+from rephraser.experiments.cells import Cell
+from rephraser.experiments.rows import Row
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 STUDY_BEST_SPEARMAN = 0.61
 MIN_CELLS = 3
@@ -32,20 +38,43 @@ def _cell_scores(stage_dir: Path) -> dict[str, float]:
     return {name: total / n for name, (total, n) in sums.items()}
 
 
-def classifier_correlation(cells: list[Any], summary: list[dict[str, Any]], out: Path) -> dict[str, Any] | None:
+class Point(TypedDict):
+    cell: str
+    score: float
+    macro: float
+
+
+class ClassifierEntry(TypedDict):
+    cells: int
+    points: list[Point]
+    spearman: float | None
+    p_value: float | None
+    reason: NotRequired[str]
+
+
+class Correlation(TypedDict):
+    """results.json: classifier_correlation."""
+
+    classifiers: dict[str, ClassifierEntry]
+    study_best_spearman: float
+    note: str
+
+
+def classifier_correlation(cells: list[Cell], summary: list[Row], out: Path) -> Correlation | None:
     """Per classifier: Spearman rank correlation of cell score vs cell macro mean; None without any score."""
     macro = {s["cell"]: s.get("macro_mean") for s in summary}
-    points: dict[str, list[dict[str, Any]]] = {}
+    points: dict[str, list[Point]] = {}
     for cell in cells:
-        if cell.generate is None or macro.get(cell.name) is None:
+        m = macro.get(cell.name)
+        if cell.generate is None or not isinstance(m, (int, float)):
             continue
         for name, score in _cell_scores(cell.generate.dir(out)).items():
-            points.setdefault(name, []).append({"cell": cell.name, "score": round(score, 4), "macro": macro[cell.name]})
+            points.setdefault(name, []).append({"cell": cell.name, "score": round(score, 4), "macro": m})
     if not points:
         return None
-    out_doc: dict[str, Any] = {}
+    out_doc: dict[str, ClassifierEntry] = {}
     for name, pts in sorted(points.items()):
-        entry: dict[str, Any] = {"cells": len(pts), "points": pts, "spearman": None, "p_value": None}
+        entry: ClassifierEntry = {"cells": len(pts), "points": pts, "spearman": None, "p_value": None}
         if len(pts) >= MIN_CELLS:
             from scipy.stats import spearmanr
 
@@ -61,8 +90,7 @@ def classifier_correlation(cells: list[Any], summary: list[dict[str, Any]], out:
                     "between such scores and downstream results was 0.61 (weak predictors)"}
 
 
-def print_correlation(doc: dict[str, Any], console: Any) -> None:
-    corr = doc.get("classifier_correlation")
+def print_correlation(corr: Correlation | None, console: Console) -> None:
     if not corr:
         return
     for name, e in corr["classifiers"].items():

@@ -25,7 +25,7 @@ import re
 from fnmatch import fnmatchcase
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, JsonValue, ValidationError, field_validator, model_validator
 
 from rephraser.config import (
     EngineConfig,
@@ -45,6 +45,9 @@ from rephraser.train.trainer import TrainConfig, accumulation
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")  # no '-' or '/': they separate name parts in cell paths
 # TrainConfig fields the grid owns: each cell gets its own data, output folder and seed.
 _GRID_OWNED_TRAIN_FIELDS = {"data", "output", "seed", "data_seed", "resume"}
+# TrainConfig fields as the YAML gives them: validated (by TrainConfig) when the grid loads, but kept as
+# given, because a train stage's key hashes them as written.
+TrainFields = dict[str, JsonValue]
 
 
 def _check_names(names: list[str], what: str) -> None:
@@ -160,7 +163,7 @@ class RoutedCellSpec(RoutingConfig):
 class StudentSpec(Strict):
     """One point of the student-size axis: TrainConfig fields that differ from `train:` (e.g. the preset)."""
 
-    train: dict[str, Any] = Field(default_factory=dict)
+    train: TrainFields = Field(default_factory=dict)
     cells: list[str] | None = Field(None, description="train this student only on these cells (names or globs)")
     train_nodes: int | None = Field(None, ge=1, description="CUDA training: nodes per run [cluster.train_nodes]")
 
@@ -279,7 +282,7 @@ class ExperimentConfig(Strict):
     decay: list[DecaySpec] = Field(default_factory=list)
     compare_to: str | None = Field(None, description="baseline the gaps are measured against (default: the first)")
     tokenizer: TokenizerSpec = Field(default_factory=TokenizerSpec)
-    train: dict[str, Any] = Field(default_factory=dict, description="TrainConfig fields shared by every cell")
+    train: TrainFields = Field(default_factory=dict, description="TrainConfig fields shared by every cell")
     eval: EvalSpec = Field(default_factory=EvalSpec)
     estimate: EstimateSpec = Field(default_factory=EstimateSpec)
     cluster: ClusterSpec = Field(default_factory=ClusterSpec)
@@ -293,7 +296,7 @@ class ExperimentConfig(Strict):
 
     @field_validator("train")
     @classmethod
-    def _train_ok(cls, v: dict[str, Any]) -> dict[str, Any]:
+    def _train_ok(cls, v: TrainFields) -> TrainFields:
         _train_fields(v, "train")
         return v
 
@@ -341,7 +344,7 @@ class ExperimentConfig(Strict):
     def train_config(self, seed: int) -> TrainConfig:
         """One cell seed's TrainConfig: the grid's `train:` fields (validated when the grid loads) plus the
         seed; data and output are the stage's folders, filled in when the stage runs."""
-        return TrainConfig(data="-", **self.train, seed=seed, data_seed=seed)
+        return TrainConfig.model_validate({"data": "-", **self.train, "seed": seed, "data_seed": seed})
 
     @property
     def baseline_name(self) -> str | None:
@@ -349,20 +352,22 @@ class ExperimentConfig(Strict):
 
     @property
     def mix_tokens(self) -> int:
-        return int(self.mix.tokens if self.mix.tokens is not None else self.train["tokens"])
+        tokens = self.mix.tokens if self.mix.tokens is not None else self.train["tokens"]
+        return int(tokens) if isinstance(tokens, (int, float, str)) else 0  # checked when the grid loads
 
     def replicates(self, cell: str) -> list[tuple[int, int | None]]:
         """(training seed, data seed) runs of a cell; data seed None = the training seed (the default)."""
         grid = next((g for g in self.seed_grids if any(fnmatchcase(cell, p) for p in g.cells)), None)
         seeds, data = (grid.seeds, grid.data_seeds) if grid else (self.seeds, self.data_seeds)
-        return [(s, d) for s in seeds for d in (data or [None])]
+        data_seeds: list[int | None] = list(data) if data else [None]
+        return [(s, d) for s in seeds for d in data_seeds]
 
     def prompts_for(self, generator: str) -> list[str]:
         restricted = self.generators[generator].prompts
         return list(restricted) if restricted is not None else list(self.prompts)
 
 
-def _train_fields(v: dict[str, Any], where: str) -> None:
+def _train_fields(v: TrainFields, where: str) -> None:
     from rephraser.train.model import PRESETS
 
     owned = sorted(_GRID_OWNED_TRAIN_FIELDS & set(v))
@@ -371,7 +376,7 @@ def _train_fields(v: dict[str, Any], where: str) -> None:
     if v.get("preset", "tiny-1m") not in PRESETS:
         raise ValueError(f"{where}: unknown preset {v['preset']!r} (choose one of {', '.join(PRESETS)})")
     try:
-        TrainConfig(data="-", **v)
+        TrainConfig.model_validate({"data": "-", **v})
     except ValidationError as e:
         first = e.errors()[0]
         raise ValueError(f"{where}.{'.'.join(str(x) for x in first['loc'])}: {first['msg']}") from None
@@ -386,7 +391,7 @@ def check_world_size(cfg: ExperimentConfig) -> None:
         else:
             nodes, ranks = 1, cfg.cluster.cpu_train_ranks
         try:
-            accumulation(TrainConfig(data="-", **t), max(1, nodes * ranks))
+            accumulation(TrainConfig.model_validate({"data": "-", **t}), max(1, nodes * ranks))
         except ConfigError as e:
             raise ValueError(f"{'students.' + name if name else 'train'}: {e} ({nodes} node(s) x {ranks} ranks)") from None
 

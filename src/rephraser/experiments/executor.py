@@ -14,15 +14,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from rephraser.experiments.cells import Cell, Stage
 from rephraser.experiments.config import ExperimentConfig
 from rephraser.experiments.jobs import StageJob, plan_jobs
+from rephraser.experiments.results import ResultsDoc
 
 # The results document (results.py writes it as OUT/results.json); an executor that ran every stage
 # here returns it, one that only submitted jobs returns None.
-Results = dict[str, Any]
+Results = ResultsDoc
 
 
 @dataclass

@@ -62,7 +62,7 @@ def check_models(cfg: ExperimentConfig, cells: list[Cell], root: Path) -> None:
     after an hour of other cells."""
     for cell in cells:
         for stage in cell.generates:
-            gen = stage.meta.get("generator")
+            gen = stage.meta.generator
             engine = cfg.generators[gen].engine if gen in cfg.generators else None
             if engine is None or engine.kind != "llamacpp" or is_done(stage, root):
                 continue

@@ -16,12 +16,24 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
+
+if TYPE_CHECKING:  # numpy is imported when the bootstrap runs
+    import numpy as np
+    from numpy.typing import NDArray
 
 RESAMPLES = 1000
 BOOTSTRAP_SEED = 0  # fixed: the same results folder always gives the same item noise
 
 Scores = dict[str, dict[str, tuple[str, float]]]  # task -> item id -> (group, score)
+
+
+class BootstrapInfo(TypedDict):
+    """What the item noise was computed on (results.json: significance.item_bootstrap)."""
+
+    resamples: int
+    tasks: int
+    items: int
 
 
 def read_item_scores(details: Path, metric: str) -> Scores | None:
@@ -43,7 +55,7 @@ def read_item_scores(details: Path, metric: str) -> Scores | None:
 
 
 def item_gap_variances(runs: Mapping[str, Sequence[Scores | None]], baseline: str, task_category: Mapping[str, str],
-                       resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED) -> tuple[dict[str, float | None], dict[str, Any]]:
+                       resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED) -> tuple[dict[str, float | None], BootstrapInfo]:
     """cell -> bootstrap variance of (cell mean macro - baseline mean macro), and what it was computed on.
 
     `runs` maps a cell to the item scores of each of its evaluated seeds. A cell with a run lacking
@@ -52,14 +64,18 @@ def item_gap_variances(runs: Mapping[str, Sequence[Scores | None]], baseline: st
     """
     import numpy as np
 
-    usable = {c: list(rs) for c, rs in runs.items() if rs and all(r is not None for r in rs)}
+    usable: dict[str, list[Scores]] = {}
+    for c, rs in runs.items():
+        known = [r for r in rs if r is not None]
+        if known and len(known) == len(rs):
+            usable[c] = known
     result: dict[str, float | None] = {c: None for c in runs}
     if baseline not in usable or len(usable) < 2:
         return result, {"resamples": 0, "tasks": 0, "items": 0}
     flat = [(c, r) for c, rs in usable.items() for r in rs]
     tasks = sorted(set.intersection(*(set(r) for _, r in flat)) & set(task_category))
     rng = np.random.default_rng(seed)
-    values_by_cat: dict[str, list[Any]] = {}
+    values_by_cat: dict[str, list[NDArray[np.float64]]] = {}
     n_items = 0
     for task in tasks:
         ids = sorted(set.intersection(*(set(r[task]) for _, r in flat)))
@@ -78,7 +94,7 @@ def item_gap_variances(runs: Mapping[str, Sequence[Scores | None]], baseline: st
     if not values_by_cat:
         return result, {"resamples": 0, "tasks": 0, "items": 0}
     macro = np.mean([np.mean(v, axis=0) for v in values_by_cat.values()], axis=0)  # runs x resamples
-    cell_means: dict[str, Any] = {}
+    cell_means: dict[str, NDArray[np.float64]] = {}
     start = 0
     for c, rs in usable.items():
         cell_means[c] = macro[start : start + len(rs)].mean(axis=0)

@@ -1,6 +1,6 @@
 """The grid as jobs for a cluster executor: which stages still have to run, what each one needs, and after what.
 
-Executors never decide what a stage produces (its key, cache and marker stay as in stages.py); they only
+Executors never decide what a stage produces (its key, cache and marker stay as in stages/); they only
 decide where it runs and how its dependencies are expressed (Slurm `--dependency=afterok`, Ray object
 references). Every job runs the same command on any executor:
 
@@ -17,16 +17,14 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rephraser.config import RunConfig
-from rephraser.experiments.cells import Cell, Stage, unique_stages
+from rephraser.experiments.cells import Cell, unique_stages
 from rephraser.experiments.config import ExperimentConfig
-from rephraser.experiments.stages import is_done
-from rephraser.scale.ray import engine_gpus
+from rephraser.experiments.stages import AnyStage, is_done
 
 
 @dataclass
 class StageJob:
-    stage: Stage
+    stage: AnyStage
     out: Path  # the grid's output folder
     argv: list[str]  # the stage command; shard tasks add --shard i/N
     shards: int = 1  # > 1: an array of shard tasks, then argv itself finishes the stage
@@ -78,26 +76,7 @@ def plan_jobs(cfg: ExperimentConfig, cells: list[Cell], out: Path, config: Path,
     return jobs
 
 
-def train_world(cfg: ExperimentConfig, stage: Stage) -> tuple[int, int, int]:
-    """(nodes, ranks per node, GPUs per node) of a train stage: CUDA training uses every GPU of
-    `train_nodes` nodes (the student's own count first); CPU training runs `cpu_train_ranks` gloo ranks."""
-    student = (cfg.students or {}).get(stage.meta.get("student") or "")
-    if stage.spec["train"].get("device") == "cuda":
-        nodes = (student.train_nodes if student else None) or cfg.cluster.train_nodes
-        return nodes, cfg.cluster.gpus_per_node, cfg.cluster.gpus_per_node
-    return 1, cfg.cluster.cpu_train_ranks, 0
-
-
 def _size(job: StageJob, cfg: ExperimentConfig) -> None:
-    s = job.stage
-    if s.kind == "generate":
-        engine = cfg.generators[s.meta["generator"]].engine
-        job.shards, job.engine_kind = cfg.generation.shards, engine.kind
-        job.gpus = engine_gpus(RunConfig(engine=engine))
-        job.cpus = engine.cpus_per_job()
-    elif s.kind == "train":
-        job.nodes, job.ranks, job.gpus = train_world(cfg, s)
-        job.cpus = 1 if job.gpus else job.ranks
-        job.torchrun = job.nodes * job.ranks > 1 or job.gpus > 0
-    elif s.kind == "evaluate":
-        job.gpus = 1 if s.dep("train").spec["train"].get("device") == "cuda" else 0
+    r = job.stage.resources(cfg)  # each stage kind says what its job needs (stages/<kind>.py)
+    job.shards, job.gpus, job.cpus, job.nodes, job.ranks = r.shards, r.gpus, r.cpus, r.nodes, r.ranks
+    job.torchrun, job.engine_kind = r.torchrun, r.engine_kind

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from rephraser.experiments.cells import Cell
 from rephraser.experiments.config import ExperimentConfig
@@ -22,7 +22,23 @@ def runs_text(cells: list[Cell]) -> str:
     return " + ".join(f"{n} cell{'s' * (n != 1)} x {r} run{'s' * (r != 1)}" for r, n in sorted(counts.items()))
 
 
-def summarize(cfg: ExperimentConfig, cells: list[Cell], est: Estimate) -> dict[str, Any]:
+class PlanSummary(TypedDict):
+    name: str
+    cells: int
+    training_runs: int
+    runs_text: str
+    stages_to_run: int
+    stages_done: int
+    generated_tokens: float
+    training_tokens: float
+    seconds: float | None  # one stage after another; None when a stage has no estimate
+    device_hours: float
+    device_hours_by_kind: dict[str, float]
+    cost: float
+    price_per_hour: float
+
+
+def summarize(cfg: ExperimentConfig, cells: list[Cell], est: Estimate) -> PlanSummary:
     tokens: dict[str, float] = {}
     device_h: dict[str, float] = {}
     for s in est.stages:
@@ -46,7 +62,7 @@ def summarize(cfg: ExperimentConfig, cells: list[Cell], est: Estimate) -> dict[s
     }
 
 
-def device_hours_text(summary: dict[str, Any]) -> str:
+def device_hours_text(summary: PlanSummary) -> str:
     """'36,608.5 GPU-hours (generate 20,968.4 + train 15,640.1) ≈ $91,521 at $2.5/h', or '' on CPU."""
     total = summary["device_hours"]
     if not total:
@@ -56,6 +72,6 @@ def device_hours_text(summary: dict[str, Any]) -> str:
             f"${summary['price_per_hour']}/h")
 
 
-def title(summary: dict[str, Any], out: Path) -> str:
+def title(summary: PlanSummary, out: Path) -> str:
     return (f"{summary['name']}: {summary['cells']} cells, {summary['training_runs']} training runs "
             f"({summary['runs_text']}) -> {out}")

@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TypedDict
 
 ALPHA = 0.05  # two-sided level of every test, and the family-wise level after Holm
 CORRECTION = "holm"
 
 
-def mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
+def mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None]:
     """Mean and sample standard deviation (ddof=1); std is None for a single value."""
     vals = _finite(values)
     if not vals:
@@ -58,7 +58,26 @@ def pooled_std(s1: float | None, n1: int, s2: float | None, n2: int) -> float | 
     return math.sqrt((v1 + v2) / (n1 + n2 - 2))
 
 
-def _finite(values: Sequence[Any]) -> list[float]:
+class Comparison(TypedDict):
+    """What `compare` says about one cell's gap to the baseline (None where the data cannot tell)."""
+
+    n: int
+    n_baseline: int
+    gap: float | None
+    se: float | None
+    se_seed: float | None
+    se_items: float | None
+    df: float | None
+    gap_over_se: float | None
+    p_value: float | None
+    ci95_low: float | None
+    ci95_high: float | None
+    pooled_std: float | None
+    cohens_d: float | None
+    beyond_noise: bool | None
+
+
+def _finite(values: Sequence[object]) -> list[float]:
     return [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
 
 
@@ -75,8 +94,8 @@ def t_critical(df: float, alpha: float = ALPHA) -> float:
     return float(stats.t.isf(alpha / 2, df)) if math.isfinite(df) else float(stats.norm.isf(alpha / 2))
 
 
-def compare(cell: Sequence[float], baseline: Sequence[float], item_var: float | None = None,
-            alpha: float = ALPHA) -> dict[str, Any]:
+def compare(cell: Sequence[float | None], baseline: Sequence[float | None], item_var: float | None = None,
+            alpha: float = ALPHA) -> Comparison:
     """The gap of a cell's mean over the baseline's, tested with Welch's t (plus item noise if given).
 
     Returns n, n_baseline, gap, se (seed + item), se_seed, se_items, df, gap_over_se (the t statistic),
@@ -90,22 +109,22 @@ def compare(cell: Sequence[float], baseline: Sequence[float], item_var: float | 
 
 
 def compare_stats(m1: float | None, s1: float | None, n1: int, m2: float | None, s2: float | None, n2: int,
-                  item_var: float | None = None, alpha: float = ALPHA) -> dict[str, Any]:
+                  item_var: float | None = None, alpha: float = ALPHA) -> Comparison:
     """`compare` from summary statistics (mean, sample std, seed count of each side), e.g. a results table."""
-    out: dict[str, Any] = {"n": n1, "n_baseline": n2, "gap": None, "se": None, "se_seed": None,
+    out: Comparison = {"n": n1, "n_baseline": n2, "gap": None, "se": None, "se_seed": None,
                            "se_items": None, "df": None, "gap_over_se": None, "p_value": None, "ci95_low": None,
                            "ci95_high": None, "pooled_std": None, "cohens_d": None, "beyond_noise": None}
     if m1 is None or m2 is None:
         return out
     gap = m1 - m2
     sp = pooled_std(s1, n1, s2, n2)
-    out.update(gap=gap, pooled_std=sp, cohens_d=gap / sp if sp else None)
+    out["gap"], out["pooled_std"], out["cohens_d"] = gap, sp, gap / sp if sp else None
     if s1 is None or s2 is None or n1 < 2 or n2 < 2:  # one seed on a side: its seed noise is unknown, no test
         return out
     v1, v2 = s1 * s1 / n1, s2 * s2 / n2
     vi = item_var if item_var is not None and math.isfinite(item_var) and item_var >= 0 else None
     var = v1 + v2 + (vi or 0.0)
-    out.update(se_seed=math.sqrt(v1 + v2), se_items=None if vi is None else math.sqrt(vi))
+    out["se_seed"], out["se_items"] = math.sqrt(v1 + v2), None if vi is None else math.sqrt(vi)
     if var <= 0:  # no spread anywhere: nothing to test against
         return out
     se = math.sqrt(var)
@@ -114,8 +133,8 @@ def compare_stats(m1: float | None, s1: float | None, n1: int, m2: float | None,
     t = gap / se
     p = t_two_sided_p(t, df)
     half = t_critical(df, alpha) * se
-    out.update(se=se, df=df, gap_over_se=t, p_value=p, ci95_low=gap - half, ci95_high=gap + half,
-               beyond_noise=p < alpha)
+    out["se"], out["df"], out["gap_over_se"], out["p_value"] = se, df, t, p
+    out["ci95_low"], out["ci95_high"], out["beyond_noise"] = gap - half, gap + half, p < alpha
     return out
 
 
@@ -131,7 +150,7 @@ def holm(p_values: Mapping[str, float | None]) -> dict[str, float | None]:
     return out
 
 
-def coefficient_of_variation(values: Sequence[float]) -> float | None:
+def coefficient_of_variation(values: Sequence[float | None]) -> float | None:
     m, s = mean_std(values)
     if m is None or s is None or m == 0:
         return None

@@ -9,7 +9,9 @@ contention but pays a futex wake-up at every barrier (1.8x slower quiet). Two ch
 
 - the spin is bounded (GOMP_SPINCOUNT, SPIN_COUNT iterations, well under a millisecond): short quiet
   waits are still caught spinning; a long wait behind a descheduled thread sleeps soon;
-- threads default to the cores free when the engine starts: cores minus the CPUs other processes keep
+- threads default to what a timed decode step prefers (the engine times its candidates when it starts,
+  engines/llamacpp_stepcost.py); the first guess, and the candidate it starts from, is the cores free
+  when the engine starts: cores minus the CPUs other processes keep
   busy, sampled from /proc/stat over SAMPLE_S (at least 1; one thread has no barriers to wait at). Not
   the 1-minute load average: it decays over minutes, so right after a build or an install finishes it
   would still say "busy" and pin a whole run to 1 thread on an idle machine. Niced processes count as
@@ -28,7 +30,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 SAMPLE_S = 0.3  # how long the busy CPUs are sampled before choosing threads
 SPIN_COUNT = 10000  # libgomp spin iterations before sleeping (its default: 300000 when no policy is set)
@@ -42,11 +44,19 @@ class CpuPolicy:
     threads: int
     wait: str  # what governs OpenMP waits, in words
     busy: float | None = None  # CPUs busy with other work when chosen; None: not sampled
+    timed: str | None = None  # the engine's timing of candidate thread counts, in words
+
+    def measured(self, threads: int, timed: dict[int, float]) -> CpuPolicy:
+        """This policy with the thread count an engine chose by timing a decode step per candidate."""
+        words = ", ".join(f"{t}: {1000 * s:.1f} ms" for t, s in sorted(timed.items()))
+        return replace(self, threads=threads, timed=f"step timed per thread count {words}")
 
     def describe(self) -> str:
         seen = (f"{self.busy:.1f} CPU(s) busy over {SAMPLE_S} s, load {self.load:.1f}" if self.busy is not None
                 else f"load {self.load:.1f}")
-        return f"{self.threads} thread(s) of {self.cores} core(s) ({seen} at start); OpenMP waits: {self.wait}"
+        timed = f"; {self.timed}" if self.timed else ""
+        return (f"{self.threads} thread(s) of {self.cores} core(s) ({seen} at start{timed}); "
+                f"OpenMP waits: {self.wait}")
 
 
 def _cores() -> int:

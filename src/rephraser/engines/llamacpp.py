@@ -116,10 +116,13 @@ class LlamaCppEngine:
             # context-aware decoding: one more sequence per slot for the prompt without the document
             seqs = self.cfg.parallel * (2 if self.alpha > 0 else 1)
             n_batch = self.cfg.n_batch or max(512, seqs)
-            return LoadedModel(path, self.cfg.n_ctx, seqs, self.cfg.threads, n_batch=max(n_batch, seqs),
-                               cpu_wait=self.cfg.cpu_wait)
+            m = LoadedModel(path, self.cfg.n_ctx, seqs, self.cfg.threads, n_batch=max(n_batch, seqs),
+                            cpu_wait=self.cfg.cpu_wait)
         except ImportError as e:
             raise FatalEngineError(f"llama-cpp-python is not installed ({e}): pip install 'rephraser[cpu]'") from None
+        if self.cfg.threads is None:  # the busy CPUs were a first guess: time the candidates, keep the fastest
+            llamacpp_stepcost.choose_threads(m, seqs)
+        return m
 
     async def stop(self) -> None:
         if self._thread is not None:
@@ -175,7 +178,7 @@ class LlamaCppEngine:
         slots = [Slot(seq_id=i, cseq=self.cfg.parallel + i) for i in range(self.cfg.parallel)]
         try:
             if self._speculate:  # what a guessed row costs here decides whether guessing pays
-                self._cost.calibrate(llamacpp_stepcost.measure(m, batch, self.cfg.parallel - 1, self.cfg.parallel)
+                self._cost.calibrate(llamacpp_stepcost.measure(m, self.cfg.parallel - 1, self.cfg.parallel)
                                      or [(1, 1, 1.0), (1, 16, 6.0)])  # (a failed measurement: the default ratio)
             while not self._stopping:
                 if not self._admit(slots, block=not any(s.job for s in slots)):

@@ -125,6 +125,11 @@ class LoadedModel:
             tokens.insert(0, self.bos)
         return tokens
 
+    def set_threads(self, threads: int, timed: dict[int, float]) -> None:
+        """Record the thread count chosen by timing (llamacpp_stepcost.pick_threads already set it)."""
+        self.threads = threads
+        self.cpu = self.cpu.measured(threads, timed)
+
     def close_context(self) -> None:
         """Free the KV cache and compute buffers; the vocab stays so count_tokens keeps working
         (callers may hold Capabilities after stop). The model is freed when the last reference goes."""

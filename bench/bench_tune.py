@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import statistics
 import sys
@@ -38,8 +39,8 @@ def main() -> None:
     args = ap.parse_args()
     cfg = validate({"prompts": PROMPTS}, origin="bench_tune")
     knobs = args.knobs.split(",") if args.knobs else None
-    result = tune(cfg, docs=args.docs, max_tokens=args.max_tokens, budget_s=args.budget_s, knobs=knobs,
-                  log=lambda s: print(s, flush=True))
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)  # tune logs each trial
+    result = tune(cfg, docs=args.docs, max_tokens=args.max_tokens, budget_s=args.budget_s, knobs=knobs)
     changed = {k: v for k, v in result.best.items() if result.start.get(k) != v}
     print(f"tune chose {changed or 'the defaults'}; its own final check {result.ratio}", flush=True)
     check: dict[str, list[dict]] = {"default": [], "tuned": []}

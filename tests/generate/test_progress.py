@@ -55,3 +55,23 @@ def test_rate_prefill_and_eta_are_truthful_from_the_first_decoded_tokens(monkeyp
     snap = p.snapshot(t0 + 6)
     assert snap["info"].startswith("72 tok/s · prefill 2,400") and "eta 0:54" in snap["info"]
     assert 0 < snap["completed"] < 1
+
+
+def test_an_engine_that_times_its_steps_gives_the_rate_and_eta_while_prompts_still_prefill(monkeypatch):
+    """The first minute of a real run: one document decodes while the next prompts are prefilled between
+    its steps, so few tokens come out per wall second. The embedded engine's own step times give the
+    decode rate from the first step, and the prompts still waiting are added at the prefill speed."""
+    monkeypatch.setattr(sys, "stderr", Tty())
+    caller = SimpleNamespace(counters=CallCounters())
+    engine = SimpleNamespace(tokens_decoded=0, prompt_tokens_fed=0, decode_seconds=0.0, prefill_seconds=0.0,
+                             prompts_prefilled=0)
+    p = RunProgress(enabled=True, total=40, caller=caller, engine=engine, tokens_per_call=100)
+    p.in_flight = lambda: 8
+    t0 = p.t0
+    engine.prompt_tokens_fed, engine.prefill_seconds, engine.prompts_prefilled = 250, 0.5, 1  # 500 prompt tok/s
+    assert p.snapshot(t0 + 3)["info"].startswith("prefill 250 prompt tok")
+    engine.tokens_decoded, engine.decode_seconds = 1, 0.05  # the first decode step: 20 tok/s
+    engine.prompt_tokens_fed, engine.prefill_seconds, engine.prompts_prefilled = 500, 1.0, 2
+    info = p.snapshot(t0 + 4)["info"]
+    # 40 units x 100 tokens at 20 tok/s = 200 s, + 38 prompts to prefill x 250 tokens at 500 tok/s = 19 s
+    assert info.startswith("20 tok/s · prefill 500") and "eta 3:39" in info

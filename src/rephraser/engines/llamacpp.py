@@ -83,6 +83,7 @@ class LlamaCppEngine:
         self.prompt_tokens_fed = 0  # live count of prefilled prompt tokens (progress shows prefill apart)
         self.decode_seconds = 0.0  # time in generation steps (plan, decode, sample): benches report decode tok/s
         self.prefill_seconds = 0.0  # time in prompt decodes
+        self.prompts_prefilled = 0  # prompts fully decoded (progress: prefill still to come)
         self.alpha = cfg.context_aware_alpha
         self._vocab_index: VocabIndex | None = None
         self._speculate = cfg.speculative == "ngram"
@@ -319,6 +320,7 @@ class LlamaCppEngine:
                     continue
                 s.n_fed += take
                 if not s.prefilling:
+                    self.prompts_prefilled += 1
                     s.logit_index = take - 1
                     self._sample_all([s])
 

@@ -48,7 +48,13 @@ class RunProgress:
     prefill are not decode time); until then the line shows the prompt tokens prefilled (engines that
     expose `prompt_tokens_fed`). The ETA is the output tokens still expected (units left x tokens per
     unit: the mean of finished units, or max_tokens before any finished) over that rate, so it is
-    sane from the first seconds of decoding instead of extrapolating from whole units."""
+    sane from the first seconds of decoding instead of extrapolating from whole units.
+
+    An engine that also times its own steps (`decode_seconds`, `prefill_seconds`, `prompts_prefilled`:
+    the embedded one)
+    gives better figures while prompts are still being prefilled between decode steps, which is most of
+    a run's first minute: the rate is then output tokens over decode time (non-zero from the first
+    step), and the ETA adds the prompts still to prefill at the measured prefill speed."""
 
     TICK_S = 0.5
 
@@ -122,6 +128,7 @@ class RunProgress:
         decoding = now - self.first_token_t if self.first_token_t is not None else 0.0
         # from the first token seen: the time before it was loading and prefill, not decoding
         tok_s = (tokens - self.tokens_at_first) / decoding if decoding > 0 and tokens > self.tokens_at_first else None
+        tok_s = self._engine_rate(tokens) or tok_s
         prefill = getattr(self.engine, "prompt_tokens_fed", None)
         if tok_s is None:
             parts.append("starting" if not prefill else f"prefill {prefill:,} prompt tok")
@@ -132,8 +139,24 @@ class RunProgress:
         parts.append(f"rejected {self.rejected} · failed {self.failed}")
         if self.total is not None and tok_s:
             left_units = max(0.0, self.total - self.units_done - partial)
-            parts.append(f"eta {_clock(left_units * per_unit / tok_s)}")
+            parts.append(f"eta {_clock(left_units * per_unit / tok_s + self._prefill_left_s(prefill))}")
         return {"completed": self.units_done + partial, "info": " · ".join(parts)}
+
+    def _engine_rate(self, tokens: int) -> float | None:
+        """Output tokens per second of the engine's own decode time, where it measures that."""
+        spent = getattr(self.engine, "decode_seconds", None)
+        return tokens / spent if isinstance(spent, float) and spent > 0 and tokens else None
+
+    def _prefill_left_s(self, prefill: object) -> float:
+        """Seconds the prompts not yet prefilled will take, at the engine's measured speed (0 when it
+        does not measure it): their number x the mean prompt so far / prompt tokens per second."""
+        spent = getattr(self.engine, "prefill_seconds", None)
+        done = getattr(self.engine, "prompts_prefilled", None)
+        if (self.total is None or not isinstance(prefill, int) or not prefill or not isinstance(spent, float)
+                or spent <= 0 or not isinstance(done, int) or not done):
+            return 0.0
+        waiting = max(0, self.total - (self.units_done - self.fresh_units) - done)  # resumed units need none
+        return waiting * (prefill / done) / (prefill / spent)
 
 
 def _clock(seconds: float) -> str:

@@ -68,10 +68,11 @@ def test_an_engine_that_times_its_steps_gives_the_rate_and_eta_while_prompts_sti
     p = RunProgress(enabled=True, total=40, caller=caller, engine=engine, tokens_per_call=100)
     p.in_flight = lambda: 8
     t0 = p.t0
-    engine.prompt_tokens_fed, engine.prefill_seconds, engine.prompts_prefilled = 250, 0.5, 1  # 500 prompt tok/s
+    engine.prompt_tokens_fed, engine.prefill_seconds, engine.prompts_prefilled = 250, 0.5, 1  # 0.5 s a prompt
+    engine.tokens_decoded = 1  # its first token comes from the prefill step: no decode rate yet
     assert p.snapshot(t0 + 3)["info"].startswith("prefill 250 prompt tok")
-    engine.tokens_decoded, engine.decode_seconds = 1, 0.05  # the first decode step: 20 tok/s
+    engine.tokens_decoded, engine.decode_seconds = 22, 1.0  # 2 first tokens + 20 from a second of decode steps
     engine.prompt_tokens_fed, engine.prefill_seconds, engine.prompts_prefilled = 500, 1.0, 2
-    info = p.snapshot(t0 + 4)["info"]
-    # 40 units x 100 tokens at 20 tok/s = 200 s, + 38 prompts to prefill x 250 tokens at 500 tok/s = 19 s
-    assert info.startswith("20 tok/s · prefill 500") and "eta 3:39" in info
+    info = p.snapshot(t0 + 12)["info"]  # 10 s of wall clock since the first token: the wall rate would be ~2
+    # (40 - 0.22 running) units x 100 tokens at 20 tok/s = 199 s, + 38 prompts to come x 0.5 s = 19 s
+    assert info.startswith("20 tok/s · prefill 500") and "eta 3:38" in info

@@ -82,7 +82,7 @@ class LlamaCppEngine:
         self.tokens_decoded = 0  # live count for progress (written by the decode thread only)
         self.prompt_tokens_fed = 0  # live count of prefilled prompt tokens (progress shows prefill apart)
         self.decode_seconds = 0.0  # time in generation steps (plan, decode, sample): benches report decode tok/s
-        self.prefill_seconds = 0.0  # time in prompt decodes
+        self.prefill_seconds = 0.0  # time making prompts ready: structure matchers and prompt decodes
         self.prompts_prefilled = 0  # prompts fully decoded (progress: prefill still to come)
         self.alpha = cfg.context_aware_alpha
         self._vocab_index: VocabIndex | None = None
@@ -242,11 +242,14 @@ class LlamaCppEngine:
                 continue
             matcher = None
             if job.structure is not None:
+                t0 = time.perf_counter()
                 try:
                     matcher = self._constraints.matcher(job.structure)  # type: ignore[union-attr]
                 except EngineError as e:
                     resolve(job, e)
                     continue
+                finally:  # compiling a grammar is part of making a prompt ready (progress's ETA)
+                    self.prefill_seconds += time.perf_counter() - t0
             slot.reset(job)
             slot.matcher = matcher
             slot.bias = self._bias(job.bias_source) if job.bias_source else None

@@ -57,6 +57,7 @@ class RunProgress:
     step), and the ETA adds the prompts still to prefill at the measured prefill speed."""
 
     TICK_S = 0.5
+    MIN_DECODE_S = 0.2  # engine decode time before its own rate is shown
 
     def __init__(self, *, enabled: bool, total: int | None, caller, engine=None, tokens_per_call: int = 512):
         self.enabled = enabled and sys.stderr.isatty()
@@ -139,24 +140,28 @@ class RunProgress:
         parts.append(f"rejected {self.rejected} · failed {self.failed}")
         if self.total is not None and tok_s:
             left_units = max(0.0, self.total - self.units_done - partial)
-            parts.append(f"eta {_clock(left_units * per_unit / tok_s + self._prefill_left_s(prefill))}")
+            parts.append(f"eta {_clock(left_units * per_unit / tok_s + self._prefill_left_s())}")
         return {"completed": self.units_done + partial, "info": " · ".join(parts)}
 
     def _engine_rate(self, tokens: int) -> float | None:
-        """Output tokens per second of the engine's own decode time, where it measures that."""
+        """Output tokens per second of the engine's own generation steps, where it measures them. A
+        prompt's first token is sampled by its prefill step, so those are left out of the count; too
+        short a decode time (under MIN_DECODE_S) says nothing yet."""
         spent = getattr(self.engine, "decode_seconds", None)
-        return tokens / spent if isinstance(spent, float) and spent > 0 and tokens else None
+        firsts = getattr(self.engine, "prompts_prefilled", 0)
+        if not isinstance(spent, float) or spent < self.MIN_DECODE_S or not isinstance(firsts, int):
+            return None
+        return max(0, tokens - firsts) / spent or None
 
-    def _prefill_left_s(self, prefill: object) -> float:
-        """Seconds the prompts not yet prefilled will take, at the engine's measured speed (0 when it
-        does not measure it): their number x the mean prompt so far / prompt tokens per second."""
+    def _prefill_left_s(self) -> float:
+        """Seconds the prompts not yet ready will take, at the engine's measured time per prompt (its
+        structure's matcher and its prefill), 0 when it does not measure it."""
         spent = getattr(self.engine, "prefill_seconds", None)
         done = getattr(self.engine, "prompts_prefilled", None)
-        if (self.total is None or not isinstance(prefill, int) or not prefill or not isinstance(spent, float)
-                or spent <= 0 or not isinstance(done, int) or not done):
+        if self.total is None or not isinstance(spent, float) or not isinstance(done, int) or not done:
             return 0.0
         waiting = max(0, self.total - (self.units_done - self.fresh_units) - done)  # resumed units need none
-        return waiting * (prefill / done) / (prefill / spent)
+        return waiting * spent / done
 
 
 def _clock(seconds: float) -> str:

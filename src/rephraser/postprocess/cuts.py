@@ -10,7 +10,7 @@ that word is not a word and is a piece of words:
   the three source languages, or the lexicon has it (postprocess/lexicon.py: every word of the embedded
   Wikipedia extracts);
 - an unknown last word is *truncated* when a known word begins with it and goes on ("satell" of
-  "satellite"), and *glued* when it splits into two or more known words, the last of which may itself be
+  "satellite"; for a capitalised word, a word of the two texts: the lexicon continues too many names), and *glued* when it splits into two or more known words, the last of which may itself be
   truncated ("oftheearth", "estlarg");
 - a unit that ends with sentence punctuation counts only as glued: a real word the lexicon lacks is often the
   start of a longer one ("paragraph." of the French "paragraphe"), and a grammar that ends units on
@@ -164,7 +164,9 @@ def cut_units(text: str, source: str, lexicon: Words = ()) -> list[str]:
         written = WORD.findall(u)[-1]
         name = (_parts(written) or [written])[0][:1].isupper()
         glued = not name and len(core) >= MIN_GLUED and known.glued(core)
-        truncated = not punctuated and known.begins_longer(core)
+        # a name is truncated only next to its whole form in the texts ("Satell" beside "Satellite"): the lexicon
+        # begins with many longer names ("Orla" of "Orlando")
+        truncated = not punctuated and known.begins_longer(core, texts_only=name)
         if glued or truncated:
             cut.append(u)
     return cut

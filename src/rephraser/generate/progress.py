@@ -57,7 +57,6 @@ class RunProgress:
     step), and the ETA adds the prompts still to prefill at the measured prefill speed."""
 
     TICK_S = 0.5
-    MIN_DECODE_S = 0.02  # engine decode time (a few steps) before its own rate is shown
 
     def __init__(self, *, enabled: bool, total: int | None, caller, engine=None, tokens_per_call: int = 512):
         self.enabled = enabled and sys.stderr.isatty()
@@ -145,12 +144,12 @@ class RunProgress:
 
     def _engine_rate(self, tokens: int) -> float | None:
         """Output tokens per second of the engine's own generation steps, where it measures them. A
-        prompt's first token is sampled by its prefill step, so those are left out of the count; too
-        short a decode time (under MIN_DECODE_S) says nothing yet. Early in a run this is the rate of the
-        few sequences already decoding, so the ETA errs long, never by hours."""
+        prompt's first token is sampled by its prefill step, so those are left out of the count. Early in
+        a run this is the speed of the few sequences already decoding between prompt prefills (which the
+        ETA adds apart), so the ETA errs long, never by hours."""
         spent = getattr(self.engine, "decode_seconds", None)
         firsts = getattr(self.engine, "prompts_prefilled", 0)
-        if not isinstance(spent, float) or spent < self.MIN_DECODE_S or not isinstance(firsts, int):
+        if not isinstance(spent, float) or spent <= 0 or not isinstance(firsts, int):
             return None
         return max(0, tokens - firsts) / spent or None
 

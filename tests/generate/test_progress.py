@@ -71,6 +71,8 @@ def test_an_engine_that_times_its_steps_gives_the_rate_and_eta_while_prompts_sti
     engine.prompt_tokens_fed, engine.prefill_seconds, engine.prompts_prefilled = 250, 0.5, 1  # 0.5 s a prompt
     engine.tokens_decoded = 1  # its first token comes from the prefill step: no decode rate yet
     assert p.snapshot(t0 + 3)["info"].startswith("prefill 250 prompt tok")
+    info = p.snapshot(t0 + 9)["info"]  # 6 s later, still no generation step: no wall-clock "0 tok/s, eta 30 h"
+    assert info.startswith("prefill 250 prompt tok") and "eta" not in info
     engine.tokens_decoded, engine.decode_seconds = 22, 1.0  # 2 first tokens + 20 from a second of decode steps
     engine.prompt_tokens_fed, engine.prefill_seconds, engine.prompts_prefilled = 500, 1.0, 2
     info = p.snapshot(t0 + 12)["info"]  # 10 s of wall clock since the first token: the wall rate would be ~2

@@ -194,8 +194,8 @@ class LlamaCppEngine:
                     if self._decode(batch, generating, rows):
                         self._sample_all(generating)
                 t1 = time.perf_counter()
+                self.decode_seconds += t1 - t0  # now, not after the prefill: progress reads it meanwhile
                 self._prefill(batch, [s for s in active if s.job is not None and s.prefilling])
-                self.decode_seconds += t1 - t0
                 self.prefill_seconds += time.perf_counter() - t1
         except Exception as e:  # never leave callers waiting forever
             self._dead = f"llama.cpp decode thread crashed: {type(e).__name__}: {e}"

@@ -57,6 +57,7 @@ class RunProgress:
     step), and the ETA adds the prompts still to prefill at the measured prefill speed."""
 
     TICK_S = 0.5
+    MIN_STEP_S = 0.002  # less engine decode time than one step: no rate yet
 
     def __init__(self, *, enabled: bool, total: int | None, caller, engine=None, tokens_per_call: int = 512):
         self.enabled = enabled and sys.stderr.isatty()
@@ -128,7 +129,10 @@ class RunProgress:
         decoding = now - self.first_token_t if self.first_token_t is not None else 0.0
         # from the first token seen: the time before it was loading and prefill, not decoding
         tok_s = (tokens - self.tokens_at_first) / decoding if decoding > 0 and tokens > self.tokens_at_first else None
-        tok_s = self._engine_rate(tokens) or tok_s
+        if isinstance(getattr(self.engine, "decode_seconds", None), float):
+            # an engine that times its steps: its own rate, none before its first generation step (the
+            # first tokens come from prefill calls, and a wall-clock rate then would promise hours)
+            tok_s = self._engine_rate(tokens)
         prefill = getattr(self.engine, "prompt_tokens_fed", None)
         if tok_s is None:
             parts.append("starting" if not prefill else f"prefill {prefill:,} prompt tok")
@@ -149,7 +153,7 @@ class RunProgress:
         ETA adds apart), so the ETA errs long, never by hours."""
         spent = getattr(self.engine, "decode_seconds", None)
         firsts = getattr(self.engine, "prompts_prefilled", 0)
-        if not isinstance(spent, float) or spent <= 0 or not isinstance(firsts, int):
+        if not isinstance(spent, float) or spent < self.MIN_STEP_S or not isinstance(firsts, int):
             return None
         return max(0, tokens - firsts) / spent or None
 

@@ -107,7 +107,7 @@ def run_cmd(
     console = out_console()  # piped/logged: the results table is not squeezed into 80 columns
     _show_grid_lines(console)
     doc = run_experiment(cfg, out, chosen, only)
-    if doc is None:  # submitted: the jobs write the results
+    if doc is None:  # Slurm: submitted (a job writes the results); Ray: written, and said so
         return
     print_table(doc, console)
     console.print(f"wrote {out / 'results.csv'}, {out / 'results_summary.csv'}, {out / 'results.json'}; "

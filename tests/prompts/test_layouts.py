@@ -173,3 +173,13 @@ def test_layouts_admit_good_outputs_and_refuse_invented_numbers_and_disorder():
     assert not admits("faq", EN, "Q: What is the Nile river?\nA: سرورد ربغاخ.", grounded=False)
     assert not admits("faq", FR, "Q : Qu'est-ce que le Nil ?\nR : La réсtraction du fleuve.", grounded=False)
     model.close_context()
+
+
+def test_french_and_spanish_questions_open_with_a_question_word_of_their_language():
+    faq_fr = "Q : {}\nR : Un long fleuve d'Afrique.\n\nQ : Quelle est sa longueur ?\nR : Environ 6 650 km."
+    assert admits("faq", FR, faq_fr.format("Qu'est-ce que le Nil ?"), max_tokens=256)
+    assert not admits("faq", FR, faq_fr.format("Which river is it ?"), max_tokens=256)  # seen: English under "Q :"
+    table_es = "| Río | Longitud |\n|---|---|\n| Nilo | 6650 km |\n\nPregunta: {}\nRespuesta: Unos 6650 km."
+    assert admits("table", ES, table_es.format("¿Cuánto mide el Nilo?"))
+    assert not admits("table", ES, table_es.format("How long is the Nile?"))
+    assert admits("faq", EN, OK[("faq", EN)])  # English questions open freely

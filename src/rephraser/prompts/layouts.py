@@ -13,7 +13,8 @@ document (all measured on SmolLM2-135M, docs/results.md "Outputs that keep the s
   caps: a 40-word stub gets two short answers, a 300-word extract up to six longer ones;
 - numbered steps count up (the grammar spells "1. ", "2. ", ... in order);
 - labels are written in the source's language (prompts/language.py): "Q : / R :" for French,
-  "P: / R:" for Spanish, so the grammar does not pull the model into English;
+  "P: / R:" for Spanish, so the grammar does not pull the model into English; and a French or Spanish
+  question opens with a question word of its language ("Quel", "Comment", "¿Dónde"...);
 - `grounded=True` lets digits appear only as numbers of the source (their exact surface forms); a math
   solution computes only the correct results of two source numbers (`equations`: every a + b, a - b,
   a × b, a / b, listed in the grammar), and a source without numbers gets no grounded math at all
@@ -31,7 +32,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rephraser.prompts.language import FUNCTION_WORDS, LABELS, Lang, detect_language
+from rephraser.prompts.language import FUNCTION_WORDS, LABELS, QUESTION_OPENERS, Lang, detect_language
 
 # Tokens per word of the 135M tokenizer on Wikipedia text (bench/bench_grounded.py --tpw measured
 # en 1.5, fr/es 2.0); with a margin, so the largest output the grammar allows fits max_tokens.
@@ -163,8 +164,12 @@ def _sentence(name: str, lo: int, hi: int) -> str:
     return f"{name}: {_run(lo, hi)} END"
 
 
-def _question(name: str, hi: int) -> str:
-    return f"{name}: {_run(1, hi)} QEND"
+def _question(name: str, hi: int, lang: Lang = "en") -> str:
+    """A question of 2 .. hi+1 words; in French or Spanish it opens with a question word of the language."""
+    openers = QUESTION_OPENERS[lang]
+    if not openers:
+        return f"{name}: {_run(1, hi)} QEND"
+    return f"{name}: ({' | '.join(_lit(o) for o in openers)}) {_tail(1, hi)} QEND"
 
 
 def _counted(prefix: str, body: str, last: str, lo: int, hi: int) -> list[str]:
@@ -193,7 +198,7 @@ def faq(p: Plan, grounded: bool, numbers: list[str], source: str) -> str:
         "%llguidance {}",
         f'start: pair ("\\n\\n" pair){{1,{pairs - 1}}}',
         f'pair: {_lit(lab["q"])} question "\\n" {_lit(lab["a"])} answer',
-        _question("question", qcap),
+        _question("question", qcap, p.lang),
         _sentence("answer", 2, acap),
         _words(grounded, numbers, source),
     ])
@@ -217,7 +222,7 @@ def table(p: Plan, grounded: bool, numbers: list[str], source: str) -> str:
              # a cell holds words or one number; its last slot takes a whole source word, so a cell that
              # reaches its cap cannot run on into the next one ("| Global Navigation Satell|")
              f"c: {_run(0, cell - 1)}",
-             _question("question", 14),
+             _question("question", 14, p.lang),
              f"short: {_run(0, 10)} END?"]
     for k in (2, 3, 4):
         sep = "|---" * k + "|"
@@ -292,7 +297,7 @@ def math(p: Plan, grounded: bool, numbers: list[str], source: str) -> str:
         f'{_lit(lab["final"])} final',
         # a problem with at least one number (of the source, when grounded)
         f"problem: (w SEP){{0,{pcap}}} num {_tail(1, pcap)} (END | QEND) (\" \" question)?",
-        _question("question", 11),
+        _question("question", 11, p.lang),
         calc,
         f"step: W {_tail(2, scap)} END" if grounded else _sentence("step", 2, scap),
         "body: step | calc",

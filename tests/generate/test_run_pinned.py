@@ -15,6 +15,7 @@ import hashlib
 import itertools
 import json
 import os
+import shutil
 from pathlib import Path
 
 from helpers import ECHO_PROMPT, write_corpus
@@ -57,7 +58,7 @@ def snapshot(out: Path, url: str) -> dict[str, str]:
 def _config(url: str) -> RunConfig:
     return RunConfig.model_validate({
         "source": {"path": "in.jsonl"},
-        "prompts": [ECHO_PROMPT],
+        "prompts": ["echo.yaml"],  # relative to the run folder: a checkout's path is in no pinned byte
         "engine": {"kind": "openai", "base_url": url, "model": "fake-model"},
         "sampling": {"max_tokens": 30, "n": 2, "seed": 7},
         "rollout": {"kind": "samples"},
@@ -74,6 +75,7 @@ def test_a_small_run_writes_the_pinned_folder(tmp_path, monkeypatch, fake_server
     counter = itertools.count()
     monkeypatch.setattr(manifests, "new_token", lambda: f"{next(counter):06x}")
     write_corpus(tmp_path / "in.jsonl", 12, bad=True)
+    shutil.copy(ECHO_PROMPT, tmp_path / "echo.yaml")
     first = run_config(_config(url), progress=False)
     after_first = snapshot(tmp_path / "out", url)
     again = run_config(_config(url), progress=False)  # a resume: nothing left to do, stats rewritten

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import re
@@ -145,6 +146,26 @@ def judge(variant_dir: Path, lex: set[str]) -> list[dict]:
     return rows
 
 
+def text_sha(text: str | None) -> str:
+    """The first 12 hex digits of the judged text's SHA-256: a label applies to that text only."""
+    return hashlib.sha256((text or "").encode("utf-8")).hexdigest()[:12]
+
+
+def labels_for(all_labels: dict, variant: str, rows: list[dict]) -> tuple[dict[str, str], int]:
+    """unit -> label for this variant's rows, only where the label was given to this very text (a label
+    file kept from an earlier run would otherwise judge new outputs); and how many were stale."""
+    texts = {f"{r['id']}|{r['prompt']}": r.get("text") for r in rows}
+    out, stale = {}, 0
+    for key, v in all_labels.get("labels", {}).get(variant, {}).items():
+        if key not in texts:
+            continue
+        if "sha" in v and v["sha"] != text_sha(texts[key]):
+            stale += 1
+            continue
+        out[key] = v["label"]
+    return out, stale
+
+
 def summarise(rows: list[dict], labels: dict[str, str]) -> dict:
     judged = [r for r in rows if not r["failed"]]
     ok = [r for r in judged if r["ok"]]
@@ -184,7 +205,7 @@ def summarise(rows: list[dict], labels: dict[str, str]) -> dict:
 def measure_all(args: argparse.Namespace) -> None:
     out = Path(args.out)
     lex = lexicon()
-    label_file = HERE / "labels" / "grounded_labels.json"
+    label_file = Path(args.labels)
     all_labels = json.loads(label_file.read_text(encoding="utf-8")) if label_file.exists() else {}
     result: dict = {"documents": [], "variants": {}, "settings": {
         "prompts": PROMPTS, "sampling": "study (temperature 1.0, top_p 0.95, top_k 64), seed 0",
@@ -201,14 +222,17 @@ def measure_all(args: argparse.Namespace) -> None:
     for variant, rows in judged.items():
         vdir = out / variant
         rows = [r for r in rows if (r["id"], r["prompt"]) in common]
-        labels = {k: v["label"] for k, v in all_labels.get("labels", {}).get(variant, {}).items()}
+        labels, stale = labels_for(all_labels, variant, rows)
+        if stale:
+            print(f"# {variant}: {stale} labels judged another text (an earlier run): not used", file=sys.stderr)
         per_prompt = {p: summarise([r for r in rows if r["prompt"] == p], labels) for p in PROMPTS}
         per_lang = {lang: summarise([r for r in rows if r["lang"] == lang], labels) for lang in ("en", "fr")}
         meta = json.loads((vdir / "bench_meta.json").read_text()) if (vdir / "bench_meta.json").exists() else {}
         result["variants"][variant] = {"all": summarise(rows, labels), "prompts": per_prompt, "langs": per_lang,
                                        "run": meta}
-        samples[variant] = {f"{r['id']}|{r['prompt']}": r.get("text") for r in rows
-                            if r["id"] in set(all_labels.get("sample_ids", []))}
+        samples[variant] = {f"{r['id']}|{r['prompt']}": {"text": r.get("text"), "sha": text_sha(r.get("text")),
+                                                          "ok": r["ok"], "reason": r.get("reason")}
+                            for r in rows if r["id"] in set(all_labels.get("sample_ids", []))}
     result["labelling"] = {"rules": all_labels.get("rules"), "sample_ids": all_labels.get("sample_ids")}
     (out / "grounded_measures.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
     (out / "sample_texts.json").write_text(json.dumps(samples, indent=1, ensure_ascii=False))
@@ -338,6 +362,8 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--out", default="out/bench_grounded7")
     ap.add_argument("--figure", default=None, help="measure/cost: the figure file (bench/results/NAME.json) to write")
+    ap.add_argument("--labels", default=str(HERE / "labels" / "grounded_labels.json"),
+                    help="measure: the hand labels of the fixed sample (rules, sample_ids, labels per variant)")
     args = ap.parse_args()
     if args.mode == "generate":
         generate(args)

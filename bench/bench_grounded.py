@@ -1,19 +1,25 @@
-"""Outputs that keep the source: off / on / grounded / grounded + context-aware, side by side, EN and FR.
+"""Outputs that keep the source: off / on / grounded / grounded + context-aware / exemplar, side by side, EN and FR.
 
-    .venv/bin/python bench/bench_grounded.py generate --variants off,on      # one process per few variants
-    .venv/bin/python bench/bench_grounded.py measure                          # table + JSON from the runs
+    .venv/bin/python bench/bench_grounded.py generate --variants off,on --en 20 --fr 10   # one process per variant or two
+    .venv/bin/python bench/bench_grounded.py measure --variants off,grounded --figure NAME  # table + JSON from the runs
     .venv/bin/python bench/bench_grounded.py cost --docs 4 --rounds 2         # context-aware time per token
 
 Documents: Wikipedia lead extracts of the embedded package that no test uses (English and French;
 from index 3000 on in title order, every 97th with 400-1500 characters; tests read the first few
-hundred). `generate` runs `rephraser run` once per variant on the same documents, seeds and sampling
-(study settings, max_tokens 256, one llama.cpp thread: the machine is shared). `measure` re-reads
-every output and judges it with the CURRENT contract and measures (so improved measures apply to
-the same outputs; `--figure` writes bench/results/grounded_decoding.json, which docs/results.md renders): ok share, invented numbers (math: also those left after correct computed results,
-postprocess/arithmetic.py), invented entities, content recall, distinct-2, opening collapse, length
-ratio, rows with a unit cut mid-word (postprocess/cuts.py, lexicon = every word of the embedded
-extracts), language kept (prompts/language.py), and the hand-labelled usefulness rate of the fixed
-sample in bench/labels/grounded_labels.json (rules in its "rules" field).
+hundred), interleaved EN, FR, EN, ... so a run cut short still holds both languages. `generate` runs
+`rephraser run` once per variant on the same documents, seeds and sampling (study settings, max_tokens
+256, one llama.cpp thread: the machine is shared); `exemplar` is `grounded` with the prompts that carry
+a short worked example (library `<prompt>_exemplar`, else bench/prompts/<prompt>_exemplar.yaml). A
+variant may run on fewer documents (its own --out, linked into the main one): `measure` compares only the
+units (document x prompt) that every variant it is given finished. `measure` re-reads every output and
+judges it with the CURRENT contract and measures (so improved measures apply to the same outputs;
+`--figure` writes bench/results/NAME.json, which docs/results.md renders): ok share, invented numbers
+(math: also those left after correct computed results, postprocess/arithmetic.py), invented entities,
+content recall, distinct-2, opening collapse, length ratio, rows with a unit cut mid-word
+(postprocess/cuts.py with the contract's word list, postprocess/lexicon.py), language kept
+(prompts/language.py), and the hand-labelled usefulness rate of the fixed sample (`--labels`, default
+bench/labels/grounded_labels.json; rules in its "rules" field; a label counts only for the text it was
+given, by SHA-256 prefix, so labels never carry over to another run's outputs).
 
 `cost` keeps one engine per setting and times the same requests with and without context-aware
 decoding (ABBA rounds, same load): time per generated token, ratio cad/plain (`--figure`:
@@ -27,7 +33,6 @@ import asyncio
 import hashlib
 import json
 import os
-import re
 import statistics
 import sys
 import time
@@ -41,6 +46,7 @@ from rephraser.postprocess.contract import apply_contract
 from rephraser.postprocess.cuts import cut_units
 from rephraser.postprocess.faithfulness import measure
 from rephraser.postprocess.floor import floor_for
+from rephraser.postprocess.lexicon import wiki_lexicon
 from rephraser.postprocess.stats import words_of
 from rephraser.prompts.language import detect_language
 from rephraser.prompts.layouts import source_numbers
@@ -52,8 +58,35 @@ from rephraser.sources.wiki import wiki_data_path
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
 PROMPTS = ["faq", "table", "math", "tutorial"]
-# variant -> (postprocess.constrain, engine.context_aware_alpha)
-VARIANTS = {"off": ("off", 0.0), "on": ("on", 0.0), "grounded": ("grounded", 0.0), "grounded+cad": ("grounded", 0.5)}
+# variant -> (postprocess.constrain, engine.context_aware_alpha); `exemplar` is grounded with the prompts that
+# carry a short worked example (exemplar_refs)
+VARIANTS = {"off": ("off", 0.0), "on": ("on", 0.0), "grounded": ("grounded", 0.0), "grounded+cad": ("grounded", 0.5),
+            "exemplar": ("grounded", 0.0)}
+EXEMPLAR_DIR = HERE / "prompts"
+
+
+def exemplar_refs() -> list[str]:
+    """The exemplar prompt of each bench prompt: a library prompt `<p>_exemplar`, else bench/prompts/<p>_exemplar.yaml."""
+    from rephraser.prompts.registry import library
+
+    refs, missing = [], []
+    for p in PROMPTS:
+        path = EXEMPLAR_DIR / f"{p}_exemplar.yaml"
+        if f"{p}_exemplar" in library():
+            refs.append(f"{p}_exemplar")
+        elif path.is_file():
+            refs.append(str(path))
+        else:
+            missing.append(p)
+    if missing:
+        sys.exit(f"error: the exemplar variant needs an exemplar prompt for {', '.join(missing)} "
+                 f"(library `<prompt>_exemplar` or {EXEMPLAR_DIR}/<prompt>_exemplar.yaml)")
+    return refs
+
+
+def base_prompt(name: str) -> str:
+    """faq_exemplar -> faq: an exemplar output is compared with the other variants' outputs of its prompt."""
+    return name.removesuffix("_exemplar")
 FILES = {"en": "summaries_en-us.json", "fr": "summaries_fr-fr.json"}
 
 
@@ -90,7 +123,7 @@ def generate(args: argparse.Namespace) -> None:
         constrain, alpha = VARIANTS[variant]
         cfg = RunConfig.model_validate({
             "source": {"path": str(src), "format": "jsonl", "metadata_columns": ["lang"]},
-            "prompts": PROMPTS,
+            "prompts": exemplar_refs() if variant == "exemplar" else PROMPTS,
             "engine": {"threads": args.threads, "parallel": 8, "n_ctx": 2048, "context_aware_alpha": alpha},
             "sampling": {"max_tokens": args.max_tokens, "seed": 0},
             "postprocess": {"constrain": constrain},
@@ -105,36 +138,30 @@ def generate(args: argparse.Namespace) -> None:
         print(f"# {variant}: {meta}", file=sys.stderr)
 
 
-def lexicon() -> set[str]:
-    words: set[str] = set()
-    for f in ("summaries_en-us.json", "summaries_fr-fr.json", "summaries_es-es.json"):
-        data = json.loads((wiki_data_path().parent / f).read_text(encoding="utf-8"))
-        for art in data.values():
-            if isinstance(art, dict):
-                words.update(re.findall(r"[^\W\d_]+(?:['’][^\W\d_]+)*", (art.get("extract") or "").lower()))
-    return words
-
-
-def judge(variant_dir: Path, lex: set[str]) -> list[dict]:
+def judge(variant_dir: Path, lex) -> list[dict]:
     """Every output of one variant, judged again with the current contract and measures."""
-    specs = {p: resolve_prompt(p) for p in PROMPTS}
+    specs: dict[str, object] = {}
+    refs = exemplar_refs() if variant_dir.name == "exemplar" else PROMPTS
+    for ref in refs:
+        spec = resolve_prompt(ref)
+        specs[spec.name] = spec
     rows = []
     cols = ["id", "prompt", "status", "source_text", "source_metadata", "raw_generation", "finish_reason", "reason"]
     for _, r in iter_rows(variant_dir, cols):
         lang = metadata_dict(r["source_metadata"]).get("lang", "en")  # a struct (or JSON text in older runs)
         raw = r["raw_generation"]
-        row = {"id": r["id"], "prompt": r["prompt"], "lang": lang, "failed": raw is None}
+        row = {"id": r["id"], "prompt": base_prompt(r["prompt"]), "lang": lang, "failed": raw is None}
         if raw is None:
             rows.append(row | {"ok": False, "format_ok": False, "reason": r["reason"]})
             continue
         # the default run's verdict (format contract + the default content floor), and the format alone
         v = apply_contract(specs[r["prompt"]], raw, source_text=r["source_text"], finish_reason=r["finish_reason"],
-                           floor=floor_for(r["prompt"], PostprocessConfig()))
+                           floor=floor_for(row["prompt"], PostprocessConfig()))
         fmt = apply_contract(specs[r["prompt"]], raw, source_text=r["source_text"], finish_reason=r["finish_reason"])
         text = v.text
         f = measure(text, r["source_text"])
         inv = list(f.invented_numbers)
-        if r["prompt"] == "math":
+        if row["prompt"] == "math":
             inv_left = unexplained(inv, text, set(source_numbers(r["source_text"])))
         else:
             inv_left = inv
@@ -204,7 +231,7 @@ def summarise(rows: list[dict], labels: dict[str, str]) -> dict:
 
 def measure_all(args: argparse.Namespace) -> None:
     out = Path(args.out)
-    lex = lexicon()
+    lex = wiki_lexicon  # the contract's own word list (loaded on first need)
     label_file = Path(args.labels)
     all_labels = json.loads(label_file.read_text(encoding="utf-8")) if label_file.exists() else {}
     result: dict = {"documents": [], "variants": {}, "settings": {

@@ -210,8 +210,11 @@ def summarise(rows: list[dict], labels: dict[str, str]) -> dict:
     fr = [r for r in judged if r["lang"] == "fr"]
     useful = [labels[k] for k in (f"{r['id']}|{r['prompt']}" for r in rows) if k in labels]
     return {
-        "outputs": len(rows), "failed": len(rows) - len(judged), "ok_share": share(judged, lambda r: r["ok"]),
-        "format_ok_share": share(judged, lambda r: r["format_ok"]),
+        # ok over every unit: a row refused before decoding (grounded math on a source without numbers) or
+        # dead-lettered has no output and counts as not ok; the other measures read the outputs there are
+        "outputs": len(rows), "failed": len(rows) - len(judged), "ok_share": share(rows, lambda r: r["ok"]),
+        "format_ok_share": share(rows, lambda r: r["format_ok"]),
+        "no_output_share": share(rows, lambda r: r["failed"]),
         "invented_number_rate": share(judged, lambda r: r["invented_numbers"]),
         "unexplained_number_rate": share(judged, lambda r: r["unexplained_numbers"]),
         "invented_entity_rate": share(judged, lambda r: r["invented_entities"]),
@@ -280,7 +283,8 @@ def write_result_figure(args: argparse.Namespace, result: dict) -> None:
     for lang in ("en", "fr"):
         for variant, v in result["variants"].items():
             langs.append({"lang": lang, "variant": variant, **v["langs"][lang]})
-    runs = [{"variant": k, **v["run"]} for k, v in result["variants"].items()]
+    # a run stopped before its end (the deadline) wrote no bench_meta.json: its wall time is unknown
+    runs = [{"variant": k, **v["run"]} for k, v in result["variants"].items() if v["run"]]
     loads = [x for r in runs for x in (r.get("load_start"), r.get("load_end")) if x is not None]
     data = {"rows": rows, "langs": langs, "runs": runs, "documents": result["documents"], "units": result["units"],
             "document_count": len(result["documents"]),
@@ -291,20 +295,21 @@ def write_result_figure(args: argparse.Namespace, result: dict) -> None:
                  ["invented numbers", "{unexplained_number_rate:.0%}"], ["recall", "{content_recall:.2f}"],
                  ["rows cut mid-word", "{cut_rows:.0%}"], ["French kept", "{fr_kept:.0%}"],
                  ["useful (labelled)", "{useful:.0%} of {labelled}"]]
-    views = {"table": {"rows": "rows", "columns": cols}, "langs": {"rows": "langs", "columns": lang_cols},
-             "runs": {"rows": "runs", "columns": [["variant", "{variant}"], ["wall s", "{wall_s}"],
-                                                  ["output tok/s", "{tok_s:.1f}"], ["load at start", "{load_start:.1f}"],
-                                                  ["load at end", "{load_end:.1f}"]]}}
-    where = (f"shared {os.cpu_count()}-core machine, load average {min(loads):.0f}-{max(loads):.0f} during generation"
-             if loads else "shared machine")
+    views = {"table": {"rows": "rows", "columns": cols}, "langs": {"rows": "langs", "columns": lang_cols}}
+    if runs:
+        views["runs"] = {"rows": "runs", "columns": [["variant", "{variant}"], ["wall s", "{wall_s}"],
+                                                     ["output tok/s", "{tok_s:.1f}"], ["load at start", "{load_start:.1f}"],
+                                                     ["load at end", "{load_end:.1f}"]]}
+    where = args.where or (f"shared {os.cpu_count()}-core machine, load average {min(loads):.0f}-{max(loads):.0f} "
+                           "during generation" if loads else "shared machine")
     write_figure(args.figure, data, views, how=f"bench/bench_grounded.py generate --en {args.en} --fr "
                  f"{args.fr} --max-tokens {args.max_tokens} && bench/bench_grounded.py measure --variants "
                  f"{args.variants} --figure {args.figure}", where=where,
                  note=f"{result['units']} units (document x prompt) that every variant finished, "
-                      f"{len(result['documents'])} documents")
+                      f"{len(result['documents'])} documents" + (f"; {args.note}" if args.note else ""))
 
 
-COLUMNS = [("format_ok_share", "format ok", "pct"), ("ok_share", "ok (+ content floor)", "pct"), ("unexplained_number_rate", "invented numbers", "pct"),
+COLUMNS = [("no_output_share", "no output", "pct"), ("format_ok_share", "format ok", "pct"), ("ok_share", "ok (+ content floor)", "pct"), ("unexplained_number_rate", "invented numbers", "pct"),
            ("invented_entity_rate", "invented entities", "pct"), ("content_recall", "recall", "num"),
            ("distinct_2", "distinct-2", "num"), ("opening_collapse", "opening collapse", "pct"),
            ("length_ratio", "length ratio", "num"), ("cut_rows", "rows cut mid-word", "pct"),
@@ -389,6 +394,8 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--out", default="out/bench_grounded7")
     ap.add_argument("--figure", default=None, help="measure/cost: the figure file (bench/results/NAME.json) to write")
+    ap.add_argument("--where", default=None, help="measure: the machine and its load, for the figure")
+    ap.add_argument("--note", default=None, help="measure: anything a reader of the figure must know")
     ap.add_argument("--labels", default=str(HERE / "labels" / "grounded_labels.json"),
                     help="measure: the hand labels of the fixed sample (rules, sample_ids, labels per variant)")
     args = ap.parse_args()

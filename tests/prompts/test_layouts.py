@@ -183,3 +183,9 @@ def test_french_and_spanish_questions_open_with_a_question_word_of_their_languag
     assert admits("table", ES, table_es.format("¿Cuánto mide el Nilo?"))
     assert not admits("table", ES, table_es.format("How long is the Nile?"))
     assert admits("faq", EN, OK[("faq", EN)])  # English questions open freely
+
+
+def test_a_number_without_one_value_is_left_out_of_the_arithmetic():
+    # a held-out extract wrote "1.01.325": building its math layout crashed the run before this
+    eqs = equations(["1.01.325", "12", "4"])
+    assert "12 / 4 = 3" in eqs and not [e for e in eqs if "1.01.325" in e]

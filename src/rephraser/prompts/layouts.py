@@ -232,11 +232,15 @@ def table(p: Plan, grounded: bool, numbers: list[str], source: str) -> str:
     return "\n".join(lines)
 
 
-def _value(number: str) -> float:
-    """The value of a source number as written: grouped thousands ("6,650", "5 268") or a decimal ("2,02")."""
+def _value(number: str) -> float | None:
+    """The value of a source number as written: grouped thousands ("6,650", "5 268") or a decimal ("2,02");
+    None for what has no single value (a version or date such as "1.01.325")."""
     if _GROUPED.fullmatch(number):
         return float(re.sub(r"[ ,\u00a0\u202f]", "", number))
-    return float(number.replace(",", ".").replace(" ", ""))
+    try:
+        return float(number.replace(",", ".").replace(" ", ""))
+    except ValueError:
+        return None
 
 
 def _show(v: float) -> str:
@@ -250,7 +254,7 @@ def equations(numbers: list[str], limit: int = MAX_OPERANDS) -> list[str]:
     seen: dict[float, str] = {}
     for n in numbers:  # longest forms first (source_numbers' order): "6,650" is kept over "6650"
         v = _value(n)
-        if v not in seen and len(seen) < limit:
+        if v is not None and v not in seen and len(seen) < limit:
             seen[v] = n
     out = []
     for a, sa in seen.items():

@@ -226,6 +226,7 @@ def test_small_grid_dispatched_to_a_real_slurm_cluster(slurm_cluster, tmp_path, 
     slurm_cluster.track(*(line.split("\t")[1] for line in (out / "slurm" / "jobs.tsv").read_text().splitlines()))
 
 
+@pytest.mark.slow  # 47 s of real Slurm; failed-stage status is also covered locally (test_status_names_failed_stages_and_their_logs) and on Slurm by tests/scale/test_slurm_cluster.py
 def test_failed_stage_on_slurm_is_named_and_a_rerun_finishes_the_grid(slurm_cluster, tmp_path, fake_url,
                                                                        local_results):
     """On the real local Slurm: a training job that fails (its interpreter does not exist, retries 0) cancels

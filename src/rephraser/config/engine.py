@@ -68,6 +68,10 @@ class EngineBase(Strict):
         """CPU cores one generate job of this engine keeps busy (a grid's Slurm/Ray request)."""
         return 1
 
+    def embedded_model(self) -> str | None:
+        """The model this machine must have installed to run the engine in-process (None: a server's)."""
+        return None
+
     def settings(self) -> list[tuple[str, str]]:
         """The kind's own settings worth a line in `rephraser plan` and the dataset card."""
         return []
@@ -97,6 +101,9 @@ class LlamaCppConfig(EngineBase):
 
     def cpus_per_job(self) -> int:
         return self.threads or 1
+
+    def embedded_model(self) -> str | None:
+        return self.model
 
     def settings(self) -> list[tuple[str, str]]:
         spec = "off" if self.speculative == "off" else f"ngram, at most {self.speculative_max_draft} tokens guessed"

@@ -64,9 +64,10 @@ def check_models(cfg: ExperimentConfig, cells: list[Cell], root: Path) -> None:
         for stage in cell.generates:
             gen = stage.meta.generator
             engine = cfg.generators[gen].engine if gen in cfg.generators else None
-            if engine is None or engine.kind != "llamacpp" or is_done(stage, root):
+            model = None if engine is None else engine.embedded_model()
+            if model is None or is_done(stage, root):
                 continue
-            why = missing_model(engine.model)
+            why = missing_model(model)
             if why:
                 hint = " (in a rephraser checkout: make install-gemma)" if "gemma" in why else ""
                 raise ConfigError(f"generators.{gen} (cell {cell.name}): {why}{hint}")

@@ -99,7 +99,9 @@ class RolloutConfig(Strict):
     """How one document becomes model calls (see generate/rollouts.py)."""
 
     kind: Literal["single", "samples", "chunked", "custom"] = "single"
-    keep: Literal["all", "best"] = Field("all", description="samples: all rows, or the best by contract + faithfulness")
+    keep: Literal["all", "best", "first_ok"] = Field(
+        "all", description="samples: all rows; the best of n by contract + faithfulness; or first_ok: sample "
+        "one at a time until one passes the contract (at most n calls, the best of them when none does)")
     function: str | None = Field(None, description="custom: 'package.module:function', an async rollout "
                                  "(see generate/custom_rollout.py)")
     chunk_tokens: int | None = Field(None, ge=64, description="chunked: input tokens per chunk (default: fit context)")

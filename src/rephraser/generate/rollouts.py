@@ -3,7 +3,9 @@
 - single: one call on the (token-fitted) document.
 - samples: n calls with different seeds; keep all rows, or the best one by `score_outcome`
   (contract-compliant first, then the fewest invented numbers/entities, then the highest content
-  recall, then the length ratio closest to 1).
+  recall, then the length ratio closest to 1); or `first_ok`: one call at a time until an output
+  passes the contract (rejection sampling: at most n calls, usually one; the best of them when none
+  passes; a row refused before decoding, e.g. grounded math without source numbers, is not retried).
 - chunked: a long document is split at paragraph/sentence boundaries into chunks that fit the
   context; chunk i is generated in a conversation that shows the tail of chunk i-1 and of its
   rewrite, so style and terminology carry over; outputs are joined. Every call is cached on its own,
@@ -95,6 +97,8 @@ class Rollout:
 
     async def run(self, doc: Document) -> list[Row]:
         n = self.sampling.n if self.cfg.kind == "samples" else 1
+        if self.cfg.kind == "samples" and self.cfg.keep == "first_ok":
+            return [await self._first_ok(doc, n)]
         if self.cfg.kind == "chunked":
             outcomes = [await self._chunked(doc, 0)]
         elif self.custom is not None:
@@ -107,6 +111,20 @@ class Rollout:
             o.calls = sum(x.calls for x in outcomes)
             return [self._row(doc, best, o)]
         return [self._row(doc, i, o) for i, o in enumerate(outcomes)]
+
+    async def _first_ok(self, doc: Document, n: int) -> Row:
+        """Rejection sampling: sample i (its own seed) only when samples 0..i-1 all failed the contract."""
+        outcomes: list[Outcome] = []
+        for i in range(n):
+            outcomes.append(await self._single(doc, i))
+            if outcomes[-1].ok or outcomes[-1].calls == 0:  # passed, or refused before decoding (same every time)
+                break
+        best = max(range(len(outcomes)), key=lambda i: score_outcome(outcomes[i], len(doc.text)))
+        o = outcomes[best]
+        o.calls = sum(x.calls for x in outcomes)
+        o.prompt_tokens = sum(x.prompt_tokens for x in outcomes)  # every call is paid for
+        o.completion_tokens = sum(x.completion_tokens for x in outcomes)
+        return self._row(doc, best, o)
 
     # ---- strategies -----------------------------------------------------------------
     def _sampling(self, doc: Document, sample: int) -> Sampling:

@@ -118,8 +118,9 @@ def _prompt_identity(ref: str) -> tuple[str, str]:
 def _generate_stage(cfg: ExperimentConfig, gen: str, prompt_ref: str, source: SourceStage,
                     src_name: str) -> GenerateStage:
     g = cfg.generation
-    run = RunConfig(prompts=[prompt_ref], engine=cfg.generators[gen].engine, sampling=g.sampling,
-                    rollout=g.rollout, postprocess=cfg.generators[gen].postprocess_for(g.postprocess))
+    sampling, rollout = cfg.generators[gen].rollout_for(g)
+    run = RunConfig(prompts=[prompt_ref], engine=cfg.generators[gen].engine, sampling=sampling,
+                    rollout=rollout, postprocess=cfg.generators[gen].postprocess_for(g.postprocess))
     outcome = run.outcome_fields()
     outcome.pop("source")  # replaced by the source stage's key
     name, digest = _prompt_identity(prompt_ref)
@@ -141,7 +142,8 @@ def _routed_generate_stage(cfg: ExperimentConfig, gen: str, name: str, source: S
     route's prompts (the routes, with the prompts' content hashes, are in the key)."""
     g, routing = cfg.generation, cfg.routings[name].routing()
     refs = routing.prompt_names()
-    run = RunConfig(prompts=refs, engine=cfg.generators[gen].engine, sampling=g.sampling, rollout=g.rollout,
+    sampling, rollout = cfg.generators[gen].rollout_for(g)
+    run = RunConfig(prompts=refs, engine=cfg.generators[gen].engine, sampling=sampling, rollout=rollout,
                     postprocess=cfg.generators[gen].postprocess_for(g.postprocess), routing=routing)
     outcome = run.outcome_fields()
     outcome.pop("source")

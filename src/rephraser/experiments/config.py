@@ -84,7 +84,18 @@ class GeneratorSpec(Strict):
     floor: Literal["off", "default", "custom"] | None = Field(
         None, description="overrides generation.postprocess.floor for this generator, so the content floor off and "
         "on are two generators (cells) of one grid: the proxy decides whether turning rows down helps")
+    tries: int | None = Field(
+        None, ge=2, description="rejection sampling for this generator: sample again (a new seed) while the output "
+        "fails its contract, at most this many calls per document (rollout samples, keep first_ok), so one model "
+        "with and without it are two cells of one grid")
     note: str | None = None
+
+    def rollout_for(self, g: GenerationSpec) -> tuple[SamplingConfig, RolloutConfig]:
+        """The sampling and rollout of this generator's runs: the grid's, or first_ok with `tries` calls."""
+        if self.tries is None:
+            return g.sampling, g.rollout
+        return (g.sampling.model_copy(update={"n": self.tries}),
+                g.rollout.model_copy(update={"kind": "samples", "keep": "first_ok"}))
 
     def postprocess_for(self, base: PostprocessConfig) -> PostprocessConfig:
         update = {k: v for k, v in (("constrain", self.constrain), ("floor", self.floor)) if v is not None}

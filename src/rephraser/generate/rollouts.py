@@ -113,11 +113,14 @@ class Rollout:
         return [self._row(doc, i, o) for i, o in enumerate(outcomes)]
 
     async def _first_ok(self, doc: Document, n: int) -> Row:
-        """Rejection sampling: sample i (its own seed) only when samples 0..i-1 all failed the contract."""
+        """Rejection sampling: sample i (its own seed) only when samples 0..i-1 all failed the contract (also
+        where the contract is not enforced and a failing row would be kept: the retry is for its verdict)."""
         outcomes: list[Outcome] = []
         for i in range(n):
-            outcomes.append(await self._single(doc, i))
-            if outcomes[-1].ok or outcomes[-1].calls == 0:  # passed, or refused before decoding (same every time)
+            o = await self._single(doc, i)
+            outcomes.append(o)
+            passed = o.ok and not (o.reason or "").startswith(NOT_ENFORCED)
+            if passed or o.calls == 0:  # passed, or refused before decoding (the same every time)
                 break
         best = max(range(len(outcomes)), key=lambda i: score_outcome(outcomes[i], len(doc.text)))
         o = outcomes[best]

@@ -92,7 +92,7 @@ class GenerateStage(Stage[GenerateSpec, GenerateMeta]):
             source=SourceConfig(path=str(docs), format="jsonl", id_column="id", limit=limit, shard_index=shard,
                                 shard_count=g.shards),
             prompts=self.meta.prompt_refs or [self.meta.prompt_ref], routing=self.meta.routing,
-            engine=gen.engine, sampling=g.sampling, rollout=g.rollout, retry=g.retry,
+            engine=gen.engine, sampling=gen.rollout_for(g)[0], rollout=gen.rollout_for(g)[1], retry=g.retry,
             postprocess=gen.postprocess_for(g.postprocess), max_in_flight=g.max_in_flight,
             output=OutputConfig(dir=str(self.dir(out)), rows_per_part=g.rows_per_part),
         )
@@ -137,7 +137,9 @@ class GenerateStage(Stage[GenerateSpec, GenerateMeta]):
         if self.spec.rephrase_docs is not None:
             docs = self.spec.rephrase_docs if docs is None else min(docs, self.spec.rephrase_docs)
         g = cfg.generation
-        units = None if docs is None else docs * (g.sampling.n if g.rollout.kind == "samples" else 1)
+        sampling, rollout = gen.rollout_for(g)
+        per_doc = sampling.n if rollout.kind == "samples" and rollout.keep == "all" else 1  # rows per document
+        units = None if docs is None else docs * per_doc
         measured = [_Measured.model_validate(m.outputs) for m in markers_of_kind(out, "generate")
                     if _engine_model(m.spec) == engine.model]
         measured = [m for m in measured if (m.engine_calls or 0) > 0]

@@ -113,8 +113,8 @@ def test_length_window_messages():
 
 
 def test_rules_are_applied_in_the_documented_order():
-    assert RULES == ("finish_reason", "tagged_block", "refusal", "empty", "validator", "cut", "length_window",
-                     "faithfulness")
+    assert RULES == ("finish_reason", "tagged_block", "refusal", "empty", "validator", "echo", "cut",
+                     "length_window", "faithfulness")
     # Validator before length window: a too-short non-FAQ is reported as a format problem.
     v = apply_contract(spec("faq"), "Nile.", source_text=SOURCE, finish_reason="stop")
     assert v.rule == "validator:qa_pairs"

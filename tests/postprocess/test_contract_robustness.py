@@ -27,7 +27,7 @@ def test_random_outputs_get_consistent_verdicts():
         assert v.ok == (v.rule is None) == (v.reason is None)
         assert v.text == v.text.strip()
         if not v.ok:
-            assert v.rule.split(":")[0] in {"finish_reason", "tagged_block", "refusal", "empty", "validator", "cut",
+            assert v.rule.split(":")[0] in {"finish_reason", "tagged_block", "refusal", "empty", "validator", "echo", "cut",
                                               "length_window"}
 
 

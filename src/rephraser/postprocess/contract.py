@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from rephraser.config import FloorThresholds
 from rephraser.postprocess import clean
 from rephraser.postprocess.cuts import cut_problem
+from rephraser.postprocess.echo import echo_problem
 from rephraser.postprocess.faithfulness import Faithfulness, measure, violation
 from rephraser.postprocess.floor import effective_limits
 from rephraser.postprocess.lexicon import wiki_lexicon
@@ -20,7 +21,7 @@ from rephraser.prompts.spec import Contract, PromptSpec
 from rephraser.prompts.validators import validate
 
 # Rule names, in the order they are applied ("validator:<name>" for format validators).
-RULES: tuple[str, ...] = ("finish_reason", "tagged_block", "refusal", "empty", "validator", "cut",
+RULES: tuple[str, ...] = ("finish_reason", "tagged_block", "refusal", "empty", "validator", "echo", "cut",
                           "length_window", "faithfulness")
 
 
@@ -103,6 +104,10 @@ def apply_contract(
             failures.append((f"validator:{contract.validator}", problem))
     faith = None
     if text:
+        # the prompt's instructions or worked example written back instead of the document's content
+        problem = echo_problem(text, spec.overhead_text(), source_text or "") if source_text else None
+        if problem:
+            failures.append(("echo", problem))
         # a unit ending inside a word (a grammar cap, or words glued at one) is refused, so no ok row is cut
         problem = cut_problem(text, source_text or "", wiki_lexicon)
         if problem:

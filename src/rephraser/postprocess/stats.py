@@ -123,6 +123,8 @@ def classify_reason(reason: str | None, validator: str | None = None) -> str:
         return "length_window"
     if r.startswith("unit cut mid-word"):
         return "cut"
+    if r.startswith("copies the prompt"):
+        return "echo"
     if r.startswith("duplicate"):
         return "dedup"
     faith = rule_of_reason(r)

@@ -30,3 +30,11 @@ def test_numbered_lines_must_count_up():
     assert numbering_problem("1990 was a dry year.\n1. Water the plants.\nThen wait.\n2. Water again.") is None
     assert validate("problem_then_solution", "Problem: A box holds 12 eggs. How many in 2 boxes?\nSolution:\n"
                     "1. Each box holds 12 eggs.\n3. So 2 x 12 = 24 eggs.") == "numbering out of order: 3 after 1"
+
+
+def test_a_table_row_of_one_cell_in_every_column_is_refused():
+    table = "| Name | Kind | Place |\n|---|---|---|\n| femelle | femelle | femelle |\n| Physeter | genre | océans |"
+    assert repeated_unit(table) == 'repeated cells: "femelle" in every column'
+    assert repeated_unit("| A | B | C |\n|---|---|---|\n| 1837 | 1837 | 1837 |") == 'repeated cells: "1837" in every column'
+    # two cells may agree (a name and its value), and a header separator is not a row
+    assert repeated_unit("| Year | Event |\n|---|---|\n| 1911 | 1911 |\n| 1852 | first lit |") is None

@@ -36,9 +36,13 @@ async def with_engine(fn, **cfg_kw):
 def test_batched_generation_finishes_with_exact_counts():
     async def go(engine: LlamaCppEngine):
         outs = await asyncio.gather(*(engine.generate(req(d, seed=i, max_tokens=16)) for i, d in enumerate(DOCS)))
-        return outs, engine.capabilities
+        await asyncio.sleep(0.05)  # the decode thread counts a step just after handing its results back
+        return outs, engine.capabilities, (engine.decode_steps, engine.decode_rows, engine.prompts_prefilled)
 
-    outs, caps = asyncio.run(with_engine(go))
+    outs, caps, (steps, rows, prefilled) = asyncio.run(with_engine(go))
+    # progress's occupancy: each generation step carries 1..parallel sequences, one sampled token each
+    assert 0 < steps <= rows <= 4 * steps
+    assert prefilled == len(DOCS) and sum(o.completion_tokens for o in outs) <= prefilled + rows
     assert isinstance(caps, Capabilities)
     assert (caps.engine, caps.model_id, caps.max_context, caps.batch_slots) == (
         "llamacpp", "SmolLM2-135M-Instruct-Q4_1", 512, 4)

@@ -7,6 +7,8 @@ import io
 import sys
 from types import SimpleNamespace
 
+import pytest
+
 from rephraser.generate.calls import CallCounters
 from rephraser.generate.progress import RunProgress
 
@@ -38,7 +40,9 @@ def test_bar_and_rate_move_with_tokens_of_running_calls(monkeypatch):
 
 
 def test_rate_prefill_and_eta_are_truthful_from_the_first_decoded_tokens(monkeypatch):
-    """A job of 40 units x ~100 tokens at ~72 tok/s: ~54 s left, said within a second of decoding."""
+    """A job of 40 units (max_tokens 100) at ~72 tok/s, said within a second of decoding. 8 calls have
+    10 tokens each: a unit is taken as midway between 10 (what they have) and 100 (max_tokens), 55 tokens;
+    40 x 55 - 80 decoded = 2,120 tokens left at 72 tok/s = 29 s, marked "~" until a unit has finished."""
     monkeypatch.setattr(sys, "stderr", Tty())
     caller = SimpleNamespace(counters=CallCounters())
     engine = SimpleNamespace(tokens_decoded=0, prompt_tokens_fed=0)
@@ -53,8 +57,8 @@ def test_rate_prefill_and_eta_are_truthful_from_the_first_decoded_tokens(monkeyp
     p.snapshot(t0 + 5)
     engine.tokens_decoded = 80
     snap = p.snapshot(t0 + 6)
-    assert snap["info"].startswith("72 tok/s · prefill 2,400") and "eta 0:54" in snap["info"]
-    assert 0 < snap["completed"] < 1
+    assert snap["info"].startswith("72 tok/s · prefill 2,400") and "eta ~0:29" in snap["info"]
+    assert snap["completed"] == pytest.approx(80 / 55)  # the running calls' tokens, in units of 55 tokens
 
 
 def test_an_engine_that_times_its_steps_gives_the_rate_and_eta_while_prompts_still_prefill(monkeypatch):
@@ -76,5 +80,35 @@ def test_an_engine_that_times_its_steps_gives_the_rate_and_eta_while_prompts_sti
     engine.tokens_decoded, engine.decode_seconds = 22, 1.0  # 2 first tokens + 20 from a second of decode steps
     engine.prompt_tokens_fed, engine.prefill_seconds, engine.prompts_prefilled = 500, 1.0, 2
     info = p.snapshot(t0 + 12)["info"]  # 10 s of wall clock since the first token: the wall rate would be ~2
-    # (40 - 0.22 running) units x 100 tokens at 20 tok/s = 199 s, + 38 prompts to come x 0.5 s = 19 s
-    assert info.startswith("20 tok/s · prefill 500") and "eta 3:38" in info
+    # 2 calls running with 11 tokens each: 55.5 tokens a unit (midway to max_tokens 100);
+    # 40 x 55.5 - 22 = 2,198 tokens at 20 tok/s = 109.9 s, + 38 prompts to come x 0.5 s = 19 s
+    assert info.startswith("20 tok/s · prefill 500") and "eta ~2:09" in info
+
+
+def test_early_steps_with_few_rows_are_corrected_to_the_full_batch_speed(monkeypatch):
+    """Steps cost 0.1 s + 0.01 s a row (a fixed cost per step, as on a busy CPU); the first 30 steps carried
+    2, 4, then 6 rows while prompts were still prefilled, 28.6 tok/s. A full batch of 8 will decode
+    8 / 0.18 = 44.4 tok/s, and the ETA counts on that; once a unit has finished the "~" goes."""
+    monkeypatch.setattr(sys, "stderr", Tty())
+    caller = SimpleNamespace(counters=CallCounters())
+    engine = SimpleNamespace(tokens_decoded=0, prompt_tokens_fed=0, decode_seconds=0.0, prefill_seconds=0.0,
+                             prompts_prefilled=0, decode_steps=0, decode_rows=0)
+    p = RunProgress(enabled=True, total=40, caller=caller, engine=engine, tokens_per_call=100, slots=8)
+    p.in_flight = lambda: 8
+    t0 = p.t0
+    steps = rows = 0
+    seconds = 0.0
+    for i, r in enumerate((2, 4, 6), start=1):
+        steps, rows, seconds = steps + 10, rows + 10 * r, seconds + 10 * (0.1 + 0.01 * r)
+        engine.decode_steps, engine.decode_rows, engine.decode_seconds = steps, rows, seconds
+        engine.prompts_prefilled, engine.prefill_seconds = r, 0.5 * r
+        engine.tokens_decoded = r + rows  # each prompt's first token, then one a row
+        info = p.snapshot(t0 + i)["info"]
+    assert info.startswith("29 tok/s")  # measured: 120 tokens over 4.2 s of steps
+    # 6 running with 21 tokens each: 60.5 tokens a unit; 40 x 60.5 - 126 = 2,294 tokens at 44.4 tok/s,
+    # + 34 prompts to come x 0.5 s
+    assert p.eta_s == pytest.approx(2294 / (8 / 0.18) + 17) and "eta ~1:09" in info
+    caller.counters.completion_tokens_generated, caller.counters.completions = 90, 1
+    p.advance([SimpleNamespace(status="ok")])
+    info = p.snapshot(t0 + 4)["info"]
+    assert "eta " in info and "eta ~" not in info

@@ -15,7 +15,9 @@ Errors are classified so the runner can decide without knowing the transport:
 Optional: an engine that sees tokens as they are decoded may expose `tokens_decoded` (an int: new
 tokens generated so far over all requests) so progress moves before a whole call finishes, and
 `prompt_tokens_fed`, `prompts_prefilled`, `decode_seconds`, `prefill_seconds` (its own time in prompt
-and generation steps) so the rate and the ETA hold while prompts are still being prefilled.
+and generation steps) so the rate and the ETA hold while prompts are still being prefilled, and
+`decode_steps`, `decode_rows` (generation steps, and the sequences they carried) so the ETA can correct
+an early rate for a batch that is not yet full.
 """
 
 from __future__ import annotations

@@ -84,6 +84,8 @@ class LlamaCppEngine:
         self.decode_seconds = 0.0  # time in generation steps (plan, decode, sample): benches report decode tok/s
         self.prefill_seconds = 0.0  # time making prompts ready: structure matchers and prompt decodes
         self.prompts_prefilled = 0  # prompts fully decoded (progress: prefill still to come)
+        self.decode_steps = 0  # generation steps, and the sequences they carried: progress's batch occupancy
+        self.decode_rows = 0
         self.alpha = cfg.context_aware_alpha
         self._vocab_index: VocabIndex | None = None
         self._speculate = cfg.speculative == "ngram"
@@ -195,6 +197,9 @@ class LlamaCppEngine:
                         self._sample_all(generating)
                 t1 = time.perf_counter()
                 self.decode_seconds += t1 - t0  # now, not after the prefill: progress reads it meanwhile
+                if generating:  # with the time, so a reading never sees a step without its seconds
+                    self.decode_steps += 1
+                    self.decode_rows += len(generating)
                 self._prefill(batch, [s for s in active if s.job is not None and s.prefilling])
                 self.prefill_seconds += time.perf_counter() - t1
         except Exception as e:  # never leave callers waiting forever

@@ -59,6 +59,7 @@ class CallCounters:
     cache_hits: int = 0
     transient_errors: int = 0
     completion_tokens_generated: int = 0  # fresh tokens only (not replayed from cache): throughput
+    completions: int = 0  # fresh completions (progress: the engine's calls still running)
     # engine-side speculation per prompt hash: [tokens guessed, guesses kept, verify steps, tokens emitted]
     speculation: dict[str, list[int]] = field(default_factory=dict)
 
@@ -117,6 +118,7 @@ class Caller:
             except EngineError as e:
                 raise DeadLetter(f"{type(e).__name__}: {e}", attempts=budget.used, transport=False) from None
             self.counters.completion_tokens_generated += completion.completion_tokens
+            self.counters.completions += 1
             if completion.speculation is not None:
                 acc = self.counters.speculation.setdefault(prompt_hash, [0, 0, 0, 0])
                 for i, v in enumerate((*completion.speculation, completion.completion_tokens)):

@@ -17,6 +17,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from rephraser.generate.eta import StepTimes, tokens_per_unit
 from rephraser.records import Row
 from rephraser.sources.count import count_records
 from rephraser.sources.files import is_wiki, list_files
@@ -46,21 +47,27 @@ class RunProgress:
 
     The rate counts streamed tokens from the first decoded one (the model load and the first prompts'
     prefill are not decode time); until then the line shows the prompt tokens prefilled (engines that
-    expose `prompt_tokens_fed`). The ETA is the output tokens still expected (units left x tokens per
-    unit: the mean of finished units, or max_tokens before any finished) over that rate, so it is
-    sane from the first seconds of decoding instead of extrapolating from whole units.
+    expose `prompt_tokens_fed`). An engine that also times its own steps (`decode_seconds`,
+    `prefill_seconds`, `prompts_prefilled`: the embedded one) gives the rate as output tokens over its
+    time in generation steps, non-zero from the first step although prompts are still being prefilled
+    between steps (most of a run's first minute).
 
-    An engine that also times its own steps (`decode_seconds`, `prefill_seconds`, `prompts_prefilled`:
-    the embedded one)
-    gives better figures while prompts are still being prefilled between decode steps, which is most of
-    a run's first minute: the rate is then output tokens over decode time (non-zero from the first
-    step), and the ETA adds the prompts still to prefill at the measured prefill speed."""
+    The ETA is the output tokens still expected over the decode rate to come, plus the prompts still to
+    prefill at the engine's measured time per prompt. Tokens expected: units left x tokens per unit
+    (eta.tokens_per_unit: midway between a low and a high estimate; shown as "eta ~" until a unit has
+    finished, while the high one is still max_tokens). Rate to come: the measured rate, corrected for the
+    batch's occupancy where the engine counts its steps and their rows (`decode_steps`, `decode_rows`;
+    eta.StepTimes): the first steps carry the few sequences already past their prefill."""
 
     TICK_S = 0.5
     MIN_STEP_S = 0.002  # less engine decode time than one step: no rate yet
 
-    def __init__(self, *, enabled: bool, total: int | None, caller, engine=None, tokens_per_call: int = 512):
+    def __init__(self, *, enabled: bool, total: int | None, caller, engine=None, tokens_per_call: int = 512,
+                 slots: int | None = None):
         self.enabled = enabled and sys.stderr.isatty()
+        self.slots = slots  # sequences the engine decodes together (its capabilities' batch_slots)
+        self.eta_s: float | None = None  # the last ETA shown, in seconds (benches read it)
+        self._steps = StepTimes()
         self.caller = caller
         self.engine = engine
         self.total = total
@@ -117,13 +124,15 @@ class RunProgress:
     def snapshot(self, now: float | None = None) -> dict:
         """The bar's state: completed units (with fractions for running calls) and the info text."""
         now = time.monotonic() if now is None else now
-        finished_tokens = self.caller.counters.completion_tokens_generated
+        counters = self.caller.counters
+        finished_tokens = counters.completion_tokens_generated
         live = getattr(self.engine, "tokens_decoded", None)
         running_tokens = max(0, live - finished_tokens) if isinstance(live, int) else 0
         tokens = finished_tokens + running_tokens
         if tokens and self.first_token_t is None:
             self.first_token_t, self.tokens_at_first = now, tokens
-        per_unit = finished_tokens / self.fresh_units if self.fresh_units and finished_tokens else self.tokens_per_call
+        per_unit = tokens_per_unit(finished_tokens, running_tokens, self.fresh_units, self._running(),
+                                   self.tokens_per_call)
         partial = min(running_tokens / max(1.0, per_unit), 0.9 * self.in_flight())
         parts = []
         decoding = now - self.first_token_t if self.first_token_t is not None else 0.0
@@ -141,16 +150,41 @@ class RunProgress:
             if isinstance(prefill, int) and prefill:
                 parts.append(f"prefill {prefill:,}")
         parts.append(f"rejected {self.rejected} · failed {self.failed}")
+        self.eta_s = None
         if self.total is not None and tok_s:
-            left_units = max(0.0, self.total - self.units_done - partial)
-            parts.append(f"eta {_clock(left_units * per_unit / tok_s + self._prefill_left_s())}")
+            left_tokens = max(0.0, (self.total - self.units_done) * per_unit - running_tokens)
+            self.eta_s = left_tokens / (tok_s * self._occupancy_speedup()) + self._prefill_left_s()
+            parts.append(f"eta {'' if self.fresh_units else '~'}{_clock(self.eta_s)}")
         return {"completed": self.units_done + partial, "info": " · ".join(parts)}
+
+    def _running(self) -> int:
+        """Calls the engine is working on now: at most the units in flight and the engine's slots; with an
+        engine that counts its prefilled prompts, those not yet answered."""
+        n = self.in_flight()
+        if self.slots:
+            n = min(n, self.slots)
+        prefilled = getattr(self.engine, "prompts_prefilled", None)
+        if isinstance(prefilled, int):
+            n = min(n, max(0, prefilled - self.caller.counters.completions))
+        return n
+
+    def _occupancy_speedup(self) -> float:
+        """Decode speed to come over the speed measured so far, from the batch's occupancy (StepTimes);
+        1.0 for an engine that does not count its steps' rows."""
+        steps, rows = getattr(self.engine, "decode_steps", None), getattr(self.engine, "decode_rows", None)
+        spent = getattr(self.engine, "decode_seconds", None)
+        if not (isinstance(steps, int) and isinstance(rows, int) and isinstance(spent, float)) or not steps \
+                or not self.slots or self.total is None:
+            return 1.0
+        self._steps.add(steps, rows, spent)
+        to_come = min(self.slots, max(1, self.total - self.units_done))  # the last units leave the batch part-empty
+        return self._steps.speedup(rows / steps, to_come)
 
     def _engine_rate(self, tokens: int) -> float | None:
         """Output tokens per second of the engine's own generation steps, where it measures them. A
         prompt's first token is sampled by its prefill step, so those are left out of the count. Early in
         a run this is the speed of the few sequences already decoding between prompt prefills (which the
-        ETA adds apart), so the ETA errs long, never by hours."""
+        ETA adds apart, and corrects for occupancy where it can)."""
         spent = getattr(self.engine, "decode_seconds", None)
         firsts = getattr(self.engine, "prompts_prefilled", 0)
         if not isinstance(spent, float) or spent < self.MIN_STEP_S or not isinstance(firsts, int):

@@ -134,7 +134,7 @@ async def open_shard(held: contextlib.AsyncExitStack, cfg: RunConfig, opts: RunO
                               f"for the document in a {caps.max_context}-token context; lower max_tokens or raise n_ctx")
     total = estimate_total_units(cfg, len(prompts)) if opts.progress else None
     progress = RunProgress(enabled=opts.progress, total=total, caller=caller, engine=engine,
-                           tokens_per_call=cfg.sampling.max_tokens)
+                           tokens_per_call=cfg.sampling.max_tokens, slots=caps.batch_slots)
     resources.enter_context(progress)
     return ShardContext(
         cfg=cfg, out=out, tag=tag, prompts=prompts,

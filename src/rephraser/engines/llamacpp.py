@@ -29,6 +29,7 @@ prompt is cut changes its numerics, so this keeps a document's output independen
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import queue
 import threading
 import time
@@ -77,6 +78,7 @@ class LlamaCppEngine:
         self._caps: Capabilities | None = None
         self._queue: queue.Queue[Job | None] = queue.Queue()
         self._thread: threading.Thread | None = None
+        self._ready = threading.Event()  # start() finished: constraints and capabilities are in place
         self._dead: str | None = None  # set when the decode thread crashed
         self._stopping = False
         self.tokens_decoded = 0  # live count for progress (written by the decode thread only)
@@ -100,8 +102,22 @@ class LlamaCppEngine:
 
         info = resolve_model(self.cfg.model)
         build = check_safe()  # an AMX build on an AMX CPU would segfault on the first decode
-        self._model = await asyncio.to_thread(self._load, info.path)
-        m = self._model
+        # The model loads, and its thread count is timed, on the decode thread itself: libgomp keeps a
+        # team of worker threads per calling thread, and a timing step run from a loader thread left the
+        # whole run's decoding ~25% slower (measured in `rephraser run`, 2 threads: 47-50 vs 61-63 tok/s
+        # with the probe on another thread or no probe; docs/benchmarks.md "Tuning").
+        loaded: concurrent.futures.Future[LoadedModel] = concurrent.futures.Future()
+        self._stopping = False
+        self._ready.clear()
+        self._thread = threading.Thread(target=self._load_then_run, args=(info.path, loaded),
+                                        name="llamacpp-decode", daemon=True)
+        self._thread.start()
+        try:
+            m = await asyncio.wrap_future(loaded)
+        except BaseException:
+            await asyncio.to_thread(self._thread.join)
+            self._thread = None
+            raise
         note_engine(f"model {info.model_id}, {build_summary(build)}, {m.cpu.describe()}")
         self._caps = Capabilities(
             model_id=info.model_id, engine="llamacpp", max_context=m.ctx_per_seq, batch_slots=self.cfg.parallel,
@@ -110,9 +126,19 @@ class LlamaCppEngine:
             extra={"model_path": str(info.path), "n_vocab": m.n_vocab, "cpu_policy": m.cpu.describe()},
         )
         self._constraints = ConstraintFactory(m.vocab, m.n_vocab, m.end_tokens())
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="llamacpp-decode", daemon=True)
-        self._thread.start()
+        self._ready.set()  # the decode loop takes jobs from here on
+
+    def _load_then_run(self, path: Any, loaded: concurrent.futures.Future[LoadedModel]) -> None:
+        """The decode thread: load the model (and time its threads) here, hand it to start(), then decode."""
+        try:
+            self._model = self._load(path)
+        except BaseException as e:
+            loaded.set_exception(e)
+            return
+        loaded.set_result(self._model)
+        self._ready.wait()
+        if not self._stopping:
+            self._run()
 
     def _load(self, path: Any) -> LoadedModel:
         try:
@@ -130,6 +156,7 @@ class LlamaCppEngine:
     async def stop(self) -> None:
         if self._thread is not None:
             self._stopping = True
+            self._ready.set()  # a decode thread still waiting for start() to finish ends at once
             self._queue.put(None)
             await asyncio.to_thread(self._thread.join)
             self._thread = None

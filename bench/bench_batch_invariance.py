@@ -7,7 +7,8 @@ once; plain decoding one). If llama.cpp's CPU kernels gave bit-identical logits 
 batch shape and thread count, greedy outputs would be identical with and without it. This bench tests that
 assumption directly, with speculation OFF: the same greedy requests (parallel 1, same documents, far from
 those tests use) decoded with 1 thread and with 2 threads. It also repeats a run (the same thread count
-twice: run-to-run determinism), and compares speculation on vs off at 1 and at 2 threads. Where plain
+twice: run-to-run determinism), and compares speculation on vs off at 1 and at 2 threads, and the
+2-thread speculative run with the 1-thread plain one. Where plain
 decoding at 1 vs 2 threads already differs, the numbers depend on how the work is split, and a different
 batch shape (speculation) can flip a near-tie between the two most likely tokens in the same way.
 Prints, per pair, how many of the outputs are identical and, for the first few that differ, the text around
@@ -56,7 +57,8 @@ async def measure(args: argparse.Namespace) -> list[dict]:
                            ("off@2", "off@2 again", "same run twice, 2 threads"),
                            ("off@1", "off@2", "no speculation: 1 thread vs 2 threads"),
                            ("off@1", "on@1", "speculation off vs on, 1 thread"),
-                           ("off@2", "on@2", "speculation off vs on, 2 threads")):
+                           ("off@2", "on@2", "speculation off vs on, 2 threads"),
+                           ("off@1", "on@2", "1 thread plain vs 2 threads with speculation")):
             same = sum(x == y for x, y in zip(runs[a], runs[b], strict=True))
             diffs = [first_difference(x, y) for x, y in zip(runs[a], runs[b], strict=True) if x != y]
             rows.append({"prompt": prompt, "pair": what, "identical": f"{same}/{len(docs)}",

@@ -9,7 +9,8 @@ from helpers import run_cli
 
 # The fake server answers with the text after the prompt's last "Document:" line. This template puts the
 # real document first and a fixed unrelated text last, so the "model" ignores its source: a well-formed
-# output (the prompt has no format validator) that keeps nothing of the document.
+# output (the prompt has no format validator) that keeps nothing of the document. Four words only: five words
+# of the prompt's own text would be refused first, by the contract's `echo` rule (postprocess/echo.py).
 IGNORES_SOURCE = """name: ignores_source
 family: test
 intent: A model that writes about something else (tests only).
@@ -17,7 +18,7 @@ template: |-
   {document}
 
   Document:
-  Bananas ripen quickly in warm tropical gardens during the rainy season.
+  Bananas ripen quickly everywhere.
 contract:
   min_length_ratio: 0.05
   max_length_ratio: 10

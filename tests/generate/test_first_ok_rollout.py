@@ -48,6 +48,9 @@ def test_stops_at_the_first_output_that_passes_and_counts_every_call():
 def test_an_unenforced_contract_still_decides_when_to_sample_again():
     [row], caller = _run([BAD, GOOD, GOOD], enforce=False)  # a grid keeps failing rows, yet retries them
     assert (row.status, row.sample, row.calls, row.reason) == ("ok", 1, 2, None)
+    # the one that passed is kept, though the failure before it (one pair quoting the whole source) scores higher
+    [row], _ = _run(["Q: What is the Nile?\nA: " + DOC.text, GOOD], n=2, enforce=False)
+    assert (row.sample, row.reason) == (1, None)
 
 
 def test_a_first_output_that_passes_is_one_call():

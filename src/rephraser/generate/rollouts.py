@@ -122,7 +122,9 @@ class Rollout:
             passed = o.ok and not (o.reason or "").startswith(NOT_ENFORCED)
             if passed or o.calls == 0:  # passed, or refused before decoding (the same every time)
                 break
-        best = max(range(len(outcomes)), key=lambda i: score_outcome(outcomes[i], len(doc.text)))
+        # the one that passed; else the best failure (where failures are kept, they all look ok to the scorer)
+        best = len(outcomes) - 1 if passed else max(range(len(outcomes)),
+                                                      key=lambda i: score_outcome(outcomes[i], len(doc.text)))
         o = outcomes[best]
         o.calls = sum(x.calls for x in outcomes)
         o.prompt_tokens = sum(x.prompt_tokens for x in outcomes)  # every call is paid for

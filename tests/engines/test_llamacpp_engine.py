@@ -101,3 +101,15 @@ def test_unknown_model_is_fatal_one_line():
 
     with pytest.raises(FatalEngineError, match="unknown model 'nope'"):
         asyncio.run(LlamaCppEngine(LlamaCppConfig(model="nope")).start())
+
+
+def test_a_file_that_is_no_model_fails_start_in_one_line_and_leaves_no_thread(tmp_path):
+    # the model loads on the decode thread: its failure must reach start() and end that thread
+    from rephraser.engines.base import FatalEngineError
+
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + b"\0" * 60)
+    engine = LlamaCppEngine(LlamaCppConfig(model=str(bad)))
+    with pytest.raises(FatalEngineError, match="cannot load model"):
+        asyncio.run(engine.start())
+    assert engine._thread is None and engine._model is None

@@ -102,10 +102,10 @@ class LlamaCppEngine:
 
         info = resolve_model(self.cfg.model)
         build = check_safe()  # an AMX build on an AMX CPU would segfault on the first decode
-        # The model loads, and its thread count is timed, on the decode thread itself: libgomp keeps a
-        # team of worker threads per calling thread, and a timing step run from a loader thread left the
-        # whole run's decoding ~25% slower (measured in `rephraser run`, 2 threads: 47-50 vs 61-63 tok/s
-        # with the probe on another thread or no probe; docs/benchmarks.md "Tuning").
+        # The model loads, and its thread count is timed, on the decode thread itself: timing steps run
+        # on a loader thread left the whole run's decoding ~25% slower (measured in `rephraser run`, 2
+        # threads: 47-50 tok/s, vs 61-63 with no timing or the timing on the decode thread; likely libgomp's
+        # thread team per calling thread; docs/benchmarks.md, `rephraser tune`).
         loaded: concurrent.futures.Future[LoadedModel] = concurrent.futures.Future()
         self._stopping = False
         self._ready.clear()
@@ -114,9 +114,14 @@ class LlamaCppEngine:
         self._thread.start()
         try:
             m = await asyncio.wrap_future(loaded)
-        except BaseException:
+        except BaseException:  # the load failed, or start() was cancelled: release a loaded thread, free the model
+            self._stopping = True
+            self._ready.set()
             await asyncio.to_thread(self._thread.join)
             self._thread = None
+            if self._model is not None:
+                self._model.close_context()
+                self._model = None
             raise
         note_engine(f"model {info.model_id}, {build_summary(build)}, {m.cpu.describe()}")
         self._caps = Capabilities(

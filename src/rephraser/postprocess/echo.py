@@ -13,6 +13,8 @@ occur by chance in any output; an instruction or an example sentence copied back
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from rephraser.postprocess.faithfulness import words_of
 
 ECHO_WORDS = 5
@@ -22,10 +24,16 @@ def _runs(words: list[str], n: int) -> set[tuple[str, ...]]:
     return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
 
 
+@lru_cache(maxsize=64)
+def _prompt_runs(prompt_text: str, n: int) -> frozenset[tuple[str, ...]]:
+    """A prompt's runs, once per prompt (every row of a run is judged against the same few templates)."""
+    return frozenset(_runs(words_of(prompt_text), n))
+
+
 def echo_problem(text: str, prompt_text: str, source_text: str, n: int = ECHO_WORDS) -> str | None:
     """'copies the prompt: "..."' for the first run of n words the output shares with the prompt and not
     with the source, else None."""
-    prompt_runs = _runs(words_of(prompt_text), n)
+    prompt_runs = _prompt_runs(prompt_text, n)
     if not prompt_runs:
         return None
     source_runs = _runs(words_of(source_text), n)

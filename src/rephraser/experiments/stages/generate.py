@@ -83,6 +83,7 @@ class GenerateStage(Stage[GenerateSpec, GenerateMeta]):
         """The RunConfig of one shard: the grid's generation settings on the source's training split (its
         first `rephrase_docs` documents, or that many spread over it)."""
         g, gen = cfg.generation, cfg.generators[self.meta.generator]
+        sampling, rollout = gen.rollout_for(g)
         docs, limit = self.dep(SourceStage).dir(out) / "train.jsonl", self.spec.rephrase_docs
         if self.spec.rephrase_pick == "spread" and limit is not None:
             docs, limit = _spread_documents(docs, limit, self.dir(out) / "input.jsonl"), None
@@ -92,7 +93,7 @@ class GenerateStage(Stage[GenerateSpec, GenerateMeta]):
             source=SourceConfig(path=str(docs), format="jsonl", id_column="id", limit=limit, shard_index=shard,
                                 shard_count=g.shards),
             prompts=self.meta.prompt_refs or [self.meta.prompt_ref], routing=self.meta.routing,
-            engine=gen.engine, sampling=gen.rollout_for(g)[0], rollout=gen.rollout_for(g)[1], retry=g.retry,
+            engine=gen.engine, sampling=sampling, rollout=rollout, retry=g.retry,
             postprocess=gen.postprocess_for(g.postprocess), max_in_flight=g.max_in_flight,
             output=OutputConfig(dir=str(self.dir(out)), rows_per_part=g.rows_per_part),
         )

@@ -30,8 +30,10 @@ from rephraser.engines.llamacpp import LlamaCppEngine
 from rephraser.prompts.registry import resolve_prompt
 
 
-async def texts(threads: int, speculative: bool, docs: list[str], prompt: str, max_tokens: int) -> list[str]:
-    engine = LlamaCppEngine(LlamaCppConfig(n_ctx=2048, parallel=1, threads=threads, speculative="ngram"))
+async def texts(threads: int, speculative: bool, docs: list[str], prompt: str, max_tokens: int,
+                kv_cache: str) -> list[str]:
+    engine = LlamaCppEngine(LlamaCppConfig(n_ctx=2048, parallel=1, threads=threads, speculative="ngram",
+                                           kv_cache=kv_cache))
     await engine.start()
     try:
         reqs = [_request(resolve_prompt(prompt), d, "greedy", seed, max_tokens) for seed, d in enumerate(docs)]
@@ -48,22 +50,29 @@ def first_difference(a: str, b: str) -> str:
 async def measure(args: argparse.Namespace) -> list[dict]:
     docs = documents(args.docs, args.offset)
     rows = []
-    for prompt in args.prompts.split(","):
-        runs = {}
-        for name, threads, spec in (("off@1", 1, False), ("off@1 again", 1, False), ("on@1", 1, True),
-                                    ("off@2", 2, False), ("off@2 again", 2, False), ("on@2", 2, True)):
-            runs[name] = await texts(threads, spec, docs, prompt, args.max_tokens)
-        for a, b, what in (("off@1", "off@1 again", "same run twice, 1 thread"),
-                           ("off@2", "off@2 again", "same run twice, 2 threads"),
-                           ("off@1", "off@2", "no speculation: 1 thread vs 2 threads"),
-                           ("off@1", "on@1", "speculation off vs on, 1 thread"),
-                           ("off@2", "on@2", "speculation off vs on, 2 threads"),
-                           ("off@1", "on@2", "1 thread plain vs 2 threads with speculation")):
-            same = sum(x == y for x, y in zip(runs[a], runs[b], strict=True))
-            diffs = [first_difference(x, y) for x, y in zip(runs[a], runs[b], strict=True) if x != y]
-            rows.append({"prompt": prompt, "pair": what, "identical": f"{same}/{len(docs)}",
-                         "example": diffs[0] if diffs else "–", "load": round(os.getloadavg()[0], 1)})
-            print(f"{prompt:<28} {what:<40} identical {same}/{len(docs)}  {diffs[:2]}", flush=True)
+    for kv_cache in args.kv_cache.split(","):
+        for prompt in args.prompts.split(","):
+            rows += await measure_one(kv_cache, prompt, docs, args.max_tokens)
+    return rows
+
+
+async def measure_one(kv_cache: str, prompt: str, docs: list[str], max_tokens: int) -> list[dict]:
+    rows = []
+    runs = {}
+    for name, threads, spec in (("off@1", 1, False), ("off@1 again", 1, False), ("on@1", 1, True),
+                                ("off@2", 2, False), ("off@2 again", 2, False), ("on@2", 2, True)):
+        runs[name] = await texts(threads, spec, docs, prompt, max_tokens, kv_cache)
+    for a, b, what in (("off@1", "off@1 again", "same run twice, 1 thread"),
+                       ("off@2", "off@2 again", "same run twice, 2 threads"),
+                       ("off@1", "off@2", "no speculation: 1 thread vs 2 threads"),
+                       ("off@1", "on@1", "speculation off vs on, 1 thread"),
+                       ("off@2", "on@2", "speculation off vs on, 2 threads"),
+                       ("off@1", "on@2", "1 thread plain vs 2 threads with speculation")):
+        same = sum(x == y for x, y in zip(runs[a], runs[b], strict=True))
+        diffs = [first_difference(x, y) for x, y in zip(runs[a], runs[b], strict=True) if x != y]
+        rows.append({"kv_cache": kv_cache, "prompt": prompt, "pair": what, "identical": f"{same}/{len(docs)}",
+                     "example": diffs[0] if diffs else "–", "load": round(os.getloadavg()[0], 1)})
+        print(f"{kv_cache:<5} {prompt:<28} {what:<40} identical {same}/{len(docs)}  {diffs[:2]}", flush=True)
     return rows
 
 
@@ -73,6 +82,7 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=8)
     ap.add_argument("--offset", type=int, default=2000, help="first wiki extract used (tests use the first ones)")
     ap.add_argument("--max-tokens", type=int, default=80)
+    ap.add_argument("--kv-cache", default="f16,q8_0", help="engine.kv_cache values, comma-separated")
     ap.add_argument("--figure", default=None, help="write bench/results/NAME.json for the docs")
     args = ap.parse_args()
     rows = asyncio.run(measure(args))
@@ -81,10 +91,10 @@ def main() -> None:
         from figures import write_figure
 
         write_figure(args.figure, {"rows": rows}, {"pairs": {"rows": "rows", "columns": [
-            ["prompt", "{prompt}"], ["compared", "{pair}"], ["identical greedy outputs", "**{identical}**"],
+            ["KV cache", "{kv_cache}"], ["prompt", "{prompt}"], ["compared", "{pair}"], ["identical greedy outputs", "**{identical}**"],
             ["first difference (one example)", "{example}"]]}},
             how=f"bench/bench_batch_invariance.py --prompts {args.prompts} --docs {args.docs} "
-                f"--max-tokens {args.max_tokens}",
+                f"--max-tokens {args.max_tokens} --kv-cache {args.kv_cache}",
             where=f"{os.cpu_count()}-core machine (load does not matter here: no timing)")
 
 

@@ -71,7 +71,7 @@ async def measure(args: argparse.Namespace) -> list[dict]:
 
 async def measure_parallel(args: argparse.Namespace, parallel: int, results: list[dict]) -> None:
     engine = LlamaCppEngine(LlamaCppConfig(model=args.model, n_ctx=args.n_ctx, parallel=parallel,
-                                         threads=args.threads, speculative="ngram"))
+                                         threads=args.threads, speculative="ngram", kv_cache=args.kv_cache))
     await engine.start()
     docs = documents(max(args.docs, parallel), args.offset)  # at least one per slot: `parallel` really in flight
     try:
@@ -149,11 +149,12 @@ def write(args: argparse.Namespace, results: list[dict]) -> None:
     from figures import write_figure
 
     how = (f"bench/bench_speculative.py --prompts {args.prompts} --samplings {args.samplings} --docs {args.docs} "
-           f"--max-tokens {args.max_tokens} --parallel {args.parallel} --threads {args.threads} --pairs {args.pairs}")
+           f"--max-tokens {args.max_tokens} --parallel {args.parallel} --threads {args.threads} --pairs {args.pairs}"
+           + (f" --kv-cache {args.kv_cache}" if args.kv_cache != "f16" else ""))
     loads = [x for r in results for x in r["load"]]
     write_figure(args.figure, {"results": [for_figure(r) for r in results], "cores": os.cpu_count(),
                                "parallel": args.parallel, "threads": args.threads, "docs": args.docs,
-                               "max_tokens": args.max_tokens}, VIEWS, how=how,
+                               "max_tokens": args.max_tokens, "kv_cache": args.kv_cache}, VIEWS, how=how,
                  where=f"{os.cpu_count()}-core machine, {args.where}, 1-min load {min(loads):.1f}-{max(loads):.1f}")
 
 
@@ -168,6 +169,7 @@ def main() -> None:
     ap.add_argument("--parallel", default="8", help="one or more, comma-separated (an engine each)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--n-ctx", type=int, default=1024)
+    ap.add_argument("--kv-cache", default="f16", choices=["f16", "q8_0"], help="engine.kv_cache")
     ap.add_argument("--pairs", type=int, default=1, help="ABBA blocks per (prompt, sampling)")
     ap.add_argument("--where", default="shared with other agents' work", help="the machine's state, for the figure")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")

@@ -21,6 +21,8 @@ CASES: dict[str, tuple[dict, str]] = {
     "llamacpp_alpha": ({"engine": {"context_aware_alpha": 0.5}}, "697475606e266b6e"),
     "llamacpp_alpha_zero": ({"engine": {"context_aware_alpha": 0.0}}, "369c99e159505da5"),
     "llamacpp_chat_kwargs": ({"engine": {"chat_template_kwargs": {"enable_thinking": False}}}, "36c9848ad296b9ec"),
+    "llamacpp_kv_q8_0": ({"engine": {"kv_cache": "q8_0"}}, "db2083952aa6b43c"),
+    "llamacpp_kv_f16": ({"engine": {"kv_cache": "f16"}}, "369c99e159505da5"),  # the default: runs before it keep theirs
     # speed settings: the same outputs, so the default's fingerprint
     "llamacpp_speed_knobs": ({"engine": {"parallel": 16, "threads": 2, "cpu_wait": "passive", "speculative": "ngram",
                                          "speculative_max_draft": 4}}, "369c99e159505da5"),

@@ -186,6 +186,7 @@ def test_settings_say_what_speculation_each_engine_does():
     assert LlamaCppConfig().settings() == [("speculative decoding", "off")]
     assert LlamaCppConfig(speculative="ngram", speculative_max_draft=4).settings() == [
         ("speculative decoding", "ngram, at most 4 tokens guessed")]
+    assert LlamaCppConfig(kv_cache="q8_0").settings() == [("speculative decoding", "off"), ("KV cache", "q8_0")]
     assert engine_config({**VLLM, "speculative": "ngram"}).settings() == [
         ("speculative decoding", "method ngram, num_speculative_tokens 4, prompt_lookup_min 2, prompt_lookup_max 4")]
     assert "server's own" in OpenAIConfig(base_url="http://h").settings()[0][1]

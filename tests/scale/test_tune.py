@@ -70,3 +70,12 @@ def test_tune_cli_runs_real_pilots(tmp_path):
     assert p.returncode == 0, p.stderr
     assert "tune: starting settings:" in p.stderr and "tok/s" in p.stderr
     assert (tmp_path / "run.tuned.yaml").read_text().startswith("# rephraser tune")
+
+
+def test_a_chosen_knob_that_changes_outputs_is_named(monkeypatch, tmp_path):
+    run_trial, _ = scripted(lambda s, n: 10.0 * (1.4 if s["kv_cache"] == "q8_0" else 1.0))
+    monkeypatch.setattr(tune_mod, "run_trial", run_trial)
+    result = tune_mod.tune(RunConfig(), docs=2, max_tokens=16, budget_s=60, knobs=["kv_cache", "parallel"])
+    assert result.best["kv_cache"] == "q8_0" and result.output_changes() == ["kv_cache"]
+    tune_mod.write_tuned(RunConfig(), result, tmp_path / "t.yaml")
+    assert "# changes outputs (in the run's fingerprint): kv_cache" in (tmp_path / "t.yaml").read_text()

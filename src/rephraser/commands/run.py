@@ -81,6 +81,8 @@ def register(app: typer.Typer) -> None:
         n_ctx: int | None = typer.Option(None, help="context window (tokens)"),
         parallel: int | None = typer.Option(None, help="sequences decoded together (llamacpp)"),
         speculative: str | None = typer.Option(None, help="off | ngram: prompt-lookup speculative decoding (llamacpp; vllm also suffix)"),
+        kv_cache: str | None = typer.Option(None, "--kv-cache", help="f16 | q8_0 (llamacpp): q8_0 makes greedy outputs "
+                                            "independent of threads and speculation"),
         max_tokens: int | None = typer.Option(None, help="max new tokens per call"),
         temperature: float | None = typer.Option(None),
         top_p: float | None = typer.Option(None),
@@ -114,7 +116,7 @@ def register(app: typer.Typer) -> None:
             "prompts": [p.strip() for p in prompts.split(",") if p.strip()] if prompts else None,
             "engine.kind": engine, "engine.model": model, "engine.base_url": base_url,
             "engine.api_key_env": api_key_env, "engine.n_ctx": n_ctx, "engine.parallel": parallel,
-            "engine.speculative": speculative,
+            "engine.speculative": speculative, "engine.kv_cache": kv_cache,
             "sampling.max_tokens": max_tokens, "sampling.temperature": temperature, "sampling.top_p": top_p,
             "sampling.top_k": top_k, "sampling.seed": seed, "sampling.n": samples, "rollout.kind": rollout,
             "sampling.repetition_penalty": repetition_penalty, "sampling.preset": sampling_preset,

@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
         max_tokens: int = typer.Option(128, "--max-tokens", min=8, help="cap on new tokens per call in the pilot"),
         budget: float = typer.Option(900.0, "--budget-s", min=1.0, help="stop sweeping after this many seconds"),
         knobs: str = typer.Option(None, "--knobs", help="comma-separated subset of: speculative, speculative_max_draft, "
-                                  "parallel, threads, cpu_wait, n_batch (default: all)"),
+                                  "parallel, threads, cpu_wait, n_batch, kv_cache (default: all)"),
     ) -> None:
         """Run short pilots with different engine settings (one knob at a time), check the winner against the
         starting settings side by side (ABBA), and write it with the measured table."""
@@ -33,6 +33,9 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"tune: the {budget:.0f} s budget ended the sweep early")
         if changed:
             typer.echo(f"tune: best {changed}, {result.ratio:.2f}x the starting settings side by side -> {dest}")
+            if result.output_changes():
+                typer.echo(f"tune: {', '.join(result.output_changes())} change the outputs (the run's fingerprint): "
+                           "a run begun with the old values continues only with them")
         else:
             typer.echo(f"tune: nothing beat the starting settings{'' if result.ratio is None else f' (final check {result.ratio:.2f}x)'}; "
                        f"{dest} keeps them, with the table measured")

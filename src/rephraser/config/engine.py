@@ -94,6 +94,12 @@ class LlamaCppConfig(EngineBase):
     n_batch: Annotated[int | None, output_unless(None)] = Field(
         None, ge=32, description="prompt tokens per decode call (None = max(512, parallel)); prompts longer than "
         "this are cut at its multiples")
+    # OUTPUT (when not f16): the cache's precision changes the logits. q8_0 also fixes the order in which
+    # llama.cpp's CPU attention sums: with f16 it splits a one-token step's cache over the threads and a
+    # several-token step not, so greedy text depends on the thread count and on speculation (at near-ties).
+    kv_cache: Annotated[Literal["f16", "q8_0"], output_unless("f16")] = Field(
+        "f16", description="KV cache type: f16 (llama.cpp's default) or q8_0 (half the memory; greedy outputs "
+        "identical whatever the thread count and with or without speculation, docs/engines.md)")
     cpu_wait: Annotated[Literal["bounded", "passive", "libgomp"], SPEED] = Field(
         "bounded", description="how OpenMP threads wait at barriers: bounded spin (survives a shared CPU), "
         "passive (sleep at once), libgomp (its default long spin); OMP_WAIT_POLICY / GOMP_SPINCOUNT in the "
@@ -107,7 +113,7 @@ class LlamaCppConfig(EngineBase):
 
     def settings(self) -> list[tuple[str, str]]:
         spec = "off" if self.speculative == "off" else f"ngram, at most {self.speculative_max_draft} tokens guessed"
-        return [("speculative decoding", spec)]
+        return [("speculative decoding", spec)] + ([("KV cache", self.kv_cache)] if self.kv_cache != "f16" else [])
 
 
 class OpenAIConfig(EngineBase):

@@ -151,7 +151,7 @@ class LlamaCppEngine:
             seqs = self.cfg.parallel * (2 if self.alpha > 0 else 1)
             n_batch = self.cfg.n_batch or max(512, seqs)
             m = LoadedModel(path, self.cfg.n_ctx, seqs, self.cfg.threads, n_batch=max(n_batch, seqs),
-                            cpu_wait=self.cfg.cpu_wait)
+                            cpu_wait=self.cfg.cpu_wait, kv_cache=self.cfg.kv_cache)
         except ImportError as e:
             raise FatalEngineError(f"llama-cpp-python is not installed ({e}): pip install 'rephraser[cpu]'") from None
         if self.cfg.threads is None:  # the busy CPUs were a first guess: time the candidates, keep the fastest

@@ -16,11 +16,12 @@ from rephraser.engines import cpu_policy
 from rephraser.engines.base import EngineError, FatalEngineError
 
 CHAT_TEMPLATE_KEY = "tokenizer.chat_template"
+KV_TYPES = {"f16": "GGML_TYPE_F16", "q8_0": "GGML_TYPE_Q8_0"}  # engine.kv_cache -> llama_cpp's ggml_type
 
 
 class LoadedModel:
     def __init__(self, path: Path, n_ctx: int, parallel: int, threads: int | None, n_batch: int = 512,
-                 cpu_wait: str = "bounded"):
+                 cpu_wait: str = "bounded", kv_cache: str = "f16"):
         self.cpu = cpu_policy.choose(threads, cpu_wait)  # before llama.cpp (and libgomp) load: see cpu_policy.py
         import llama_cpp
         import llama_cpp._internals as internals
@@ -44,6 +45,12 @@ class LoadedModel:
         cparams.n_threads = n_threads
         cparams.n_threads_batch = n_threads
         cparams.no_perf = True
+        # q8_0 keys and values: llama.cpp's CPU flash attention then takes its one-chunk path for every step
+        # (its split-over-threads path for one-token steps and its tiled path for many take f16/f32 caches
+        # only), so a row's logits no longer depend on the thread count or the batch shape.
+        cparams.type_k = cparams.type_v = getattr(llama_cpp, KV_TYPES[kv_cache])
+        if kv_cache != "f16":  # a quantized V cache needs flash attention (llama.cpp's auto picks it on CPU)
+            cparams.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
         try:
             self.context = internals.LlamaContext(model=self.model, params=cparams, verbose=False)
         except ValueError as e:

@@ -5,7 +5,7 @@ Each trial is an ordinary `rephraser run` of the first few documents (the same p
 post-processing, max_tokens capped) in a child process and a fresh scratch folder: a child because
 libgomp reads its wait policy once per process, a fresh folder so nothing comes from the request cache.
 Its figure is the run's own output tok/s. The sweep moves one knob at a time from the current settings
-(parallel, n_batch, threads, OpenMP wait, speculation and draft length) and keeps a value only when it
+(KV cache type, parallel, n_batch, threads, OpenMP wait, speculation and draft length) and keeps a value only when it
 beats the best so far by MIN_GAIN. Then the winner and the starting settings run again in ABBA order,
 so both see the same machine: the winner is written only if it still wins there. A time budget stops
 the sweep early (the trials done so far still count).
@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from rephraser.atomic import atomic_write_text
-from rephraser.config import RunConfig, validate
+from rephraser.config import LlamaCppConfig, RunConfig, validate
+from rephraser.config.marks import mark_of
 from rephraser.errors import ConfigError
 from rephraser.logs import get_logger
 
@@ -33,6 +34,7 @@ log = get_logger(__name__)
 
 MIN_GAIN = 1.03  # a setting must beat the best so far by 3% to be kept (run-to-run noise is of that size)
 KNOBS: dict[str, list[Any]] = {  # engine fields swept, in this order
+    "kv_cache": ["f16", "q8_0"],
     "speculative": ["off", "ngram"],
     "speculative_max_draft": [4, 8],
     "parallel": [4, 8, 16],
@@ -59,6 +61,12 @@ class TuneResult:
     ratio: float | None = None  # best / start in the final ABBA check
     written: bool = False
     budget_hit: bool = False
+
+    def output_changes(self) -> list[str]:
+        """Chosen knobs that are part of the run's fingerprint (kv_cache, n_batch): the tuned config's outputs
+        differ from the starting config's, so a run begun under the old values does not resume under it."""
+        marks = {k: mark_of(LlamaCppConfig, k) for k in KNOBS}
+        return [k for k, v in self.best.items() if v != self.start.get(k) and (m := marks[k]) is not None and m.output]
 
 
 def pilot(cfg: RunConfig, docs: int, max_tokens: int) -> dict[str, Any]:
@@ -146,6 +154,8 @@ def write_tuned(cfg: RunConfig, result: TuneResult, path: Path) -> None:
     lines = ["# rephraser tune: output tok/s of a pilot run per setting, measured on this machine",
              f"# ({time.strftime('%Y-%m-%d %H:%M')}, load {os.getloadavg()[0]:.1f}); final ABBA ratio best/start: "
              + (f"{result.ratio:.2f}" if result.ratio else "-")]
+    if result.output_changes():
+        lines.append(f"# changes outputs (in the run's fingerprint): {', '.join(result.output_changes())}")
     for t in result.trials:
         changed = {k: v for k, v in t.settings.items() if result.start.get(k) != v}
         rate = f"{t.tok_s:8.1f}" if t.tok_s is not None else f"  failed: {t.error}"

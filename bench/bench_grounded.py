@@ -64,6 +64,21 @@ PROMPTS = ["faq", "table", "math", "tutorial"]
 VARIANTS = {"off": ("off", 0.0), "on": ("on", 0.0), "grounded": ("grounded", 0.0), "grounded+cad": ("grounded", 0.5),
             "exemplar": ("grounded", 0.0), "grounded+retry": ("grounded", 0.0), "on+retry": ("on", 0.0)}
 RETRY_N = 3
+# engine/sampling modifiers a variant name may end with (after its decoding mode): `+q8kv` decodes with a q8_0
+# KV cache (engine.kv_cache), `+seed1` samples with seed 1 instead of 0 (the seed-to-seed spread that any
+# other change has to exceed), e.g. `off+q8kv`, `on+seed1`
+MODIFIERS = ("+q8kv", "+seed1")
+
+
+def decoding_mode(variant: str) -> tuple[str, set[str]]:
+    """`on+q8kv` -> ("on", {"+q8kv"}): the VARIANTS key and the modifiers."""
+    found = set()
+    for m in MODIFIERS:
+        if variant.endswith(m):
+            variant, _ = variant.removesuffix(m), found.add(m)
+    if variant not in VARIANTS:
+        sys.exit(f"error: unknown variant {variant!r}; known: {', '.join(VARIANTS)} (+ {', '.join(MODIFIERS)})")
+    return variant, found
 EXEMPLAR_DIR = HERE / "prompts"
 
 
@@ -122,13 +137,16 @@ def generate(args: argparse.Namespace) -> None:
     out = Path(args.out)
     src = docs_file(out, args.en, args.fr, args.start)
     for variant in args.variants.split(","):
-        constrain, alpha = VARIANTS[variant]
+        mode, mods = decoding_mode(variant)
+        constrain, alpha = VARIANTS[mode]
         cfg = RunConfig.model_validate({
             "source": {"path": str(src), "format": "jsonl", "metadata_columns": ["lang"]},
-            "prompts": exemplar_refs() if variant == "exemplar" else PROMPTS,
-            "engine": {"threads": args.threads, "parallel": 8, "n_ctx": 2048, "context_aware_alpha": alpha},
-            "sampling": {"max_tokens": args.max_tokens, "seed": 0, "n": RETRY_N if variant.endswith("+retry") else 1},
-            "rollout": {"kind": "samples", "keep": "first_ok"} if variant.endswith("+retry") else {},
+            "prompts": exemplar_refs() if mode == "exemplar" else PROMPTS,
+            "engine": {"threads": args.threads, "parallel": 8, "n_ctx": 2048, "context_aware_alpha": alpha,
+                       "kv_cache": "q8_0" if "+q8kv" in mods else "f16"},
+            "sampling": {"max_tokens": args.max_tokens, "seed": 1 if "+seed1" in mods else 0,
+                         "n": RETRY_N if mode.endswith("+retry") else 1},
+            "rollout": {"kind": "samples", "keep": "first_ok"} if mode.endswith("+retry") else {},
             "postprocess": {"constrain": constrain},
             "output": {"dir": str(out / variant)},
         })
@@ -250,7 +268,7 @@ def measure_all(args: argparse.Namespace) -> None:
     label_file = Path(args.labels)
     all_labels = json.loads(label_file.read_text(encoding="utf-8")) if label_file.exists() else {}
     result: dict = {"documents": [], "variants": {}, "settings": {
-        "prompts": PROMPTS, "sampling": "study (temperature 1.0, top_p 0.95, top_k 64), seed 0",
+        "prompts": PROMPTS, "sampling": "study (temperature 1.0, top_p 0.95, top_k 64), seed 0 (1 for +seed1 variants)",
         "max_tokens": args.max_tokens, "model": "smollm2-135m (embedded llama.cpp)",
         "variants": {k: {"constrain": c, "context_aware_alpha": a, "max_calls": RETRY_N if k.endswith("+retry") else 1}
                      for k, (c, a) in VARIANTS.items()}}}

@@ -63,6 +63,8 @@ def native(exe: Path, model: Path, args: argparse.Namespace, env: dict[str, str]
     cmd = [str(exe), "-m", str(model), "-c", str(args.batch * (args.pp + args.tg + 64)), "-b", "512", "-ub", "512",
            "-npp", str(args.pp), "-ntg", str(args.tg), "-npl", str(args.batch), "-t", str(args.threads),
            "-tb", str(args.threads)]
+    if args.kv_cache != "f16":  # as the engine sets it (engines/llamacpp_model.py): quantized K and V, flash attention on
+        cmd += ["-ctk", args.kv_cache, "-ctv", args.kv_cache, "-fa", "on"]
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
     for line in (p.stdout + p.stderr).splitlines():
         m = ROW.match(line.strip())
@@ -106,7 +108,7 @@ def prompts(engine: LlamaCppEngine, n: int, pp: int) -> list[str]:
 
 async def one_batch(exe: Path, model: Path, args: argparse.Namespace, env: dict[str, str]) -> dict:
     engine = LlamaCppEngine(LlamaCppConfig(model=args.model, n_ctx=args.pp + args.tg + 64, parallel=args.batch,
-                                         threads=args.threads, n_batch=512))
+                                         threads=args.threads, n_batch=512, kv_cache=args.kv_cache))
     await engine.start()
     try:
         texts = prompts(engine, args.batch, args.pp)
@@ -125,7 +127,7 @@ async def one_batch(exe: Path, model: Path, args: argparse.Namespace, env: dict[
         await engine.stop()
     med = {side: {k: statistics.median(r[k] for r in rs) for k in ("tok_s", "tg_tok_s")} for side, rs in runs.items()}
     short = any(r["generated"] < args.batch * args.tg for r in runs["rephraser"])
-    out = {"batch": args.batch, "pp": args.pp, "tg": args.tg, "threads": args.threads,
+    out = {"batch": args.batch, "pp": args.pp, "tg": args.tg, "threads": args.threads, "kv_cache": args.kv_cache,
            "native_tok_s": med["native"]["tok_s"], "rephraser_tok_s": med["rephraser"]["tok_s"],
            "ratio": med["rephraser"]["tok_s"] / med["native"]["tok_s"],
            "native_tg": med["native"]["tg_tok_s"], "rephraser_tg": med["rephraser"]["tg_tok_s"],
@@ -151,7 +153,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 VIEWS = {"by_batch": {"rows": "rows", "columns": [
-    ["sequences (B)", "{batch}"], ["prompt / generated tokens each", "{pp} / {tg}"], ["threads", "{threads}"],
+    ["sequences (B)", "{batch}"], ["KV cache", "{kv_cache}"], ["prompt / generated tokens each", "{pp} / {tg}"], ["threads", "{threads}"],
     ["native tok/s (prompt + generated)", "{native_tok_s:.1f}"], ["rephraser tok/s", "{rephraser_tok_s:.1f}"],
     ["rephraser / native", "**{ratio:.2f}**"], ["generation alone: native → rephraser tok/s", "{native_tg:.1f} → {rephraser_tg:.1f}"],
     ["generation ratio", "**{tg_ratio:.2f}**"], ["same work", "{same_work}"], ["load per run", "{loads}"]]}}
@@ -163,7 +165,7 @@ def write(args: argparse.Namespace, rows: list[dict], wait: str) -> None:
     loads = [float(x) for r in rows for x in r["loads"].split(", ")]
     write_figure(args.figure, {"rows": rows, "wait": wait}, VIEWS,
                  how=f"bench/bench_native.py --batch {args.batches} --pp {args.pp} --tg {args.tg} --threads {args.threads} "
-                     f"--rounds {args.rounds} --figure {args.figure}",
+                     f"--rounds {args.rounds} --figure {args.figure}" + (f" --kv-cache {args.kv_cache}" if args.kv_cache != "f16" else ""),
                  where=f"{os.cpu_count()}-core machine, {args.where}, 1-min load {min(loads):.1f}-{max(loads):.1f}; "
                        f"OpenMP: {wait}")
 
@@ -176,6 +178,7 @@ def main() -> None:
     ap.add_argument("--tg", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--kv-cache", default="f16", choices=["f16", "q8_0"], help="engine.kv_cache (and -ctk/-ctv natively)")
     ap.add_argument("--build-only", action="store_true")
     ap.add_argument("--where", default="shared with other agents' work")
     ap.add_argument("--figure", default=None)

@@ -73,7 +73,7 @@ def test_a_row_refused_before_decoding_is_not_retried():
     assert row.status == "rejected" and row.calls == 0 and caller.seeds == []
 
 
-def test_a_grid_generator_with_tries_is_its_own_cell_and_the_others_keep_their_keys():
+def test_a_grid_generator_with_tries_or_a_seed_is_its_own_cell_and_the_others_keep_their_keys():
     from pathlib import Path
 
     from rephraser.experiments.cells import expand, unique_stages
@@ -83,7 +83,8 @@ def test_a_grid_generator_with_tries_is_its_own_cell_and_the_others_keep_their_k
             "generators": {"g": {"engine": {"kind": "llamacpp", "model": "smollm2-135m"}, "constrain": "grounded"}},
             "mix": {"ratios": [0.5], "tokens": 1000}, "seeds": [0], "tokenizer": {"vocab_size": 512},
             "train": {"preset": "tiny-1m", "tokens": 1000}}
-    both = {**base, "generators": {**base["generators"], "g_retry": {**base["generators"]["g"], "tries": 3}}}
+    both = {**base, "generators": {**base["generators"], "g_retry": {**base["generators"]["g"], "tries": 3},
+                                   "g_seed1": {**base["generators"]["g"], "seed": 1}}}
 
     def generates(cfg):
         return {s.meta.generator: s for s in unique_stages(expand(cfg)) if s.kind == "generate"}
@@ -94,3 +95,7 @@ def test_a_grid_generator_with_tries_is_its_own_cell_and_the_others_keep_their_k
     assert gen["g_retry"].key != gen["g"].key
     run = gen["g_retry"].run_config(cfg, Path("/nonexistent"))
     assert (run.sampling.n, run.rollout.kind, run.rollout.keep) == (3, "samples", "first_ok")
+    # another draw of the same generator: only the sampling seed differs
+    assert gen["g_seed1"].key not in (gen["g"].key, gen["g_retry"].key)
+    other = gen["g_seed1"].run_config(cfg, Path("/nonexistent"))
+    assert (other.sampling.seed, other.sampling.n) == (1, 1) and run.sampling.seed == 0

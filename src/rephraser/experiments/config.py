@@ -88,13 +88,18 @@ class GeneratorSpec(Strict):
         None, ge=2, description="rejection sampling for this generator: sample again (a new seed) while the output "
         "fails its contract, at most this many calls per document (rollout samples, keep first_ok), so one model "
         "with and without it are two cells of one grid")
+    seed: int | None = Field(
+        None, ge=0, description="overrides generation.sampling.seed for this generator: the same model and settings "
+        "with another draw of outputs, so a grid shows how far two samples of one generator land apart (the spread "
+        "any other generator change must exceed)")
     note: str | None = None
 
     def rollout_for(self, g: GenerationSpec) -> tuple[SamplingConfig, RolloutConfig]:
         """The sampling and rollout of this generator's runs: the grid's, or first_ok with `tries` calls."""
+        sampling = g.sampling if self.seed is None else g.sampling.model_copy(update={"seed": self.seed})
         if self.tries is None:
-            return g.sampling, g.rollout
-        return (g.sampling.model_copy(update={"n": self.tries}),
+            return sampling, g.rollout
+        return (sampling.model_copy(update={"n": self.tries}),
                 g.rollout.model_copy(update={"kind": "samples", "keep": "first_ok"}))
 
     def postprocess_for(self, base: PostprocessConfig) -> PostprocessConfig:

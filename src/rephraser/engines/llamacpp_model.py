@@ -1,6 +1,6 @@
 """A loaded GGUF model + one multi-sequence llama.cpp context, and the text <-> token helpers.
 
-Kept apart from the scheduler (llamacpp.py) so that tokenising and prompt formatting, which run on
+Kept apart from the scheduler (llamacpp_decode.py) so that tokenising and prompt formatting, which run on
 the caller's thread, are clearly separate from decoding, which runs on the engine's own thread.
 The KV cache is split per sequence (kv_unified=False): n_ctx_total = n_ctx * parallel, so each
 parallel slot gets exactly `n_ctx` tokens and one long document cannot starve the others.

@@ -1,6 +1,6 @@
 """The embedded engine's per-request state: a queued job and the slot (KV sequence) decoding it.
 
-Kept apart from the decode loop (llamacpp.py) so the loop reads as the schedule it is; everything here
+Kept apart from the decode loop (llamacpp_decode.py) so the loop reads as the schedule it is; everything here
 is plain data plus the hand-back of a result to the caller's event loop.
 """
 

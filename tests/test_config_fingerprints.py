@@ -75,6 +75,19 @@ def test_outcome_fields_of_the_engine_are_pinned():
     assert alpha["context_aware_alpha"] == 0.5
 
 
+def test_library_prompts_enter_the_identity_by_name_as_before():
+    """Prompt files enter a run's identity by name, not path (prompts/registry.py `prompt_ids`); a shipped
+    prompt keeps the fingerprint it had."""
+    from rephraser.prompts.registry import prompt_ids, resolve_prompts
+
+    ids = prompt_ids(["faq", "table"], resolve_prompts(["faq", "table"]))
+    assert ids == {"faq": "faq", "table": "table"}
+    assert RunConfig().fingerprint(ids) == CASES["default"][1]
+    routed = RunConfig.model_validate({"prompts": ["faq", "table"], "routing": {
+        "routes": [{"name": "n", "when": {"numbers": 2}, "prompts": ["table"]}], "default": {"prompts": {"faq": 1}}}})
+    assert routed.fingerprint(ids) == routed.fingerprint()
+
+
 @pytest.mark.parametrize("example, count, digest", [
     ("mini_ablation", 9, "131bd57da6927433"), ("routing_ablation", 5, "028d076eca571a43"),
     ("finephrase", 48, "985c1ccf5c0d9815")])

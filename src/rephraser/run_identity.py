@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from rephraser import storage
 from rephraser.atomic import fsync_dir
 from rephraser.config import RunConfig
+from rephraser.config.run import FILE_PROMPT, fingerprint_of, with_prompt_ids
 from rephraser.errors import ResumeError
 from rephraser.lease import LeaseHeld
 from rephraser.records import FATE_DIRS
@@ -34,11 +36,14 @@ def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.rstrip("."): d}
 
 
-def identity(cfg: RunConfig, prompt_hashes: dict[str, str]) -> dict[str, Any]:
+def identity(cfg: RunConfig, prompt_hashes: dict[str, str],
+             prompt_ids: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """prompt_ids: ref -> id (prompts/registry.py `prompt_ids`), so a prompt file enters by name, not path."""
+    fields = cfg.outcome_fields(prompt_ids)
     return {
-        "fingerprint": cfg.fingerprint(),
+        "fingerprint": fingerprint_of(fields),
         "prompt_hashes": dict(prompt_hashes),
-        "outcome_fields": cfg.outcome_fields(),
+        "outcome_fields": fields,
     }
 
 
@@ -60,11 +65,13 @@ def check_destination(out: storage.Location, *, overwrite: bool = False) -> Dest
 
 
 def prepare(cfg: RunConfig, prompt_hashes: dict[str, str], *, force: bool = False,
-            overwrite: bool = False, tag: str | None = None, dest: Destination | None = None) -> storage.Location:
+            overwrite: bool = False, tag: str | None = None, dest: Destination | None = None,
+            prompt_ids: Mapping[str, str] | None = None) -> storage.Location:
     """Create or validate the output folder (local or remote); write run.json and config.yaml.
-    `prompt_hashes`: prompt name -> hash. Called under the folder lease (writer_leases.py) by the
-    writer of shard `tag`. `dest`: the output checked before the lease (the runner's; its `overwrite`
-    replaces the flag); without one, cfg.output.dir is checked here."""
+    `prompt_hashes`: prompt name -> hash; `prompt_ids`: prompt ref -> its id in the identity (a prompt file
+    by name, not path). Called under the folder lease (writer_leases.py) by the writer of shard `tag`.
+    `dest`: the output checked before the lease (the runner's; its `overwrite` replaces the flag); without
+    one, cfg.output.dir is checked here."""
     dest = dest or check_destination(storage.as_location(cfg.output.dir), overwrite=overwrite)
     out = dest.location
     entries = storage.listdir(out)  # first touch of a remote output: a missing bucket or bad credentials fail here
@@ -83,7 +90,7 @@ def prepare(cfg: RunConfig, prompt_hashes: dict[str, str], *, force: bool = Fals
     for name in entries:
         if name.startswith(OVERWRITE_PREFIX) and isinstance(out, Path):  # an --overwrite killed mid-way
             shutil.rmtree(out / name, ignore_errors=True)  # (we hold the folder lease: its writer is gone)
-    ident = identity(cfg, prompt_hashes)
+    ident = identity(cfg, prompt_hashes, prompt_ids)
     run_json = out / RUN_JSON
     if RUN_JSON in entries:
         try:
@@ -139,6 +146,7 @@ def clear_outputs(out: storage.Location) -> None:
 
 def describe_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     changes = []
+    old = _paths_as_ids(old, new)
     a, b = _flatten(old.get("outcome_fields", {})), _flatten(new["outcome_fields"])
     for k in sorted(set(a) | set(b)):
         if a.get(k) != b.get(k):
@@ -150,3 +158,20 @@ def describe_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     if not changes and old.get("fingerprint") != new["fingerprint"]:
         changes.append("fingerprint differs")
     return changes
+
+
+def _paths_as_ids(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A run.json written before prompt files entered the identity by name lists them by path: read each
+    such path as the id of the prompt file at the same place in the new list when the old run had a prompt
+    of that name (its content is then compared by the prompt hashes), so an old run resumes, moved or not."""
+    fields = old.get("outcome_fields", {})
+    before, now = fields.get("prompts"), new["outcome_fields"].get("prompts")
+    if not isinstance(before, list) or not isinstance(now, list) or len(before) != len(now):
+        return old
+    named = old.get("prompt_hashes", {})
+    ids = {b: n for b, n in zip(before, now, strict=True) if isinstance(b, str) and not b.startswith(FILE_PROMPT)
+           and b != n and n.startswith(FILE_PROMPT) and n[len(FILE_PROMPT):] in named}
+    if not ids:
+        return old
+    fields = with_prompt_ids(fields, ids)
+    return {**old, "outcome_fields": fields, "fingerprint": fingerprint_of(fields)}

@@ -5,7 +5,9 @@ restart resumes, and `route --dry-run` previews the same decisions without writi
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import yaml
 from helpers import cli, read_rows, wiki_texts
 from rephraser.config import RunConfig
 from rephraser.errors import ConfigError
+from rephraser.generate.progress import RunProgress
 from rephraser.generate.runner import run_config
 from rephraser.records import Document, metadata_dict
 from rephraser.routing import Router
@@ -24,10 +27,11 @@ TEXTS = ["Founded in 1901 with 3 ships, 12 crews and 450 sailors.", "A quiet tow
          "The choir sang old songs in the hall every winter evening.", "It cost 5 dollars in 1920 and 40 in 1990."]
 
 
-def _prompts(tmp_path: Path) -> dict[str, str]:
+def _prompts(folder: Path) -> dict[str, str]:
+    folder.mkdir(exist_ok=True)
     paths = {}
     for name in ("alpha", "beta", "gamma"):
-        p = tmp_path / f"{name}.yaml"
+        p = folder / f"{name}.yaml"
         p.write_text(yaml.safe_dump({"name": name, "family": "test", "version": "1", "intent": "x",
                                      "template": TEMPLATE.format(name=name),
                                      "contract": {"min_length_ratio": 0.1, "max_length_ratio": 10}}))
@@ -41,6 +45,11 @@ def _corpus(tmp_path: Path) -> Path:
     return path
 
 
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
 ROUTES = {"routes": [
     {"name": "facts", "when": {"numbers": {"min": 3}}, "prompts": ["alpha", "beta"]},
     {"name": "listy", "when": {"list": True}, "prompts": ["gamma"]},
@@ -48,8 +57,8 @@ ROUTES = {"routes": [
 ], "default": {"prompts": {"beta": 1, "gamma": 1}}}
 
 
-def _config(tmp_path: Path, url: str, out: str = "out") -> RunConfig:
-    paths = _prompts(tmp_path)
+def _config(tmp_path: Path, url: str, out: str = "out", prompts: str = "") -> RunConfig:
+    paths = _prompts(tmp_path / prompts)
     # routes name prompts as `prompts:` lists them (here: the files)
     routes = json.loads(json.dumps(ROUTES))
     for r in [*routes["routes"], routes["default"]]:
@@ -66,8 +75,19 @@ def test_rows_carry_their_route_and_only_routed_units_run(tmp_path, fake_server,
     monkeypatch.syspath_prepend(str(tmp_path))
     url = fake_server()
     cfg = _config(tmp_path, url)
-    stats = run_config(cfg, progress=False)
+    totals: list[int | None] = []
+
+    class Spy(RunProgress):  # the progress bar's total, as the run's shard set it up
+        def __init__(self, **kw):
+            totals.append(kw["total"])
+            super().__init__(**kw)
+
+    monkeypatch.setattr("rephraser.generate.shard.RunProgress", Spy)
+    monkeypatch.setattr(sys, "stderr", Tty())
+    stats = run_config(cfg)
     assert stats.conservation_ok and stats.rows.failed == 0
+    # the total counts the routed units (the raising function's document gets none), not 6 docs x 3 prompts
+    assert totals == [stats.session.units_run] == [7]
     rows = read_rows(tmp_path / "out")
     by_doc: dict[str, list[str]] = {}
     for r in rows:
@@ -86,7 +106,8 @@ def test_rows_carry_their_route_and_only_routed_units_run(tmp_path, fake_server,
     assert [(r["id"], r["prompt"]) for r in rejected] == [("d4", "_input")]
     assert "rephraser_test_routes:explode raised KeyError" in rejected[0]["reason"]
     assert stats.rows.expected == len(rows) + 1 == 8
-    again = run_config(cfg, progress=False)  # a restart: every routed unit is already done
+    # a restart with the prompt files found elsewhere (another checkout): the same run, every unit is done
+    again = run_config(_config(tmp_path, url, prompts="moved"), progress=False)
     assert again.session.units_run == 0 and again.conservation_ok
 
     # stats: counts and outcomes by route

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -78,8 +79,10 @@ class RunConfig(Strict):
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
-    def outcome_fields(self) -> dict[str, Any]:
-        """The fields that change what a run produces (not how fast, where, or how much of it)."""
+    def outcome_fields(self, prompt_ids: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """The fields that change what a run produces (not how fast, where, or how much of it).
+        prompt_ids: prompt ref -> the id it enters the identity as (prompts/registry.py `prompt_ids`: a
+        file by the name it declares, not its path); without it, the refs as listed."""
         data = self.model_dump(mode="json", exclude={"output", "max_in_flight", "retry"})
         # Raising --limit extends a run; shards share one run; how shards split the input is pinned by
         # the run folder's sharding.json instead (sources/sharding.py).
@@ -107,8 +110,30 @@ class RunConfig(Strict):
         else:
             for key in ("score_batch", "device"):  # how scores are computed, not which
                 data["routing"].pop(key, None)
-        return data
+        return with_prompt_ids(data, prompt_ids) if prompt_ids else data
 
-    def fingerprint(self) -> str:
-        blob = json.dumps(self.outcome_fields(), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+    def fingerprint(self, prompt_ids: Mapping[str, str] | None = None) -> str:
+        return fingerprint_of(self.outcome_fields(prompt_ids))
+
+
+FILE_PROMPT = "file:"  # a prompt file's id in a run's identity is this + the name it declares (never its path)
+
+
+def fingerprint_of(outcome: dict[str, Any]) -> str:
+    """The fingerprint of a run's outcome fields (RunConfig.outcome_fields)."""
+    return hashlib.sha256(json.dumps(outcome, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def with_prompt_ids(outcome: dict[str, Any], ids: Mapping[str, str]) -> dict[str, Any]:
+    """Outcome fields with every prompt ref that `ids` knows replaced by its id: in `prompts` and in each
+    route's prompts (a list, or the keys of a weight mapping, in their order)."""
+    out = dict(outcome, prompts=[ids.get(r, r) for r in outcome.get("prompts", [])])
+    routing = outcome.get("routing")
+    if isinstance(routing, dict):
+        def swap(route: dict[str, Any]) -> dict[str, Any]:
+            p = route.get("prompts")
+            new = {ids.get(k, k): w for k, w in p.items()} if isinstance(p, dict) else [ids.get(k, k) for k in p or []]
+            return {**route, "prompts": new}
+        out["routing"] = {**routing, "routes": [swap(r) for r in routing.get("routes", [])],
+                          "default": swap(routing["default"])}
+    return out

@@ -38,7 +38,7 @@ from rephraser.experiments.stages.source import SourceSpec
 from rephraser.experiments.stages.tokenize import TokenizeSpec
 from rephraser.experiments.stages.tokenizer import TokenizerSpec
 from rephraser.experiments.stages.train import DecayPoint, TrainMeta, TrainSpec
-from rephraser.prompts.registry import resolve_prompt
+from rephraser.prompts.registry import prompt_ids, resolve_prompt
 from rephraser.train.trainer import TrainConfig
 
 __all__ = ["STAGE_KINDS", "AnyStage", "Cell", "Run", "Stage", "expand", "run_label", "select_cells", "unique_stages"]
@@ -145,9 +145,10 @@ def _routed_generate_stage(cfg: ExperimentConfig, gen: str, name: str, source: S
     sampling, rollout = cfg.generators[gen].rollout_for(g)
     run = RunConfig(prompts=refs, engine=cfg.generators[gen].engine, sampling=sampling, rollout=rollout,
                     postprocess=cfg.generators[gen].postprocess_for(g.postprocess), routing=routing)
-    outcome = run.outcome_fields()
+    specs = [resolve_prompt(r) for r in refs]
+    outcome = run.outcome_fields(prompt_ids(refs, specs))  # the routes name prompt files by name, not path
     outcome.pop("source")
-    outcome["prompts"] = [_prompt_identity(r)[1] for r in refs]
+    outcome["prompts"] = [spec.hash for spec in specs]
     return GenerateStage(_generate_spec(cfg, outcome, src_name),
                          GenerateMeta(gen, refs[0], name, prompt_refs=refs, routing=routing), (source,))
 

@@ -25,19 +25,30 @@ from rephraser.sources.files import is_wiki, list_files
 COUNT_MAX_BYTES = 1 << 30  # count the input for the progress total only when it is cheap to read twice
 
 
-def estimate_total_units(cfg, n_prompts: int) -> int | None:
-    """Units (document x prompt) this shard will see, for the progress bar; None when unknown or costly."""
+def estimate_total_units(cfg, n_prompts: int, routed: Callable[[], int] | None = None) -> int | None:
+    """Units (document x prompt) this shard will see, for the progress bar; None when unknown or costly.
+    routed: a run with routes gives each document only its route's prompts, so its total is this count of
+    the shard's units (generate/routes.py: the runner's own routing), taken only when the input is cheap to
+    read twice or `limit` bounds what is read."""
     src = cfg.source
     per_shard_cap = src.limit
     if not sys.stderr.isatty():
         return None
     try:
-        if not is_wiki(src) and sum(f.path.stat().st_size for f in list_files(src).files) > COUNT_MAX_BYTES:
-            return per_shard_cap * n_prompts if per_shard_cap else None
-        records = -(-count_records(src) // src.shard_count)  # shards split by id hash: ≈ an equal share
+        cheap = is_wiki(src) or sum(f.path.stat().st_size for f in list_files(src).files) <= COUNT_MAX_BYTES
+        if routed is None and cheap:
+            records = -(-count_records(src) // src.shard_count)  # shards split by id hash: ≈ an equal share
+            return min(records, per_shard_cap or records) * n_prompts
     except Exception:  # noqa: BLE001 - a progress total is a nicety; reading errors surface in the run itself
+        cheap = False
+    if routed is None:
         return per_shard_cap * n_prompts if per_shard_cap else None
-    return min(records, per_shard_cap or records) * n_prompts
+    if not (cheap or per_shard_cap):
+        return None
+    try:
+        return routed()
+    except Exception:  # noqa: BLE001 - as above: the run itself reports what cannot be read or routed
+        return None
 
 
 class RunProgress:

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import replace
 
 from rephraser import storage
 from rephraser.config import RunConfig
@@ -26,11 +25,12 @@ from rephraser.generate.calls import DeadLetter
 from rephraser.generate.checkpoint import INPUT_PROMPT
 from rephraser.generate.interrupts import Interrupted, watch_signals
 from rephraser.generate.preflight import check_request_fields
+from rephraser.generate.routes import prompts_for, route_record
 from rephraser.generate.shard import RunOptions, ShardContext, open_shard
 from rephraser.generate.stats import RunStats, write_shard_stats
 from rephraser.postprocess.dedup import dedup_folder
 from rephraser.records import Document, Rejection, Row
-from rephraser.routing import Decision, RoutingError
+from rephraser.routing import Decision
 
 RowsCallback = Callable[[list[Row]], None]
 
@@ -96,7 +96,7 @@ class ShardRun:
             for item in shard.records:
                 if self.abort:
                     break
-                decision = self._route(item)
+                decision = route_record(shard.router, shard.prompt_names, item)
                 if isinstance(decision, Rejection):  # a user routing function raised on this document
                     item, decision = decision, None
                 if isinstance(item, Rejection):
@@ -108,9 +108,7 @@ class ShardRun:
                     continue
                 self.scope.documents += 1
                 self._check_input_unchanged(item, done.text_hashes)
-                for p in shard.prompts:
-                    if decision is not None and p.name not in decision.prompts:
-                        continue  # routed elsewhere
+                for p in prompts_for(shard.prompts, decision):  # its route's prompts (routes.py)
                     unit = (item.id, p.name)
                     self.scope.units.append(unit)
                     if unit in done.units:
@@ -151,17 +149,6 @@ class ShardRun:
         if self._waiting is not None:
             self._waiting.cancel()
         return True
-
-    def _route(self, doc: Document | Rejection) -> Decision | Rejection | None:
-        router = self.shard.router
-        if router is None or isinstance(doc, Rejection):
-            return None
-        try:
-            d = router.decide(doc)
-        except RoutingError as e:
-            return Rejection(id=doc.id, reason=str(e), origin=doc.origin, text=doc.text, metadata=doc.metadata)
-        names = self.shard.prompt_names
-        return replace(d, prompts=tuple(names[r] for r in d.prompts))  # routes list refs; units use names
 
     async def _unit(self, doc: Document, prompt: str, sem: asyncio.Semaphore, decision: Decision | None) -> None:
         rollout = self.shard.rollouts[prompt]

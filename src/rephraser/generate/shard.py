@@ -29,11 +29,12 @@ from rephraser.generate.custom_rollout import load_function
 from rephraser.generate.preflight import check_output_outside_source, check_request_fields, peek
 from rephraser.generate.progress import RunProgress, estimate_total_units
 from rephraser.generate.rollouts import Rollout
+from rephraser.generate.routes import count_units
 from rephraser.hub.client import HubRepo, require_token
 from rephraser.hub.live import LiveUploads
 from rephraser.lease import Lease
 from rephraser.logs import get_logger
-from rephraser.prompts.registry import resolve_prompts
+from rephraser.prompts.registry import prompt_ids, resolve_prompts
 from rephraser.prompts.spec import PromptSpec
 from rephraser.records import Document, Rejection
 from rephraser.routing import Router, prepare_router
@@ -104,7 +105,8 @@ async def open_shard(held: contextlib.AsyncExitStack, cfg: RunConfig, opts: RunO
     dest = check_destination(out, overwrite=opts.overwrite)  # before the lease writes OUT/leases there
     lease = held.enter_context(shard_writer(out, tag, wait_s=opts.lease_wait_s, ttl_s=cfg.output.lease_ttl_s))
     with folder_change(out, ttl_s=cfg.output.lease_ttl_s):
-        prepare(cfg, {p.name: p.hash for p in prompts}, force=opts.force, tag=tag, dest=dest)
+        prepare(cfg, {p.name: p.hash for p in prompts}, force=opts.force, tag=tag, dest=dest,
+                prompt_ids=prompt_ids(cfg.prompts, prompts))
         record_plan(out, plan)  # OUT/sharding.json, written before any record is read
     router = _router(cfg, out, tag, plan)
     t0 = time.monotonic()
@@ -132,13 +134,14 @@ async def open_shard(held: contextlib.AsyncExitStack, cfg: RunConfig, opts: RunO
         if r.input_budget < MIN_INPUT_TOKENS:  # the stack stops the engine: a grid must not keep a model loaded
             raise ConfigError(f"prompt {name}: max_tokens {cfg.sampling.max_tokens} leaves {r.input_budget} tokens "
                               f"for the document in a {caps.max_context}-token context; lower max_tokens or raise n_ctx")
-    total = estimate_total_units(cfg, len(prompts)) if opts.progress else None
+    names = {ref: p.name for ref, p in zip(cfg.prompts, prompts, strict=True)}
+    total = _total_units(cfg, prompts, names, router, plan) if opts.progress else None
     progress = RunProgress(enabled=opts.progress, total=total, caller=caller, engine=engine,
                            tokens_per_call=cfg.sampling.max_tokens, slots=caps.batch_slots)
     resources.enter_context(progress)
     return ShardContext(
         cfg=cfg, out=out, tag=tag, prompts=prompts,
-        prompt_names={ref: p.name for ref, p in zip(cfg.prompts, prompts, strict=True)},
+        prompt_names=names,
         records=records, router=router, lease=lease, checkpoint=checkpoint, resume_s=resume_s, engine=engine,
         caps=caps, caller=caller, rollouts=rollouts, progress=progress, hub=hub, resources=resources)
 
@@ -149,6 +152,15 @@ def _router(cfg: RunConfig, out: storage.Location, tag: str, plan: ShardPlan) ->
     if cfg.routing is None:
         return None
     return prepare_router(cfg.routing, lambda: iter_source(cfg.source, plan=plan), out=out, tag=tag)
+
+
+def _total_units(cfg: RunConfig, prompts: list[PromptSpec], names: dict[str, str], router: Router | None,
+                 plan: ShardPlan) -> int | None:
+    """The progress bar's total: with routes, the units the loop will make of this shard's records, decided
+    by the same router (the shard is read once more for it; estimate_total_units says when)."""
+    def routed() -> int:
+        return count_units(iter_source(cfg.source, plan=plan), router, names, prompts)
+    return estimate_total_units(cfg, len(prompts), routed if router is not None else None)
 
 
 async def _start_engine(resources: contextlib.AsyncExitStack, cfg: RunConfig, engine: Engine | None) -> Engine:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from rephraser.config.run import FILE_PROMPT
 from rephraser.errors import ConfigError
 from rephraser.prompts.spec import PromptSpec, load_prompt_file
 
@@ -24,7 +25,7 @@ def library() -> dict[str, PromptSpec]:
 
 def resolve_prompt(ref: str) -> PromptSpec:
     """A library name ("faq") or a path to a YAML prompt file."""
-    if ref.endswith((".yaml", ".yml")) or "/" in ref:
+    if is_file_ref(ref):
         return load_prompt_file(ref)
     specs = library()
     if ref not in specs:
@@ -47,5 +48,17 @@ def resolve_prompts(refs: list[str]) -> list[PromptSpec]:
     return specs
 
 
+def is_file_ref(ref: str) -> bool:
+    return ref.endswith((".yaml", ".yml")) or "/" in ref
+
+
+def prompt_ids(refs: list[str], specs: list[PromptSpec]) -> dict[str, str]:
+    """ref -> how the prompt enters a run's identity (RunConfig.outcome_fields): a library prompt by its name,
+    as it always did; a file by `file:` + the name it declares, never its path, so the same prompt found at
+    another path (a moved folder, another checkout, `./p.yaml` spelled `p.yaml`) is the same run. What it
+    says is in the identity too: run.json's prompt hashes."""
+    return {ref: FILE_PROMPT + spec.name if is_file_ref(ref) else ref for ref, spec in zip(refs, specs, strict=True)}
+
+
 def _source(ref: str) -> str:
-    return f"file {ref}" if ref.endswith((".yaml", ".yml")) or "/" in ref else f"library prompt {ref!r}"
+    return f"file {ref}" if is_file_ref(ref) else f"library prompt {ref!r}"

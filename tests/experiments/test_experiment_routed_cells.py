@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from rephraser.config import load_yaml, validate
 from rephraser.errors import ConfigError
@@ -50,6 +51,20 @@ def test_routed_cells_generate_once_and_mix_every_output(tmp_path):
     assert not any(c.routing for c in plain.values())
     only_h = _cells(routings={"f": {"generators": ["h"], "default": {"prompts": ["faq"]}}})
     assert [n for n, c in only_h.items() if c.routing] == ["routed_f-h/mix50"]
+
+
+def test_a_routed_stage_key_knows_prompt_files_by_name_not_path(tmp_path):
+    """The same prompt file in two checkouts: the routed generate stage is the same stage."""
+    keys = []
+    for place in ("one", "two"):
+        f = tmp_path / place / "mine.yaml"
+        f.parent.mkdir()
+        f.write_text(yaml.safe_dump({"name": "mine", "family": "t", "version": "1", "intent": "x",
+                                     "template": "Say this again plainly.\n\n{document}"}))
+        cells = _cells(prompts=[str(f), "faq"], generators={"g": BASE["generators"]["g"]}, routings={
+            "r": {"routes": [{"name": "n", "when": {"numbers": 1}, "prompts": [str(f)]}], "default": {"prompts": ["faq"]}}})
+        keys.append(next(c for c in cells.values() if c.routing).generate.key)
+    assert keys[0] == keys[1]
 
 
 @pytest.mark.parametrize(("routings", "message"), [

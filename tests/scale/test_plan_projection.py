@@ -88,3 +88,20 @@ def test_cli_errors_are_one_line(tmp_path):
     assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
     missing = subprocess.run([*CLI, "plan", "--config", str(tmp_path / "nope.yaml")], capture_output=True, text=True)
     assert missing.returncode == 2 and "config file not found" in missing.stderr
+
+
+def test_routed_plan_counts_only_each_documents_route(tmp_path):
+    # 4 of 10 documents take the two-prompt route, the rest the one-prompt default: 4*2 + 6*1 = 14 requests,
+    # not 10 x 2 (every prompt per document, which overestimated routed runs' tokens and time)
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps({"id": f"d{i}", "text": ("the old bridge " if i % 3 == 0 else "a town ")
+                                        + "by a river with mills and farms"}) + "\n" for i in range(10)))
+    cfg = RunConfig.model_validate({
+        "source": {"path": str(docs)}, "prompts": ["faq", "math"],
+        "routing": {"routes": [{"name": "bridges", "when": {"regex": "bridge"}, "prompts": ["faq", "math"]}],
+                    "default": {"prompts": ["faq"]}}})
+    proj = plan_mod.plan_from_reference(cfg, "SmolLM2-1.7B", 10, price_per_hour=2.0, target_tokens=None)
+    assert proj.units == 14 and any("1.40 requests per document" in n for n in proj.notes)
+    # a sample scales: the first 5 records hold 2 bridges (d0, d3) -> 7/5 per document, for 20 records 28
+    assert plan_mod.units_per_document(cfg, 5) == pytest.approx(7 / 5)
+    assert plan_mod.plan_from_reference(cfg, "SmolLM2-1.7B", 20, price_per_hour=2.0, target_tokens=None).units == 28

@@ -2,7 +2,9 @@
 
 The pilot is an ordinary run of the first `pilot_docs` records into a scratch folder (so it exercises
 the exact engine, prompts and post-processing of the real run); its stats give tokens per request,
-keep rate and latency, and `cost.project_from_pilot` scales them to the counted input.
+keep rate and latency, and `cost.project_from_pilot` scales them to the counted input. A run with routes
+makes only each document's route's prompts: its requests per document are counted on a sample by the
+runner's own routing (generate/routes.py) and scaled the same way.
 """
 
 from __future__ import annotations
@@ -18,8 +20,13 @@ from rephraser.config import RunConfig, validate
 from rephraser.cost import PilotMeasurement, Projection, project_from_pilot, project_from_reference
 from rephraser.engines import engine_spec
 from rephraser.errors import RephraserError
+from rephraser.generate.routes import count_units
 from rephraser.generate.runner import run_config
 from rephraser.generate.stats import RunStats, Session
+from rephraser.prompts.registry import resolve_prompts
+from rephraser.records import Document
+from rephraser.routing import prepare_router
+from rephraser.sources import iter_source
 from rephraser.sources.count import count_records  # noqa: F401 - part of the planning API
 
 
@@ -49,6 +56,7 @@ class PilotResult:
     documents: int  # valid documents the pilot read
     records: int  # records the pilot read (valid + rejected at input)
     stats: RunStats
+    units_per_document: float | None = None  # requests per valid document (routed: counted on the pilot's documents)
 
 
 def _requests(stats: RunStats) -> int:
@@ -99,8 +107,8 @@ def measure_pilot(first: tuple[RunStats, float], second: tuple[RunStats, float] 
 def run_pilot(cfg: RunConfig, pilot_docs: int, keep_dir: Path | None = None, hardware: str = "this machine") -> PilotResult:
     """Rephrase the first `pilot_docs` records in two stages (about one round, then the rest)."""
     window = engine_window(cfg)
-    per_doc = units_per_document(cfg)
-    stage1_docs = max(1, min(pilot_docs // 2, math.ceil(window / per_doc)))
+    per_doc = units_per_document(cfg, pilot_docs)  # routed: counted on the very documents the pilot runs
+    stage1_docs = max(1, min(pilot_docs // 2, math.ceil(window / per_doc) if per_doc > 0 else pilot_docs))
 
     def timed(limit: int, folder: Path) -> tuple[RunStats, float]:
         t0 = time.monotonic()
@@ -111,9 +119,11 @@ def run_pilot(cfg: RunConfig, pilot_docs: int, keep_dir: Path | None = None, har
         first = timed(stage1_docs, folder)
         second = timed(pilot_docs, folder) if pilot_docs > stage1_docs else None
         try:
-            return measure_pilot(first, second, window, hardware)
+            result = measure_pilot(first, second, window, hardware)
         except ValueError as e:
             raise RephraserError(f"pilot cannot be projected: {e}") from None
+        result.units_per_document = per_doc
+        return result
 
     if keep_dir is not None:
         return go(keep_dir)
@@ -121,18 +131,45 @@ def run_pilot(cfg: RunConfig, pilot_docs: int, keep_dir: Path | None = None, har
         return go(Path(tmp) / "pilot")
 
 
-def units_per_document(cfg: RunConfig) -> int:
+ROUTE_SAMPLE = 200  # records a reference plan (no pilot) routes to learn a routed run's requests per document
+
+
+def units_per_document(cfg: RunConfig, sample_records: int = ROUTE_SAMPLE) -> float:
+    """Requests per valid document: every prompt (x samples), or with routes the mean over the documents
+    of the first `sample_records` records of what the runner's own routing gives them (generate/routes.py),
+    which the caller scales to the counted input. Only that sample is read and routed (not the whole
+    input): a route reading classifier scores scores just the sample, in memory, writing no cache."""
     samples = cfg.sampling.n if cfg.rollout.kind == "samples" else 1
-    return len(cfg.prompts) * samples
+    if cfg.routing is None:
+        return len(cfg.prompts) * samples
+    src = cfg.source.model_copy(update={"limit": sample_records, "shard_index": 0, "shard_count": 1})
+    records = list(iter_source(src))
+    docs = sum(isinstance(r, Document) for r in records)
+    if docs == 0:  # nothing to route in the sample: the upper bound, as without routes
+        return len(cfg.prompts) * samples
+    prompts = resolve_prompts(cfg.prompts)
+    names = {ref: p.name for ref, p in zip(cfg.prompts, prompts, strict=True)}  # as the shard maps them
+    router = prepare_router(cfg.routing, lambda: records, out=None, write=False)
+    return count_units(records, router, names, prompts) / docs * samples
+
+
+def _routed_note(cfg: RunConfig, per_doc: float) -> list[str]:
+    if cfg.routing is None:
+        return []
+    samples = cfg.sampling.n if cfg.rollout.kind == "samples" else 1
+    return [f"routes: {per_doc:.2f} requests per document (its route's prompts, counted on a sample), "
+            f"not {len(cfg.prompts) * samples}"]
 
 
 def plan_from_pilot(cfg: RunConfig, pilot: PilotResult, total_records: int, *, price_per_hour: float,
                     target_tokens: float | None, devices: int = 1) -> Projection:
     records = records_in_scope(cfg, total_records)
     valid_share = pilot.documents / pilot.records if pilot.records else 1.0
-    units = round(records * valid_share) * units_per_document(cfg)
+    per_doc = units_per_document(cfg) if pilot.units_per_document is None else pilot.units_per_document
+    units = round(round(records * valid_share) * per_doc)
     p = project_from_pilot(pilot.measurement, units, price_per_hour=price_per_hour,
                            target_tokens=target_tokens, devices=devices)
+    p.notes += _routed_note(cfg, per_doc)
     if valid_share < 1:
         p.notes.append(f"{1 - valid_share:.1%} of pilot records were rejected at input; assumed for the full input")
     return p
@@ -141,12 +178,15 @@ def plan_from_pilot(cfg: RunConfig, pilot: PilotResult, total_records: int, *, p
 def plan_from_reference(cfg: RunConfig, model: str, total_records: int, *, price_per_hour: float,
                         target_tokens: float | None, devices: int = 1,
                         output_tokens_per_doc: float | None = None) -> Projection:
-    units = records_in_scope(cfg, total_records) * units_per_document(cfg)
+    per_doc = units_per_document(cfg)
+    units = round(records_in_scope(cfg, total_records) * per_doc)
     kw: dict[str, Any] = {}
     if output_tokens_per_doc is not None:
         kw["output_tokens_per_unit"] = output_tokens_per_doc
     try:
-        return project_from_reference(model, units, price_per_hour=price_per_hour, target_tokens=target_tokens,
-                                      devices=devices, **kw)
+        p = project_from_reference(model, units, price_per_hour=price_per_hour, target_tokens=target_tokens,
+                                   devices=devices, **kw)
     except KeyError as e:
         raise RephraserError(str(e.args[0])) from None
+    p.notes += _routed_note(cfg, per_doc)
+    return p

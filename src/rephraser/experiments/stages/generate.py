@@ -6,14 +6,16 @@ another locally) into the same folder; the stage's marker sums them.
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from rephraser.atomic import atomic_write_bytes
+from rephraser.atomic import atomic_write_bytes, json_text
 from rephraser.config import OutputConfig, RunConfig, SourceConfig
+from rephraser.config.run import fingerprint_of
 from rephraser.cost import MEAN_OUTPUT_TOKENS_PER_SAMPLE, SECONDS_PER_HOUR
 from rephraser.engines import engine_spec
 from rephraser.errors import RephraserError
@@ -37,7 +39,7 @@ from rephraser.generate.stats import RunStats
 from rephraser.logs import get_logger
 from rephraser.prompts.registry import resolve_prompt
 from rephraser.route_config import RoutingConfig
-from rephraser.run_folder import shard_status
+from rephraser.run_folder import RUN_JSON, shard_status
 from rephraser.scale.ray import engine_gpus
 
 _log = get_logger(__name__)
@@ -104,6 +106,7 @@ class GenerateStage(Stage[GenerateSpec, GenerateMeta]):
         what = f"routes {self.meta.prompt} ({', '.join(run.prompts)})" if run.routing else run.prompts[0]
         log(f"generate: {what} with {run.engine.model} ({run.engine.kind}), shard {shard}/{cfg.generation.shards}"
             f" -> {self.dir(out)}")
+        follow_moved_grid(run, out)
         return run_config(run, progress=sys.stderr.isatty())  # a live bar only on a terminal
 
     def run(self, ctx: RunContext) -> GenerateOutputs:
@@ -199,3 +202,31 @@ def _first_documents(src: Path, n: int, dest: Path) -> Path:
         atomic_write_bytes(dest, head)
     return dest
 
+
+def follow_moved_grid(run: RunConfig, out: Path) -> None:
+    """A moved grid folder (or one reached by another path) resumes its half-finished generate stage.
+
+    The stage's run reads a file inside the grid (the source stage's train.jsonl, or its own input.jsonl),
+    so its run.json records that file's path under the old grid root and the run would refuse to resume.
+    When the recorded path ends with the same grid-relative path as today's (stages/<kind>/<key>/<file>),
+    it is the same stage's file: rewrite the path (and the fingerprint) before the run checks its identity.
+    Its content is pinned by the stage key and each document's text hash, which the run still checks. Stage
+    keys never held the path; shards doing this at once write the same bytes."""
+    run_json = Path(run.output.dir) / RUN_JSON
+    if run.source.path is None:  # the embedded wiki: nothing inside the grid
+        return
+    try:
+        old = json.loads(run_json.read_text(encoding="utf-8"))
+        tail = Path(run.source.path).resolve().relative_to(Path(out).resolve()).parts
+    except (OSError, ValueError):
+        return  # no run yet, an unreadable one (the run says so), or an input outside the grid
+    fields = old.get("outcome_fields") if isinstance(old, dict) else None
+    src = fields.get("source") if isinstance(fields, dict) else None
+    if not isinstance(fields, dict) or not isinstance(src, dict):
+        return
+    before = src.get("path")
+    if not isinstance(before, str) or before == run.source.path or Path(before).parts[-len(tail):] != tail:
+        return
+    src["path"] = run.source.path
+    old["fingerprint"] = fingerprint_of(fields)
+    atomic_write_bytes(run_json, json_text(old, sort_keys=True).encode())  # as run_identity writes it

@@ -333,9 +333,11 @@ def write_result_figure(args: argparse.Namespace, result: dict) -> None:
                                                      ["load at end", "{load_end:.1f}"]]}
     where = args.where or (f"shared {os.cpu_count()}-core machine, load average {min(loads):.0f}-{max(loads):.0f} "
                            "during generation" if loads else "shared machine")
-    write_figure(args.figure, data, views, how=f"bench/bench_grounded.py generate --en {args.en} --fr "
-                 f"{args.fr} --max-tokens {args.max_tokens} && bench/bench_grounded.py measure --variants "
-                 f"{args.variants} --figure {args.figure}", where=where,
+    # the document counts of the generation that ran (docs.jsonl), not this measure call's --en/--fr defaults
+    langs = Counter(d["lang"] for d in result["documents"])
+    write_figure(args.figure, data, views, how=f"bench/bench_grounded.py generate --variants {args.variants} "
+                 f"--en {langs['en']} --fr {langs['fr']} --start {args.start} --max-tokens {args.max_tokens} && "
+                 f"bench/bench_grounded.py measure --variants {args.variants} --figure {args.figure}", where=where,
                  note=f"{result['units']} units (document x prompt) that every variant finished, "
                       f"{len(result['documents'])} documents" + (f"; {args.note}" if args.note else ""))
 

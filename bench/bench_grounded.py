@@ -75,7 +75,8 @@ def decoding_mode(variant: str) -> tuple[str, set[str]]:
     found = set()
     for m in MODIFIERS:
         if variant.endswith(m):
-            variant, _ = variant.removesuffix(m), found.add(m)
+            found.add(m)
+            variant = variant.removesuffix(m)
     if variant not in VARIANTS:
         sys.exit(f"error: unknown variant {variant!r}; known: {', '.join(VARIANTS)} (+ {', '.join(MODIFIERS)})")
     return variant, found

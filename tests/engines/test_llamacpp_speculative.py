@@ -46,23 +46,30 @@ class FreeRows(StepCost):
         return 1.0, 0.001
 
 
+async def _off_then_on(cfg: LlamaCppConfig, generate_all):
+    """`generate_all(engine)` with speculation off, then on, in one engine that always guesses (FreeRows):
+    ({False: outputs, True: outputs}, the engine's speculation totals)."""
+    engine = LlamaCppEngine(cfg)
+    engine._cost = FreeRows()
+    await engine.start()
+    try:
+        out = {}
+        for on in (False, True):
+            engine.set_speculative(on)
+            out[on] = await generate_all(engine)
+        return out, engine.speculation
+    finally:
+        await engine.stop()
+
+
 @pytest.mark.model
 @pytest.mark.timeout(900)
 def test_speculation_changes_no_output_and_counts_its_guesses():
-    async def go():
-        engine = LlamaCppEngine(LlamaCppConfig(n_ctx=1024, parallel=3, threads=1, speculative="ngram"))
-        engine._cost = FreeRows()
-        await engine.start()
-        try:
-            results = {}
-            for on in (False, True):
-                engine.set_speculative(on)
-                results[on] = await asyncio.gather(*(engine.generate(r) for r in _requests()))
-            return results, engine.speculation
-        finally:
-            await engine.stop()
+    async def together(engine):
+        return await asyncio.gather(*(engine.generate(r) for r in _requests()))
 
-    results, totals = asyncio.run(go())
+    results, totals = asyncio.run(_off_then_on(
+        LlamaCppConfig(n_ctx=1024, parallel=3, threads=1, speculative="ngram"), together))
     for off, on in zip(results[False], results[True], strict=True):
         assert (on.text, on.finish_reason, on.completion_tokens) == (off.text, off.finish_reason, off.completion_tokens)
         assert off.speculation is None and on.speculation is not None
@@ -118,20 +125,10 @@ def test_q8_0_cache_gives_the_same_greedy_text_with_two_threads_and_speculation(
     reqs = [GenerationRequest(messages=tutorial.messages(d), sampling=Sampling(temperature=0.0, max_tokens=64))
             for d in _wiki(2, 700)]
 
-    async def go(kv_cache):
-        engine = LlamaCppEngine(LlamaCppConfig(n_ctx=1024, parallel=1, threads=2, speculative="ngram",
-                                               kv_cache=kv_cache))
-        engine._cost = FreeRows()
-        await engine.start()
-        try:
-            out = {}
-            for on in (False, True):
-                engine.set_speculative(on)
-                out[on] = [(await engine.generate(r)).text for r in reqs]
-            return out, engine.speculation
-        finally:
-            await engine.stop()
+    async def one_by_one(engine):
+        return [(await engine.generate(r)).text for r in reqs]
 
-    out, totals = asyncio.run(go("q8_0"))
+    out, totals = asyncio.run(_off_then_on(
+        LlamaCppConfig(n_ctx=1024, parallel=1, threads=2, speculative="ngram", kv_cache="q8_0"), one_by_one))
     assert totals.accepted > 0  # the guesses were verified in several-token steps
     assert out[True] == out[False]

@@ -28,7 +28,7 @@ from rephraser.generate.runner import run_config
 from rephraser.postprocess.contract import NOT_ENFORCED
 from rephraser.postprocess.faithfulness import measure
 from rephraser.postprocess.stats import classify_reason, compute_stats
-from rephraser.prompts.registry import LIBRARY_DIR, library, resolve_prompt
+from rephraser.prompts.registry import LIBRARY_DIR, library, prompt_ids, resolve_prompt
 from rephraser.prompts.spec import PromptSpec
 from rephraser.records import Document, Rejection, Row, document_record
 from rephraser.run_folder import iter_rows
@@ -164,7 +164,9 @@ def trial_config(prompt_ref: str, base: RunConfig, inputs: Path, workdir: str | 
                               max_chars=base.source.max_chars)
     # Every output is judged but kept, so diversity is measured over all of them, not only the passing ones.
     cfg.postprocess.enforce = False
-    cfg.output.dir = str(Path(workdir) / f"{spec.name}-{spec.hash}-{cfg.fingerprint()[:8]}")
+    # a prompt file by its name, as runs name it (prompt_ids): the same prompt at another path reuses its trials
+    fingerprint = cfg.fingerprint(prompt_ids([prompt_ref], [spec]))
+    cfg.output.dir = str(Path(workdir) / f"{spec.name}-{spec.hash}-{fingerprint[:8]}")
     cfg.output.hub_repo = None
     return cfg, spec
 

@@ -139,7 +139,7 @@ def units_per_document(cfg: RunConfig, sample_records: int = ROUTE_SAMPLE) -> fl
     of the first `sample_records` records of what the runner's own routing gives them (generate/routes.py),
     which the caller scales to the counted input. Only that sample is read and routed (not the whole
     input): a route reading classifier scores scores just the sample, in memory, writing no cache."""
-    samples = cfg.sampling.n if cfg.rollout.kind == "samples" else 1
+    samples = _samples(cfg)
     if cfg.routing is None:
         return len(cfg.prompts) * samples
     src = cfg.source.model_copy(update={"limit": sample_records, "shard_index": 0, "shard_count": 1})
@@ -153,12 +153,16 @@ def units_per_document(cfg: RunConfig, sample_records: int = ROUTE_SAMPLE) -> fl
     return count_units(records, router, names, prompts) / docs * samples
 
 
+def _samples(cfg: RunConfig) -> int:
+    """Requests per unit: the samples of a `samples` rollout, else one."""
+    return cfg.sampling.n if cfg.rollout.kind == "samples" else 1
+
+
 def _routed_note(cfg: RunConfig, per_doc: float) -> list[str]:
     if cfg.routing is None:
         return []
-    samples = cfg.sampling.n if cfg.rollout.kind == "samples" else 1
     return [f"routes: {per_doc:.2f} requests per document (its route's prompts, counted on a sample), "
-            f"not {len(cfg.prompts) * samples}"]
+            f"not {len(cfg.prompts) * _samples(cfg)}"]
 
 
 def plan_from_pilot(cfg: RunConfig, pilot: PilotResult, total_records: int, *, price_per_hour: float,

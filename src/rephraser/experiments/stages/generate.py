@@ -10,6 +10,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -41,6 +42,7 @@ from rephraser.prompts.registry import resolve_prompt
 from rephraser.route_config import RoutingConfig
 from rephraser.run_folder import RUN_JSON, shard_status
 from rephraser.scale.ray import engine_gpus
+from rephraser.writer_leases import folder_change
 
 _log = get_logger(__name__)
 
@@ -211,22 +213,40 @@ def follow_moved_grid(run: RunConfig, out: Path) -> None:
     When the recorded path ends with the same grid-relative path as today's (stages/<kind>/<key>/<file>),
     it is the same stage's file: rewrite the path (and the fingerprint) before the run checks its identity.
     Its content is pinned by the stage key and each document's text hash, which the run still checks. Stage
-    keys never held the path; shards doing this at once write the same bytes."""
-    run_json = Path(run.output.dir) / RUN_JSON
+    keys never held the path; shards starting at once take the folder lease in turn, and the second finds
+    nothing left to follow."""
     if run.source.path is None:  # the embedded wiki: nothing inside the grid
         return
     try:
-        old = json.loads(run_json.read_text(encoding="utf-8"))
         tail = Path(run.source.path).resolve().relative_to(Path(out).resolve()).parts
+    except ValueError:
+        return  # an input outside the grid
+    if _moved_identity(run, tail) is None:
+        return
+    # run.json is the folder's: rewrite it under the folder lease, as prepare() writes it, reading it again there
+    with folder_change(run.output.dir, ttl_s=run.output.lease_ttl_s):
+        moved = _moved_identity(run, tail)
+        if moved is not None:
+            atomic_write_bytes(Path(run.output.dir) / RUN_JSON, json_text(moved, sort_keys=True).encode())
+
+
+def _moved_identity(run: RunConfig, tail: tuple[str, ...]) -> dict[str, Any] | None:
+    """run.json's identity with its input path moved to today's, when it names the same grid-relative file
+    under another root; None when there is nothing to follow (no run yet, an unreadable one: the run says
+    so, or the same path)."""
+    try:
+        old = json.loads((Path(run.output.dir) / RUN_JSON).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return  # no run yet, an unreadable one (the run says so), or an input outside the grid
-    fields = old.get("outcome_fields") if isinstance(old, dict) else None
+        return None
+    if not isinstance(old, dict):
+        return None
+    fields = old.get("outcome_fields")
     src = fields.get("source") if isinstance(fields, dict) else None
     if not isinstance(fields, dict) or not isinstance(src, dict):
-        return
+        return None
     before = src.get("path")
     if not isinstance(before, str) or before == run.source.path or Path(before).parts[-len(tail):] != tail:
-        return
+        return None
     src["path"] = run.source.path
     old["fingerprint"] = fingerprint_of(fields)
-    atomic_write_bytes(run_json, json_text(old, sort_keys=True).encode())  # as run_identity writes it
+    return old
